@@ -1,0 +1,218 @@
+//! `lode apply`: plan and execute under the environment lock, or execute a saved plan exactly
+//! (refused if the manifests, the state or a touched live object changed since it was made).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use super::plan::{PlanFormat, PlanSelection, print_plan};
+use super::workspace::Workspace;
+use super::{CommandError, GlobalArgs, colors_enabled};
+use crate::engine::apply::{ApplyInputs, ApplyReport, StepOutcome, StepStatus, apply_plan};
+use crate::engine::plan::{Action, Plan};
+use crate::manifest::{Address, ManifestFiles};
+use crate::provider::LiveObject;
+use crate::state::State;
+
+/// Options of apply and rollback.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyOptions {
+    /// Apply without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many changes run at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+    /// Format of the plan printed before applying.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+}
+
+/// Make the live environment match the manifests: plan, confirm, then apply in dependency
+/// order. With FILE, apply exactly a plan saved by `lode plan --out FILE`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `lode plan --out`.
+    #[arg(value_name = "FILE")]
+    pub plan_file: Option<std::path::PathBuf>,
+    /// Apply the manifests at this git revision (read through git, the work tree is untouched).
+    #[arg(long, conflicts_with = "plan_file")]
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub selection: PlanSelection,
+    #[command(flatten)]
+    pub apply: ApplyOptions,
+}
+
+pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandError> {
+    if let Some(file) = &args.plan_file {
+        return apply_saved(global, file, &args.apply);
+    }
+    let workspace = Workspace::open(global, args.rev.as_deref())?;
+    apply_workspace(&workspace, &args.selection, &args.apply, "lode apply")
+}
+
+/// Plans and applies `workspace` (apply and rollback).
+pub fn apply_workspace(
+    workspace: &Workspace,
+    selection: &PlanSelection,
+    options: &ApplyOptions,
+    command: &str,
+) -> Result<ExitCode, CommandError> {
+    let lock = workspace.backend.lock(command)?;
+    let state = workspace.load_state()?;
+    let (plan, live) = workspace.plan(&state, &selection.options())?;
+    print_plan(&plan, options.format, &workspace.redactor);
+    execute(workspace, plan, live, state, options, &lock)
+}
+
+fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
+    if options.auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::user("refusing to apply without confirmation: stdin is not a terminal")
+            .hint("pass --auto-approve in CI, after reviewing the plan (e.g. a saved plan: lode plan --out FILE)"));
+    }
+    eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CommandError::user(format!("cannot read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(CommandError::user("apply cancelled; nothing was changed"));
+    }
+    Ok(())
+}
+
+fn execute(
+    workspace: &Workspace,
+    plan: Plan,
+    live: BTreeMap<Address, LiveObject>,
+    state: State,
+    options: &ApplyOptions,
+    lock: &crate::state::LockGuard,
+) -> Result<ExitCode, CommandError> {
+    if !plan.changes.iter().any(|c| c.needs_apply() || c.blocked.is_some()) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    confirm(options)?;
+    let progress = std::io::stderr().is_terminal();
+    let color = colors_enabled(&std::io::stderr());
+    let on_step = move |step: &StepOutcome| {
+        if let StepStatus::Failed(message) = &step.status {
+            eprintln!("error: {} {} failed: {message}", step.action.as_str(), step.address);
+        } else if progress && step.status == StepStatus::Applied && step.action != Action::NoOp {
+            let mark = if color { "\u{1b}[32m✓\u{1b}[0m" } else { "ok" };
+            eprintln!("  {mark} {} {} ({} ms)", step.action.as_str(), step.address, step.duration.as_millis());
+        }
+    };
+    let writer = workspace.backend.writer(state, lock)?;
+    let inputs = ApplyInputs {
+        plan: &plan,
+        desired: &workspace.loaded.desired,
+        live: &live,
+        providers: &workspace.providers,
+        redactor: &workspace.redactor,
+        parallelism: options.parallelism,
+        on_step: &on_step,
+    };
+    let report = apply_plan(&inputs, writer);
+    report_outcome(workspace, report)
+}
+
+fn report_outcome(workspace: &Workspace, report: ApplyReport) -> Result<ExitCode, CommandError> {
+    let summary = format!(
+        "{} added, {} changed, {} replaced, {} deleted, {} forgotten",
+        report.count(Action::Create),
+        report.count(Action::Update),
+        report.count(Action::Replace),
+        report.count(Action::Delete),
+        report.count(Action::Forget),
+    );
+    let failed = report.failed();
+    let skipped: Vec<&StepOutcome> = report.steps.iter().filter(|s| matches!(s.status, StepStatus::Skipped(_))).collect();
+    let blocked: Vec<&StepOutcome> = report.steps.iter().filter(|s| matches!(s.status, StepStatus::Blocked(_))).collect();
+    let succeeded = report.succeeded();
+    let state_error = report.state_error.is_some();
+    let revision = workspace.loaded.desired.source.commit.clone();
+    let steps = report.steps.clone();
+    // Record everything that happened, even after failures, so a rerun converges.
+    report.writer.commit(revision)?;
+    if succeeded {
+        println!("\nApply complete! Resources: {summary}.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("\nApply incomplete. Resources: {summary}; {failed} failed, {} skipped, {} blocked.", skipped.len(), blocked.len());
+    for step in &steps {
+        match &step.status {
+            StepStatus::Failed(message) => eprintln!("  failed:  {} {}: {message}", step.action.as_str(), step.address),
+            StepStatus::Skipped(reason) => eprintln!("  skipped: {} {}: {reason}", step.action.as_str(), step.address),
+            StepStatus::Blocked(reason) => eprintln!("  blocked: {} {}: {reason}", step.action.as_str(), step.address),
+            StepStatus::Applied => {}
+        }
+    }
+    let mut error = CommandError::user(if state_error {
+        "the apply stopped: the state log could not be written".to_string()
+    } else if failed > 0 {
+        format!("{failed} change(s) failed; what succeeded is recorded in state")
+    } else {
+        format!("{} change(s) were blocked by guards", blocked.len())
+    })
+    .with_class(if failed > 0 { super::ErrorClass::Remote } else { super::ErrorClass::User });
+    if failed > 0 {
+        error = error.hint("fix the cause and run `lode apply` again: it continues from what was applied");
+    }
+    if let Some(flag) = steps.iter().find_map(|s| match &s.status {
+        StepStatus::Blocked(reason) => reason.split("allow with ").nth(1).map(|f| f.trim_end_matches(')').to_string()),
+        _ => None,
+    }) {
+        error = error.hint(format!("review the blocked changes; rerun with {flag} to allow them"));
+    }
+    Err(error)
+}
+
+/// Executes a plan saved by `lode plan --out`, refusing if anything it was made from moved.
+fn apply_saved(global: &GlobalArgs, file: &std::path::Path, options: &ApplyOptions) -> Result<ExitCode, CommandError> {
+    let text = std::fs::read_to_string(file).map_err(|e| CommandError::user(format!("cannot read {}: {e}", file.display())))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        CommandError::user(format!("{} is not a lode plan: {e}", file.display())).hint("create one with `lode plan --out FILE`")
+    })?;
+    if plan.format_version != crate::engine::plan::PLAN_FORMAT_VERSION {
+        return Err(CommandError::user(format!("{} has plan format {}, this lode reads {}", file.display(), plan.format_version, crate::engine::plan::PLAN_FORMAT_VERSION)));
+    }
+    if plan.environment != global.env {
+        return Err(CommandError::user(format!("the plan is for environment `{}`, not `{}`", plan.environment, global.env))
+            .hint(format!("pass --env {}", plan.environment)));
+    }
+    let root = super::workspace::find_root(global.dir.as_deref())?;
+    let files = match (&plan.source.rev, &plan.source.commit) {
+        (Some(_), Some(commit)) => ManifestFiles::from_git_revision(&root, commit)?,
+        _ => ManifestFiles::from_work_tree(&root)?,
+    };
+    let stale = |what: &str| {
+        CommandError::user(format!("the saved plan is stale: {what} changed since it was made; nothing was applied"))
+            .hint("make a new plan with `lode plan --out FILE` and review it")
+    };
+    if files.info.digest != plan.source.digest {
+        return Err(stale("the manifests"));
+    }
+    let workspace = Workspace::from_files(global, files)?;
+    let lock = workspace.backend.lock("lode apply (saved plan)")?;
+    let state = workspace.load_state()?;
+    if state.lineage != plan.state.lineage || state.serial != plan.state.serial {
+        return Err(stale(&format!(
+            "the state (serial {} → {})",
+            plan.state.serial, state.serial
+        )));
+    }
+    let touched: Vec<Address> = plan.changes.iter().filter(|c| c.needs_apply()).map(|c| c.address.clone()).collect();
+    let live = workspace.refresh(&state, touched.iter().cloned())?;
+    for change in plan.changes.iter().filter(|c| c.needs_apply()) {
+        let now = live.get(&change.address).map(|l| state.fingerprint(&l.spec));
+        if now != change.live_fingerprint {
+            return Err(stale(&format!("the live object {}", change.address)));
+        }
+    }
+    print_plan(&plan, options.format, &workspace.redactor);
+    execute(&workspace, plan, live, state, options, &lock)
+}

@@ -1,0 +1,21 @@
+//! `lode graph`: the dependency graph of the manifests as Graphviz DOT.
+
+use std::process::ExitCode;
+
+use super::workspace::Workspace;
+use super::{CommandError, GlobalArgs};
+
+/// Print the dependency graph of the manifests as Graphviz DOT (`lode graph | dot -Tsvg`).
+/// An edge points from a resource to what it depends on.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Read the manifests at this git revision.
+    #[arg(long)]
+    pub rev: Option<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: &GraphArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, args.rev.as_deref())?;
+    print!("{}", crate::engine::graph::to_dot(&workspace.loaded.desired));
+    Ok(ExitCode::SUCCESS)
+}

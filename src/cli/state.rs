@@ -1,0 +1,73 @@
+//! `lode state list|show|rm`: inspect state, and stop managing an object without touching it.
+
+use std::process::ExitCode;
+
+use super::workspace::{Workspace, find_root};
+use super::{CommandError, GlobalArgs};
+use crate::manifest::Address;
+use crate::state::LocalBackend;
+
+/// Inspect or edit the state of an environment.
+#[derive(Debug, clap::Subcommand)]
+pub enum StateCommand {
+    /// List the managed addresses, one per line.
+    List,
+    /// Show one managed object's state entry as JSON.
+    Show {
+        /// The address, e.g. `udt/Crusher`.
+        address: Address,
+    },
+    /// Stop managing objects: remove them from state and leave them live, untouched.
+    Rm {
+        /// The addresses to forget.
+        #[arg(required = true)]
+        addresses: Vec<Address>,
+    },
+}
+
+/// The state backend, without loading manifests (state commands must work on broken manifests).
+fn backend(global: &GlobalArgs) -> Result<(LocalBackend, Option<Workspace>), CommandError> {
+    match Workspace::open(global, None) {
+        Ok(workspace) => {
+            let backend = LocalBackend::new(workspace.backend.dir().to_path_buf(), &global.env);
+            Ok((backend, Some(workspace)))
+        }
+        Err(_) => {
+            let root = find_root(global.dir.as_deref())?;
+            Ok((LocalBackend::new(root.join(".lode").join(&global.env), &global.env), None))
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {
+    let (backend, _) = backend(global)?;
+    match command {
+        StateCommand::List => {
+            let (state, _) = backend.load()?;
+            for address in state.resources.keys() {
+                println!("{address}");
+            }
+        }
+        StateCommand::Show { address } => {
+            let (state, _) = backend.load()?;
+            let entry = state.resources.get(address).ok_or_else(|| {
+                CommandError::user(format!("{address} is not in the state of `{}`", global.env)).hint("`lode state list` shows what is managed")
+            })?;
+            println!("{}", serde_json::to_string_pretty(entry).expect("state serialises"));
+        }
+        StateCommand::Rm { addresses } => {
+            let lock = backend.lock("lode state rm")?;
+            let (mut state, _) = backend.load()?;
+            for address in addresses {
+                if state.resources.remove(address).is_none() {
+                    return Err(CommandError::user(format!("{address} is not in the state of `{}`; nothing was changed", global.env)));
+                }
+            }
+            backend.save(&mut state, &lock)?;
+            for address in addresses {
+                println!("Removed {address} from state; the live object was not touched.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

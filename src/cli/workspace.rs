@@ -1,0 +1,113 @@
+//! What every command opens: the manifest root, the manifests (from the work tree or a git
+//! revision), the environment, its state backend and its providers; and the refresh + plan step
+//! that `plan`, `apply` and `rollback` share.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{CommandError, GlobalArgs};
+use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
+use crate::manifest::{Address, Loaded, ManifestFiles, load_desired};
+use crate::provider::{LiveObject, Providers, RefreshRequest};
+use crate::redact::Redactor;
+use crate::state::{LocalBackend, State};
+
+/// An opened manifest root and environment.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub env_name: String,
+    pub loaded: Loaded,
+    pub backend: LocalBackend,
+    pub providers: Providers,
+    pub redactor: Redactor,
+}
+
+/// Finds the manifest root: `--dir`, else the current folder or an ancestor with lode.yaml,
+/// else `./manifests`.
+pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, CommandError> {
+    if let Some(dir) = dir {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| CommandError::user(format!("cannot read the current folder: {e}")))?;
+    if let Some(found) = cwd.ancestors().find(|p| p.join("lode.yaml").is_file()) {
+        return Ok(found.to_path_buf());
+    }
+    let manifests = cwd.join("manifests");
+    if manifests.join("lode.yaml").is_file() {
+        return Ok(manifests);
+    }
+    Err(CommandError::user("no lode.yaml here, in a parent folder, or in ./manifests")
+        .hint("run lode in the manifest root, or pass --dir PATH"))
+}
+
+impl Workspace {
+    /// Opens the manifests (at `rev` when given) and the environment.
+    pub fn open(global: &GlobalArgs, rev: Option<&str>) -> Result<Workspace, CommandError> {
+        let root = find_root(global.dir.as_deref())?;
+        let files = match rev {
+            Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
+            None => ManifestFiles::from_work_tree(&root)?,
+        };
+        Workspace::from_files(global, files)
+    }
+
+    pub fn from_files(global: &GlobalArgs, files: ManifestFiles) -> Result<Workspace, CommandError> {
+        let root = files.root.clone();
+        let loaded = load_desired(&files, &global.env, &|name| std::env::var(name).ok())?;
+        let state_dir = match &loaded.environment.state.path {
+            Some(path) => root.join(path),
+            None => root.join(".lode").join(&global.env),
+        };
+        let backend = LocalBackend::new(state_dir, &global.env);
+        let providers = Providers::for_environment(&loaded.environment, &root);
+        let redactor = Redactor::new(&loaded.desired.secrets);
+        Ok(Workspace {
+            root,
+            env_name: global.env.clone(),
+            loaded,
+            backend,
+            providers,
+            redactor,
+        })
+    }
+
+    /// Loads state, warning on stderr about calls an earlier apply did not finish.
+    pub fn load_state(&self) -> Result<State, CommandError> {
+        let (state, recovery) = self.backend.load()?;
+        for (address, action) in &recovery.interrupted {
+            eprintln!(
+                "warning: an earlier apply was interrupted during `{action}` of {address}; its live state is read again now"
+            );
+        }
+        Ok(state)
+    }
+
+    /// Reads the live objects for `addresses`, located by their last applied spec when known.
+    pub fn refresh(&self, state: &State, addresses: impl IntoIterator<Item = Address>) -> Result<BTreeMap<Address, LiveObject>, CommandError> {
+        let requests: Vec<RefreshRequest> = addresses
+            .into_iter()
+            .filter_map(|address| {
+                let spec = state
+                    .resources
+                    .get(&address)
+                    .map(|e| e.spec.clone())
+                    .or_else(|| self.loaded.desired.resources.get(&address).map(|r| r.spec.clone()))?;
+                Some(RefreshRequest { address, spec })
+            })
+            .collect();
+        Ok(self.providers.refresh(requests)?)
+    }
+
+    /// Refresh + diff: the plan for this workspace against `state`.
+    pub fn plan(&self, state: &State, options: &PlanOptions) -> Result<(Plan, BTreeMap<Address, LiveObject>), CommandError> {
+        let desired = &self.loaded.desired;
+        let selected = select_addresses(desired, state, &options.targets);
+        if !options.targets.is_empty() && selected.is_empty() {
+            return Err(CommandError::user(format!("--target {} matches no resource", options.targets.join(" ")))
+                .hint("targets are addresses (udt/Crusher), kinds (gateway_script), systems (ignition) or address prefixes (tag/Mining/Equipment)"));
+        }
+        let live = self.refresh(state, selected.iter().cloned())?;
+        let plan = build_plan(desired, state, &live, &selected, options, &self.env_name);
+        Ok((plan, live))
+    }
+}

@@ -1,0 +1,297 @@
+//! The executor: runs a `Plan` against the providers in dependency order with bounded
+//! parallelism. Every provider call is bracketed by write-ahead log records. When a step fails,
+//! everything that waits for it is skipped, independent branches still finish, and everything
+//! is recorded, so a rerun converges.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::graph::step_dependencies;
+use super::plan::{Action, Plan, ResourceChange};
+use crate::manifest::{Address, Desired};
+use crate::provider::{LiveObject, Providers};
+use crate::redact::Redactor;
+use crate::state::local::StateError;
+use crate::state::{StateEntry, StateWriter};
+
+/// How one step ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "message", rename_all = "snake_case")]
+pub enum StepStatus {
+    Applied,
+    Failed(String),
+    Skipped(String),
+    Blocked(String),
+}
+
+/// One executed (or not executed) change.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub address: Address,
+    pub action: Action,
+    #[serde(flatten)]
+    pub status: StepStatus,
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+/// Everything `apply_plan` did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    pub steps: Vec<StepOutcome>,
+    pub writer: StateWriter,
+    /// The state log could not be written: the apply stopped at once.
+    pub state_error: Option<StateError>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> usize {
+        self.steps.iter().filter(|s| matches!(s.status, StepStatus::Failed(_))).count()
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.action == action && s.status == StepStatus::Applied)
+            .count()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.state_error.is_none()
+            && self.steps.iter().all(|s| s.status == StepStatus::Applied)
+    }
+}
+
+/// What the executor needs besides the plan.
+pub struct ApplyInputs<'a> {
+    pub plan: &'a Plan,
+    pub desired: &'a Desired,
+    /// The live objects the plan touches, as read just before applying.
+    pub live: &'a BTreeMap<Address, LiveObject>,
+    pub providers: &'a Providers,
+    pub redactor: &'a Redactor,
+    pub parallelism: usize,
+    /// Called as each step ends (progress output).
+    pub on_step: &'a (dyn Fn(&StepOutcome) + Sync),
+}
+
+struct Schedule {
+    waits: Vec<BTreeSet<usize>>,
+    done: Vec<Option<StepOutcome>>,
+    started: Vec<bool>,
+    running: usize,
+    stop: bool,
+}
+
+/// Runs the plan. Returns when every step has applied, failed or been skipped.
+pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
+    let plan = inputs.plan;
+    let locators: BTreeMap<Address, String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let spec = inputs
+                .desired
+                .resources
+                .get(&c.address)
+                .map(|r| &r.spec)
+                .or_else(|| writer.state.resources.get(&c.address).map(|e| &e.spec))?;
+            Some((c.address.clone(), crate::manifest::locator(c.address.kind, &c.address.name, spec)))
+        })
+        .collect();
+    let waits = step_dependencies(plan, &writer.state, &locators);
+    let count = plan.changes.len();
+    let mut done: Vec<Option<StepOutcome>> = vec![None; count];
+    // Steps with nothing to do, and blocked ones, end before anything runs.
+    for (i, change) in plan.changes.iter().enumerate() {
+        if let Some(blocked) = &change.blocked {
+            done[i] = Some(outcome(change, StepStatus::Blocked(format!("{} (allow with {})", blocked.reason, blocked.allow_with))));
+        } else if !change.needs_apply() {
+            done[i] = Some(outcome(change, StepStatus::Applied));
+        }
+    }
+    let schedule = Mutex::new(Schedule {
+        waits,
+        done,
+        started: vec![false; count],
+        running: 0,
+        stop: false,
+    });
+    let wake = Condvar::new();
+    let writer = Mutex::new(writer);
+    let state_error: Mutex<Option<StateError>> = Mutex::new(None);
+    let workers = inputs.parallelism.clamp(1, 64);
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let next = {
+                        let mut s = schedule.lock().expect("schedule lock");
+                        loop {
+                            cascade_skips(plan, &mut s);
+                            if s.stop {
+                                break None;
+                            }
+                            let ready = (0..count).find(|&i| {
+                                !s.started[i] && s.done[i].is_none() && s.waits[i].iter().all(|&w| s.done[w].as_ref().is_some_and(|o| o.status == StepStatus::Applied))
+                            });
+                            if let Some(i) = ready {
+                                s.started[i] = true;
+                                s.running += 1;
+                                break Some(i);
+                            }
+                            if s.done.iter().all(Option::is_some) || (s.running == 0 && !has_runnable(&s)) {
+                                break None;
+                            }
+                            s = wake.wait(s).expect("schedule lock");
+                        }
+                    };
+                    let Some(i) = next else {
+                        wake.notify_all();
+                        return;
+                    };
+                    let change = &plan.changes[i];
+                    let started = Instant::now();
+                    let status = run_step(inputs, change, &writer, &state_error);
+                    let mut step = outcome(change, status);
+                    step.duration = started.elapsed();
+                    (inputs.on_step)(&step);
+                    let mut s = schedule.lock().expect("schedule lock");
+                    s.done[i] = Some(step);
+                    s.running -= 1;
+                    if state_error.lock().expect("error lock").is_some() {
+                        s.stop = true;
+                    }
+                    drop(s);
+                    wake.notify_all();
+                }
+            });
+        }
+    });
+
+    let schedule = schedule.into_inner().expect("schedule lock");
+    let steps = schedule
+        .done
+        .into_iter()
+        .zip(&plan.changes)
+        .map(|(done, change)| done.unwrap_or_else(|| outcome(change, StepStatus::Skipped("the apply stopped before this step".into()))))
+        .collect();
+    ApplyReport {
+        steps,
+        writer: writer.into_inner().expect("writer lock"),
+        state_error: state_error.into_inner().expect("error lock"),
+    }
+}
+
+fn has_runnable(s: &Schedule) -> bool {
+    (0..s.done.len()).any(|i| !s.started[i] && s.done[i].is_none())
+}
+
+/// Marks steps whose prerequisites failed, were skipped or are blocked.
+fn cascade_skips(plan: &Plan, s: &mut Schedule) {
+    loop {
+        let mut changed = false;
+        for i in 0..s.done.len() {
+            if s.done[i].is_some() || s.started[i] {
+                continue;
+            }
+            let failed = s.waits[i].iter().find(|&&w| s.done[w].as_ref().is_some_and(|o| o.status != StepStatus::Applied));
+            if let Some(&w) = failed {
+                let reason = match &s.done[w].as_ref().expect("checked").status {
+                    StepStatus::Blocked(_) => format!("{} is blocked", plan.changes[w].address),
+                    _ => format!("{} did not apply", plan.changes[w].address),
+                };
+                s.done[i] = Some(outcome(&plan.changes[i], StepStatus::Skipped(reason)));
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+fn outcome(change: &ResourceChange, status: StepStatus) -> StepOutcome {
+    StepOutcome {
+        address: change.address.clone(),
+        action: change.action,
+        status,
+        duration: Duration::ZERO,
+    }
+}
+
+/// Runs one change: log, call the provider, log the outcome.
+fn run_step(
+    inputs: &ApplyInputs,
+    change: &ResourceChange,
+    writer: &Mutex<StateWriter>,
+    state_error: &Mutex<Option<StateError>>,
+) -> StepStatus {
+    let address = &change.address;
+    let seq = match writer.lock().expect("writer lock").begin(address, change.action.as_str()) {
+        Ok(seq) => seq,
+        Err(e) => {
+            let message = e.to_string();
+            *state_error.lock().expect("error lock") = Some(e);
+            return StepStatus::Failed(message);
+        }
+    };
+    let result = call_provider(inputs, change);
+    let status = match &result {
+        Ok(_) => StepStatus::Applied,
+        Err(message) => StepStatus::Failed(inputs.redactor.text(message)),
+    };
+    let entry = result.map(|live| {
+        live.map(|live| {
+            let w = writer.lock().expect("writer lock");
+            let fingerprint = w.state.fingerprint(&live.spec);
+            drop(w);
+            StateEntry {
+                id: live.id,
+                spec: inputs.redactor.value(&live.spec),
+                fingerprint,
+                depends_on: change.depends_on.clone(),
+                lifecycle: change.lifecycle,
+                revision: inputs.desired.source.commit.clone(),
+            }
+        })
+    });
+    let entry = entry.map_err(|m| inputs.redactor.text(&m));
+    if let Err(e) = writer.lock().expect("writer lock").finish(seq, address, entry) {
+        *state_error.lock().expect("error lock") = Some(e);
+    }
+    status
+}
+
+/// The provider calls for one change; `Ok(None)` means the object is gone from state.
+fn call_provider(inputs: &ApplyInputs, change: &ResourceChange) -> Result<Option<LiveObject>, String> {
+    let address = &change.address;
+    let desired = || {
+        inputs
+            .desired
+            .resources
+            .get(address)
+            .map(|r| &r.spec)
+            .ok_or_else(|| format!("{address} is not in the manifests"))
+    };
+    let live = || inputs.live.get(address).ok_or_else(|| format!("{address} was not found live"));
+    let provider = inputs.providers.for_kind(address.kind).map_err(|e| e.to_string())?;
+    match change.action {
+        Action::Create => provider.create(address, desired()?).map(Some).map_err(|e| e.to_string()),
+        Action::Update => provider
+            .update(address, desired()?, &live()?.spec)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        Action::Replace => {
+            provider.delete(address, &live()?.spec).map_err(|e| e.to_string())?;
+            provider.create(address, desired()?).map(Some).map_err(|e| e.to_string())
+        }
+        Action::Delete => provider.delete(address, &live()?.spec).map(|_| None).map_err(|e| e.to_string()),
+        Action::Forget => Ok(None),
+        Action::NoOp => live().cloned().map(Some),
+    }
+}

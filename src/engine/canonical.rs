@@ -1,0 +1,186 @@
+//! Canonical JSON and field diffs. Both sides of a diff (desired and live) are canonicalised by
+//! the same per-kind rules, so formatting, key order, `1` versus `1.0`, absent versus `null`,
+//! and (for tags) member order never show as changes. Text payloads (scripts) and JSON documents
+//! (views, page config, session props) are shown as unified diffs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use similar::TextDiff;
+
+use crate::manifest::Kind;
+
+/// Spec fields holding program text, diffed line by line.
+fn text_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::GatewayScript | Kind::SessionEvent => &["script"],
+        _ => &[],
+    }
+}
+
+/// Spec fields holding whole JSON documents, diffed as pretty-printed text.
+fn document_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::PerspectiveView => &["view"],
+        Kind::PageConfig => &["config"],
+        Kind::SessionProps => &["props"],
+        _ => &[],
+    }
+}
+
+/// Whether arrays of named objects are sets (Ignition tag members, alarms) for this kind.
+fn named_arrays_are_sets(kind: Kind) -> bool {
+    matches!(kind, Kind::Udt | Kind::Tag)
+}
+
+/// The canonical form of a spec of `kind`.
+pub fn canonical_spec(kind: Kind, spec: &Value) -> Value {
+    canonicalize(spec, named_arrays_are_sets(kind))
+}
+
+fn canonicalize(value: &Value, sort_named: bool) -> Value {
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(f) if number.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => value.clone(),
+        },
+        Value::Object(map) => {
+            // Sorted keys: canonical text (and so fingerprints) must not depend on file order.
+            let mut entries: Vec<(&String, &Value)> = map.iter().filter(|(_, v)| !v.is_null()).collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonicalize(v, sort_named))).collect::<Map<_, _>>())
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(|v| canonicalize(v, sort_named)).collect();
+            if sort_named && !items.is_empty() && items.iter().all(|i| i.get("name").is_some_and(Value::is_string)) {
+                items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            }
+            Value::Array(items)
+        }
+        _ => value.clone(),
+    }
+}
+
+/// Stable text of a value (sorted keys), for digests.
+pub fn canonical_json(value: &Value) -> String {
+    serde_json::to_string(&canonicalize(value, false)).expect("JSON values serialise")
+}
+
+/// One changed field between live (before) and desired (after).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Dotted path; list items matched by name appear as `tags[Speed_KPH]`.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// A unified diff, for text and document fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// The field changes that turn canonical `before` into canonical `after`.
+pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let empty = Map::new();
+    let before_map = before.as_object().unwrap_or(&empty);
+    let after_map = after.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = before_map.keys().chain(after_map.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let (b, a) = (before_map.get(key), after_map.get(key));
+        if b == a {
+            continue;
+        }
+        if text_fields(kind).contains(&key.as_str()) {
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+            changes.push(FieldChange {
+                path: key.clone(),
+                before: None,
+                after: None,
+                diff: Some(unified_diff(&text(b), &text(a))),
+            });
+        } else if document_fields(kind).contains(&key.as_str()) {
+            let pretty = |v: Option<&Value>| v.map(|v| serde_json::to_string_pretty(v).expect("JSON") + "\n").unwrap_or_default();
+            changes.push(FieldChange {
+                path: key.clone(),
+                before: None,
+                after: None,
+                diff: Some(unified_diff(&pretty(b), &pretty(a))),
+            });
+        } else {
+            diff_values(key, b, a, &mut changes);
+        }
+    }
+    changes
+}
+
+fn diff_values(path: &str, before: Option<&Value>, after: Option<&Value>, changes: &mut Vec<FieldChange>) {
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                if b.get(key) != a.get(key) {
+                    diff_values(&format!("{path}.{key}"), b.get(key), a.get(key), changes);
+                }
+            }
+        }
+        (Some(Value::Array(b)), Some(Value::Array(a))) if is_named(b) && is_named(a) => {
+            let name = |v: &Value| v["name"].as_str().unwrap_or("").to_string();
+            let mut names: Vec<String> = b.iter().chain(a.iter()).map(name).collect();
+            names.sort();
+            names.dedup();
+            for item in names {
+                let find = |list: &Vec<Value>| list.iter().find(|v| name(v) == item).cloned();
+                let (bi, ai) = (find(b), find(a));
+                if bi != ai {
+                    diff_values(&format!("{path}[{item}]"), bi.as_ref(), ai.as_ref(), changes);
+                }
+            }
+        }
+        _ => changes.push(FieldChange {
+            path: path.to_string(),
+            before: before.cloned(),
+            after: after.cloned(),
+            diff: None,
+        }),
+    }
+}
+
+fn is_named(items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|i| i.get("name").is_some_and(Value::is_string))
+}
+
+/// A unified diff with three lines of context, headed live → desired.
+pub fn unified_diff(before: &str, after: &str) -> String {
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header("live", "desired")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_nulls_and_member_order_are_not_changes() {
+        let a = json!({"tags": [{"name": "b", "engHigh": 1.0}, {"name": "a", "x": null}]});
+        let b = json!({"tags": [{"name": "a"}, {"name": "b", "engHigh": 1}]});
+        assert_eq!(canonical_spec(Kind::Udt, &a), canonical_spec(Kind::Udt, &b));
+    }
+
+    #[test]
+    fn named_lists_diff_by_name() {
+        let before = json!({"tags": [{"name": "Speed", "engHigh": 60}]});
+        let after = json!({"tags": [{"name": "Speed", "engHigh": 70}, {"name": "Load"}]});
+        let changes = diff_fields(Kind::Udt, &before, &after);
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["tags[Load]", "tags[Speed].engHigh"]);
+    }
+}

@@ -1,0 +1,347 @@
+//! Planning: a three-way comparison of what was last applied (state), what the manifests want
+//! (desired) and what is there (live), per resource, into a `Plan` value. Each change carries its
+//! action, the reason for it, its risk, its field changes and, when a guard refuses it, why and
+//! which flag would allow it. Plans are plain data: rendered by `render`, saved to a file, and
+//! executed by `apply`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::canonical::{FieldChange, canonical_spec, diff_fields};
+use super::graph;
+use crate::manifest::{Address, Desired, Kind, Lifecycle, SourceInfo};
+use crate::provider::LiveObject;
+use crate::state::State;
+
+/// The version of the plan JSON format (`docs/plan-format.md`).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    /// Delete and create, always with a reason.
+    Replace,
+    Delete,
+    /// Stop managing the object and leave it in place.
+    Forget,
+    NoOp,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Forget => "forget",
+            Action::NoOp => "no-op",
+        }
+    }
+}
+
+/// How much a reviewer should look at a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+/// A change a guard refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blocked {
+    pub reason: String,
+    /// The flag that would allow it.
+    pub allow_with: String,
+}
+
+/// One resource in the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub risk: Risk,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
+    /// The object exists but `lode` did not manage it: it is taken into state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// The live object differs from what `lode` last applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Fingerprint of the live object this plan was made from (`None`: it did not exist).
+    #[serde(default)]
+    pub live_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+}
+
+impl ResourceChange {
+    /// Whether applying the plan calls a provider or writes state for this resource.
+    pub fn needs_apply(&self) -> bool {
+        self.blocked.is_none() && (self.action != Action::NoOp || self.adopt)
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub forget: usize,
+    pub unchanged: usize,
+    pub blocked: usize,
+    pub adopt: usize,
+}
+
+/// The state a plan was made against; a saved plan is refused if it moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateRef {
+    pub lineage: String,
+    pub serial: u64,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub environment: String,
+    pub source: SourceInfo,
+    pub state: StateRef,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    pub summary: Summary,
+    /// In apply order: creates and updates by dependency, deletes after in reverse order.
+    pub changes: Vec<ResourceChange>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopt)
+    }
+}
+
+/// Switches that change what the planner allows.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--target`: addresses, kinds, systems or address prefixes.
+    pub targets: Vec<String>,
+    /// `--allow-delete-protected`.
+    pub allow_delete_protected: bool,
+}
+
+/// Whether `address` is selected by a `--target` value.
+pub fn target_matches(target: &str, address: &Address) -> bool {
+    let text = address.to_string();
+    let target = target.trim_end_matches('/');
+    text == target
+        || address.kind.as_str() == target
+        || address.kind.system() == target
+        || text.starts_with(&format!("{target}/"))
+}
+
+/// Fields whose change moves the object: it must be deleted and created again.
+fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
+    let field = |v: &Value, f: &str| v.get(f).cloned().unwrap_or(Value::Null);
+    let identity: &[&str] = match kind {
+        Kind::Udt | Kind::Tag => &["provider"],
+        Kind::GatewayScript => &["project", "type", "resource_name"],
+        Kind::PerspectiveView => &["project", "view_path"],
+        Kind::PageConfig | Kind::SessionProps => &["project"],
+        Kind::SessionEvent => &["project", "event"],
+        Kind::Project => &[],
+    };
+    for name in identity {
+        if field(before, name) != field(after, name) {
+            return Some(format!("`{name}` changed, which moves the object in the gateway"));
+        }
+    }
+    if kind == Kind::Tag && field(before, "tagType") != field(after, "tagType") {
+        return Some("`tagType` changed, which Ignition cannot change in place".to_string());
+    }
+    None
+}
+
+/// Which resources the plan covers, before targeting.
+fn all_addresses(desired: &Desired, state: &State) -> BTreeSet<Address> {
+    desired.resources.keys().chain(state.resources.keys()).cloned().collect()
+}
+
+/// The addresses selected by `targets`, plus dependencies that do not exist yet (so a targeted
+/// create cannot fail for a missing parent).
+pub fn select_addresses(desired: &Desired, state: &State, targets: &[String]) -> BTreeSet<Address> {
+    let all = all_addresses(desired, state);
+    if targets.is_empty() {
+        return all;
+    }
+    let mut selected: BTreeSet<Address> = all
+        .iter()
+        .filter(|a| targets.iter().any(|t| target_matches(t, a)))
+        .cloned()
+        .collect();
+    let mut queue: Vec<Address> = selected.iter().cloned().collect();
+    while let Some(address) = queue.pop() {
+        if let Some(resource) = desired.resources.get(&address) {
+            for dependency in &resource.depends_on {
+                if !state.resources.contains_key(dependency) && selected.insert(dependency.clone()) {
+                    queue.push(dependency.clone());
+                }
+            }
+        }
+    }
+    selected
+}
+
+/// Builds the plan for `selected` addresses from desired, state and live.
+pub fn build_plan(
+    desired: &Desired,
+    state: &State,
+    live: &BTreeMap<Address, LiveObject>,
+    selected: &BTreeSet<Address>,
+    options: &PlanOptions,
+    environment: &str,
+) -> Plan {
+    let mut changes: BTreeMap<Address, ResourceChange> = BTreeMap::new();
+    for address in selected {
+        let want = desired.resources.get(address);
+        let prior = state.resources.get(address);
+        let have = live.get(address);
+        let kind = address.kind;
+        let live_spec = have.map(|l| canonical_spec(kind, &l.spec));
+        let live_fingerprint = have.map(|l| state.fingerprint(&l.spec));
+        let drift = match (prior, &live_fingerprint) {
+            (Some(prior), Some(fingerprint)) => &prior.fingerprint != fingerprint,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let mut change = ResourceChange {
+            address: address.clone(),
+            action: Action::NoOp,
+            reason: None,
+            risk: Risk::Low,
+            blocked: None,
+            adopt: false,
+            drift,
+            fields: Vec::new(),
+            live_fingerprint,
+            depends_on: Vec::new(),
+            lifecycle: Lifecycle::default(),
+        };
+        match (want, &live_spec) {
+            (Some(want), None) => {
+                let spec = canonical_spec(kind, &want.spec);
+                change.action = Action::Create;
+                change.fields = diff_fields(kind, &Value::Object(Default::default()), &spec);
+                change.lifecycle = want.lifecycle;
+                change.depends_on = want.depends_on.clone();
+                if prior.is_some() {
+                    change.reason = Some("it was deleted outside lode".to_string());
+                }
+            }
+            (Some(want), Some(live_spec)) => {
+                let spec = canonical_spec(kind, &want.spec);
+                change.lifecycle = want.lifecycle;
+                change.depends_on = want.depends_on.clone();
+                change.adopt = prior.is_none();
+                change.fields = diff_fields(kind, live_spec, &spec);
+                if let Some(reason) = replace_reason(kind, live_spec, &spec) {
+                    change.action = Action::Replace;
+                    change.reason = Some(reason);
+                } else if !change.fields.is_empty() {
+                    change.action = Action::Update;
+                    if change.adopt {
+                        change.reason = Some("it exists but lode did not manage it: adopted and updated".to_string());
+                    } else if drift {
+                        change.reason = Some("it was changed outside lode".to_string());
+                    }
+                } else if change.adopt {
+                    change.reason = Some("it exists but lode did not manage it: adopted".to_string());
+                }
+                if change.action == Action::NoOp && !change.adopt && prior.is_some_and(|p| p.lifecycle != change.lifecycle) {
+                    // Only the protection flags changed: record them without touching the object.
+                    change.adopt = true;
+                    change.reason = Some("lifecycle flags changed".to_string());
+                }
+            }
+            (None, Some(_)) => {
+                let prior = prior.expect("selected addresses come from desired or state");
+                change.lifecycle = prior.lifecycle;
+                change.depends_on = prior.depends_on.clone();
+                if prior.lifecycle.retain {
+                    change.action = Action::Forget;
+                    change.reason = Some("removed from the manifests with `retain`: left in place".to_string());
+                } else {
+                    change.action = Action::Delete;
+                    change.reason = Some("removed from the manifests".to_string());
+                    if prior.lifecycle.protect && !options.allow_delete_protected {
+                        change.blocked = Some(Blocked {
+                            reason: "it is protected (`lifecycle.protect`, kept in state)".to_string(),
+                            allow_with: "--allow-delete-protected".to_string(),
+                        });
+                    }
+                }
+            }
+            (None, None) => {
+                let prior = prior.expect("selected addresses come from desired or state");
+                change.lifecycle = prior.lifecycle;
+                change.action = Action::Forget;
+                change.reason = Some("removed from the manifests and already gone".to_string());
+            }
+        }
+        change.risk = match (change.action, &change.blocked) {
+            (_, Some(_)) | (Action::Delete | Action::Replace, _) => Risk::High,
+            (Action::Update, _) if change.drift || change.adopt => Risk::High,
+            (Action::Update, _) => Risk::Medium,
+            _ => Risk::Low,
+        };
+        changes.insert(address.clone(), change);
+    }
+    let ordered = graph::plan_order(changes, state);
+    let mut summary = Summary::default();
+    for change in &ordered {
+        if change.blocked.is_some() {
+            summary.blocked += 1;
+            continue;
+        }
+        if change.adopt {
+            summary.adopt += 1;
+        }
+        match change.action {
+            Action::Create => summary.add += 1,
+            Action::Update => summary.change += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.delete += 1,
+            Action::Forget => summary.forget += 1,
+            Action::NoOp => summary.unchanged += 1,
+        }
+    }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        environment: environment.to_string(),
+        source: desired.source.clone(),
+        state: StateRef {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        },
+        created_at: super::now_rfc3339(),
+        targets: options.targets.clone(),
+        summary,
+        changes: ordered,
+    }
+}

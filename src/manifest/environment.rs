@@ -1,0 +1,159 @@
+//! `lode.yaml` (the project: name, variable defaults, settings) and `environments/<name>.yaml`
+//! (where manifests are applied: provider endpoints and transports, variables, state backend).
+//! `local` is built in: with no `environments/local.yaml`, it applies to a gateway data folder
+//! under `.lode/local/` in the manifest root, so a fresh clone needs no flags.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::yaml;
+use super::{ManifestError, ManifestFiles};
+
+/// `lode.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// The project's name, used in plans and lock holders.
+    pub project: String,
+    /// Defaults for `${var.x}`; an environment may override each.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// How many changes `apply` runs at once (default 8).
+    #[serde(default)]
+    pub parallelism: Option<usize>,
+}
+
+/// `environments/<name>.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Values for `${var.x}`; they override `lode.yaml`. `${env.NAME}` is allowed here.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ignition: Option<IgnitionConfig>,
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// How `lode` reaches the Ignition gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IgnitionConfig {
+    /// `files`: read and write the gateway's data directory.
+    #[serde(default)]
+    pub transport: IgnitionTransport,
+    /// The gateway data directory (with `projects/` and `config/`), relative to the manifest root.
+    pub data_dir: String,
+    /// The config resource collection tags are written to (default `core`).
+    #[serde(default = "default_collection")]
+    pub collection: String,
+}
+
+fn default_collection() -> String {
+    "core".to_string()
+}
+
+/// Ignition transports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnitionTransport {
+    #[default]
+    Files,
+}
+
+/// Where state, its write-ahead log and its lock live.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default)]
+    pub backend: StateBackendKind,
+    /// For the `local` backend: a folder relative to the manifest root (default `.lode/<env>`).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: StateBackendKind::Local,
+            path: None,
+        }
+    }
+}
+
+/// State backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackendKind {
+    #[default]
+    Local,
+}
+
+impl EnvironmentConfig {
+    /// The built-in `local` environment.
+    pub fn builtin_local() -> EnvironmentConfig {
+        EnvironmentConfig {
+            variables: BTreeMap::new(),
+            ignition: Some(IgnitionConfig {
+                transport: IgnitionTransport::Files,
+                data_dir: ".lode/local/ignition".to_string(),
+                collection: default_collection(),
+            }),
+            state: StateConfig::default(),
+        }
+    }
+}
+
+/// Reads `lode.yaml`.
+pub fn load_project(files: &ManifestFiles) -> Result<ProjectConfig, Vec<ManifestError>> {
+    parse_single(files, "lode.yaml")
+}
+
+/// Reads `environments/<name>.yaml`, or the built-in `local`.
+pub fn load_environment(
+    files: &ManifestFiles,
+    name: &str,
+) -> Result<EnvironmentConfig, Vec<ManifestError>> {
+    let path = format!("environments/{name}.yaml");
+    if files.text(&path).is_none() {
+        if name == "local" {
+            return Ok(EnvironmentConfig::builtin_local());
+        }
+        let known: Vec<String> = files
+            .files
+            .keys()
+            .filter_map(|p| p.strip_prefix("environments/"))
+            .filter_map(|p| p.strip_suffix(".yaml"))
+            .map(str::to_string)
+            .collect();
+        return Err(vec![
+            ManifestError::new(&path, 1, 1, format!("there is no environment `{name}`"))
+                .with_hint(format!(
+                    "create {path}, or use one of: local (built in){}",
+                    known.iter().map(|k| format!(", {k}")).collect::<String>()
+                )),
+        ]);
+    }
+    parse_single(files, &path)
+}
+
+fn parse_single<T: serde::de::DeserializeOwned>(
+    files: &ManifestFiles,
+    path: &str,
+) -> Result<T, Vec<ManifestError>> {
+    let bytes = files.text(path).ok_or_else(|| {
+        vec![ManifestError::new(path, 1, 1, format!("{path} is missing"))]
+    })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        vec![ManifestError::new(path, 1, 1, format!("not UTF-8 text ({e})"))
+            .with_hint("save the file as UTF-8")]
+    })?;
+    let documents = yaml::split_documents(text);
+    let document = documents.first().ok_or_else(|| {
+        vec![ManifestError::new(path, 1, 1, "the file is empty")]
+    })?;
+    yaml::parse(path, document).map_err(|e| vec![e])
+}

@@ -1,0 +1,452 @@
+//! The typed spec of every resource kind: what a manifest may say (serde, strict: unknown fields
+//! are errors), the JSON Schema editors get from it, and how a validated spec becomes the
+//! canonical JSON the engine diffs. Lode's own fields are snake_case; blocks that are copied into
+//! an Ignition JSON document (tag configuration, view, page config, session props) keep
+//! Ignition's own key names so that an export pastes in unchanged.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every kind of resource `lode` manages.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Project,
+    Udt,
+    Tag,
+    GatewayScript,
+    PerspectiveView,
+    PageConfig,
+    SessionProps,
+    SessionEvent,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Project,
+        Kind::Udt,
+        Kind::Tag,
+        Kind::GatewayScript,
+        Kind::PerspectiveView,
+        Kind::PageConfig,
+        Kind::SessionProps,
+        Kind::SessionEvent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Project => "project",
+            Kind::Udt => "udt",
+            Kind::Tag => "tag",
+            Kind::GatewayScript => "gateway_script",
+            Kind::PerspectiveView => "perspective_view",
+            Kind::PageConfig => "page_config",
+            Kind::SessionProps => "session_props",
+            Kind::SessionEvent => "session_event",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The system that owns this kind; `--target ignition` selects all of them.
+    pub fn system(self) -> &'static str {
+        "ignition"
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_provider() -> String {
+    "default".to_string()
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// An Ignition project (`data/projects/<name>/project.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub inheritable: bool,
+    /// Parent project name; empty for none.
+    #[serde(default)]
+    pub parent: String,
+}
+
+/// A UDT definition (`tag-type-definition/<provider>/udts.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UdtSpec {
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    /// The UDT this one inherits from (Ignition's `typeId` on a type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, UdtParameter>,
+    /// Member tags, in Ignition's tag JSON form.
+    #[serde(default)]
+    pub tags: Vec<TagConfig>,
+}
+
+/// A UDT parameter definition or an instance's parameter override.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UdtParameter {
+    #[serde(rename = "dataType", default, skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// Ignition tag types `lode` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TagType {
+    AtomicTag,
+    Folder,
+    UdtInstance,
+}
+
+/// Value sources of an atomic tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueSource {
+    Memory,
+    Expr,
+    Opc,
+    Reference,
+    Derived,
+    Db,
+}
+
+/// Ignition data types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DataType {
+    Int1,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Boolean,
+    String,
+    DateTime,
+    Text,
+    Document,
+    DataSet,
+}
+
+/// One tag's configuration with Ignition's own keys (as in a tag export). Used for UDT members,
+/// UDT instance member overrides, and (with `provider`, without `name`) for a `tag` resource.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagConfig {
+    /// Only on a `tag` resource: the tag provider (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Only on UDT members and overrides; a `tag` resource takes its name from its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "tagType", default, skip_serializing_if = "Option::is_none")]
+    pub tag_type: Option<TagType>,
+    /// For a UDT instance: the UDT's path relative to `_types_`.
+    #[serde(rename = "typeId", default, skip_serializing_if = "Option::is_none")]
+    pub type_id: Option<String>,
+    #[serde(rename = "valueSource", default, skip_serializing_if = "Option::is_none")]
+    pub value_source: Option<ValueSource>,
+    #[serde(rename = "dataType", default, skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<DataType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(rename = "opcServer", default, skip_serializing_if = "Option::is_none")]
+    pub opc_server: Option<String>,
+    #[serde(rename = "opcItemPath", default, skip_serializing_if = "Option::is_none")]
+    pub opc_item_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(rename = "sourceTagPath", default, skip_serializing_if = "Option::is_none")]
+    pub source_tag_path: Option<String>,
+    #[serde(rename = "engUnit", default, skip_serializing_if = "Option::is_none")]
+    pub eng_unit: Option<String>,
+    #[serde(rename = "engLow", default, skip_serializing_if = "Option::is_none")]
+    pub eng_low: Option<f64>,
+    #[serde(rename = "engHigh", default, skip_serializing_if = "Option::is_none")]
+    pub eng_high: Option<f64>,
+    #[serde(rename = "formatString", default, skip_serializing_if = "Option::is_none")]
+    pub format_string: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tooltip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documentation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(rename = "tagGroup", default, skip_serializing_if = "Option::is_none")]
+    pub tag_group: Option<String>,
+    #[serde(rename = "historyEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub history_enabled: Option<bool>,
+    #[serde(rename = "historyProvider", default, skip_serializing_if = "Option::is_none")]
+    pub history_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<Alarm>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, UdtParameter>,
+    /// Members of a UDT folder, or member overrides of a UDT instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagConfig>,
+}
+
+/// Alarm modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AlarmMode {
+    AboveValue,
+    BelowValue,
+    BetweenValues,
+    OutsideValues,
+    Equality,
+    Inequality,
+    OutOfEngRange,
+    BadQuality,
+    AnyChange,
+    Bit,
+}
+
+/// Alarm priorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AlarmPriority {
+    Diagnostic,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// An alarm on a tag, with Ignition's keys (`setpointA`, not `setpoint`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alarm {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AlarmMode>,
+    #[serde(rename = "setpointA", default, skip_serializing_if = "Option::is_none")]
+    pub setpoint_a: Option<f64>,
+    #[serde(rename = "setpointB", default, skip_serializing_if = "Option::is_none")]
+    pub setpoint_b: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<AlarmPriority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(rename = "ackMode", default, skip_serializing_if = "Option::is_none")]
+    pub ack_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(rename = "timeOnDelaySeconds", default, skip_serializing_if = "Option::is_none")]
+    pub time_on_delay_seconds: Option<f64>,
+    #[serde(rename = "timeOffDelaySeconds", default, skip_serializing_if = "Option::is_none")]
+    pub time_off_delay_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadband: Option<f64>,
+}
+
+/// Gateway event script types (8.3 file form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayScriptType {
+    Timer,
+    TagChange,
+    Startup,
+    Shutdown,
+}
+
+/// Timer delay type: Ignition's "Fixed Delay" (after each run) or "Fixed Rate".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DelayType {
+    FixedDelay,
+    FixedRate,
+}
+
+/// Timer threading: all shared timers of a project share one thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Threading {
+    Shared,
+    Dedicated,
+}
+
+/// A gateway event script (`projects/<project>/ignition/<type>/<resource_name>/`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayScriptSpec {
+    pub project: String,
+    /// The resource folder name in the gateway; defaults to the resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    #[serde(rename = "type")]
+    pub script_type: GatewayScriptType,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Timer only: the delay in milliseconds (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Timer only: `fixed_delay` (default) or `fixed_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_type: Option<DelayType>,
+    /// Timer only: `shared` (default) or `dedicated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threading: Option<Threading>,
+    /// Tag change only: the tag paths that trigger the script.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_paths: Vec<String>,
+    /// Tag change only: `ValueChange`, `QualityChange`, `TimestampChange`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub change_types: Vec<String>,
+    /// Path (relative to this manifest file) of the script body, written without its `def` line.
+    pub script: String,
+}
+
+/// A Perspective view (`com.inductiveautomation.perspective/views/<path>/view.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerspectiveViewSpec {
+    pub project: String,
+    /// The view path; defaults to the resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_path: Option<String>,
+    /// Path (relative to this manifest file) of the view.json payload.
+    pub view: String,
+}
+
+/// A project's page configuration (`page-config/config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageConfigSpec {
+    pub project: String,
+    /// The config.json content, with Ignition's keys (`pages`, `sharedDocks`).
+    pub config: PageConfigDocument,
+}
+
+/// The page-config document; `pages` is checked, the rest passes through.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PageConfigDocument {
+    pub pages: BTreeMap<String, PageRoute>,
+    #[serde(rename = "sharedDocks", default, skip_serializing_if = "Option::is_none")]
+    pub shared_docks: Option<Value>,
+}
+
+/// One page route.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageRoute {
+    #[serde(rename = "viewPath")]
+    pub view_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docks: Option<Value>,
+}
+
+/// A project's session properties (`session-props/props.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPropsSpec {
+    pub project: String,
+    /// The props.json content, with Ignition's keys (`custom`, `props`, `propConfig`).
+    pub props: serde_json::Map<String, Value>,
+}
+
+/// Perspective session events (8.3 file form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEventType {
+    Startup,
+    Shutdown,
+    PageStartup,
+}
+
+/// A Perspective session event script (`com.inductiveautomation.perspective/<event>/`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEventSpec {
+    pub project: String,
+    pub event: SessionEventType,
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// Path (relative to this manifest file) of the script body, written without its `def` line.
+    pub script: String,
+}
+
+impl GatewayScriptType {
+    /// The 8.3 resource folder, payload file and function signature.
+    pub fn layout(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            GatewayScriptType::Timer => {
+                ("ignition/timer", "handleTimerEvent.py", "def handleTimerEvent():")
+            }
+            GatewayScriptType::TagChange => (
+                "ignition/tag-change",
+                "onTagChange.py",
+                "def onTagChange(initialChange, newValue, previousValue, event, executionCount):",
+            ),
+            GatewayScriptType::Startup => ("ignition/startup", "onStartup.py", "def onStartup():"),
+            GatewayScriptType::Shutdown => {
+                ("ignition/shutdown", "onShutdown.py", "def onShutdown():")
+            }
+        }
+    }
+
+    /// Startup and shutdown scripts are singletons: one per project, no name folder.
+    pub fn is_singleton(self) -> bool {
+        matches!(self, GatewayScriptType::Startup | GatewayScriptType::Shutdown)
+    }
+}
+
+impl SessionEventType {
+    /// The 8.3 resource folder, payload file and function signature.
+    pub fn layout(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            SessionEventType::Startup => (
+                "com.inductiveautomation.perspective/startup",
+                "onStartup.py",
+                "def onStartup(session):",
+            ),
+            SessionEventType::Shutdown => (
+                "com.inductiveautomation.perspective/shutdown",
+                "onShutdown.py",
+                "def onShutdown(session):",
+            ),
+            SessionEventType::PageStartup => (
+                "com.inductiveautomation.perspective/page-startup",
+                "onPageStartup.py",
+                "def onPageStartup(page):",
+            ),
+        }
+    }
+}

@@ -1,0 +1,875 @@
+//! Loading and validating every manifest in one pass. Each problem becomes a `ManifestError`
+//! with file, line and column; all of them are reported together and nothing is returned unless
+//! there are none. The result is `Desired`: canonical JSON specs with payload files inlined.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::graph::DiGraph;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::environment::{self, EnvironmentConfig, ProjectConfig};
+use super::interpolate::{InterpolateError, Interpolator};
+use super::kinds::*;
+use super::source::{MAX_FILE_BYTES, normalize_relative};
+use super::yaml::{self, YamlDocument};
+use super::{
+    Address, Desired, DesiredResource, Lifecycle, LoadManifestsError, ManifestError,
+    ManifestFiles, Origin, kind_list,
+};
+
+/// Everything `load_desired` read.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub desired: Desired,
+    pub project: ProjectConfig,
+    pub environment: EnvironmentConfig,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    kind: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document<S> {
+    #[allow(dead_code)]
+    kind: String,
+    name: Spanned<String>,
+    #[serde(default)]
+    depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    lifecycle: Lifecycle,
+    spec: S,
+}
+
+/// A parsed document before its spec is made canonical.
+struct Parsed {
+    address: Address,
+    name_line: (usize, usize),
+    depends_on: Vec<Spanned<String>>,
+    lifecycle: Lifecycle,
+}
+
+/// What building a spec needs: the file it came from and the files it may read.
+struct SpecContext<'a> {
+    files: &'a ManifestFiles,
+    file: &'a str,
+    document: &'a YamlDocument,
+    errors: Vec<ManifestError>,
+}
+
+impl SpecContext<'_> {
+    /// The position of the first occurrence of `needle` in the document, or its first line.
+    fn locate(&self, needle: &str) -> (usize, usize) {
+        locate(self.document, needle)
+    }
+
+    fn error(&mut self, needle: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let (line, column) = self.locate(needle);
+        self.errors
+            .push(ManifestError::new(self.file, line, column, message).with_hint(hint));
+    }
+
+    /// Reads a payload file named relative to the manifest file, refusing paths that leave the
+    /// manifest root (directly or through a symlink).
+    fn payload(&mut self, field: &str, relative: &str) -> Option<(String, String)> {
+        let dir = self.file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let joined = if dir.is_empty() {
+            relative.to_string()
+        } else {
+            format!("{dir}/{relative}")
+        };
+        let needle = format!("{field}: {relative}");
+        let Some(path) = normalize_relative(&joined).filter(|_| !relative.starts_with('/')) else {
+            self.error(
+                &needle,
+                format!("`{field}: {relative}` points outside the manifest root"),
+                "payload files must live under the folder that holds lode.yaml",
+            );
+            return None;
+        };
+        if self.files.escaping_links.contains(&path) {
+            self.error(
+                &needle,
+                format!("`{field}: {relative}` is a symlink that points outside the manifest root"),
+                "copy the file into the manifest root instead of linking to it",
+            );
+            return None;
+        }
+        let Some(bytes) = self.files.text(&path) else {
+            self.error(
+                &needle,
+                format!("`{field}: {relative}` does not exist (looked for {path})"),
+                "paths are relative to the manifest file that names them",
+            );
+            return None;
+        };
+        if bytes.len() > MAX_FILE_BYTES {
+            self.error(&needle, format!("{path} is larger than 8 MiB"), "payloads must be small text files");
+            return None;
+        }
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Some((path, text.replace("\r\n", "\n"))),
+            Err(_) => {
+                self.error(&needle, format!("{path} is not UTF-8 text"), "save the file as UTF-8");
+                None
+            }
+        }
+    }
+}
+
+fn locate(document: &YamlDocument, needle: &str) -> (usize, usize) {
+    for (index, line) in document.padded.lines().enumerate() {
+        if let Some(column) = line.find(needle) {
+            return (index + 1, column + 1);
+        }
+    }
+    (document.first_line, 1)
+}
+
+fn is_manifest_file(path: &str) -> bool {
+    (path.ends_with(".yaml") || path.ends_with(".yml"))
+        && path != "lode.yaml"
+        && !path.starts_with("environments/")
+}
+
+/// Loads and validates the manifests and the environment `env_name`.
+pub fn load_desired(
+    files: &ManifestFiles,
+    env_name: &str,
+    env_lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadManifestsError> {
+    let mut errors = Vec::new();
+    let project = environment::load_project(files).map_err(|e| errors.extend(e)).ok();
+    let environment =
+        environment::load_environment(files, env_name).map_err(|e| errors.extend(e)).ok();
+
+    let mut variables = project.as_ref().map(|p| p.variables.clone()).unwrap_or_default();
+    if let Some(environment) = &environment {
+        let mut interpolator = Interpolator {
+            variables: &variables.clone(),
+            env: env_lookup,
+            secrets: Vec::new(),
+            references: Vec::new(),
+            env_is_secret: false,
+        };
+        for (name, value) in &environment.variables {
+            match interpolator.interpolate(value) {
+                Ok(value) => {
+                    variables.insert(name.clone(), value);
+                }
+                Err((token, error)) => errors.push(
+                    ManifestError::new(&format!("environments/{env_name}.yaml"), 1, 1, format!("variable `{name}`: {error} in `{token}`"))
+                        .with_hint(error.hint()),
+                ),
+            }
+        }
+    }
+
+    let mut interpolator = Interpolator {
+        variables: &variables,
+        env: env_lookup,
+        secrets: Vec::new(),
+        references: Vec::new(),
+        env_is_secret: true,
+    };
+    let mut resources: BTreeMap<Address, DesiredResource> = BTreeMap::new();
+    let mut explicit_deps: BTreeMap<Address, Vec<(Spanned<String>, String)>> = BTreeMap::new();
+    let mut locators: BTreeMap<(Kind, String), Address> = BTreeMap::new();
+
+    for (path, bytes) in &files.files {
+        if !is_manifest_file(path) {
+            continue;
+        }
+        if bytes.len() > MAX_FILE_BYTES {
+            errors.push(
+                ManifestError::new(path, 1, 1, "the file is larger than 8 MiB")
+                    .with_hint("split it into smaller manifest files"),
+            );
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            errors.push(
+                ManifestError::new(path, 1, 1, "not UTF-8 text").with_hint("save the file as UTF-8"),
+            );
+            continue;
+        };
+        for document in yaml::split_documents(text) {
+            let Some((parsed, spec)) = parse_document(files, path, &document, &mut errors) else {
+                continue;
+            };
+            let mut spec = spec;
+            interpolator.references.clear();
+            if let Err((token, error)) = interpolate_value(&mut spec, &mut interpolator) {
+                let (line, column) = locate(&document, &token);
+                let line_in_file = if line == document.first_line && !document.padded.contains(&token) {
+                    parsed.name_line.0
+                } else {
+                    line
+                };
+                errors.push(
+                    ManifestError::new(path, line_in_file, column, format!("{error} in `{token}`"))
+                        .with_hint(error.hint()),
+                );
+                continue;
+            }
+            let address = parsed.address.clone();
+            if let Some(existing) = resources.get(&address) {
+                errors.push(
+                    ManifestError::new(
+                        path,
+                        parsed.name_line.0,
+                        parsed.name_line.1,
+                        format!(
+                            "duplicate address {address}: already declared in {}:{}",
+                            existing.origin.file, existing.origin.line
+                        ),
+                    )
+                    .with_hint("every resource needs its own `name` within its kind"),
+                );
+                continue;
+            }
+            let locator = locator(address.kind, &address.name, &spec);
+            if let Some(other) = locators.get(&(address.kind, locator.clone())) {
+                errors.push(
+                    ManifestError::new(
+                        path,
+                        parsed.name_line.0,
+                        parsed.name_line.1,
+                        format!("{address} and {other} describe the same gateway object ({locator})"),
+                    )
+                    .with_hint("remove one of them; two manifests must not write the same object"),
+                );
+                continue;
+            }
+            locators.insert((address.kind, locator), address.clone());
+            let mut depends_on: BTreeSet<Address> = implicit_references(address.kind, &spec)
+                .into_iter()
+                .collect();
+            depends_on.extend(interpolator.references.iter().cloned());
+            depends_on.remove(&address);
+            explicit_deps.insert(
+                address.clone(),
+                parsed.depends_on.iter().map(|d| (d.clone(), path.clone())).collect(),
+            );
+            resources.insert(
+                address.clone(),
+                DesiredResource {
+                    address,
+                    spec,
+                    depends_on: depends_on.into_iter().collect(),
+                    lifecycle: parsed.lifecycle,
+                    origin: Origin {
+                        file: path.clone(),
+                        line: parsed.name_line.0,
+                    },
+                },
+            );
+        }
+    }
+
+    check_references(&mut resources, &explicit_deps, files, &mut errors);
+    if errors.is_empty() {
+        check_cycles(&resources, &mut errors);
+    }
+
+    if !errors.is_empty() {
+        for error in &mut errors {
+            error.source_line = source_line(files, &error.file, error.line);
+        }
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        errors.dedup();
+        return Err(LoadManifestsError::Invalid(errors));
+    }
+    Ok(Loaded {
+        desired: Desired {
+            resources,
+            source: files.info.clone(),
+            secrets: interpolator.secrets,
+        },
+        project: project.expect("no errors means lode.yaml was read"),
+        environment: environment.expect("no errors means the environment was read"),
+    })
+}
+
+fn source_line(files: &ManifestFiles, file: &str, line: usize) -> Option<String> {
+    let text = std::str::from_utf8(files.text(file)?).ok()?;
+    text.lines().nth(line.checked_sub(1)?).map(|l| l.to_string())
+}
+
+/// Parses one document: header, strict typed document, canonical spec.
+fn parse_document(
+    files: &ManifestFiles,
+    file: &str,
+    document: &YamlDocument,
+    errors: &mut Vec<ManifestError>,
+) -> Option<(Parsed, Value)> {
+    let header: Header = match yaml::parse(file, document) {
+        Ok(header) => header,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    let Some(kind_text) = header.kind else {
+        errors.push(
+            ManifestError::new(file, document.first_line, 1, "the document has no `kind`")
+                .with_hint(format!("add `kind:` with one of: {}", kind_list())),
+        );
+        return None;
+    };
+    let Some(kind) = Kind::parse(&kind_text.value) else {
+        errors.push(
+            ManifestError::new(
+                file,
+                kind_text.referenced.line() as usize,
+                kind_text.referenced.column() as usize,
+                format!("unknown kind `{}`", kind_text.value),
+            )
+            .with_hint(format!("use one of: {}", kind_list())),
+        );
+        return None;
+    };
+    let mut context = SpecContext {
+        files,
+        file,
+        document,
+        errors: Vec::new(),
+    };
+    let result = match kind {
+        Kind::Project => typed::<ProjectSpec>(&mut context, kind, build_project),
+        Kind::Udt => typed::<UdtSpec>(&mut context, kind, build_udt),
+        Kind::Tag => typed::<TagConfig>(&mut context, kind, build_tag),
+        Kind::GatewayScript => typed::<GatewayScriptSpec>(&mut context, kind, build_gateway_script),
+        Kind::PerspectiveView => typed::<PerspectiveViewSpec>(&mut context, kind, build_view),
+        Kind::PageConfig => typed::<PageConfigSpec>(&mut context, kind, build_page_config),
+        Kind::SessionProps => typed::<SessionPropsSpec>(&mut context, kind, build_session_props),
+        Kind::SessionEvent => typed::<SessionEventSpec>(&mut context, kind, build_session_event),
+    };
+    errors.append(&mut context.errors);
+    result
+}
+
+type Builder<S> = fn(&mut SpecContext, &str, S) -> Option<Value>;
+
+fn typed<S: DeserializeOwned>(
+    context: &mut SpecContext,
+    kind: Kind,
+    build: Builder<S>,
+) -> Option<(Parsed, Value)> {
+    let document: Document<S> = match yaml::parse(context.file, context.document) {
+        Ok(document) => document,
+        Err(error) => {
+            context.errors.push(error);
+            return None;
+        }
+    };
+    let name = document.name.value.clone();
+    let name_line = (
+        document.name.referenced.line() as usize,
+        document.name.referenced.column() as usize,
+    );
+    if let Err(problem) = check_name(kind, &name) {
+        context.errors.push(
+            ManifestError::new(context.file, name_line.0, name_line.1, problem.0).with_hint(problem.1),
+        );
+        return None;
+    }
+    let errors_before = context.errors.len();
+    let spec = build(context, &name, document.spec)?;
+    if context.errors.len() > errors_before {
+        return None;
+    }
+    Some((
+        Parsed {
+            address: Address::new(kind, name),
+            name_line,
+            depends_on: document.depends_on,
+            lifecycle: document.lifecycle,
+        },
+        spec,
+    ))
+}
+
+fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
+    if name.trim().is_empty() {
+        return Err(("`name` is empty".into(), "give the resource a name".into()));
+    }
+    let path_like = matches!(kind, Kind::Tag | Kind::PerspectiveView);
+    if path_like {
+        if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+            return Err((
+                format!("`{name}` is not a valid path"),
+                "write the path without leading, trailing or doubled `/`".into(),
+            ));
+        }
+        if let Some(bad) = name.chars().find(|c| matches!(c, '[' | ']' | '\\' | '"' | '*' | '?' | '<' | '>' | '|' | ':')) {
+            let hint = if kind == Kind::Tag && name.starts_with('[') {
+                "the provider goes in `spec.provider`, not in the tag path".to_string()
+            } else {
+                "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`".to_string()
+            };
+            return Err((format!("`{name}` contains `{bad}`, which Ignition does not allow in a path"), hint));
+        }
+        if name.split('/').any(|segment| segment.trim() != segment) {
+            return Err((
+                format!("`{name}` has a path segment with leading or trailing spaces"),
+                "remove the spaces around `/`".into(),
+            ));
+        }
+    } else if name.contains('/') && kind != Kind::SessionEvent {
+        return Err((
+            format!("`{name}` contains `/`"),
+            format!("{kind} names are single words; use `_` instead of `/`"),
+        ));
+    }
+    Ok(())
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("specs always serialise")
+}
+
+fn build_project(_: &mut SpecContext, _: &str, spec: ProjectSpec) -> Option<Value> {
+    Some(to_value(&spec))
+}
+
+/// Fills `tagType: AtomicTag` on members that omit it and checks member shapes.
+fn normalize_members(context: &mut SpecContext, members: &mut [TagConfig], owner: &str) {
+    let mut seen = BTreeSet::new();
+    for member in members {
+        let Some(name) = member.name.clone() else {
+            context.error(
+                "tags:",
+                format!("a member of {owner} has no `name`"),
+                "every member tag needs a `name`",
+            );
+            continue;
+        };
+        if !seen.insert(name.clone()) {
+            context.error(
+                &format!("name: {name}"),
+                format!("{owner} has two members named `{name}`"),
+                "member names must be unique within their folder",
+            );
+        }
+        if member.provider.is_some() {
+            context.error(
+                "provider:",
+                format!("member `{name}` of {owner} sets `provider`"),
+                "only a `tag` resource names a provider; members belong to their UDT",
+            );
+        }
+        let tag_type = *member.tag_type.get_or_insert(TagType::AtomicTag);
+        if tag_type == TagType::UdtInstance && member.type_id.is_none() {
+            context.error(
+                &format!("name: {name}"),
+                format!("member `{name}` is a UdtInstance without `typeId`"),
+                "set `typeId` to the UDT's name",
+            );
+        }
+        let owner = format!("{owner}/{name}");
+        normalize_members(context, &mut member.tags, &owner);
+    }
+}
+
+fn build_udt(context: &mut SpecContext, name: &str, mut spec: UdtSpec) -> Option<Value> {
+    if spec.parent_type.as_deref() == Some(name) {
+        context.error(
+            "parent_type:",
+            format!("UDT `{name}` inherits from itself"),
+            "`parent_type` names another UDT this one extends; remove it",
+        );
+    }
+    let owner = format!("udt {name}");
+    normalize_members(context, &mut spec.tags, &owner);
+    Some(to_value(&spec))
+}
+
+fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Option<Value> {
+    if spec.name.is_some() {
+        context.error(
+            "name:",
+            "a tag resource takes its name from its path; `spec.name` is not allowed",
+            "remove `spec.name`; the resource `name` is the tag path",
+        );
+    }
+    let Some(tag_type) = spec.tag_type else {
+        context.error(
+            "spec:",
+            format!("tag `{path}` has no `tagType`"),
+            "set `tagType` to AtomicTag, Folder or UdtInstance",
+        );
+        return None;
+    };
+    spec.provider.get_or_insert_with(|| "default".to_string());
+    match tag_type {
+        TagType::UdtInstance if spec.type_id.is_none() => context.error(
+            "tagType:",
+            format!("UDT instance `{path}` has no `typeId`"),
+            "set `typeId` to the UDT's name, e.g. `typeId: Crusher`",
+        ),
+        TagType::Folder if !spec.tags.is_empty() || spec.value.is_some() || spec.data_type.is_some() => context.error(
+            "tagType:",
+            format!("folder `{path}` has tag settings or children"),
+            "declare each tag in a folder as its own `tag` resource",
+        ),
+        TagType::AtomicTag if spec.type_id.is_some() => context.error(
+            "typeId:",
+            format!("atomic tag `{path}` has a `typeId`"),
+            "use `tagType: UdtInstance` for an instance of a UDT",
+        ),
+        _ => {}
+    }
+    for member in &spec.tags {
+        // Overrides name members of the UDT; their type comes from the UDT unless given.
+        if member.name.is_none() {
+            context.error("tags:", format!("an override in tag {path} has no `name`"), "name the member it overrides");
+        }
+    }
+    Some(to_value(&spec))
+}
+
+fn script_body(text: &str) -> String {
+    let trimmed = text.trim_end_matches(['\n', ' ', '\t']);
+    format!("{trimmed}\n")
+}
+
+fn build_gateway_script(
+    context: &mut SpecContext,
+    name: &str,
+    mut spec: GatewayScriptSpec,
+) -> Option<Value> {
+    let is_timer = spec.script_type == GatewayScriptType::Timer;
+    if is_timer {
+        spec.delay_ms.get_or_insert(1000);
+        spec.delay_type.get_or_insert(DelayType::FixedDelay);
+        spec.threading.get_or_insert(Threading::Shared);
+        if spec.delay_ms == Some(0) {
+            context.error("delay_ms:", "`delay_ms` is 0", "a timer needs a delay of at least 1 ms");
+        }
+    } else if spec.delay_ms.is_some() || spec.delay_type.is_some() || spec.threading.is_some() {
+        context.error(
+            "type:",
+            "`delay_ms`, `delay_type` and `threading` apply only to `type: timer`",
+            "remove them, or make the script a timer",
+        );
+    }
+    if spec.script_type == GatewayScriptType::TagChange {
+        if spec.tag_paths.is_empty() {
+            context.error("type:", "a tag_change script needs `tag_paths`", "list the tag paths that trigger it");
+        }
+        if spec.change_types.is_empty() {
+            spec.change_types = vec!["ValueChange".to_string()];
+        }
+        for change in &spec.change_types {
+            if !["ValueChange", "QualityChange", "TimestampChange"].contains(&change.as_str()) {
+                context.error(
+                    change,
+                    format!("`{change}` is not a change type"),
+                    "use ValueChange, QualityChange or TimestampChange",
+                );
+            }
+        }
+    } else if !spec.tag_paths.is_empty() || !spec.change_types.is_empty() {
+        context.error(
+            "type:",
+            "`tag_paths` and `change_types` apply only to `type: tag_change`",
+            "remove them, or make the script a tag_change script",
+        );
+    }
+    if spec.script_type.is_singleton() {
+        if spec.resource_name.is_some() {
+            context.error(
+                "resource_name:",
+                "startup and shutdown scripts have no resource name (one per project)",
+                "remove `resource_name`",
+            );
+        }
+    } else {
+        spec.resource_name.get_or_insert_with(|| name.to_string());
+    }
+    let (_, text) = context.payload("script", &spec.script.clone())?;
+    spec.script = script_body(&text);
+    Some(to_value(&spec))
+}
+
+fn build_view(context: &mut SpecContext, name: &str, mut spec: PerspectiveViewSpec) -> Option<Value> {
+    spec.view_path.get_or_insert_with(|| name.to_string());
+    let (path, text) = context.payload("view", &spec.view.clone())?;
+    let view: Value = match serde_json::from_str(&text) {
+        Ok(view) => view,
+        Err(error) => {
+            context.errors.push(
+                ManifestError::new(&path, error.line().max(1), error.column().max(1), format!("invalid JSON: {error}"))
+                    .with_hint("a view payload is Perspective's view.json"),
+            );
+            return None;
+        }
+    };
+    match view.get("root") {
+        Some(Value::Object(root)) if root.get("type").is_some_and(Value::is_string) => {}
+        _ => {
+            context.errors.push(
+                ManifestError::new(&path, 1, 1, "the view has no `root` component with a `type`")
+                    .with_hint("a view.json needs `root: {\"type\": \"ia.container.flex\", ...}`"),
+            );
+            return None;
+        }
+    }
+    let mut value = to_value(&spec);
+    value["view"] = view;
+    Some(value)
+}
+
+fn build_page_config(_: &mut SpecContext, _: &str, spec: PageConfigSpec) -> Option<Value> {
+    Some(to_value(&spec))
+}
+
+fn build_session_props(_: &mut SpecContext, _: &str, spec: SessionPropsSpec) -> Option<Value> {
+    Some(to_value(&spec))
+}
+
+fn build_session_event(context: &mut SpecContext, _: &str, mut spec: SessionEventSpec) -> Option<Value> {
+    let (_, text) = context.payload("script", &spec.script.clone())?;
+    spec.script = script_body(&text);
+    Some(to_value(&spec))
+}
+
+fn interpolate_value(
+    value: &mut Value,
+    interpolator: &mut Interpolator,
+) -> Result<(), (String, InterpolateError)> {
+    match value {
+        Value::String(text) => *text = interpolator.interpolate(text)?,
+        Value::Array(items) => {
+            for item in items {
+                interpolate_value(item, interpolator)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                interpolate_value(item, interpolator)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub(crate) fn str_field<'a>(spec: &'a Value, field: &str) -> &'a str {
+    spec.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The gateway object a resource writes; two resources must not share one.
+pub fn locator(kind: Kind, name: &str, spec: &Value) -> String {
+    let project = str_field(spec, "project");
+    match kind {
+        Kind::Project => name.to_string(),
+        Kind::Udt => format!("[{}]_types_/{name}", str_field(spec, "provider")),
+        Kind::Tag => format!("[{}]{name}", str_field(spec, "provider")),
+        Kind::GatewayScript => format!(
+            "{project}/{}/{}",
+            str_field(spec, "type"),
+            str_field(spec, "resource_name")
+        ),
+        Kind::PerspectiveView => format!("{project}/views/{}", str_field(spec, "view_path")),
+        Kind::PageConfig => format!("{project}/page-config"),
+        Kind::SessionProps => format!("{project}/session-props"),
+        Kind::SessionEvent => format!("{project}/session-event/{}", str_field(spec, "event")),
+    }
+}
+
+/// References a spec makes to other resources by their fields (not `depends_on`).
+fn implicit_references(kind: Kind, spec: &Value) -> Vec<Address> {
+    let mut references = Vec::new();
+    let project = str_field(spec, "project");
+    if !project.is_empty() {
+        references.push(Address::new(Kind::Project, project));
+    }
+    match kind {
+        Kind::Udt => {
+            if let Some(parent) = spec.get("parent_type").and_then(Value::as_str) {
+                references.push(Address::new(Kind::Udt, parent));
+            }
+            collect_member_types(spec.get("tags"), &mut references);
+        }
+        Kind::Tag => {
+            if let Some(type_id) = spec.get("typeId").and_then(Value::as_str) {
+                references.push(Address::new(Kind::Udt, type_id));
+            }
+        }
+        _ => {}
+    }
+    references
+}
+
+fn collect_member_types(members: Option<&Value>, references: &mut Vec<Address>) {
+    for member in members.and_then(Value::as_array).into_iter().flatten() {
+        if let Some(type_id) = member.get("typeId").and_then(Value::as_str) {
+            references.push(Address::new(Kind::Udt, type_id));
+        }
+        collect_member_types(member.get("tags"), references);
+    }
+}
+
+/// Dangling `depends_on`, project, UDT and view references; implicit folder parents.
+fn check_references(
+    resources: &mut BTreeMap<Address, DesiredResource>,
+    explicit: &BTreeMap<Address, Vec<(Spanned<String>, String)>>,
+    files: &ManifestFiles,
+    errors: &mut Vec<ManifestError>,
+) {
+    let addresses: BTreeSet<Address> = resources.keys().cloned().collect();
+    let views: BTreeSet<(String, String)> = resources
+        .values()
+        .filter(|r| r.address.kind == Kind::PerspectiveView)
+        .map(|r| (str_field(&r.spec, "project").to_string(), str_field(&r.spec, "view_path").to_string()))
+        .collect();
+    for resource in resources.values_mut() {
+        let file = resource.origin.file.clone();
+        let text = files.text(&file).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+        let find = |needle: &str| -> (usize, usize) {
+            text.lines()
+                .enumerate()
+                .skip(resource.origin.line.saturating_sub(1))
+                .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+                .unwrap_or((resource.origin.line, 1))
+        };
+        for dependency in &resource.depends_on {
+            if !addresses.contains(dependency) {
+                let (what, needle, hint) = match dependency.kind {
+                    Kind::Project => ("project", "project:", "declare a `kind: project` manifest with that name"),
+                    Kind::Udt => ("UDT", dependency.name.as_str(), "declare a `kind: udt` manifest with that name"),
+                    _ => ("resource", dependency.name.as_str(), "declare it, or fix the reference"),
+                };
+                let (line, column) = find(needle);
+                errors.push(
+                    ManifestError::new(&file, line, column, format!("{} references {what} {dependency}, which no manifest declares", resource.address))
+                        .with_hint(hint),
+                );
+            }
+        }
+        if resource.address.kind == Kind::PageConfig {
+            let project = str_field(&resource.spec, "project").to_string();
+            if let Some(pages) = resource.spec.pointer("/config/pages").and_then(Value::as_object) {
+                for (url, page) in pages {
+                    let view_path = str_field(page, "viewPath");
+                    if !views.contains(&(project.clone(), view_path.to_string())) {
+                        let (line, column) = find(view_path);
+                        errors.push(
+                            ManifestError::new(&file, line, column, format!("page `{url}` routes to view `{view_path}`, which project {project} does not declare"))
+                                .with_hint("a dangling viewPath breaks every route of the project; declare the perspective_view or fix the path"),
+                        );
+                    }
+                }
+            }
+        }
+        for (dependency, file) in explicit.get(&resource.address).into_iter().flatten() {
+            let line = dependency.referenced.line() as usize;
+            let column = dependency.referenced.column() as usize;
+            match dependency.value.parse::<Address>() {
+                Ok(address) if addresses.contains(&address) => {
+                    if address != resource.address && !resource.depends_on.contains(&address) {
+                        resource.depends_on.push(address);
+                    }
+                }
+                Ok(address) => errors.push(
+                    ManifestError::new(file, line, column, format!("depends_on names {address}, which no manifest declares"))
+                        .with_hint("fix the address (`kind/name`) or remove it"),
+                ),
+                Err(error) => errors.push(
+                    ManifestError::new(file, line, column, error.to_string())
+                        .with_hint("write addresses as `kind/name`, e.g. `udt/Crusher`"),
+                ),
+            }
+        }
+        // A declared parent folder is an implicit dependency of a tag.
+        if resource.address.kind == Kind::Tag {
+            let mut path = resource.address.name.as_str();
+            while let Some((parent, _)) = path.rsplit_once('/') {
+                let parent_address = Address::new(Kind::Tag, parent);
+                if addresses.contains(&parent_address) {
+                    if !resource.depends_on.contains(&parent_address) {
+                        resource.depends_on.push(parent_address);
+                    }
+                    break;
+                }
+                path = parent;
+            }
+        }
+        resource.depends_on.sort();
+        resource.depends_on.dedup();
+    }
+    // Page configs depend on the views they route to.
+    let view_addresses: BTreeMap<(String, String), Address> = resources
+        .values()
+        .filter(|r| r.address.kind == Kind::PerspectiveView)
+        .map(|r| ((str_field(&r.spec, "project").to_string(), str_field(&r.spec, "view_path").to_string()), r.address.clone()))
+        .collect();
+    for resource in resources.values_mut().filter(|r| r.address.kind == Kind::PageConfig) {
+        let project = str_field(&resource.spec, "project").to_string();
+        let routed: Vec<Address> = resource
+            .spec
+            .pointer("/config/pages")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, page)| view_addresses.get(&(project.clone(), str_field(page, "viewPath").to_string())).cloned())
+            .collect();
+        resource.depends_on.extend(routed);
+        resource.depends_on.sort();
+        resource.depends_on.dedup();
+    }
+}
+
+/// Dependency cycles, each named in full.
+fn check_cycles(
+    resources: &BTreeMap<Address, DesiredResource>,
+    errors: &mut Vec<ManifestError>,
+) {
+    let mut graph = DiGraph::<&Address, ()>::new();
+    let nodes: BTreeMap<&Address, _> =
+        resources.keys().map(|a| (a, graph.add_node(a))).collect();
+    for resource in resources.values() {
+        for dependency in &resource.depends_on {
+            if let Some(&to) = nodes.get(dependency) {
+                graph.add_edge(nodes[&resource.address], to, ());
+            }
+        }
+    }
+    for component in petgraph::algo::tarjan_scc(&graph) {
+        let self_loop = component.len() == 1 && graph.contains_edge(component[0], component[0]);
+        if component.len() < 2 && !self_loop {
+            continue;
+        }
+        let mut members: Vec<&Address> = component.iter().map(|&n| graph[n]).collect();
+        members.sort();
+        let first = resources[members[0]].clone();
+        // Walk the cycle from its smallest member so the message reads as a path.
+        let mut path = vec![members[0].clone()];
+        let mut current = members[0];
+        while path.len() <= members.len() {
+            let next = resources[current]
+                .depends_on
+                .iter()
+                .filter(|d| members.contains(d))
+                .min()
+                .expect("a member of a cycle depends on another member");
+            path.push(next.clone());
+            if next == members[0] {
+                break;
+            }
+            current = members.iter().find(|m| **m == next).copied().expect("member");
+        }
+        let cycle = path.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> ");
+        errors.push(
+            ManifestError::new(&first.origin.file, first.origin.line, 1, format!("dependency cycle: {cycle}"))
+                .with_hint("remove one of these dependencies (depends_on or a reference) to break the cycle"),
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! Where manifest files come from: the work tree under the manifest root, or the tree of any git
+//! revision read through git2 without touching the work tree (so a dirty tree is fine). Both end
+//! as the same in-memory `ManifestFiles`, so loading and validation cannot tell them apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Manifest files larger than this are refused: nothing a human reviews is this big.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Where the manifests were read from, recorded in plans and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// `worktree` or the revision as the user wrote it.
+    pub rev: Option<String>,
+    /// The commit the revision resolved to (or HEAD for the work tree, when in a repository).
+    pub commit: Option<String>,
+    /// The work tree differs from HEAD under the manifest root.
+    pub dirty: bool,
+    /// sha256 over every file's path and content.
+    pub digest: String,
+}
+
+impl SourceInfo {
+    /// A short, human description: `abc1234`, `abc1234 (dirty)`, or `work tree`.
+    pub fn describe(&self) -> String {
+        match (&self.commit, self.dirty) {
+            (Some(commit), false) => commit[..commit.len().min(12)].to_string(),
+            (Some(commit), true) => format!("{} + uncommitted changes", &commit[..commit.len().min(12)]),
+            (None, _) => "work tree (not in git)".to_string(),
+        }
+    }
+}
+
+/// Every file under the manifest root, in memory.
+#[derive(Debug, Clone)]
+pub struct ManifestFiles {
+    /// The manifest root on disk (for messages and for `.lode/`).
+    pub root: PathBuf,
+    /// Relative path (with `/`) to content.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Symlinks that point outside the root (never followed).
+    pub escaping_links: BTreeSet<String>,
+    pub info: SourceInfo,
+}
+
+/// Why the manifest files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadSourceError {
+    #[error("no manifest root: {0} has no lode.yaml")]
+    NoRoot(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--rev needs a git repository, but {0} is not inside one")]
+    NotARepository(PathBuf),
+    #[error("unknown revision `{rev}`: {message}")]
+    UnknownRevision { rev: String, message: String },
+    #[error(
+        "revision `{rev}` is not in this repository's history: it is a shallow clone ({message})"
+    )]
+    ShallowClone { rev: String, message: String },
+    #[error("revision `{rev}` has no folder {path}")]
+    RootMissingAtRevision { rev: String, path: String },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn digest_files(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, content) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(sha256_hex(content).as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Folders never read as manifests: lode's own data, VCS and build output.
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules"
+}
+
+impl ManifestFiles {
+    /// Reads the work tree under `root`.
+    pub fn from_work_tree(root: &Path) -> Result<ManifestFiles, ReadSourceError> {
+        if !root.join("lode.yaml").is_file() {
+            return Err(ReadSourceError::NoRoot(root.to_path_buf()));
+        }
+        let canonical_root = root.canonicalize().map_err(|source| ReadSourceError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let mut files = BTreeMap::new();
+        let mut escaping_links = BTreeSet::new();
+        walk_dir(&canonical_root, &canonical_root, "", &mut files, &mut escaping_links)?;
+        let (commit, dirty) = work_tree_revision(&canonical_root);
+        let digest = digest_files(&files);
+        Ok(ManifestFiles {
+            root: canonical_root,
+            files,
+            escaping_links,
+            info: SourceInfo {
+                rev: None,
+                commit,
+                dirty,
+                digest,
+            },
+        })
+    }
+
+    /// Reads the tree of git revision `rev` at the manifest root's place in the repository.
+    pub fn from_git_revision(root: &Path, rev: &str) -> Result<ManifestFiles, ReadSourceError> {
+        let canonical_root = root.canonicalize().map_err(|source| ReadSourceError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let repo = git2::Repository::discover(&canonical_root)
+            .map_err(|_| ReadSourceError::NotARepository(canonical_root.clone()))?;
+        let workdir = repo
+            .workdir()
+            .and_then(|w| w.canonicalize().ok())
+            .ok_or_else(|| ReadSourceError::NotARepository(canonical_root.clone()))?;
+        let prefix = canonical_root
+            .strip_prefix(&workdir)
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        let object = repo.revparse_single(rev).map_err(|e| {
+            if repo.is_shallow() {
+                ReadSourceError::ShallowClone {
+                    rev: rev.to_string(),
+                    message: e.message().to_string(),
+                }
+            } else {
+                ReadSourceError::UnknownRevision {
+                    rev: rev.to_string(),
+                    message: e.message().to_string(),
+                }
+            }
+        })?;
+        let commit = object.peel_to_commit().map_err(|e| ReadSourceError::UnknownRevision {
+            rev: rev.to_string(),
+            message: e.message().to_string(),
+        })?;
+        let tree = commit.tree()?;
+        let subtree = if prefix.as_os_str().is_empty() {
+            tree
+        } else {
+            let entry =
+                tree.get_path(&prefix)
+                    .map_err(|_| ReadSourceError::RootMissingAtRevision {
+                        rev: rev.to_string(),
+                        path: prefix.display().to_string(),
+                    })?;
+            repo.find_tree(entry.id())
+                .map_err(|_| ReadSourceError::RootMissingAtRevision {
+                    rev: rev.to_string(),
+                    path: prefix.display().to_string(),
+                })?
+        };
+        let mut files = BTreeMap::new();
+        let mut escaping_links = BTreeSet::new();
+        let mut walk_error = None;
+        subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let name = entry.name().unwrap_or_default();
+            if entry.kind() == Some(git2::ObjectType::Tree) {
+                return if skipped_dir(name) {
+                    git2::TreeWalkResult::Skip
+                } else {
+                    git2::TreeWalkResult::Ok
+                };
+            }
+            let path = format!("{dir}{name}");
+            match repo.find_blob(entry.id()) {
+                Ok(blob) if entry.filemode() == 0o120000 => {
+                    // A symlink's blob is its target; lode never follows one out of the root.
+                    let target = String::from_utf8_lossy(blob.content()).to_string();
+                    if escapes_root(dir, &target) {
+                        escaping_links.insert(path);
+                    }
+                }
+                Ok(blob) => {
+                    files.insert(path, blob.content().to_vec());
+                }
+                Err(e) => {
+                    walk_error = Some(e);
+                    return git2::TreeWalkResult::Abort;
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        if let Some(e) = walk_error {
+            return Err(e.into());
+        }
+        if !files.contains_key("lode.yaml") {
+            return Err(ReadSourceError::RootMissingAtRevision {
+                rev: rev.to_string(),
+                path: format!("{}/lode.yaml", prefix.display()),
+            });
+        }
+        let digest = digest_files(&files);
+        Ok(ManifestFiles {
+            root: canonical_root,
+            files,
+            escaping_links,
+            info: SourceInfo {
+                rev: Some(rev.to_string()),
+                commit: Some(commit.id().to_string()),
+                dirty: false,
+                digest,
+            },
+        })
+    }
+
+    /// A file's text, or why it cannot be used.
+    pub fn text(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(|v| v.as_slice())
+    }
+}
+
+/// Whether a symlink in `dir` pointing at `target` leaves the root.
+fn escapes_root(dir: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    let joined = format!("{dir}{target}");
+    normalize_relative(&joined).is_none()
+}
+
+/// Normalises `a/./b/../c` to `a/c`; `None` if the path climbs above its start or is absolute.
+pub fn normalize_relative(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn walk_dir(
+    root: &Path,
+    dir: &Path,
+    rel: &str,
+    files: &mut BTreeMap<String, Vec<u8>>,
+    escaping_links: &mut BTreeSet<String>,
+) -> Result<(), ReadSourceError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReadSourceError::Io { path, source }
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        let rel_path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let file_type = entry.file_type().map_err(io(&path))?;
+        if file_type.is_symlink() {
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(root) => {
+                    if target.is_file() {
+                        files.insert(rel_path, std::fs::read(&target).map_err(io(&path))?);
+                    }
+                }
+                _ => {
+                    escaping_links.insert(rel_path);
+                }
+            }
+        } else if file_type.is_dir() {
+            if !skipped_dir(&name) {
+                walk_dir(root, &path, &rel_path, files, escaping_links)?;
+            }
+        } else if file_type.is_file() {
+            files.insert(rel_path, std::fs::read(&path).map_err(io(&path))?);
+        }
+    }
+    Ok(())
+}
+
+/// HEAD's commit and whether the work tree differs from it under `root`, when in a repository.
+fn work_tree_revision(root: &Path) -> (Option<String>, bool) {
+    let Ok(repo) = git2::Repository::discover(root) else {
+        return (None, false);
+    };
+    let commit = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .map(|c| c.id().to_string());
+    let prefix = repo
+        .workdir()
+        .and_then(|w| w.canonicalize().ok())
+        .and_then(|w| root.strip_prefix(w).ok().map(|p| p.to_path_buf()))
+        .unwrap_or_default();
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true);
+    if !prefix.as_os_str().is_empty() {
+        options.pathspec(prefix.to_string_lossy().as_ref());
+    }
+    let dirty = repo
+        .statuses(Some(&mut options))
+        .map(|s| s.iter().any(|e| !e.status().is_ignored()))
+        .unwrap_or(false);
+    (commit, dirty)
+}

@@ -1,0 +1,113 @@
+//! Durable file operations on the gateway data directory: atomic writes (temp file, fsync,
+//! rename, fsync of the folder) so the gateway never sees a half-written or empty payload, and
+//! tolerant JSON reads (the gateway writes Gson escapes and its own key order).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::provider::ProviderError;
+
+pub fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ProviderError {
+    let path = path.to_path_buf();
+    move |source| ProviderError::Io {
+        operation,
+        path,
+        source,
+    }
+}
+
+/// Writes `content` to `path` atomically and durably, creating parent folders.
+pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
+    let dir = path.parent().expect("gateway files live in folders");
+    std::fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error("create temp file in", dir))?;
+    temp.write_all(content).map_err(io_error("write", path))?;
+    temp.as_file().sync_all().map_err(io_error("fsync", path))?;
+    temp.persist(path).map_err(|e| ProviderError::Io {
+        operation: "rename into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    sync_dir(dir)
+}
+
+/// fsyncs a folder so a rename or removal in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<(), ProviderError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error("fsync folder", dir))
+}
+
+/// JSON the way Ignition writes it: two-space indentation.
+pub fn to_json_bytes(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json(path: &Path) -> Result<Option<Value>, ProviderError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            ProviderError::UnreadableLive {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ProviderError::Io {
+            operation: "read",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Reads a text file; `Ok(None)` when it does not exist.
+pub fn read_text(path: &Path) -> Result<Option<String>, ProviderError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ProviderError::UnreadableLive {
+            path: path.to_path_buf(),
+            message: "not UTF-8 text".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ProviderError::Io {
+            operation: "read",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Removes a folder and everything in it; a missing folder is fine.
+pub fn remove_dir(path: &Path) -> Result<(), ProviderError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ProviderError::Io {
+                operation: "remove",
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
+    }
+    match path.parent() {
+        Some(parent) if parent.exists() => sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// The `resource.json` lode writes: no signature (the gateway signs), no timestamps.
+pub fn resource_manifest(scope: &str, files: &[&str], attributes: Value) -> Value {
+    serde_json::json!({
+        "scope": scope,
+        "version": 1,
+        "restricted": false,
+        "overridable": true,
+        "files": files,
+        "attributes": attributes,
+    })
+}

@@ -1,0 +1,259 @@
+//! Tags and UDT definitions as Ignition 8.3 stores them on disk. Under
+//! `tag-definition/<provider>/` every folder is a directory with `unary-resource.json`; its
+//! atomic tags are in `tags.json` and its UDT instances in `udts.json` (flat arrays). Gateways
+//! and hand-made exports may also nest a folder's tags inside a parent's `tags.json`
+//! (`{"tagType": "Folder", "tags": [...]}`); both forms are read, a directory's own files win,
+//! and lode always writes the directory form, removing nested copies of what it writes.
+//! UDT definitions live the same way under `tag-type-definition/<provider>/udts.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::disk::{self, read_json, remove_dir, to_json_bytes, write_atomic};
+use crate::provider::ProviderError;
+
+const TAG_FILES: [&str; 2] = ["tags.json", "udts.json"];
+
+/// Where one provider's tags (or types) live.
+pub struct TagFolder {
+    pub base: PathBuf,
+}
+
+fn entries(value: Option<Value>, path: &Path) -> Result<Vec<Value>, ProviderError> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(ProviderError::UnreadableLive {
+            path: path.to_path_buf(),
+            message: "expected a JSON array of tags".into(),
+        }),
+    }
+}
+
+fn entry_name(entry: &Value) -> Option<&str> {
+    entry.get("name").and_then(Value::as_str)
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// An entry's configuration without its name (and, for folders, without children).
+fn config_of(entry: &Value) -> Value {
+    let mut config = entry.as_object().cloned().unwrap_or_default();
+    config.remove("name");
+    if config.get("tagType").and_then(Value::as_str) == Some("Folder") {
+        config.remove("tags");
+    }
+    Value::Object(config)
+}
+
+impl TagFolder {
+    pub fn new(base: PathBuf) -> TagFolder {
+        TagFolder { base }
+    }
+
+    fn dir(&self, folder: &str) -> PathBuf {
+        if folder.is_empty() {
+            self.base.clone()
+        } else {
+            self.base.join(folder)
+        }
+    }
+
+    /// Every tag (or type) under the base, by path, as configuration without `name`.
+    pub fn read_all(&self) -> Result<BTreeMap<String, Value>, ProviderError> {
+        let mut found = BTreeMap::new();
+        if self.base.is_dir() {
+            self.walk(&self.base, "", &mut found)?;
+        }
+        Ok(found)
+    }
+
+    fn walk(&self, dir: &Path, rel: &str, found: &mut BTreeMap<String, Value>) -> Result<(), ProviderError> {
+        if !rel.is_empty() {
+            // A folder without its unary-resource.json does not resolve in the gateway.
+            if !dir.join("unary-resource.json").is_file() {
+                return Ok(());
+            }
+            found.insert(rel.to_string(), json!({"tagType": "Folder"}));
+        }
+        for file in TAG_FILES {
+            let path = dir.join(file);
+            for entry in entries(read_json(&path)?, &path)? {
+                flatten(&entry, rel, found);
+            }
+        }
+        let mut subdirs: Vec<_> = std::fs::read_dir(dir)
+            .map_err(disk::io_error("list", dir))?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .collect();
+        subdirs.sort_by_key(|e| e.file_name());
+        for entry in subdirs {
+            let name = entry.file_name().to_string_lossy().to_string();
+            self.walk(&entry.path(), &join(rel, &name), found)?;
+        }
+        Ok(())
+    }
+
+    /// Creates every folder level down to `folder` with its `unary-resource.json`.
+    fn ensure_folders(&self, folder: &str) -> Result<(), ProviderError> {
+        let mut levels = vec![String::new()];
+        let mut current = String::new();
+        for segment in folder.split('/').filter(|s| !s.is_empty()) {
+            current = join(&current, segment);
+            levels.push(current.clone());
+        }
+        for level in levels {
+            let dir = self.dir(&level);
+            if !dir.join("unary-resource.json").is_file() {
+                self.write_unary(&dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `unary-resource.json` listing the tag files present in `dir`.
+    fn write_unary(&self, dir: &Path) -> Result<(), ProviderError> {
+        let files: Vec<&str> = TAG_FILES.into_iter().filter(|f| dir.join(f).is_file()).collect();
+        let existing = read_json(&dir.join("unary-resource.json"))?;
+        let listed: Option<Vec<&str>> = existing
+            .as_ref()
+            .and_then(|e| e.get("files"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect());
+        if listed.as_deref() == Some(files.as_slice()) {
+            return Ok(());
+        }
+        let manifest = disk::resource_manifest("G", &files, json!({"config": {}}));
+        write_atomic(&dir.join("unary-resource.json"), &to_json_bytes(&manifest))
+    }
+
+    /// Writes one entry (a tag or a type) at `path` in the directory form.
+    pub fn write_entry(&self, path: &str, config: &Value) -> Result<(), ProviderError> {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        self.ensure_folders(folder)?;
+        self.remove_nested(path, false)?;
+        let tag_type = config.get("tagType").and_then(Value::as_str).unwrap_or("AtomicTag");
+        if tag_type == "Folder" {
+            let dir = self.dir(path);
+            std::fs::create_dir_all(&dir).map_err(disk::io_error("create folder", &dir))?;
+            return self.write_unary(&dir);
+        }
+        let target = if matches!(tag_type, "UdtInstance" | "UdtType") { "udts.json" } else { "tags.json" };
+        let dir = self.dir(folder);
+        for file in TAG_FILES {
+            let file_path = dir.join(file);
+            let mut items = entries(read_json(&file_path)?, &file_path)?;
+            let position = items.iter().position(|e| entry_name(e) == Some(name));
+            if file == target {
+                let entry = named_entry(name, config);
+                match position {
+                    Some(index) => items[index] = entry,
+                    None => items.push(entry),
+                }
+            } else if let Some(index) = position {
+                items.remove(index);
+            } else {
+                continue;
+            }
+            write_atomic(&file_path, &to_json_bytes(&Value::Array(items)))?;
+        }
+        self.write_unary(&dir)
+    }
+
+    /// Deletes the entry (and, for a folder, everything in it) at `path`.
+    pub fn delete_entry(&self, path: &str, is_folder: bool) -> Result<(), ProviderError> {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        self.remove_nested(path, is_folder)?;
+        if is_folder {
+            return remove_dir(&self.dir(path));
+        }
+        let dir = self.dir(folder);
+        for file in TAG_FILES {
+            let file_path = dir.join(file);
+            let mut items = entries(read_json(&file_path)?, &file_path)?;
+            let before = items.len();
+            items.retain(|e| entry_name(e) != Some(name));
+            if items.len() != before {
+                write_atomic(&file_path, &to_json_bytes(&Value::Array(items)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes copies of `path` nested inside ancestors' files (and, for a folder, its entry
+    /// in its parent's files), so the directory form is the only one left.
+    fn remove_nested(&self, path: &str, include_direct: bool) -> Result<(), ProviderError> {
+        let segments: Vec<&str> = path.split('/').collect();
+        for depth in 0..segments.len() {
+            let relative = &segments[depth..];
+            if relative.len() < 2 && !include_direct {
+                continue;
+            }
+            let dir = self.dir(&segments[..depth].join("/"));
+            for file in TAG_FILES {
+                let file_path = dir.join(file);
+                let Some(Value::Array(mut items)) = read_json(&file_path)? else {
+                    continue;
+                };
+                if remove_at(&mut items, relative) {
+                    write_atomic(&file_path, &to_json_bytes(&Value::Array(items)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{"name": name, ...config}` with `name` and `tagType` first, as Ignition writes them.
+fn named_entry(name: &str, config: &Value) -> Value {
+    let mut entry = Map::new();
+    entry.insert("name".into(), Value::String(name.to_string()));
+    if let Some(tag_type) = config.get("tagType") {
+        entry.insert("tagType".into(), tag_type.clone());
+    }
+    for (key, value) in config.as_object().into_iter().flatten() {
+        entry.insert(key.clone(), value.clone());
+    }
+    Value::Object(entry)
+}
+
+fn flatten(entry: &Value, prefix: &str, found: &mut BTreeMap<String, Value>) {
+    let Some(name) = entry_name(entry) else { return };
+    let path = join(prefix, name);
+    found.insert(path.clone(), config_of(entry));
+    if entry.get("tagType").and_then(Value::as_str) == Some("Folder") {
+        for child in entry.get("tags").and_then(Value::as_array).into_iter().flatten() {
+            flatten(child, &path, found);
+        }
+    }
+}
+
+/// Removes the entry at `relative` (a path through nested folders) from `items`.
+fn remove_at(items: &mut Vec<Value>, relative: &[&str]) -> bool {
+    let Some((first, rest)) = relative.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        let before = items.len();
+        items.retain(|e| entry_name(e) != Some(first));
+        return items.len() != before;
+    }
+    for item in items.iter_mut() {
+        if entry_name(item) == Some(first)
+            && let Some(Value::Array(children)) = item.get_mut("tags")
+            && remove_at(children, rest)
+        {
+            return true;
+        }
+    }
+    false
+}
