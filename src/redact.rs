@@ -38,7 +38,11 @@ impl Redactor {
         match value {
             Value::String(s) => Value::String(self.text(s)),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.value(v))).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.value(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -52,6 +56,9 @@ mod tests {
     fn masks_secrets_in_nested_json() {
         let redactor = Redactor::new(&["hunter22".to_string()]);
         let value = serde_json::json!({"a": ["x hunter22 y"], "b": 1});
-        assert_eq!(redactor.value(&value), serde_json::json!({"a": ["x (sensitive) y"], "b": 1}));
+        assert_eq!(
+            redactor.value(&value),
+            serde_json::json!({"a": ["x (sensitive) y"], "b": 1})
+        );
     }
 }

@@ -77,7 +77,10 @@ fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
     eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CommandError::user(format!("cannot read the answer: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::user(format!("cannot read the answer: {e}")))?;
     if answer.trim() != "yes" {
         return Err(CommandError::user("apply cancelled; nothing was changed"));
     }
@@ -92,7 +95,11 @@ fn execute(
     options: &ApplyOptions,
     lock: &crate::state::LockGuard,
 ) -> Result<ExitCode, CommandError> {
-    if !plan.changes.iter().any(|c| c.needs_apply() || c.blocked.is_some()) {
+    if !plan
+        .changes
+        .iter()
+        .any(|c| c.needs_apply() || c.blocked.is_some())
+    {
         return Ok(ExitCode::SUCCESS);
     }
     confirm(options)?;
@@ -100,10 +107,23 @@ fn execute(
     let color = colors_enabled(&std::io::stderr());
     let on_step = move |step: &StepOutcome| {
         if let StepStatus::Failed(message) = &step.status {
-            eprintln!("error: {} {} failed: {message}", step.action.as_str(), step.address);
+            eprintln!(
+                "error: {} {} failed: {message}",
+                step.action.as_str(),
+                step.address
+            );
         } else if progress && step.status == StepStatus::Applied && step.action != Action::NoOp {
-            let mark = if color { "\u{1b}[32m✓\u{1b}[0m" } else { "ok" };
-            eprintln!("  {mark} {} {} ({} ms)", step.action.as_str(), step.address, step.duration.as_millis());
+            let mark = if color {
+                "\u{1b}[32m✓\u{1b}[0m"
+            } else {
+                "ok"
+            };
+            eprintln!(
+                "  {mark} {} {} ({} ms)",
+                step.action.as_str(),
+                step.address,
+                step.duration.as_millis()
+            );
         }
     };
     let writer = workspace.backend.writer(state, lock)?;
@@ -130,8 +150,16 @@ fn report_outcome(workspace: &Workspace, report: ApplyReport) -> Result<ExitCode
         report.count(Action::Forget),
     );
     let failed = report.failed();
-    let skipped: Vec<&StepOutcome> = report.steps.iter().filter(|s| matches!(s.status, StepStatus::Skipped(_))).collect();
-    let blocked: Vec<&StepOutcome> = report.steps.iter().filter(|s| matches!(s.status, StepStatus::Blocked(_))).collect();
+    let skipped: Vec<&StepOutcome> = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Skipped(_)))
+        .collect();
+    let blocked: Vec<&StepOutcome> = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Blocked(_)))
+        .collect();
     let succeeded = report.succeeded();
     let state_error = report.state_error.is_some();
     let revision = workspace.loaded.desired.source.commit.clone();
@@ -142,12 +170,28 @@ fn report_outcome(workspace: &Workspace, report: ApplyReport) -> Result<ExitCode
         println!("\nApply complete! Resources: {summary}.");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\nApply incomplete. Resources: {summary}; {failed} failed, {} skipped, {} blocked.", skipped.len(), blocked.len());
+    println!(
+        "\nApply incomplete. Resources: {summary}; {failed} failed, {} skipped, {} blocked.",
+        skipped.len(),
+        blocked.len()
+    );
     for step in &steps {
         match &step.status {
-            StepStatus::Failed(message) => eprintln!("  failed:  {} {}: {message}", step.action.as_str(), step.address),
-            StepStatus::Skipped(reason) => eprintln!("  skipped: {} {}: {reason}", step.action.as_str(), step.address),
-            StepStatus::Blocked(reason) => eprintln!("  blocked: {} {}: {reason}", step.action.as_str(), step.address),
+            StepStatus::Failed(message) => eprintln!(
+                "  failed:  {} {}: {message}",
+                step.action.as_str(),
+                step.address
+            ),
+            StepStatus::Skipped(reason) => eprintln!(
+                "  skipped: {} {}: {reason}",
+                step.action.as_str(),
+                step.address
+            ),
+            StepStatus::Blocked(reason) => eprintln!(
+                "  blocked: {} {}: {reason}",
+                step.action.as_str(),
+                step.address
+            ),
             StepStatus::Applied => {}
         }
     }
@@ -158,31 +202,55 @@ fn report_outcome(workspace: &Workspace, report: ApplyReport) -> Result<ExitCode
     } else {
         format!("{} change(s) were blocked by guards", blocked.len())
     })
-    .with_class(if failed > 0 { super::ErrorClass::Remote } else { super::ErrorClass::User });
+    .with_class(if failed > 0 {
+        super::ErrorClass::Remote
+    } else {
+        super::ErrorClass::User
+    });
     if failed > 0 {
-        error = error.hint("fix the cause and run `lode apply` again: it continues from what was applied");
+        error = error
+            .hint("fix the cause and run `lode apply` again: it continues from what was applied");
     }
     if let Some(flag) = steps.iter().find_map(|s| match &s.status {
-        StepStatus::Blocked(reason) => reason.split("allow with ").nth(1).map(|f| f.trim_end_matches(')').to_string()),
+        StepStatus::Blocked(reason) => reason
+            .split("allow with ")
+            .nth(1)
+            .map(|f| f.trim_end_matches(')').to_string()),
         _ => None,
     }) {
-        error = error.hint(format!("review the blocked changes; rerun with {flag} to allow them"));
+        error = error.hint(format!(
+            "review the blocked changes; rerun with {flag} to allow them"
+        ));
     }
     Err(error)
 }
 
 /// Executes a plan saved by `lode plan --out`, refusing if anything it was made from moved.
-fn apply_saved(global: &GlobalArgs, file: &std::path::Path, options: &ApplyOptions) -> Result<ExitCode, CommandError> {
-    let text = std::fs::read_to_string(file).map_err(|e| CommandError::user(format!("cannot read {}: {e}", file.display())))?;
+fn apply_saved(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    options: &ApplyOptions,
+) -> Result<ExitCode, CommandError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CommandError::user(format!("cannot read {}: {e}", file.display())))?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CommandError::user(format!("{} is not a lode plan: {e}", file.display())).hint("create one with `lode plan --out FILE`")
+        CommandError::user(format!("{} is not a lode plan: {e}", file.display()))
+            .hint("create one with `lode plan --out FILE`")
     })?;
     if plan.format_version != crate::engine::plan::PLAN_FORMAT_VERSION {
-        return Err(CommandError::user(format!("{} has plan format {}, this lode reads {}", file.display(), plan.format_version, crate::engine::plan::PLAN_FORMAT_VERSION)));
+        return Err(CommandError::user(format!(
+            "{} has plan format {}, this lode reads {}",
+            file.display(),
+            plan.format_version,
+            crate::engine::plan::PLAN_FORMAT_VERSION
+        )));
     }
     if plan.environment != global.env {
-        return Err(CommandError::user(format!("the plan is for environment `{}`, not `{}`", plan.environment, global.env))
-            .hint(format!("pass --env {}", plan.environment)));
+        return Err(CommandError::user(format!(
+            "the plan is for environment `{}`, not `{}`",
+            plan.environment, global.env
+        ))
+        .hint(format!("pass --env {}", plan.environment)));
     }
     let root = super::workspace::find_root(global.dir.as_deref())?;
     let files = match (&plan.source.rev, &plan.source.commit) {
@@ -190,25 +258,38 @@ fn apply_saved(global: &GlobalArgs, file: &std::path::Path, options: &ApplyOptio
         _ => ManifestFiles::from_work_tree(&root)?,
     };
     let stale = |what: &str| {
-        CommandError::user(format!("the saved plan is stale: {what} changed since it was made; nothing was applied"))
-            .hint("make a new plan with `lode plan --out FILE` and review it")
+        CommandError::user(format!(
+            "the saved plan is stale: {what} changed since it was made; nothing was applied"
+        ))
+        .hint("make a new plan with `lode plan --out FILE` and review it")
     };
     if files.info.digest != plan.source.digest {
         return Err(stale("the manifests"));
     }
     let workspace = Workspace::from_files(global, files)?;
     let lock = workspace.backend.lock("lode apply (saved plan)")?;
-    let state = workspace.load_state()?;
+    let mut state = workspace.load_state()?;
+    if state.serial == 0 && plan.state.serial == 0 && state.resources.is_empty() {
+        // A first deployment: the new state takes the plan's lineage, so its fingerprints hold.
+        state.lineage = plan.state.lineage.clone();
+    }
     if state.lineage != plan.state.lineage || state.serial != plan.state.serial {
         return Err(stale(&format!(
             "the state (serial {} → {})",
             plan.state.serial, state.serial
         )));
     }
-    let touched: Vec<Address> = plan.changes.iter().filter(|c| c.needs_apply()).map(|c| c.address.clone()).collect();
+    let touched: Vec<Address> = plan
+        .changes
+        .iter()
+        .filter(|c| c.needs_apply())
+        .map(|c| c.address.clone())
+        .collect();
     let live = workspace.refresh(&state, touched.iter().cloned())?;
     for change in plan.changes.iter().filter(|c| c.needs_apply()) {
-        let now = live.get(&change.address).map(|l| state.fingerprint(&l.spec));
+        let now = live
+            .get(&change.address)
+            .map(|l| state.fingerprint(&l.spec));
         if now != change.live_fingerprint {
             return Err(stale(&format!("the live object {}", change.address)));
         }

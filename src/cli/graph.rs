@@ -16,6 +16,9 @@ pub struct GraphArgs {
 
 pub fn run(global: &GlobalArgs, args: &GraphArgs) -> Result<ExitCode, CommandError> {
     let workspace = Workspace::open(global, args.rev.as_deref())?;
-    print!("{}", crate::engine::graph::to_dot(&workspace.loaded.desired));
+    print!(
+        "{}",
+        crate::engine::graph::to_dot(&workspace.loaded.desired)
+    );
     Ok(ExitCode::SUCCESS)
 }

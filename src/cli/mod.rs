@@ -162,7 +162,10 @@ impl CommandError {
 
 /// One manifest problem with its source line, rustc style.
 pub fn render_manifest_error(error: &ManifestError) -> String {
-    let mut out = format!("error: {}\n  --> {}:{}:{}\n", error.message, error.file, error.line, error.column);
+    let mut out = format!(
+        "error: {}\n  --> {}:{}:{}\n",
+        error.message, error.file, error.line, error.column
+    );
     if let Some(line) = &error.source_line {
         let number = error.line.to_string();
         let pad = " ".repeat(number.len());
@@ -171,7 +174,9 @@ pub fn render_manifest_error(error: &ManifestError) -> String {
             .take(error.column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        out.push_str(&format!("{pad} |\n{number} | {line}\n{pad} | {caret_pad}^\n"));
+        out.push_str(&format!(
+            "{pad} |\n{number} | {line}\n{pad} | {caret_pad}^\n"
+        ));
     }
     if let Some(hint) = &error.hint {
         out.push_str(&format!("  = hint: {hint}\n"));
@@ -189,7 +194,10 @@ impl From<LoadManifestsError> for CommandError {
                     errors.len(),
                     if errors.len() == 1 { "" } else { "s" }
                 ),
-                hints: vec!["`lode validate` checks the manifests; `lode schema` describes every kind".into()],
+                hints: vec![
+                    "`lode validate` checks the manifests; `lode schema` describes every kind"
+                        .into(),
+                ],
                 manifest_errors: errors,
             },
             LoadManifestsError::Source(error) => error.into(),
@@ -200,12 +208,18 @@ impl From<LoadManifestsError> for CommandError {
 impl From<ReadSourceError> for CommandError {
     fn from(error: ReadSourceError) -> CommandError {
         let hint = match &error {
-            ReadSourceError::NoRoot(_) => Some("run lode in the folder with lode.yaml, or pass --dir"),
+            ReadSourceError::NoRoot(_) => {
+                Some("run lode in the folder with lode.yaml, or pass --dir")
+            }
             ReadSourceError::ShallowClone { .. } => Some(
                 "fetch the history: `git fetch --unshallow` (in GitHub Actions: actions/checkout with fetch-depth: 0)",
             ),
-            ReadSourceError::UnknownRevision { .. } => Some("check the revision with `git log --oneline`"),
-            ReadSourceError::NotARepository(_) => Some("--rev reads manifests from git; run inside a repository or drop --rev"),
+            ReadSourceError::UnknownRevision { .. } => {
+                Some("check the revision with `git log --oneline`")
+            }
+            ReadSourceError::NotARepository(_) => {
+                Some("--rev reads manifests from git; run inside a repository or drop --rev")
+            }
             _ => None,
         };
         let mut command = CommandError::user(error.to_string());
@@ -219,8 +233,12 @@ impl From<ReadSourceError> for CommandError {
 impl From<StateError> for CommandError {
     fn from(error: StateError) -> CommandError {
         let hint = match &error {
-            StateError::Locked { .. } => Some("wait for the other run to finish; lode releases the lock when it exits, even if it crashes"),
-            StateError::Corrupt { .. } => Some("restore state.json from a backup; lode never writes a partial state file"),
+            StateError::Locked { .. } => Some(
+                "wait for the other run to finish; lode releases the lock when it exits, even if it crashes",
+            ),
+            StateError::Corrupt { .. } => {
+                Some("restore state.json from a backup; lode never writes a partial state file")
+            }
             StateError::Io { .. } => None,
         };
         let mut command = CommandError::user(error.to_string()).with_class(ErrorClass::Config);
@@ -237,6 +255,7 @@ impl From<ProviderError> for CommandError {
             ProviderError::NotConfigured(_) => ErrorClass::Config,
             _ => ErrorClass::Remote,
         };
-        CommandError::user(format!("reading the live environment failed: {error}")).with_class(class)
+        CommandError::user(format!("reading the live environment failed: {error}"))
+            .with_class(class)
     }
 }

@@ -60,7 +60,13 @@ pub struct PlanArgs {
 /// Prints a plan in the chosen format to stdout.
 pub fn print_plan(plan: &Plan, format: PlanFormat, redactor: &Redactor) {
     let text = match format {
-        PlanFormat::Text => render::text::render(plan, render::text::TextStyle { color: colors_enabled(&std::io::stdout()) }, redactor),
+        PlanFormat::Text => render::text::render(
+            plan,
+            render::text::TextStyle {
+                color: colors_enabled(&std::io::stdout()),
+            },
+            redactor,
+        ),
         PlanFormat::Json => render::json::render(plan, redactor),
         PlanFormat::Markdown => render::markdown::render(plan, redactor),
     };
@@ -75,7 +81,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, CommandErro
     if let Some(out) = &args.out {
         std::fs::write(out, render::json::render(&plan, &workspace.redactor))
             .map_err(|e| CommandError::user(format!("cannot write {}: {e}", out.display())))?;
-        eprintln!("Saved the plan to {}. Apply exactly it with: lode apply {}", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}. Apply exactly it with: lode apply {}",
+            out.display(),
+            out.display()
+        );
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::from(2)

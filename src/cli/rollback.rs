@@ -23,5 +23,10 @@ pub struct RollbackArgs {
 
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, CommandError> {
     let workspace = Workspace::open(global, Some(&args.to))?;
-    apply_workspace(&workspace, &args.selection, &args.apply, &format!("lode rollback --to {}", args.to))
+    apply_workspace(
+        &workspace,
+        &args.selection,
+        &args.apply,
+        &format!("lode rollback --to {}", args.to),
+    )
 }

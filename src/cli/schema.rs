@@ -11,6 +11,9 @@ pub struct SchemaArgs {}
 
 pub fn run(_: &SchemaArgs) -> Result<ExitCode, CommandError> {
     let schema = crate::manifest::schema::manifest_schema();
-    println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).expect("schemas serialise")
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -34,7 +34,10 @@ fn backend(global: &GlobalArgs) -> Result<(LocalBackend, Option<Workspace>), Com
         }
         Err(_) => {
             let root = find_root(global.dir.as_deref())?;
-            Ok((LocalBackend::new(root.join(".lode").join(&global.env), &global.env), None))
+            Ok((
+                LocalBackend::new(root.join(".lode").join(&global.env), &global.env),
+                None,
+            ))
         }
     }
 }
@@ -51,16 +54,23 @@ pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, Comm
         StateCommand::Show { address } => {
             let (state, _) = backend.load()?;
             let entry = state.resources.get(address).ok_or_else(|| {
-                CommandError::user(format!("{address} is not in the state of `{}`", global.env)).hint("`lode state list` shows what is managed")
+                CommandError::user(format!("{address} is not in the state of `{}`", global.env))
+                    .hint("`lode state list` shows what is managed")
             })?;
-            println!("{}", serde_json::to_string_pretty(entry).expect("state serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(entry).expect("state serialises")
+            );
         }
         StateCommand::Rm { addresses } => {
             let lock = backend.lock("lode state rm")?;
             let (mut state, _) = backend.load()?;
             for address in addresses {
                 if state.resources.remove(address).is_none() {
-                    return Err(CommandError::user(format!("{address} is not in the state of `{}`; nothing was changed", global.env)));
+                    return Err(CommandError::user(format!(
+                        "{address} is not in the state of `{}`; nothing was changed",
+                        global.env
+                    )));
                 }
             }
             backend.save(&mut state, &lock)?;

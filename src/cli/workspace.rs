@@ -28,7 +28,8 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, CommandError> {
     if let Some(dir) = dir {
         return Ok(dir.to_path_buf());
     }
-    let cwd = std::env::current_dir().map_err(|e| CommandError::user(format!("cannot read the current folder: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| CommandError::user(format!("cannot read the current folder: {e}")))?;
     if let Some(found) = cwd.ancestors().find(|p| p.join("lode.yaml").is_file()) {
         return Ok(found.to_path_buf());
     }
@@ -36,8 +37,10 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, CommandError> {
     if manifests.join("lode.yaml").is_file() {
         return Ok(manifests);
     }
-    Err(CommandError::user("no lode.yaml here, in a parent folder, or in ./manifests")
-        .hint("run lode in the manifest root, or pass --dir PATH"))
+    Err(
+        CommandError::user("no lode.yaml here, in a parent folder, or in ./manifests")
+            .hint("run lode in the manifest root, or pass --dir PATH"),
+    )
 }
 
 impl Workspace {
@@ -51,7 +54,10 @@ impl Workspace {
         Workspace::from_files(global, files)
     }
 
-    pub fn from_files(global: &GlobalArgs, files: ManifestFiles) -> Result<Workspace, CommandError> {
+    pub fn from_files(
+        global: &GlobalArgs,
+        files: ManifestFiles,
+    ) -> Result<Workspace, CommandError> {
         let root = files.root.clone();
         let loaded = load_desired(&files, &global.env, &|name| std::env::var(name).ok())?;
         let state_dir = match &loaded.environment.state.path {
@@ -83,7 +89,11 @@ impl Workspace {
     }
 
     /// Reads the live objects for `addresses`, located by their last applied spec when known.
-    pub fn refresh(&self, state: &State, addresses: impl IntoIterator<Item = Address>) -> Result<BTreeMap<Address, LiveObject>, CommandError> {
+    pub fn refresh(
+        &self,
+        state: &State,
+        addresses: impl IntoIterator<Item = Address>,
+    ) -> Result<BTreeMap<Address, LiveObject>, CommandError> {
         let requests: Vec<RefreshRequest> = addresses
             .into_iter()
             .filter_map(|address| {
@@ -91,7 +101,13 @@ impl Workspace {
                     .resources
                     .get(&address)
                     .map(|e| e.spec.clone())
-                    .or_else(|| self.loaded.desired.resources.get(&address).map(|r| r.spec.clone()))?;
+                    .or_else(|| {
+                        self.loaded
+                            .desired
+                            .resources
+                            .get(&address)
+                            .map(|r| r.spec.clone())
+                    })?;
                 Some(RefreshRequest { address, spec })
             })
             .collect();
@@ -99,7 +115,11 @@ impl Workspace {
     }
 
     /// Refresh + diff: the plan for this workspace against `state`.
-    pub fn plan(&self, state: &State, options: &PlanOptions) -> Result<(Plan, BTreeMap<Address, LiveObject>), CommandError> {
+    pub fn plan(
+        &self,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<(Plan, BTreeMap<Address, LiveObject>), CommandError> {
         let desired = &self.loaded.desired;
         let selected = select_addresses(desired, state, &options.targets);
         if !options.targets.is_empty() && selected.is_empty() {

@@ -49,7 +49,10 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn failed(&self) -> usize {
-        self.steps.iter().filter(|s| matches!(s.status, StepStatus::Failed(_))).count()
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Failed(_)))
+            .count()
     }
 
     pub fn count(&self, action: Action) -> usize {
@@ -60,8 +63,7 @@ impl ApplyReport {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.state_error.is_none()
-            && self.steps.iter().all(|s| s.status == StepStatus::Applied)
+        self.state_error.is_none() && self.steps.iter().all(|s| s.status == StepStatus::Applied)
     }
 }
 
@@ -99,7 +101,10 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
                 .get(&c.address)
                 .map(|r| &r.spec)
                 .or_else(|| writer.state.resources.get(&c.address).map(|e| &e.spec))?;
-            Some((c.address.clone(), crate::manifest::locator(c.address.kind, &c.address.name, spec)))
+            Some((
+                c.address.clone(),
+                crate::manifest::locator(c.address.kind, &c.address.name, spec),
+            ))
         })
         .collect();
     let waits = step_dependencies(plan, &writer.state, &locators);
@@ -108,7 +113,13 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
     // Steps with nothing to do, and blocked ones, end before anything runs.
     for (i, change) in plan.changes.iter().enumerate() {
         if let Some(blocked) = &change.blocked {
-            done[i] = Some(outcome(change, StepStatus::Blocked(format!("{} (allow with {})", blocked.reason, blocked.allow_with))));
+            done[i] = Some(outcome(
+                change,
+                StepStatus::Blocked(format!(
+                    "{} (allow with {})",
+                    blocked.reason, blocked.allow_with
+                )),
+            ));
         } else if !change.needs_apply() {
             done[i] = Some(outcome(change, StepStatus::Applied));
         }
@@ -137,14 +148,22 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
                                 break None;
                             }
                             let ready = (0..count).find(|&i| {
-                                !s.started[i] && s.done[i].is_none() && s.waits[i].iter().all(|&w| s.done[w].as_ref().is_some_and(|o| o.status == StepStatus::Applied))
+                                !s.started[i]
+                                    && s.done[i].is_none()
+                                    && s.waits[i].iter().all(|&w| {
+                                        s.done[w]
+                                            .as_ref()
+                                            .is_some_and(|o| o.status == StepStatus::Applied)
+                                    })
                             });
                             if let Some(i) = ready {
                                 s.started[i] = true;
                                 s.running += 1;
                                 break Some(i);
                             }
-                            if s.done.iter().all(Option::is_some) || (s.running == 0 && !has_runnable(&s)) {
+                            if s.done.iter().all(Option::is_some)
+                                || (s.running == 0 && !has_runnable(&s))
+                            {
                                 break None;
                             }
                             s = wake.wait(s).expect("schedule lock");
@@ -178,7 +197,14 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
         .done
         .into_iter()
         .zip(&plan.changes)
-        .map(|(done, change)| done.unwrap_or_else(|| outcome(change, StepStatus::Skipped("the apply stopped before this step".into()))))
+        .map(|(done, change)| {
+            done.unwrap_or_else(|| {
+                outcome(
+                    change,
+                    StepStatus::Skipped("the apply stopped before this step".into()),
+                )
+            })
+        })
         .collect();
     ApplyReport {
         steps,
@@ -199,7 +225,11 @@ fn cascade_skips(plan: &Plan, s: &mut Schedule) {
             if s.done[i].is_some() || s.started[i] {
                 continue;
             }
-            let failed = s.waits[i].iter().find(|&&w| s.done[w].as_ref().is_some_and(|o| o.status != StepStatus::Applied));
+            let failed = s.waits[i].iter().find(|&&w| {
+                s.done[w]
+                    .as_ref()
+                    .is_some_and(|o| o.status != StepStatus::Applied)
+            });
             if let Some(&w) = failed {
                 let reason = match &s.done[w].as_ref().expect("checked").status {
                     StepStatus::Blocked(_) => format!("{} is blocked", plan.changes[w].address),
@@ -232,7 +262,11 @@ fn run_step(
     state_error: &Mutex<Option<StateError>>,
 ) -> StepStatus {
     let address = &change.address;
-    let seq = match writer.lock().expect("writer lock").begin(address, change.action.as_str()) {
+    let seq = match writer
+        .lock()
+        .expect("writer lock")
+        .begin(address, change.action.as_str())
+    {
         Ok(seq) => seq,
         Err(e) => {
             let message = e.to_string();
@@ -261,14 +295,21 @@ fn run_step(
         })
     });
     let entry = entry.map_err(|m| inputs.redactor.text(&m));
-    if let Err(e) = writer.lock().expect("writer lock").finish(seq, address, entry) {
+    if let Err(e) = writer
+        .lock()
+        .expect("writer lock")
+        .finish(seq, address, entry)
+    {
         *state_error.lock().expect("error lock") = Some(e);
     }
     status
 }
 
 /// The provider calls for one change; `Ok(None)` means the object is gone from state.
-fn call_provider(inputs: &ApplyInputs, change: &ResourceChange) -> Result<Option<LiveObject>, String> {
+fn call_provider(
+    inputs: &ApplyInputs,
+    change: &ResourceChange,
+) -> Result<Option<LiveObject>, String> {
     let address = &change.address;
     let desired = || {
         inputs
@@ -278,19 +319,38 @@ fn call_provider(inputs: &ApplyInputs, change: &ResourceChange) -> Result<Option
             .map(|r| &r.spec)
             .ok_or_else(|| format!("{address} is not in the manifests"))
     };
-    let live = || inputs.live.get(address).ok_or_else(|| format!("{address} was not found live"));
-    let provider = inputs.providers.for_kind(address.kind).map_err(|e| e.to_string())?;
+    let live = || {
+        inputs
+            .live
+            .get(address)
+            .ok_or_else(|| format!("{address} was not found live"))
+    };
+    let provider = inputs
+        .providers
+        .for_kind(address.kind)
+        .map_err(|e| e.to_string())?;
     match change.action {
-        Action::Create => provider.create(address, desired()?).map(Some).map_err(|e| e.to_string()),
+        Action::Create => provider
+            .create(address, desired()?)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Action::Update => provider
             .update(address, desired()?, &live()?.spec)
             .map(Some)
             .map_err(|e| e.to_string()),
         Action::Replace => {
-            provider.delete(address, &live()?.spec).map_err(|e| e.to_string())?;
-            provider.create(address, desired()?).map(Some).map_err(|e| e.to_string())
+            provider
+                .delete(address, &live()?.spec)
+                .map_err(|e| e.to_string())?;
+            provider
+                .create(address, desired()?)
+                .map(Some)
+                .map_err(|e| e.to_string())
         }
-        Action::Delete => provider.delete(address, &live()?.spec).map(|_| None).map_err(|e| e.to_string()),
+        Action::Delete => provider
+            .delete(address, &live()?.spec)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
         Action::Forget => Ok(None),
         Action::NoOp => live().cloned().map(Some),
     }

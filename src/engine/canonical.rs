@@ -40,18 +40,31 @@ pub fn canonical_spec(kind: Kind, spec: &Value) -> Value {
 fn canonicalize(value: &Value, sort_named: bool) -> Value {
     match value {
         Value::Number(number) => match number.as_f64() {
-            Some(f) if number.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            Some(f) if number.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::from(f as i64)
+            }
             _ => value.clone(),
         },
         Value::Object(map) => {
             // Sorted keys: canonical text (and so fingerprints) must not depend on file order.
-            let mut entries: Vec<(&String, &Value)> = map.iter().filter(|(_, v)| !v.is_null()).collect();
+            let mut entries: Vec<(&String, &Value)> =
+                map.iter().filter(|(_, v)| !v.is_null()).collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonicalize(v, sort_named))).collect::<Map<_, _>>())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonicalize(v, sort_named)))
+                    .collect::<Map<_, _>>(),
+            )
         }
         Value::Array(items) => {
             let mut items: Vec<Value> = items.iter().map(|v| canonicalize(v, sort_named)).collect();
-            if sort_named && !items.is_empty() && items.iter().all(|i| i.get("name").is_some_and(Value::is_string)) {
+            if sort_named
+                && !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.get("name").is_some_and(Value::is_string))
+            {
                 items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
             }
             Value::Array(items)
@@ -102,7 +115,10 @@ pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange
                 diff: Some(unified_diff(&text(b), &text(a))),
             });
         } else if document_fields(kind).contains(&key.as_str()) {
-            let pretty = |v: Option<&Value>| v.map(|v| serde_json::to_string_pretty(v).expect("JSON") + "\n").unwrap_or_default();
+            let pretty = |v: Option<&Value>| {
+                v.map(|v| serde_json::to_string_pretty(v).expect("JSON") + "\n")
+                    .unwrap_or_default()
+            };
             changes.push(FieldChange {
                 path: key.clone(),
                 before: None,
@@ -116,7 +132,12 @@ pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange
     changes
 }
 
-fn diff_values(path: &str, before: Option<&Value>, after: Option<&Value>, changes: &mut Vec<FieldChange>) {
+fn diff_values(
+    path: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    changes: &mut Vec<FieldChange>,
+) {
     match (before, after) {
         (Some(Value::Object(b)), Some(Value::Object(a))) => {
             let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
@@ -137,7 +158,12 @@ fn diff_values(path: &str, before: Option<&Value>, after: Option<&Value>, change
                 let find = |list: &Vec<Value>| list.iter().find(|v| name(v) == item).cloned();
                 let (bi, ai) = (find(b), find(a));
                 if bi != ai {
-                    diff_values(&format!("{path}[{item}]"), bi.as_ref(), ai.as_ref(), changes);
+                    diff_values(
+                        &format!("{path}[{item}]"),
+                        bi.as_ref(),
+                        ai.as_ref(),
+                        changes,
+                    );
                 }
             }
         }
@@ -151,7 +177,10 @@ fn diff_values(path: &str, before: Option<&Value>, after: Option<&Value>, change
 }
 
 fn is_named(items: &[Value]) -> bool {
-    !items.is_empty() && items.iter().all(|i| i.get("name").is_some_and(Value::is_string))
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|i| i.get("name").is_some_and(Value::is_string))
 }
 
 /// A unified diff with three lines of context, headed live → desired.

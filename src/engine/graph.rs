@@ -38,9 +38,16 @@ fn topological(count: usize, waits_for: &[BTreeSet<usize>]) -> Vec<usize> {
 }
 
 /// Orders planned changes: non-deletes by dependency, then deletes in reverse dependency order.
-pub fn plan_order(changes: BTreeMap<Address, ResourceChange>, state: &State) -> Vec<ResourceChange> {
+pub fn plan_order(
+    changes: BTreeMap<Address, ResourceChange>,
+    state: &State,
+) -> Vec<ResourceChange> {
     let changes: Vec<ResourceChange> = changes.into_values().collect();
-    let index: BTreeMap<&Address, usize> = changes.iter().enumerate().map(|(i, c)| (&c.address, i)).collect();
+    let index: BTreeMap<&Address, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.address, i))
+        .collect();
     let is_delete = |c: &ResourceChange| matches!(c.action, Action::Delete | Action::Forget);
     let mut waits_for = vec![BTreeSet::new(); changes.len()];
     for (i, change) in changes.iter().enumerate() {
@@ -49,7 +56,11 @@ pub fn plan_order(changes: BTreeMap<Address, ResourceChange>, state: &State) -> 
             for (j, other) in changes.iter().enumerate() {
                 if !is_delete(other) {
                     waits_for[i].insert(j);
-                } else if state.resources.get(&other.address).is_some_and(|e| e.depends_on.contains(&change.address)) {
+                } else if state
+                    .resources
+                    .get(&other.address)
+                    .is_some_and(|e| e.depends_on.contains(&change.address))
+                {
                     waits_for[i].insert(j);
                 }
             }
@@ -65,13 +76,24 @@ pub fn plan_order(changes: BTreeMap<Address, ResourceChange>, state: &State) -> 
     }
     let order = topological(changes.len(), &waits_for);
     let mut slots: Vec<Option<ResourceChange>> = changes.into_iter().map(Some).collect();
-    order.into_iter().map(|i| slots[i].take().expect("each index once")).collect()
+    order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each index once"))
+        .collect()
 }
 
 /// For each change of a plan, the changes it must wait for during apply.
-pub fn step_dependencies(plan: &Plan, state: &State, locators: &BTreeMap<Address, String>) -> Vec<BTreeSet<usize>> {
+pub fn step_dependencies(
+    plan: &Plan,
+    state: &State,
+    locators: &BTreeMap<Address, String>,
+) -> Vec<BTreeSet<usize>> {
     let changes = &plan.changes;
-    let index: BTreeMap<&Address, usize> = changes.iter().enumerate().map(|(i, c)| (&c.address, i)).collect();
+    let index: BTreeMap<&Address, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.address, i))
+        .collect();
     let is_delete = |c: &ResourceChange| c.action == Action::Delete;
     let mut waits_for = vec![BTreeSet::new(); changes.len()];
     for (i, change) in changes.iter().enumerate() {
@@ -80,9 +102,14 @@ pub fn step_dependencies(plan: &Plan, state: &State, locators: &BTreeMap<Address
                 if i == j {
                     continue;
                 }
-                let other_depended = state.resources.get(&other.address).is_some_and(|e| e.depends_on.contains(&change.address));
+                let other_depended = state
+                    .resources
+                    .get(&other.address)
+                    .is_some_and(|e| e.depends_on.contains(&change.address));
                 // Whatever used to depend on this object must first stop using it or go.
-                if other_depended && (is_delete(other) || !other.depends_on.contains(&change.address)) {
+                if other_depended
+                    && (is_delete(other) || !other.depends_on.contains(&change.address))
+                {
                     waits_for[i].insert(j);
                 }
             }
@@ -107,7 +134,9 @@ pub fn step_dependencies(plan: &Plan, state: &State, locators: &BTreeMap<Address
 
 /// The desired dependency graph as Graphviz DOT (`lode graph`).
 pub fn to_dot(desired: &Desired) -> String {
-    let mut out = String::from("digraph lode {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph lode {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for (address, resource) in &desired.resources {
         out.push_str(&format!("  \"{address}\";\n"));
         for dependency in &resource.depends_on {

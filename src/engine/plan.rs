@@ -133,7 +133,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopt)
+        self.changes
+            .iter()
+            .any(|c| c.action != Action::NoOp || c.adopt)
     }
 }
 
@@ -169,7 +171,9 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
     };
     for name in identity {
         if field(before, name) != field(after, name) {
-            return Some(format!("`{name}` changed, which moves the object in the gateway"));
+            return Some(format!(
+                "`{name}` changed, which moves the object in the gateway"
+            ));
         }
     }
     if kind == Kind::Tag && field(before, "tagType") != field(after, "tagType") {
@@ -180,7 +184,12 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
 
 /// Which resources the plan covers, before targeting.
 fn all_addresses(desired: &Desired, state: &State) -> BTreeSet<Address> {
-    desired.resources.keys().chain(state.resources.keys()).cloned().collect()
+    desired
+        .resources
+        .keys()
+        .chain(state.resources.keys())
+        .cloned()
+        .collect()
 }
 
 /// The addresses selected by `targets`, plus dependencies that do not exist yet (so a targeted
@@ -199,7 +208,8 @@ pub fn select_addresses(desired: &Desired, state: &State, targets: &[String]) ->
     while let Some(address) = queue.pop() {
         if let Some(resource) = desired.resources.get(&address) {
             for dependency in &resource.depends_on {
-                if !state.resources.contains_key(dependency) && selected.insert(dependency.clone()) {
+                if !state.resources.contains_key(dependency) && selected.insert(dependency.clone())
+                {
                     queue.push(dependency.clone());
                 }
             }
@@ -266,14 +276,20 @@ pub fn build_plan(
                 } else if !change.fields.is_empty() {
                     change.action = Action::Update;
                     if change.adopt {
-                        change.reason = Some("it exists but lode did not manage it: adopted and updated".to_string());
+                        change.reason = Some(
+                            "it exists but lode did not manage it: adopted and updated".to_string(),
+                        );
                     } else if drift {
                         change.reason = Some("it was changed outside lode".to_string());
                     }
                 } else if change.adopt {
-                    change.reason = Some("it exists but lode did not manage it: adopted".to_string());
+                    change.reason =
+                        Some("it exists but lode did not manage it: adopted".to_string());
                 }
-                if change.action == Action::NoOp && !change.adopt && prior.is_some_and(|p| p.lifecycle != change.lifecycle) {
+                if change.action == Action::NoOp
+                    && !change.adopt
+                    && prior.is_some_and(|p| p.lifecycle != change.lifecycle)
+                {
                     // Only the protection flags changed: record them without touching the object.
                     change.adopt = true;
                     change.reason = Some("lifecycle flags changed".to_string());
@@ -285,13 +301,15 @@ pub fn build_plan(
                 change.depends_on = prior.depends_on.clone();
                 if prior.lifecycle.retain {
                     change.action = Action::Forget;
-                    change.reason = Some("removed from the manifests with `retain`: left in place".to_string());
+                    change.reason =
+                        Some("removed from the manifests with `retain`: left in place".to_string());
                 } else {
                     change.action = Action::Delete;
                     change.reason = Some("removed from the manifests".to_string());
                     if prior.lifecycle.protect && !options.allow_delete_protected {
                         change.blocked = Some(Blocked {
-                            reason: "it is protected (`lifecycle.protect`, kept in state)".to_string(),
+                            reason: "it is protected (`lifecycle.protect`, kept in state)"
+                                .to_string(),
                             allow_with: "--allow-delete-protected".to_string(),
                         });
                     }

@@ -130,11 +130,12 @@ pub fn load_environment(
             .map(str::to_string)
             .collect();
         return Err(vec![
-            ManifestError::new(&path, 1, 1, format!("there is no environment `{name}`"))
-                .with_hint(format!(
+            ManifestError::new(&path, 1, 1, format!("there is no environment `{name}`")).with_hint(
+                format!(
                     "create {path}, or use one of: local (built in){}",
                     known.iter().map(|k| format!(", {k}")).collect::<String>()
-                )),
+                ),
+            ),
         ]);
     }
     parse_single(files, &path)
@@ -144,16 +145,18 @@ fn parse_single<T: serde::de::DeserializeOwned>(
     files: &ManifestFiles,
     path: &str,
 ) -> Result<T, Vec<ManifestError>> {
-    let bytes = files.text(path).ok_or_else(|| {
-        vec![ManifestError::new(path, 1, 1, format!("{path} is missing"))]
-    })?;
+    let bytes = files
+        .text(path)
+        .ok_or_else(|| vec![ManifestError::new(path, 1, 1, format!("{path} is missing"))])?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        vec![ManifestError::new(path, 1, 1, format!("not UTF-8 text ({e})"))
-            .with_hint("save the file as UTF-8")]
+        vec![
+            ManifestError::new(path, 1, 1, format!("not UTF-8 text ({e})"))
+                .with_hint("save the file as UTF-8"),
+        ]
     })?;
     let documents = yaml::split_documents(text);
-    let document = documents.first().ok_or_else(|| {
-        vec![ManifestError::new(path, 1, 1, "the file is empty")]
-    })?;
+    let document = documents
+        .first()
+        .ok_or_else(|| vec![ManifestError::new(path, 1, 1, "the file is empty")])?;
     yaml::parse(path, document).map_err(|e| vec![e])
 }

@@ -12,8 +12,14 @@ use super::Address;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
     Var(String),
-    Env { name: String, default: Option<String> },
-    Ref { address: Address, field: String },
+    Env {
+        name: String,
+        default: Option<String>,
+    },
+    Ref {
+        address: Address,
+        field: String,
+    },
 }
 
 /// Why a `${...}` could not be resolved.
@@ -23,7 +29,9 @@ pub enum InterpolateError {
     UnknownVariable(String),
     #[error("environment variable `{0}` is not set")]
     MissingEnv(String),
-    #[error("`${{{0}}}` is not a reference: use `${{var.x}}`, `${{env.NAME}}` or `${{ref.kind.name.field}}`")]
+    #[error(
+        "`${{{0}}}` is not a reference: use `${{var.x}}`, `${{env.NAME}}` or `${{ref.kind.name.field}}`"
+    )]
     Malformed(String),
     #[error("unterminated `${{` (no closing `}}`)")]
     Unterminated,
@@ -36,17 +44,21 @@ impl InterpolateError {
             InterpolateError::UnknownVariable(name) => format!(
                 "define `{name}` under `variables:` in lode.yaml or in the environment file"
             ),
-            InterpolateError::MissingEnv(name) => format!(
-                "export {name}, or give a default for local use: `${{env.{name}:-value}}`"
-            ),
+            InterpolateError::MissingEnv(name) => {
+                format!("export {name}, or give a default for local use: `${{env.{name}:-value}}`")
+            }
             InterpolateError::Malformed(_) => "write `$${` for a literal `${`".to_string(),
-            InterpolateError::Unterminated => "close it with `}`, or write `$${` for a literal `${`".to_string(),
+            InterpolateError::Unterminated => {
+                "close it with `}`, or write `$${` for a literal `${`".to_string()
+            }
         }
     }
 }
 
 /// Splits `text` into literal parts and references; the token text is kept for error positions.
-fn scan(text: &str) -> Result<Vec<(String, Option<(String, Reference)>)>, (String, InterpolateError)> {
+fn scan(
+    text: &str,
+) -> Result<Vec<(String, Option<(String, Reference)>)>, (String, InterpolateError)> {
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut rest = text;
@@ -59,9 +71,12 @@ fn scan(text: &str) -> Result<Vec<(String, Option<(String, Reference)>)>, (Strin
         }
         literal.push_str(&rest[..index]);
         let after = &rest[index + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| (rest[index..].chars().take(40).collect(), InterpolateError::Unterminated))?;
+        let end = after.find('}').ok_or_else(|| {
+            (
+                rest[index..].chars().take(40).collect(),
+                InterpolateError::Unterminated,
+            )
+        })?;
         let inner = &after[..end];
         let token = format!("${{{inner}}}");
         let reference = parse_reference(inner).map_err(|e| (token.clone(), e))?;
@@ -76,7 +91,11 @@ fn scan(text: &str) -> Result<Vec<(String, Option<(String, Reference)>)>, (Strin
 fn parse_reference(inner: &str) -> Result<Reference, InterpolateError> {
     let malformed = || InterpolateError::Malformed(inner.to_string());
     if let Some(name) = inner.strip_prefix("var.") {
-        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(malformed());
         }
         return Ok(Reference::Var(name.to_string()));
@@ -213,8 +232,17 @@ mod tests {
             run("${var.nope}").unwrap_err().1,
             InterpolateError::UnknownVariable("nope".into())
         );
-        assert_eq!(run("${env.MISSING}").unwrap_err().1, InterpolateError::MissingEnv("MISSING".into()));
-        assert!(matches!(run("${foo}").unwrap_err().1, InterpolateError::Malformed(_)));
-        assert_eq!(run("${var.x").unwrap_err().1, InterpolateError::Unterminated);
+        assert_eq!(
+            run("${env.MISSING}").unwrap_err().1,
+            InterpolateError::MissingEnv("MISSING".into())
+        );
+        assert!(matches!(
+            run("${foo}").unwrap_err().1,
+            InterpolateError::Malformed(_)
+        ));
+        assert_eq!(
+            run("${var.x").unwrap_err().1,
+            InterpolateError::Unterminated
+        );
     }
 }

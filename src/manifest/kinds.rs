@@ -176,7 +176,11 @@ pub struct TagConfig {
     /// For a UDT instance: the UDT's path relative to `_types_`.
     #[serde(rename = "typeId", default, skip_serializing_if = "Option::is_none")]
     pub type_id: Option<String>,
-    #[serde(rename = "valueSource", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "valueSource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value_source: Option<ValueSource>,
     #[serde(rename = "dataType", default, skip_serializing_if = "Option::is_none")]
     pub data_type: Option<DataType>,
@@ -184,11 +188,19 @@ pub struct TagConfig {
     pub value: Option<Value>,
     #[serde(rename = "opcServer", default, skip_serializing_if = "Option::is_none")]
     pub opc_server: Option<String>,
-    #[serde(rename = "opcItemPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "opcItemPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub opc_item_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(rename = "sourceTagPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceTagPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_tag_path: Option<String>,
     #[serde(rename = "engUnit", default, skip_serializing_if = "Option::is_none")]
     pub eng_unit: Option<String>,
@@ -196,7 +208,11 @@ pub struct TagConfig {
     pub eng_low: Option<f64>,
     #[serde(rename = "engHigh", default, skip_serializing_if = "Option::is_none")]
     pub eng_high: Option<f64>,
-    #[serde(rename = "formatString", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "formatString",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub format_string: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tooltip: Option<String>,
@@ -208,9 +224,17 @@ pub struct TagConfig {
     pub read_only: Option<bool>,
     #[serde(rename = "tagGroup", default, skip_serializing_if = "Option::is_none")]
     pub tag_group: Option<String>,
-    #[serde(rename = "historyEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "historyEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub history_enabled: Option<bool>,
-    #[serde(rename = "historyProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "historyProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub history_provider: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<Alarm>,
@@ -267,9 +291,17 @@ pub struct Alarm {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(rename = "timeOnDelaySeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeOnDelaySeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub time_on_delay_seconds: Option<f64>,
-    #[serde(rename = "timeOffDelaySeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeOffDelaySeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub time_off_delay_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadband: Option<f64>,
@@ -357,7 +389,11 @@ pub struct PageConfigSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PageConfigDocument {
     pub pages: BTreeMap<String, PageRoute>,
-    #[serde(rename = "sharedDocks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sharedDocks",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shared_docks: Option<Value>,
 }
 
@@ -407,9 +443,11 @@ impl GatewayScriptType {
     /// The 8.3 resource folder, payload file and function signature.
     pub fn layout(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            GatewayScriptType::Timer => {
-                ("ignition/timer", "handleTimerEvent.py", "def handleTimerEvent():")
-            }
+            GatewayScriptType::Timer => (
+                "ignition/timer",
+                "handleTimerEvent.py",
+                "def handleTimerEvent():",
+            ),
             GatewayScriptType::TagChange => (
                 "ignition/tag-change",
                 "onTagChange.py",
@@ -424,7 +462,10 @@ impl GatewayScriptType {
 
     /// Startup and shutdown scripts are singletons: one per project, no name folder.
     pub fn is_singleton(self) -> bool {
-        matches!(self, GatewayScriptType::Startup | GatewayScriptType::Shutdown)
+        matches!(
+            self,
+            GatewayScriptType::Startup | GatewayScriptType::Shutdown
+        )
     }
 }
 

@@ -16,8 +16,8 @@ use super::kinds::*;
 use super::source::{MAX_FILE_BYTES, normalize_relative};
 use super::yaml::{self, YamlDocument};
 use super::{
-    Address, Desired, DesiredResource, Lifecycle, LoadManifestsError, ManifestError,
-    ManifestFiles, Origin, kind_list,
+    Address, Desired, DesiredResource, Lifecycle, LoadManifestsError, ManifestError, ManifestFiles,
+    Origin, kind_list,
 };
 
 /// Everything `load_desired` read.
@@ -109,13 +109,21 @@ impl SpecContext<'_> {
             return None;
         };
         if bytes.len() > MAX_FILE_BYTES {
-            self.error(&needle, format!("{path} is larger than 8 MiB"), "payloads must be small text files");
+            self.error(
+                &needle,
+                format!("{path} is larger than 8 MiB"),
+                "payloads must be small text files",
+            );
             return None;
         }
         match String::from_utf8(bytes.to_vec()) {
             Ok(text) => Some((path, text.replace("\r\n", "\n"))),
             Err(_) => {
-                self.error(&needle, format!("{path} is not UTF-8 text"), "save the file as UTF-8");
+                self.error(
+                    &needle,
+                    format!("{path} is not UTF-8 text"),
+                    "save the file as UTF-8",
+                );
                 None
             }
         }
@@ -144,11 +152,17 @@ pub fn load_desired(
     env_lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, LoadManifestsError> {
     let mut errors = Vec::new();
-    let project = environment::load_project(files).map_err(|e| errors.extend(e)).ok();
-    let environment =
-        environment::load_environment(files, env_name).map_err(|e| errors.extend(e)).ok();
+    let project = environment::load_project(files)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let environment = environment::load_environment(files, env_name)
+        .map_err(|e| errors.extend(e))
+        .ok();
 
-    let mut variables = project.as_ref().map(|p| p.variables.clone()).unwrap_or_default();
+    let mut variables = project
+        .as_ref()
+        .map(|p| p.variables.clone())
+        .unwrap_or_default();
     if let Some(environment) = &environment {
         let mut interpolator = Interpolator {
             variables: &variables.clone(),
@@ -163,8 +177,13 @@ pub fn load_desired(
                     variables.insert(name.clone(), value);
                 }
                 Err((token, error)) => errors.push(
-                    ManifestError::new(&format!("environments/{env_name}.yaml"), 1, 1, format!("variable `{name}`: {error} in `{token}`"))
-                        .with_hint(error.hint()),
+                    ManifestError::new(
+                        &format!("environments/{env_name}.yaml"),
+                        1,
+                        1,
+                        format!("variable `{name}`: {error} in `{token}`"),
+                    )
+                    .with_hint(error.hint()),
                 ),
             }
         }
@@ -194,7 +213,8 @@ pub fn load_desired(
         }
         let Ok(text) = std::str::from_utf8(bytes) else {
             errors.push(
-                ManifestError::new(path, 1, 1, "not UTF-8 text").with_hint("save the file as UTF-8"),
+                ManifestError::new(path, 1, 1, "not UTF-8 text")
+                    .with_hint("save the file as UTF-8"),
             );
             continue;
         };
@@ -206,11 +226,12 @@ pub fn load_desired(
             interpolator.references.clear();
             if let Err((token, error)) = interpolate_value(&mut spec, &mut interpolator) {
                 let (line, column) = locate(&document, &token);
-                let line_in_file = if line == document.first_line && !document.padded.contains(&token) {
-                    parsed.name_line.0
-                } else {
-                    line
-                };
+                let line_in_file =
+                    if line == document.first_line && !document.padded.contains(&token) {
+                        parsed.name_line.0
+                    } else {
+                        line
+                    };
                 errors.push(
                     ManifestError::new(path, line_in_file, column, format!("{error} in `{token}`"))
                         .with_hint(error.hint()),
@@ -240,7 +261,9 @@ pub fn load_desired(
                         path,
                         parsed.name_line.0,
                         parsed.name_line.1,
-                        format!("{address} and {other} describe the same gateway object ({locator})"),
+                        format!(
+                            "{address} and {other} describe the same gateway object ({locator})"
+                        ),
                     )
                     .with_hint("remove one of them; two manifests must not write the same object"),
                 );
@@ -254,7 +277,11 @@ pub fn load_desired(
             depends_on.remove(&address);
             explicit_deps.insert(
                 address.clone(),
-                parsed.depends_on.iter().map(|d| (d.clone(), path.clone())).collect(),
+                parsed
+                    .depends_on
+                    .iter()
+                    .map(|d| (d.clone(), path.clone()))
+                    .collect(),
             );
             resources.insert(
                 address.clone(),
@@ -298,7 +325,9 @@ pub fn load_desired(
 
 fn source_line(files: &ManifestFiles, file: &str, line: usize) -> Option<String> {
     let text = std::str::from_utf8(files.text(file)?).ok()?;
-    text.lines().nth(line.checked_sub(1)?).map(|l| l.to_string())
+    text.lines()
+        .nth(line.checked_sub(1)?)
+        .map(|l| l.to_string())
 }
 
 /// Parses one document: header, strict typed document, canonical spec.
@@ -375,7 +404,8 @@ fn typed<S: DeserializeOwned>(
     );
     if let Err(problem) = check_name(kind, &name) {
         context.errors.push(
-            ManifestError::new(context.file, name_line.0, name_line.1, problem.0).with_hint(problem.1),
+            ManifestError::new(context.file, name_line.0, name_line.1, problem.0)
+                .with_hint(problem.1),
         );
         return None;
     }
@@ -407,13 +437,22 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
                 "write the path without leading, trailing or doubled `/`".into(),
             ));
         }
-        if let Some(bad) = name.chars().find(|c| matches!(c, '[' | ']' | '\\' | '"' | '*' | '?' | '<' | '>' | '|' | ':')) {
+        if let Some(bad) = name.chars().find(|c| {
+            matches!(
+                c,
+                '[' | ']' | '\\' | '"' | '*' | '?' | '<' | '>' | '|' | ':'
+            )
+        }) {
             let hint = if kind == Kind::Tag && name.starts_with('[') {
                 "the provider goes in `spec.provider`, not in the tag path".to_string()
             } else {
-                "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`".to_string()
+                "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`"
+                    .to_string()
             };
-            return Err((format!("`{name}` contains `{bad}`, which Ignition does not allow in a path"), hint));
+            return Err((
+                format!("`{name}` contains `{bad}`, which Ignition does not allow in a path"),
+                hint,
+            ));
         }
         if name.split('/').any(|segment| segment.trim() != segment) {
             return Err((
@@ -513,11 +552,15 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
             format!("UDT instance `{path}` has no `typeId`"),
             "set `typeId` to the UDT's name, e.g. `typeId: Crusher`",
         ),
-        TagType::Folder if !spec.tags.is_empty() || spec.value.is_some() || spec.data_type.is_some() => context.error(
-            "tagType:",
-            format!("folder `{path}` has tag settings or children"),
-            "declare each tag in a folder as its own `tag` resource",
-        ),
+        TagType::Folder
+            if !spec.tags.is_empty() || spec.value.is_some() || spec.data_type.is_some() =>
+        {
+            context.error(
+                "tagType:",
+                format!("folder `{path}` has tag settings or children"),
+                "declare each tag in a folder as its own `tag` resource",
+            )
+        }
         TagType::AtomicTag if spec.type_id.is_some() => context.error(
             "typeId:",
             format!("atomic tag `{path}` has a `typeId`"),
@@ -528,7 +571,11 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
     for member in &spec.tags {
         // Overrides name members of the UDT; their type comes from the UDT unless given.
         if member.name.is_none() {
-            context.error("tags:", format!("an override in tag {path} has no `name`"), "name the member it overrides");
+            context.error(
+                "tags:",
+                format!("an override in tag {path} has no `name`"),
+                "name the member it overrides",
+            );
         }
     }
     Some(to_value(&spec))
@@ -550,7 +597,11 @@ fn build_gateway_script(
         spec.delay_type.get_or_insert(DelayType::FixedDelay);
         spec.threading.get_or_insert(Threading::Shared);
         if spec.delay_ms == Some(0) {
-            context.error("delay_ms:", "`delay_ms` is 0", "a timer needs a delay of at least 1 ms");
+            context.error(
+                "delay_ms:",
+                "`delay_ms` is 0",
+                "a timer needs a delay of at least 1 ms",
+            );
         }
     } else if spec.delay_ms.is_some() || spec.delay_type.is_some() || spec.threading.is_some() {
         context.error(
@@ -561,7 +612,11 @@ fn build_gateway_script(
     }
     if spec.script_type == GatewayScriptType::TagChange {
         if spec.tag_paths.is_empty() {
-            context.error("type:", "a tag_change script needs `tag_paths`", "list the tag paths that trigger it");
+            context.error(
+                "type:",
+                "a tag_change script needs `tag_paths`",
+                "list the tag paths that trigger it",
+            );
         }
         if spec.change_types.is_empty() {
             spec.change_types = vec!["ValueChange".to_string()];
@@ -598,15 +653,24 @@ fn build_gateway_script(
     Some(to_value(&spec))
 }
 
-fn build_view(context: &mut SpecContext, name: &str, mut spec: PerspectiveViewSpec) -> Option<Value> {
+fn build_view(
+    context: &mut SpecContext,
+    name: &str,
+    mut spec: PerspectiveViewSpec,
+) -> Option<Value> {
     spec.view_path.get_or_insert_with(|| name.to_string());
     let (path, text) = context.payload("view", &spec.view.clone())?;
     let view: Value = match serde_json::from_str(&text) {
         Ok(view) => view,
         Err(error) => {
             context.errors.push(
-                ManifestError::new(&path, error.line().max(1), error.column().max(1), format!("invalid JSON: {error}"))
-                    .with_hint("a view payload is Perspective's view.json"),
+                ManifestError::new(
+                    &path,
+                    error.line().max(1),
+                    error.column().max(1),
+                    format!("invalid JSON: {error}"),
+                )
+                .with_hint("a view payload is Perspective's view.json"),
             );
             return None;
         }
@@ -615,8 +679,13 @@ fn build_view(context: &mut SpecContext, name: &str, mut spec: PerspectiveViewSp
         Some(Value::Object(root)) if root.get("type").is_some_and(Value::is_string) => {}
         _ => {
             context.errors.push(
-                ManifestError::new(&path, 1, 1, "the view has no `root` component with a `type`")
-                    .with_hint("a view.json needs `root: {\"type\": \"ia.container.flex\", ...}`"),
+                ManifestError::new(
+                    &path,
+                    1,
+                    1,
+                    "the view has no `root` component with a `type`",
+                )
+                .with_hint("a view.json needs `root: {\"type\": \"ia.container.flex\", ...}`"),
             );
             return None;
         }
@@ -634,7 +703,11 @@ fn build_session_props(_: &mut SpecContext, _: &str, spec: SessionPropsSpec) -> 
     Some(to_value(&spec))
 }
 
-fn build_session_event(context: &mut SpecContext, _: &str, mut spec: SessionEventSpec) -> Option<Value> {
+fn build_session_event(
+    context: &mut SpecContext,
+    _: &str,
+    mut spec: SessionEventSpec,
+) -> Option<Value> {
     let (_, text) = context.payload("script", &spec.script.clone())?;
     spec.script = script_body(&text);
     Some(to_value(&spec))
@@ -728,11 +801,19 @@ fn check_references(
     let views: BTreeSet<(String, String)> = resources
         .values()
         .filter(|r| r.address.kind == Kind::PerspectiveView)
-        .map(|r| (str_field(&r.spec, "project").to_string(), str_field(&r.spec, "view_path").to_string()))
+        .map(|r| {
+            (
+                str_field(&r.spec, "project").to_string(),
+                str_field(&r.spec, "view_path").to_string(),
+            )
+        })
         .collect();
     for resource in resources.values_mut() {
         let file = resource.origin.file.clone();
-        let text = files.text(&file).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+        let text = files
+            .text(&file)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("");
         let find = |needle: &str| -> (usize, usize) {
             text.lines()
                 .enumerate()
@@ -743,20 +824,44 @@ fn check_references(
         for dependency in &resource.depends_on {
             if !addresses.contains(dependency) {
                 let (what, needle, hint) = match dependency.kind {
-                    Kind::Project => ("project", "project:", "declare a `kind: project` manifest with that name"),
-                    Kind::Udt => ("UDT", dependency.name.as_str(), "declare a `kind: udt` manifest with that name"),
-                    _ => ("resource", dependency.name.as_str(), "declare it, or fix the reference"),
+                    Kind::Project => (
+                        "project",
+                        "project:",
+                        "declare a `kind: project` manifest with that name",
+                    ),
+                    Kind::Udt => (
+                        "UDT",
+                        dependency.name.as_str(),
+                        "declare a `kind: udt` manifest with that name",
+                    ),
+                    _ => (
+                        "resource",
+                        dependency.name.as_str(),
+                        "declare it, or fix the reference",
+                    ),
                 };
                 let (line, column) = find(needle);
                 errors.push(
-                    ManifestError::new(&file, line, column, format!("{} references {what} {dependency}, which no manifest declares", resource.address))
-                        .with_hint(hint),
+                    ManifestError::new(
+                        &file,
+                        line,
+                        column,
+                        format!(
+                            "{} references {what} {dependency}, which no manifest declares",
+                            resource.address
+                        ),
+                    )
+                    .with_hint(hint),
                 );
             }
         }
         if resource.address.kind == Kind::PageConfig {
             let project = str_field(&resource.spec, "project").to_string();
-            if let Some(pages) = resource.spec.pointer("/config/pages").and_then(Value::as_object) {
+            if let Some(pages) = resource
+                .spec
+                .pointer("/config/pages")
+                .and_then(Value::as_object)
+            {
                 for (url, page) in pages {
                     let view_path = str_field(page, "viewPath");
                     if !views.contains(&(project.clone(), view_path.to_string())) {
@@ -779,8 +884,13 @@ fn check_references(
                     }
                 }
                 Ok(address) => errors.push(
-                    ManifestError::new(file, line, column, format!("depends_on names {address}, which no manifest declares"))
-                        .with_hint("fix the address (`kind/name`) or remove it"),
+                    ManifestError::new(
+                        file,
+                        line,
+                        column,
+                        format!("depends_on names {address}, which no manifest declares"),
+                    )
+                    .with_hint("fix the address (`kind/name`) or remove it"),
                 ),
                 Err(error) => errors.push(
                     ManifestError::new(file, line, column, error.to_string())
@@ -809,9 +919,20 @@ fn check_references(
     let view_addresses: BTreeMap<(String, String), Address> = resources
         .values()
         .filter(|r| r.address.kind == Kind::PerspectiveView)
-        .map(|r| ((str_field(&r.spec, "project").to_string(), str_field(&r.spec, "view_path").to_string()), r.address.clone()))
+        .map(|r| {
+            (
+                (
+                    str_field(&r.spec, "project").to_string(),
+                    str_field(&r.spec, "view_path").to_string(),
+                ),
+                r.address.clone(),
+            )
+        })
         .collect();
-    for resource in resources.values_mut().filter(|r| r.address.kind == Kind::PageConfig) {
+    for resource in resources
+        .values_mut()
+        .filter(|r| r.address.kind == Kind::PageConfig)
+    {
         let project = str_field(&resource.spec, "project").to_string();
         let routed: Vec<Address> = resource
             .spec
@@ -819,7 +940,11 @@ fn check_references(
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
-            .filter_map(|(_, page)| view_addresses.get(&(project.clone(), str_field(page, "viewPath").to_string())).cloned())
+            .filter_map(|(_, page)| {
+                view_addresses
+                    .get(&(project.clone(), str_field(page, "viewPath").to_string()))
+                    .cloned()
+            })
             .collect();
         resource.depends_on.extend(routed);
         resource.depends_on.sort();
@@ -828,13 +953,9 @@ fn check_references(
 }
 
 /// Dependency cycles, each named in full.
-fn check_cycles(
-    resources: &BTreeMap<Address, DesiredResource>,
-    errors: &mut Vec<ManifestError>,
-) {
+fn check_cycles(resources: &BTreeMap<Address, DesiredResource>, errors: &mut Vec<ManifestError>) {
     let mut graph = DiGraph::<&Address, ()>::new();
-    let nodes: BTreeMap<&Address, _> =
-        resources.keys().map(|a| (a, graph.add_node(a))).collect();
+    let nodes: BTreeMap<&Address, _> = resources.keys().map(|a| (a, graph.add_node(a))).collect();
     for resource in resources.values() {
         for dependency in &resource.depends_on {
             if let Some(&to) = nodes.get(dependency) {
@@ -864,12 +985,27 @@ fn check_cycles(
             if next == members[0] {
                 break;
             }
-            current = members.iter().find(|m| **m == next).copied().expect("member");
+            current = members
+                .iter()
+                .find(|m| **m == next)
+                .copied()
+                .expect("member");
         }
-        let cycle = path.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> ");
+        let cycle = path
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" -> ");
         errors.push(
-            ManifestError::new(&first.origin.file, first.origin.line, 1, format!("dependency cycle: {cycle}"))
-                .with_hint("remove one of these dependencies (depends_on or a reference) to break the cycle"),
+            ManifestError::new(
+                &first.origin.file,
+                first.origin.line,
+                1,
+                format!("dependency cycle: {cycle}"),
+            )
+            .with_hint(
+                "remove one of these dependencies (depends_on or a reference) to break the cycle",
+            ),
         );
     }
 }

@@ -61,9 +61,8 @@ impl FromStr for Address {
             .split_once('/')
             .filter(|(_, name)| !name.is_empty())
             .ok_or_else(|| ParseAddressError::Shape(text.to_string()))?;
-        let kind = Kind::parse(kind).ok_or_else(|| {
-            ParseAddressError::UnknownKind(kind.to_string(), kind_list())
-        })?;
+        let kind = Kind::parse(kind)
+            .ok_or_else(|| ParseAddressError::UnknownKind(kind.to_string(), kind_list()))?;
         Ok(Address::new(kind, name))
     }
 }
@@ -83,11 +82,17 @@ impl<'de> Deserialize<'de> for Address {
 
 /// The kinds, comma separated, for error messages.
 pub fn kind_list() -> String {
-    Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+    Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `lifecycle:` of a manifest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
     /// Refuse to delete the object; kept in state, so removing the manifest cannot remove it.

@@ -29,7 +29,9 @@ impl SourceInfo {
     pub fn describe(&self) -> String {
         match (&self.commit, self.dirty) {
             (Some(commit), false) => commit[..commit.len().min(12)].to_string(),
-            (Some(commit), true) => format!("{} + uncommitted changes", &commit[..commit.len().min(12)]),
+            (Some(commit), true) => {
+                format!("{} + uncommitted changes", &commit[..commit.len().min(12)])
+            }
             (None, _) => "work tree (not in git)".to_string(),
         }
     }
@@ -103,7 +105,13 @@ impl ManifestFiles {
         })?;
         let mut files = BTreeMap::new();
         let mut escaping_links = BTreeSet::new();
-        walk_dir(&canonical_root, &canonical_root, "", &mut files, &mut escaping_links)?;
+        walk_dir(
+            &canonical_root,
+            &canonical_root,
+            "",
+            &mut files,
+            &mut escaping_links,
+        )?;
         let (commit, dirty) = work_tree_revision(&canonical_root);
         let digest = digest_files(&files);
         Ok(ManifestFiles {
@@ -148,10 +156,12 @@ impl ManifestFiles {
                 }
             }
         })?;
-        let commit = object.peel_to_commit().map_err(|e| ReadSourceError::UnknownRevision {
-            rev: rev.to_string(),
-            message: e.message().to_string(),
-        })?;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|e| ReadSourceError::UnknownRevision {
+                rev: rev.to_string(),
+                message: e.message().to_string(),
+            })?;
         let tree = commit.tree()?;
         let subtree = if prefix.as_os_str().is_empty() {
             tree

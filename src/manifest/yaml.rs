@@ -74,10 +74,7 @@ fn pad(first_line: usize, text: &str) -> String {
 }
 
 /// Parses one document into `T`, turning a serde error into a positioned `ManifestError`.
-pub fn parse<T: DeserializeOwned>(
-    file: &str,
-    document: &YamlDocument,
-) -> Result<T, ManifestError> {
+pub fn parse<T: DeserializeOwned>(file: &str, document: &YamlDocument) -> Result<T, ManifestError> {
     serde_saphyr::from_str::<T>(&document.padded).map_err(|error| {
         let (line, column) = error
             .location()
@@ -104,7 +101,10 @@ fn clean_message(message: &str) -> String {
 /// Hints for the mistakes people make most with these manifests.
 fn hint_for(message: &str) -> Option<String> {
     if message.contains("unknown field `setpoint`") {
-        return Some("Ignition names an alarm's first setpoint `setpointA` (and the second `setpointB`)".into());
+        return Some(
+            "Ignition names an alarm's first setpoint `setpointA` (and the second `setpointB`)"
+                .into(),
+        );
     }
     if message.contains("unknown field") {
         if let Some(expected) = message.split("expected ").nth(1) {

@@ -109,7 +109,10 @@ impl Providers {
     ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
         let mut by_system: BTreeMap<&'static str, Vec<RefreshRequest>> = BTreeMap::new();
         for request in requests {
-            by_system.entry(request.address.kind.system()).or_default().push(request);
+            by_system
+                .entry(request.address.kind.system())
+                .or_default()
+                .push(request);
         }
         let mut live = BTreeMap::new();
         for (_, requests) in by_system {

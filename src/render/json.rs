@@ -7,7 +7,8 @@ use crate::redact::Redactor;
 
 pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let value = serde_json::to_value(plan).expect("plans serialise");
-    let mut text = serde_json::to_string_pretty(&redactor.value(&value)).expect("JSON values serialise");
+    let mut text =
+        serde_json::to_string_pretty(&redactor.value(&value)).expect("JSON values serialise");
     text.push('\n');
     text
 }

@@ -27,8 +27,14 @@ fn details(change: &ResourceChange, redactor: &Redactor) -> String {
             }
             continue;
         }
-        let before = field.before.as_ref().map(|v| short_value(&redactor.value(v)));
-        let after = field.after.as_ref().map(|v| short_value(&redactor.value(v)));
+        let before = field
+            .before
+            .as_ref()
+            .map(|v| short_value(&redactor.value(v)));
+        let after = field
+            .after
+            .as_ref()
+            .map(|v| short_value(&redactor.value(v)));
         let _ = match (before, after) {
             (None, Some(a)) => writeln!(body, "+ {}: {a}", field.path),
             (Some(b), None) => writeln!(body, "- {}: {b}", field.path),
@@ -36,12 +42,26 @@ fn details(change: &ResourceChange, redactor: &Redactor) -> String {
             (None, None) => Ok(()),
         };
     }
-    let summary = format!("<code>{} {}</code> {}", symbol(change).trim(), change.address, verb(change));
+    let summary = format!(
+        "<code>{} {}</code> {}",
+        symbol(change).trim(),
+        change.address,
+        verb(change)
+    );
     if body.is_empty() {
-        return format!("<details><summary>{summary}</summary>\n\nNo field changes.\n</details>\n\n");
+        return format!(
+            "<details><summary>{summary}</summary>\n\nNo field changes.\n</details>\n\n"
+        );
     }
     // A fence longer than any backtick run inside cannot be closed early by the content.
-    let fence = "`".repeat(body.split('\n').map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0).max(2) + 1);
+    let fence = "`".repeat(
+        body.split('\n')
+            .map(|l| l.chars().take_while(|c| *c == '`').count())
+            .max()
+            .unwrap_or(0)
+            .max(2)
+            + 1,
+    );
     format!("<details><summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}\n</details>\n\n")
 }
 
@@ -66,20 +86,41 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let _ = writeln!(out, "Manifests at `{}`.", plan.source.describe());
     let _ = writeln!(out);
     if !plan.has_changes() {
-        let _ = writeln!(out, "**No changes.** The live environment matches the manifests ({} resources).", plan.changes.len());
+        let _ = writeln!(
+            out,
+            "**No changes.** The live environment matches the manifests ({} resources).",
+            plan.changes.len()
+        );
         return out;
     }
     let _ = writeln!(out, "**{}**", summary_line(&plan.summary));
     let _ = writeln!(out);
-    let mut changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.adopt).collect();
+    let mut changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.adopt)
+        .collect();
     // Risky first; the plan order (dependency order) breaks ties.
-    changes.sort_by_key(|c| (std::cmp::Reverse(c.blocked.is_some()), std::cmp::Reverse(c.risk)));
+    changes.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(c.blocked.is_some()),
+            std::cmp::Reverse(c.risk),
+        )
+    });
     if plan.summary.blocked > 0 {
         let _ = writeln!(out, "> [!WARNING]");
-        let _ = writeln!(out, "> {} change(s) are blocked by a guard and will not be applied:", plan.summary.blocked);
+        let _ = writeln!(
+            out,
+            "> {} change(s) are blocked by a guard and will not be applied:",
+            plan.summary.blocked
+        );
         for change in changes.iter().filter(|c| c.blocked.is_some()) {
             let blocked = change.blocked.as_ref().expect("filtered");
-            let _ = writeln!(out, "> - `{}`: {} (allow with `{}`)", change.address, blocked.reason, blocked.allow_with);
+            let _ = writeln!(
+                out,
+                "> - `{}`: {} (allow with `{}`)",
+                change.address, blocked.reason, blocked.allow_with
+            );
         }
         let _ = writeln!(out);
     }
@@ -90,7 +131,11 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
         let row = format!(
             "| {} | {} | `{}` | {} |\n",
             risk_label(change.risk),
-            if change.blocked.is_some() { "blocked ".to_string() + change.action.as_str() } else { change.action.as_str().to_string() },
+            if change.blocked.is_some() {
+                "blocked ".to_string() + change.action.as_str()
+            } else {
+                change.action.as_str().to_string()
+            },
             change.address,
             escape_cell(change.reason.as_deref().unwrap_or(""))
         );

@@ -39,7 +39,10 @@ pub fn verb(change: &ResourceChange) -> &'static str {
 
 /// `Plan: 1 to add, 2 to change, 0 to delete, 40 unchanged.` (+ replace/forget/blocked when any).
 pub fn summary_line(summary: &Summary) -> String {
-    let mut parts = vec![format!("{} to add", summary.add), format!("{} to change", summary.change)];
+    let mut parts = vec![
+        format!("{} to add", summary.add),
+        format!("{} to change", summary.change),
+    ];
     if summary.replace > 0 {
         parts.push(format!("{} to replace", summary.replace));
     }
@@ -64,7 +67,11 @@ pub fn short_value(value: &Value) -> String {
     match value {
         Value::Array(items) => format!("[{} items]", items.len()),
         Value::Object(map) => format!("{{{} keys}}", map.len()),
-        Value::String(s) => format!("{:?}… ({} characters)", s.chars().take(60).collect::<String>(), s.chars().count()),
+        Value::String(s) => format!(
+            "{:?}… ({} characters)",
+            s.chars().take(60).collect::<String>(),
+            s.chars().count()
+        ),
         _ => text,
     }
 }

@@ -49,23 +49,55 @@ fn render_change(out: &mut String, change: &ResourceChange, style: TextStyle, re
     }
     let _ = writeln!(out, "{heading}");
     if let Some(blocked) = &change.blocked {
-        let _ = writeln!(out, "  # BLOCKED: {}; allow with {}", blocked.reason, blocked.allow_with);
+        let _ = writeln!(
+            out,
+            "  # BLOCKED: {}; allow with {}",
+            blocked.reason, blocked.allow_with
+        );
     }
-    let _ = writeln!(out, "{} {}", paint(style, &format!("{:>3}", symbol(change)), change.action), change.address);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        paint(style, &format!("{:>3}", symbol(change)), change.action),
+        change.address
+    );
     for field in &change.fields {
         if let Some(diff) = &field.diff {
-            let _ = writeln!(out, "      {} {}:", paint(style, "~", Action::Update), field.path);
+            let _ = writeln!(
+                out,
+                "      {} {}:",
+                paint(style, "~", Action::Update),
+                field.path
+            );
             for line in redactor.text(diff).lines() {
                 let _ = writeln!(out, "          {}", paint_diff_line(style, line));
             }
             continue;
         }
-        let before = field.before.as_ref().map(|v| short_value(&redactor.value(v)));
-        let after = field.after.as_ref().map(|v| short_value(&redactor.value(v)));
+        let before = field
+            .before
+            .as_ref()
+            .map(|v| short_value(&redactor.value(v)));
+        let after = field
+            .after
+            .as_ref()
+            .map(|v| short_value(&redactor.value(v)));
         let line = match (before, after) {
-            (None, Some(after)) => paint(style, &format!("      + {}: {after}", field.path), Action::Create),
-            (Some(before), None) => paint(style, &format!("      - {}: {before}", field.path), Action::Delete),
-            (Some(before), Some(after)) => paint(style, &format!("      ~ {}: {before} -> {after}", field.path), Action::Update),
+            (None, Some(after)) => paint(
+                style,
+                &format!("      + {}: {after}", field.path),
+                Action::Create,
+            ),
+            (Some(before), None) => paint(
+                style,
+                &format!("      - {}: {before}", field.path),
+                Action::Delete,
+            ),
+            (Some(before), Some(after)) => paint(
+                style,
+                &format!("      ~ {}: {before} -> {after}", field.path),
+                Action::Update,
+            ),
             (None, None) => continue,
         };
         let _ = writeln!(out, "{line}");
@@ -81,14 +113,30 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
     } else {
         format!(", targets {}", plan.targets.join(" "))
     };
-    let _ = writeln!(out, "lode plan: environment `{}`, manifests at {}{targets}", plan.environment, plan.source.describe());
+    let _ = writeln!(
+        out,
+        "lode plan: environment `{}`, manifests at {}{targets}",
+        plan.environment,
+        plan.source.describe()
+    );
     let _ = writeln!(out);
-    let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.adopt || c.drift).collect();
+    let shown: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.adopt || c.drift)
+        .collect();
     if !plan.has_changes() {
         let drifted = shown.len();
-        let _ = writeln!(out, "No changes. The live environment matches the manifests ({} resources).", plan.changes.len());
+        let _ = writeln!(
+            out,
+            "No changes. The live environment matches the manifests ({} resources).",
+            plan.changes.len()
+        );
         if drifted > 0 {
-            let _ = writeln!(out, "({drifted} changed outside lode but already match the manifests.)");
+            let _ = writeln!(
+                out,
+                "({drifted} changed outside lode but already match the manifests.)"
+            );
         }
         return out;
     }
@@ -102,7 +150,11 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
     }
     let _ = writeln!(out, "{}", summary_line(&plan.summary));
     if plan.summary.adopt > 0 {
-        let _ = writeln!(out, "{} existing object(s) will be adopted into state.", plan.summary.adopt);
+        let _ = writeln!(
+            out,
+            "{} existing object(s) will be adopted into state.",
+            plan.summary.adopt
+        );
     }
     out
 }

@@ -45,7 +45,11 @@ enum WalRecord {
     /// First line: the state this log applies on top of.
     Open { lineage: String, serial: u64 },
     /// About to call the live system.
-    Begin { seq: u64, address: Address, action: String },
+    Begin {
+        seq: u64,
+        address: Address,
+        action: String,
+    },
     /// The call returned: the entry to store (`None` removes it), or the failure.
     End {
         seq: u64,
@@ -94,7 +98,11 @@ impl LocalBackend {
     fn ensure_dir(&self) -> Result<(), StateError> {
         std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
         // Keep lode's data out of the user's commits.
-        if let Some(lode_dir) = self.dir.ancestors().find(|p| p.file_name().is_some_and(|n| n == ".lode")) {
+        if let Some(lode_dir) = self
+            .dir
+            .ancestors()
+            .find(|p| p.file_name().is_some_and(|n| n == ".lode"))
+        {
             let ignore = lode_dir.join(".gitignore");
             if !ignore.exists() {
                 std::fs::write(&ignore, "*\n").map_err(io("write", &ignore))?;
@@ -107,10 +115,12 @@ impl LocalBackend {
     pub fn load(&self) -> Result<(State, Recovery), StateError> {
         let path = self.state_path();
         let mut state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| StateError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?,
+            Ok(bytes) => {
+                serde_json::from_slice::<State>(&bytes).map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(&self.environment),
             Err(e) => return Err(io("read", &path)(e)),
         };
@@ -135,7 +145,9 @@ impl LocalBackend {
             };
             match record {
                 WalRecord::Open { lineage, serial } => {
-                    if index == 0 && (lineage != state.lineage && state.serial > 0 || serial != state.serial) {
+                    if index == 0
+                        && (lineage != state.lineage && state.serial > 0 || serial != state.serial)
+                    {
                         // Compaction finished but the log was not removed: it is already in state.
                         return Ok(recovery);
                     }
@@ -143,8 +155,17 @@ impl LocalBackend {
                         state.lineage = lineage;
                     }
                 }
-                WalRecord::Begin { seq, address, action } => pending.push((seq, address, action)),
-                WalRecord::End { seq, address, entry, failed } => {
+                WalRecord::Begin {
+                    seq,
+                    address,
+                    action,
+                } => pending.push((seq, address, action)),
+                WalRecord::End {
+                    seq,
+                    address,
+                    entry,
+                    failed,
+                } => {
                     pending.retain(|(s, _, _)| *s != seq);
                     if failed.is_none() {
                         match entry {
@@ -160,7 +181,10 @@ impl LocalBackend {
                 }
             }
         }
-        recovery.interrupted = pending.into_iter().map(|(_, a, action)| (a, action)).collect();
+        recovery.interrupted = pending
+            .into_iter()
+            .map(|(_, a, action)| (a, action))
+            .collect();
         Ok(recovery)
     }
 
@@ -193,8 +217,12 @@ impl LocalBackend {
         let info = LockInfo::current(command);
         file.set_len(0).map_err(io("write", &path))?;
         file.rewind().map_err(io("write", &path))?;
-        file.write_all(serde_json::to_string(&info).expect("lock info serialises").as_bytes())
-            .map_err(io("write", &path))?;
+        file.write_all(
+            serde_json::to_string(&info)
+                .expect("lock info serialises")
+                .as_bytes(),
+        )
+        .map_err(io("write", &path))?;
         file.sync_all().map_err(io("fsync", &path))?;
         Ok(LockGuard { file, info })
     }
@@ -207,7 +235,9 @@ impl LocalBackend {
             Ok(()) => None,
             Err(_) => {
                 let text = std::fs::read_to_string(&path).ok()?;
-                serde_json::from_str::<LockInfo>(&text).ok().map(|i| i.describe())
+                serde_json::from_str::<LockInfo>(&text)
+                    .ok()
+                    .map(|i| i.describe())
             }
         }
     }
@@ -251,7 +281,9 @@ pub struct LockInfo {
 
 impl LockInfo {
     fn current(command: &str) -> LockInfo {
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
@@ -299,7 +331,9 @@ impl StateWriter {
     fn append(&mut self, record: &WalRecord) -> Result<(), StateError> {
         let mut line = serde_json::to_string(record).expect("WAL records serialise");
         line.push('\n');
-        self.wal.write_all(line.as_bytes()).map_err(io("write", &self.wal_path))?;
+        self.wal
+            .write_all(line.as_bytes())
+            .map_err(io("write", &self.wal_path))?;
         self.wal.sync_data().map_err(io("fsync", &self.wal_path))
     }
 
@@ -317,7 +351,12 @@ impl StateWriter {
 
     /// Logs the outcome of call `seq` and applies it to the in-memory state.
     /// `Ok(Some(entry))` stores the entry, `Ok(None)` removes it, `Err` leaves state as it was.
-    pub fn finish(&mut self, seq: u64, address: &Address, outcome: Result<Option<StateEntry>, String>) -> Result<(), StateError> {
+    pub fn finish(
+        &mut self,
+        seq: u64,
+        address: &Address,
+        outcome: Result<Option<StateEntry>, String>,
+    ) -> Result<(), StateError> {
         let record = match &outcome {
             Ok(entry) => WalRecord::End {
                 seq,
@@ -369,7 +408,9 @@ pub fn write_state(path: &Path, state: &State) -> Result<(), StateError> {
         path: path.to_path_buf(),
         source: e.error,
     })?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync", dir))
 }
 
 impl LocalBackend {

@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::provider::ProviderError;
 
-pub fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ProviderError {
+pub fn io_error(
+    operation: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ProviderError {
     let path = path.to_path_buf();
     move |source| ProviderError::Io {
         operation,
@@ -18,11 +21,20 @@ pub fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Er
     }
 }
 
+/// "Not found", or a path through a file ("not a directory"): either way nothing is there.
+fn is_absent(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
 /// Writes `content` to `path` atomically and durably, creating parent folders.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
     let dir = path.parent().expect("gateway files live in folders");
     std::fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error("create temp file in", dir))?;
+    let mut temp =
+        tempfile::NamedTempFile::new_in(dir).map_err(io_error("create temp file in", dir))?;
     temp.write_all(content).map_err(io_error("write", path))?;
     temp.as_file().sync_all().map_err(io_error("fsync", path))?;
     temp.persist(path).map_err(|e| ProviderError::Io {
@@ -50,13 +62,15 @@ pub fn to_json_bytes(value: &Value) -> Vec<u8> {
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json(path: &Path) -> Result<Option<Value>, ProviderError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ProviderError::UnreadableLive {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ProviderError::UnreadableLive {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })
+        }
+        Err(e) if is_absent(&e) => Ok(None),
         Err(e) => Err(ProviderError::Io {
             operation: "read",
             path: path.to_path_buf(),
@@ -68,11 +82,15 @@ pub fn read_json(path: &Path) -> Result<Option<Value>, ProviderError> {
 /// Reads a text file; `Ok(None)` when it does not exist.
 pub fn read_text(path: &Path) -> Result<Option<String>, ProviderError> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ProviderError::UnreadableLive {
-            path: path.to_path_buf(),
-            message: "not UTF-8 text".into(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(bytes) => {
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| ProviderError::UnreadableLive {
+                    path: path.to_path_buf(),
+                    message: "not UTF-8 text".into(),
+                })
+        }
+        Err(e) if is_absent(&e) => Ok(None),
         Err(e) => Err(ProviderError::Io {
             operation: "read",
             path: path.to_path_buf(),

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use super::disk::{read_json, read_text, remove_dir, resource_manifest, to_json_bytes, write_atomic};
+use super::disk::{
+    read_json, read_text, remove_dir, resource_manifest, to_json_bytes, write_atomic,
+};
 use super::script;
 use super::tags::TagFolder;
 use crate::manifest::kinds::{GatewayScriptType, SessionEventType};
@@ -30,7 +32,10 @@ fn str_field<'a>(spec: &'a Value, field: &str) -> &'a str {
     spec.get(field).and_then(Value::as_str).unwrap_or("")
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(spec: &Value, field: &str) -> Result<T, ProviderError> {
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    spec: &Value,
+    field: &str,
+) -> Result<T, ProviderError> {
     serde_json::from_value(spec.get(field).cloned().unwrap_or(Value::Null))
         .map_err(|e| ProviderError::Refused(format!("spec field `{field}`: {e}")))
 }
@@ -49,19 +54,33 @@ impl IgnitionFiles {
     }
 
     fn config_dir(&self) -> PathBuf {
-        self.data_dir.join("config/resources").join(&self.collection)
+        self.data_dir
+            .join("config/resources")
+            .join(&self.collection)
     }
 
     fn tag_folder(&self, provider: &str) -> TagFolder {
-        TagFolder::new(self.config_dir().join("ignition/tag-definition").join(provider))
+        TagFolder::new(
+            self.config_dir()
+                .join("ignition/tag-definition")
+                .join(provider),
+        )
     }
 
     fn type_folder(&self, provider: &str) -> TagFolder {
-        TagFolder::new(self.config_dir().join("ignition/tag-type-definition").join(provider))
+        TagFolder::new(
+            self.config_dir()
+                .join("ignition/tag-type-definition")
+                .join(provider),
+        )
     }
 
     /// The resource folder, payload file name and (for scripts) signature of a project resource.
-    fn resource_location(&self, kind: Kind, spec: &Value) -> Result<(PathBuf, &'static str, Option<&'static str>), ProviderError> {
+    fn resource_location(
+        &self,
+        kind: Kind,
+        spec: &Value,
+    ) -> Result<(PathBuf, &'static str, Option<&'static str>), ProviderError> {
         let project = self.project_dir(str_field(spec, "project"));
         Ok(match kind {
             Kind::GatewayScript => {
@@ -80,12 +99,23 @@ impl IgnitionFiles {
                 (project.join(folder), file, Some(signature))
             }
             Kind::PerspectiveView => (
-                project.join(PERSPECTIVE).join("views").join(str_field(spec, "view_path")),
+                project
+                    .join(PERSPECTIVE)
+                    .join("views")
+                    .join(str_field(spec, "view_path")),
                 "view.json",
                 None,
             ),
-            Kind::PageConfig => (project.join(PERSPECTIVE).join("page-config"), "config.json", None),
-            Kind::SessionProps => (project.join(PERSPECTIVE).join("session-props"), "props.json", None),
+            Kind::PageConfig => (
+                project.join(PERSPECTIVE).join("page-config"),
+                "config.json",
+                None,
+            ),
+            Kind::SessionProps => (
+                project.join(PERSPECTIVE).join("session-props"),
+                "props.json",
+                None,
+            ),
             _ => unreachable!("{kind} is not a project resource"),
         })
     }
@@ -115,7 +145,10 @@ impl IgnitionFiles {
         let payload_path = dir.join(file);
         if signature.is_some() {
             let body = script::decode(&read_text(&payload_path)?.unwrap_or_default());
-            let enabled = attributes.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+            let enabled = attributes
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             let mut spec = json!({"project": project, "enabled": enabled, "script": body});
             if kind == Kind::SessionEvent {
                 spec["event"] = locator["event"].clone();
@@ -132,14 +165,25 @@ impl IgnitionFiles {
             match script_type {
                 GatewayScriptType::Timer => {
                     spec["delay_ms"] = attributes.get("delay").cloned().unwrap_or(json!(1000));
-                    let fixed_delay = attributes.get("fixedDelay").and_then(Value::as_bool).unwrap_or(true);
-                    spec["delay_type"] = json!(if fixed_delay { "fixed_delay" } else { "fixed_rate" });
-                    let shared = attributes.get("sharedThread").and_then(Value::as_bool).unwrap_or(true);
+                    let fixed_delay = attributes
+                        .get("fixedDelay")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true);
+                    spec["delay_type"] = json!(if fixed_delay {
+                        "fixed_delay"
+                    } else {
+                        "fixed_rate"
+                    });
+                    let shared = attributes
+                        .get("sharedThread")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true);
                     spec["threading"] = json!(if shared { "shared" } else { "dedicated" });
                 }
                 GatewayScriptType::TagChange => {
                     spec["tag_paths"] = attributes.get("paths").cloned().unwrap_or(json!([]));
-                    spec["change_types"] = attributes.get("changeTypes").cloned().unwrap_or(json!([]));
+                    spec["change_types"] =
+                        attributes.get("changeTypes").cloned().unwrap_or(json!([]));
                 }
                 GatewayScriptType::Startup | GatewayScriptType::Shutdown => {}
             }
@@ -147,7 +191,9 @@ impl IgnitionFiles {
         }
         let document = read_json(&payload_path)?.unwrap_or(json!({}));
         Ok(Some(match kind {
-            Kind::PerspectiveView => json!({"project": project, "view_path": locator["view_path"], "view": document}),
+            Kind::PerspectiveView => {
+                json!({"project": project, "view_path": locator["view_path"], "view": document})
+            }
             Kind::PageConfig => json!({"project": project, "config": document}),
             Kind::SessionProps => json!({"project": project, "props": document}),
             _ => unreachable!(),
@@ -165,12 +211,16 @@ impl IgnitionFiles {
                     match parse_enum::<GatewayScriptType>(spec, "type")? {
                         GatewayScriptType::Timer => {
                             attributes["delay"] = spec["delay_ms"].clone();
-                            attributes["fixedDelay"] = json!(str_field(spec, "delay_type") == "fixed_delay");
-                            attributes["sharedThread"] = json!(str_field(spec, "threading") == "shared");
+                            attributes["fixedDelay"] =
+                                json!(str_field(spec, "delay_type") == "fixed_delay");
+                            attributes["sharedThread"] =
+                                json!(str_field(spec, "threading") == "shared");
                         }
                         GatewayScriptType::TagChange => {
-                            attributes["paths"] = spec.get("tag_paths").cloned().unwrap_or(json!([]));
-                            attributes["changeTypes"] = spec.get("change_types").cloned().unwrap_or(json!([]));
+                            attributes["paths"] =
+                                spec.get("tag_paths").cloned().unwrap_or(json!([]));
+                            attributes["changeTypes"] =
+                                spec.get("change_types").cloned().unwrap_or(json!([]));
                         }
                         _ => {}
                     }
@@ -194,16 +244,27 @@ impl IgnitionFiles {
     }
 
     fn write_project(&self, name: &str, spec: &Value) -> Result<(), ProviderError> {
-        write_atomic(&self.project_dir(name).join("project.json"), &to_json_bytes(spec))
+        write_atomic(
+            &self.project_dir(name).join("project.json"),
+            &to_json_bytes(spec),
+        )
     }
 
     /// Reads all tags or types of the providers the requests name, one pass per provider.
-    fn read_tag_trees(&self, requests: &[&RefreshRequest], types: bool) -> Result<BTreeMap<String, BTreeMap<String, Value>>, ProviderError> {
+    fn read_tag_trees(
+        &self,
+        requests: &[&RefreshRequest],
+        types: bool,
+    ) -> Result<BTreeMap<String, BTreeMap<String, Value>>, ProviderError> {
         let mut trees = BTreeMap::new();
         for request in requests {
             let provider = str_field(&request.spec, "provider").to_string();
             if !trees.contains_key(&provider) {
-                let folder = if types { self.type_folder(&provider) } else { self.tag_folder(&provider) };
+                let folder = if types {
+                    self.type_folder(&provider)
+                } else {
+                    self.tag_folder(&provider)
+                };
                 trees.insert(provider, folder.read_all()?);
             }
         }
@@ -220,13 +281,18 @@ impl IgnitionFiles {
                     entry["parameters"] = parameters.clone();
                 }
                 entry["tags"] = desired.get("tags").cloned().unwrap_or(json!([]));
-                self.type_folder(str_field(desired, "provider")).write_entry(&address.name, &entry)?;
+                self.type_folder(str_field(desired, "provider"))
+                    .write_entry(&address.name, &entry)?;
             }
             Kind::Tag => {
                 let _guard = self.tag_files.lock().expect("tag file lock");
                 let mut config = desired.clone();
-                config.as_object_mut().expect("tag specs are objects").remove("provider");
-                self.tag_folder(str_field(desired, "provider")).write_entry(&address.name, &config)?;
+                config
+                    .as_object_mut()
+                    .expect("tag specs are objects")
+                    .remove("provider");
+                self.tag_folder(str_field(desired, "provider"))
+                    .write_entry(&address.name, &config)?;
             }
             kind => self.write_resource(kind, desired)?,
         }
@@ -241,11 +307,19 @@ fn udt_spec(provider: &str, entry: &Value) -> Option<Value> {
     if entry.get("tagType").and_then(Value::as_str) != Some("UdtType") {
         return None;
     }
-    let mut spec = json!({"provider": provider, "tags": entry.get("tags").cloned().unwrap_or(json!([]))});
-    if let Some(parent) = entry.get("typeId").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+    let mut spec =
+        json!({"provider": provider, "tags": entry.get("tags").cloned().unwrap_or(json!([]))});
+    if let Some(parent) = entry
+        .get("typeId")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
         spec["parent_type"] = json!(parent);
     }
-    if let Some(parameters) = entry.get("parameters").filter(|p| p.as_object().is_some_and(|m| !m.is_empty())) {
+    if let Some(parameters) = entry
+        .get("parameters")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
+    {
         spec["parameters"] = parameters.clone();
     }
     Some(spec)
@@ -256,14 +330,25 @@ impl Provider for IgnitionFiles {
         "ignition"
     }
 
-    fn refresh(&self, requests: &[RefreshRequest]) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
-        let of_kind = |kind: Kind| requests.iter().filter(move |r| r.address.kind == kind).collect::<Vec<_>>();
+    fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+        let of_kind = |kind: Kind| {
+            requests
+                .iter()
+                .filter(move |r| r.address.kind == kind)
+                .collect::<Vec<_>>()
+        };
         let mut live = BTreeMap::new();
         let tags = of_kind(Kind::Tag);
         let tag_trees = self.read_tag_trees(&tags, false)?;
         for request in tags {
             let provider = str_field(&request.spec, "provider");
-            if let Some(config) = tag_trees.get(provider).and_then(|t| t.get(&request.address.name)) {
+            if let Some(config) = tag_trees
+                .get(provider)
+                .and_then(|t| t.get(&request.address.name))
+            {
                 let mut spec = config.clone();
                 spec["provider"] = json!(provider);
                 live.insert(request.address.clone(), LiveObject { spec, id: None });
@@ -273,7 +358,11 @@ impl Provider for IgnitionFiles {
         let type_trees = self.read_tag_trees(&udts, true)?;
         for request in udts {
             let provider = str_field(&request.spec, "provider");
-            if let Some(spec) = type_trees.get(provider).and_then(|t| t.get(&request.address.name)).and_then(|e| udt_spec(provider, e)) {
+            if let Some(spec) = type_trees
+                .get(provider)
+                .and_then(|t| t.get(&request.address.name))
+                .and_then(|e| udt_spec(provider, e))
+            {
                 live.insert(request.address.clone(), LiveObject { spec, id: None });
             }
         }
@@ -294,7 +383,12 @@ impl Provider for IgnitionFiles {
         self.write(address, desired)
     }
 
-    fn update(&self, address: &Address, desired: &Value, _live: &Value) -> Result<LiveObject, ProviderError> {
+    fn update(
+        &self,
+        address: &Address,
+        desired: &Value,
+        _live: &Value,
+    ) -> Result<LiveObject, ProviderError> {
         self.write(address, desired)
     }
 
@@ -303,12 +397,14 @@ impl Provider for IgnitionFiles {
             Kind::Project => remove_dir(&self.project_dir(&address.name)),
             Kind::Udt => {
                 let _guard = self.tag_files.lock().expect("tag file lock");
-                self.type_folder(str_field(live, "provider")).delete_entry(&address.name, false)
+                self.type_folder(str_field(live, "provider"))
+                    .delete_entry(&address.name, false)
             }
             Kind::Tag => {
                 let _guard = self.tag_files.lock().expect("tag file lock");
                 let is_folder = str_field(live, "tagType") == "Folder";
-                self.tag_folder(str_field(live, "provider")).delete_entry(&address.name, is_folder)
+                self.tag_folder(str_field(live, "provider"))
+                    .delete_entry(&address.name, is_folder)
             }
             kind => {
                 let (dir, _, _) = self.resource_location(kind, live)?;

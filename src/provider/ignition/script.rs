@@ -53,13 +53,19 @@ mod tests {
     fn round_trips_a_body_with_nested_blocks() {
         let body = "import math\nif x:\n\ty = 1\n\nprint y\n";
         let file = encode("def handleTimerEvent():", body);
-        assert_eq!(file, "def handleTimerEvent():\n\timport math\n\tif x:\n\t\ty = 1\n\n\tprint y\n");
+        assert_eq!(
+            file,
+            "def handleTimerEvent():\n\timport math\n\tif x:\n\t\ty = 1\n\n\tprint y\n"
+        );
         assert_eq!(decode(&file), body);
     }
 
     #[test]
     fn empty_body_becomes_pass() {
-        assert_eq!(encode("def onStartup():", "\n"), "def onStartup():\n\tpass\n");
+        assert_eq!(
+            encode("def onStartup():", "\n"),
+            "def onStartup():\n\tpass\n"
+        );
         assert_eq!(decode("def onStartup():\n\tpass\n"), "\n");
     }
 }

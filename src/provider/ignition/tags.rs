@@ -76,7 +76,12 @@ impl TagFolder {
         Ok(found)
     }
 
-    fn walk(&self, dir: &Path, rel: &str, found: &mut BTreeMap<String, Value>) -> Result<(), ProviderError> {
+    fn walk(
+        &self,
+        dir: &Path,
+        rel: &str,
+        found: &mut BTreeMap<String, Value>,
+    ) -> Result<(), ProviderError> {
         if !rel.is_empty() {
             // A folder without its unary-resource.json does not resolve in the gateway.
             if !dir.join("unary-resource.json").is_file() {
@@ -122,7 +127,10 @@ impl TagFolder {
 
     /// Writes `unary-resource.json` listing the tag files present in `dir`.
     fn write_unary(&self, dir: &Path) -> Result<(), ProviderError> {
-        let files: Vec<&str> = TAG_FILES.into_iter().filter(|f| dir.join(f).is_file()).collect();
+        let files: Vec<&str> = TAG_FILES
+            .into_iter()
+            .filter(|f| dir.join(f).is_file())
+            .collect();
         let existing = read_json(&dir.join("unary-resource.json"))?;
         let listed: Option<Vec<&str>> = existing
             .as_ref()
@@ -141,13 +149,20 @@ impl TagFolder {
         let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
         self.ensure_folders(folder)?;
         self.remove_nested(path, false)?;
-        let tag_type = config.get("tagType").and_then(Value::as_str).unwrap_or("AtomicTag");
+        let tag_type = config
+            .get("tagType")
+            .and_then(Value::as_str)
+            .unwrap_or("AtomicTag");
         if tag_type == "Folder" {
             let dir = self.dir(path);
             std::fs::create_dir_all(&dir).map_err(disk::io_error("create folder", &dir))?;
             return self.write_unary(&dir);
         }
-        let target = if matches!(tag_type, "UdtInstance" | "UdtType") { "udts.json" } else { "tags.json" };
+        let target = if matches!(tag_type, "UdtInstance" | "UdtType") {
+            "udts.json"
+        } else {
+            "tags.json"
+        };
         let dir = self.dir(folder);
         for file in TAG_FILES {
             let file_path = dir.join(file);
@@ -227,11 +242,18 @@ fn named_entry(name: &str, config: &Value) -> Value {
 }
 
 fn flatten(entry: &Value, prefix: &str, found: &mut BTreeMap<String, Value>) {
-    let Some(name) = entry_name(entry) else { return };
+    let Some(name) = entry_name(entry) else {
+        return;
+    };
     let path = join(prefix, name);
     found.insert(path.clone(), config_of(entry));
     if entry.get("tagType").and_then(Value::as_str) == Some("Folder") {
-        for child in entry.get("tags").and_then(Value::as_array).into_iter().flatten() {
+        for child in entry
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             flatten(child, &path, found);
         }
     }

@@ -1,0 +1,5 @@
+//! Integration tests: one binary, a module per area. They drive the real `lode` binary against
+//! temporary git repositories holding copies of the demo manifests and a local gateway folder.
+
+mod core_flow;
+mod support;
