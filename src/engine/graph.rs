@@ -54,22 +54,20 @@ pub fn plan_order(
         if is_delete(change) {
             // After every non-delete, and after deletes of whatever depended on it.
             for (j, other) in changes.iter().enumerate() {
-                if !is_delete(other) {
-                    waits_for[i].insert(j);
-                } else if state
+                let depended = state
                     .resources
                     .get(&other.address)
-                    .is_some_and(|e| e.depends_on.contains(&change.address))
-                {
+                    .is_some_and(|e| e.depends_on.contains(&change.address));
+                if !is_delete(other) || depended {
                     waits_for[i].insert(j);
                 }
             }
         } else {
             for dependency in &change.depends_on {
-                if let Some(&j) = index.get(dependency) {
-                    if !is_delete(&changes[j]) {
-                        waits_for[i].insert(j);
-                    }
+                if let Some(&j) = index.get(dependency)
+                    && !is_delete(&changes[j])
+                {
+                    waits_for[i].insert(j);
                 }
             }
         }

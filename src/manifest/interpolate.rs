@@ -55,10 +55,11 @@ impl InterpolateError {
     }
 }
 
+/// A literal part of a text and the `${...}` token (with its parsed reference) after it.
+type Part = (String, Option<(String, Reference)>);
+
 /// Splits `text` into literal parts and references; the token text is kept for error positions.
-fn scan(
-    text: &str,
-) -> Result<Vec<(String, Option<(String, Reference)>)>, (String, InterpolateError)> {
+fn scan(text: &str) -> Result<Vec<Part>, (String, InterpolateError)> {
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut rest = text;

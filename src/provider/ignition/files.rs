@@ -259,13 +259,13 @@ impl IgnitionFiles {
         let mut trees = BTreeMap::new();
         for request in requests {
             let provider = str_field(&request.spec, "provider").to_string();
-            if !trees.contains_key(&provider) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = trees.entry(provider) {
                 let folder = if types {
-                    self.type_folder(&provider)
+                    self.type_folder(slot.key())
                 } else {
-                    self.tag_folder(&provider)
+                    self.tag_folder(slot.key())
                 };
-                trees.insert(provider, folder.read_all()?);
+                slot.insert(folder.read_all()?);
             }
         }
         Ok(trees)
