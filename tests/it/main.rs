@@ -2,4 +2,5 @@
 //! temporary git repositories holding copies of the demo manifests and a local gateway folder.
 
 mod core_flow;
+mod plan_formats;
 mod support;
