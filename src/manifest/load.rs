@@ -553,7 +553,9 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
             "set `typeId` to the UDT's name, e.g. `typeId: Crusher`",
         ),
         TagType::Folder
-            if !spec.tags.is_empty() || spec.value.is_some() || spec.data_type.is_some() =>
+            if to_value(&spec)
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k != "provider" && k != "tagType")) =>
         {
             context.error(
                 "tagType:",
