@@ -190,7 +190,7 @@ impl From<LoadManifestsError> for CommandError {
             LoadManifestsError::Invalid(errors) => CommandError {
                 class: ErrorClass::User,
                 message: format!(
-                    "{} problem{} in the manifests; nothing was applied",
+                    "{} problem{} in the manifests; lode changed nothing",
                     errors.len(),
                     if errors.len() == 1 { "" } else { "s" }
                 ),

@@ -33,6 +33,28 @@ struct Header {
     kind: Option<Spanned<String>>,
 }
 
+/// Kind and name only, to know which resource a document that fails meant to declare.
+#[derive(Deserialize)]
+struct NamedHeader {
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+/// Documents that failed: their references must not be reported as dangling on top.
+#[derive(Default)]
+struct Failed {
+    /// Resources that are declared but invalid.
+    addresses: BTreeSet<Address>,
+    /// A document whose kind and name could not even be read.
+    unreadable: bool,
+}
+
+impl Failed {
+    fn explains(&self, address: &Address) -> bool {
+        self.unreadable || self.addresses.contains(address)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Document<S> {
@@ -199,27 +221,50 @@ pub fn load_desired(
     let mut resources: BTreeMap<Address, DesiredResource> = BTreeMap::new();
     let mut explicit_deps: BTreeMap<Address, Vec<(Spanned<String>, String)>> = BTreeMap::new();
     let mut locators: BTreeMap<(Kind, String), Address> = BTreeMap::new();
+    let mut failed = Failed::default();
 
     for (path, bytes) in &files.files {
         if !is_manifest_file(path) {
             continue;
         }
         if bytes.len() > MAX_FILE_BYTES {
+            failed.unreadable = true;
             errors.push(
                 ManifestError::new(path, 1, 1, "the file is larger than 8 MiB")
                     .with_hint("split it into smaller manifest files"),
             );
             continue;
         }
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            errors.push(
-                ManifestError::new(path, 1, 1, "not UTF-8 text")
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                failed.unreadable = true;
+                let valid = &bytes[..error.valid_up_to()];
+                let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+                let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+                errors.push(
+                    ManifestError::new(
+                        path,
+                        line,
+                        column,
+                        "not UTF-8 text: an invalid byte sequence starts here",
+                    )
                     .with_hint("save the file as UTF-8"),
-            );
-            continue;
+                );
+                continue;
+            }
         };
         for document in yaml::split_documents(text) {
+            let declared = yaml::parse::<NamedHeader>(path, &document)
+                .ok()
+                .and_then(|h| Some(Address::new(Kind::parse(&h.kind?)?, h.name?)));
             let Some((parsed, spec)) = parse_document(files, path, &document, &mut errors) else {
+                match declared {
+                    Some(address) => {
+                        failed.addresses.insert(address);
+                    }
+                    None => failed.unreadable = true,
+                }
                 continue;
             };
             let mut spec = spec;
@@ -236,6 +281,7 @@ pub fn load_desired(
                     ManifestError::new(path, line_in_file, column, format!("{error} in `{token}`"))
                         .with_hint(error.hint()),
                 );
+                failed.addresses.insert(parsed.address.clone());
                 continue;
             }
             let address = parsed.address.clone();
@@ -299,7 +345,7 @@ pub fn load_desired(
         }
     }
 
-    check_references(&mut resources, &explicit_deps, files, &mut errors);
+    check_references(&mut resources, &explicit_deps, files, &failed, &mut errors);
     if errors.is_empty() {
         check_cycles(&resources, &mut errors);
     }
@@ -797,9 +843,15 @@ fn check_references(
     resources: &mut BTreeMap<Address, DesiredResource>,
     explicit: &BTreeMap<Address, Vec<(Spanned<String>, String)>>,
     files: &ManifestFiles,
+    failed: &Failed,
     errors: &mut Vec<ManifestError>,
 ) {
     let addresses: BTreeSet<Address> = resources.keys().cloned().collect();
+    let some_view_failed = failed.unreadable
+        || failed
+            .addresses
+            .iter()
+            .any(|a| a.kind == Kind::PerspectiveView);
     let views: BTreeSet<(String, String)> = resources
         .values()
         .filter(|r| r.address.kind == Kind::PerspectiveView)
@@ -824,7 +876,7 @@ fn check_references(
                 .unwrap_or((resource.origin.line, 1))
         };
         for dependency in &resource.depends_on {
-            if !addresses.contains(dependency) {
+            if !addresses.contains(dependency) && !failed.explains(dependency) {
                 let (what, needle, hint) = match dependency.kind {
                     Kind::Project => (
                         "project",
@@ -866,7 +918,9 @@ fn check_references(
             {
                 for (url, page) in pages {
                     let view_path = str_field(page, "viewPath");
-                    if !views.contains(&(project.clone(), view_path.to_string())) {
+                    if !some_view_failed
+                        && !views.contains(&(project.clone(), view_path.to_string()))
+                    {
                         let (line, column) = find(view_path);
                         errors.push(
                             ManifestError::new(&file, line, column, format!("page `{url}` routes to view `{view_path}`, which project {project} does not declare"))
@@ -885,6 +939,7 @@ fn check_references(
                         resource.depends_on.push(address);
                     }
                 }
+                Ok(address) if failed.explains(&address) => {}
                 Ok(address) => errors.push(
                     ManifestError::new(
                         file,

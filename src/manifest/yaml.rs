@@ -95,6 +95,11 @@ fn clean_message(message: &str) -> String {
         Some(index) => &first[..index],
         None => first,
     };
+    // serde-saphyr's advice to its own API users is not for lode's users.
+    let first = match first.find(", set DuplicateKeyPolicy") {
+        Some(index) => &first[..index],
+        None => first,
+    };
     first.trim_end_matches(['.', ':']).to_string()
 }
 
@@ -108,6 +113,7 @@ fn hint_for(message: &str) -> Option<String> {
     }
     if message.contains("unknown field") {
         if let Some(expected) = message.split("expected ").nth(1) {
+            let expected = expected.trim_start_matches("one of ");
             return Some(format!("remove the field or use one of: {expected}"));
         }
         return Some("remove the field; `lode schema` prints every allowed field".into());

@@ -2,5 +2,7 @@
 //! temporary git repositories holding copies of the demo manifests and a local gateway folder.
 
 mod core_flow;
+mod fixtures;
+mod invalid_manifests;
 mod plan_formats;
 mod support;
