@@ -25,25 +25,21 @@ pub enum StateCommand {
     },
 }
 
-/// The state backend, without loading manifests (state commands must work on broken manifests).
-fn backend(global: &GlobalArgs) -> Result<(LocalBackend, Option<Workspace>), CommandError> {
-    match Workspace::open(global, None) {
-        Ok(workspace) => {
-            let backend = LocalBackend::new(workspace.backend.dir().to_path_buf(), &global.env);
-            Ok((backend, Some(workspace)))
-        }
-        Err(_) => {
-            let root = find_root(global.dir.as_deref())?;
-            Ok((
-                LocalBackend::new(root.join(".lode").join(&global.env), &global.env),
-                None,
-            ))
-        }
+/// The state backend, found without requiring valid manifests (state commands must work while
+/// the manifests are broken).
+fn backend(global: &GlobalArgs) -> Result<LocalBackend, CommandError> {
+    if let Ok(workspace) = Workspace::open(global, None) {
+        return Ok(workspace.backend);
     }
+    let root = find_root(global.dir.as_deref())?;
+    Ok(LocalBackend::new(
+        root.join(".lode").join(&global.env),
+        &global.env,
+    ))
 }
 
 pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {
-    let (backend, _) = backend(global)?;
+    let backend = backend(global)?;
     match command {
         StateCommand::List => {
             let (state, _) = backend.load()?;

@@ -14,7 +14,7 @@ pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// Where the manifests were read from, recorded in plans and state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
-    /// `worktree` or the revision as the user wrote it.
+    /// The revision as the user wrote it; `None` for the work tree.
     pub rev: Option<String>,
     /// The commit the revision resolved to (or HEAD for the work tree, when in a repository).
     pub commit: Option<String>,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{short_value, summary_line, symbol, verb};
+use super::{FieldEdit, describe_field, summary_line, symbol, verb};
 use crate::engine::plan::{Action, Plan, ResourceChange, Risk};
 use crate::redact::Redactor;
 
@@ -27,20 +27,14 @@ fn details(change: &ResourceChange, redactor: &Redactor) -> String {
             }
             continue;
         }
-        let before = field
-            .before
-            .as_ref()
-            .map(|v| short_value(&redactor.value(v)));
-        let after = field
-            .after
-            .as_ref()
-            .map(|v| short_value(&redactor.value(v)));
-        let _ = match (before, after) {
-            (None, Some(a)) => writeln!(body, "+ {}: {a}", field.path),
-            (Some(b), None) => writeln!(body, "- {}: {b}", field.path),
-            (Some(b), Some(a)) => writeln!(body, "! {}: {b} -> {a}", field.path),
-            (None, None) => Ok(()),
-        };
+        if let Some((edit, line)) = describe_field(field, redactor) {
+            let mark = match edit {
+                FieldEdit::Added => "+",
+                FieldEdit::Removed => "-",
+                FieldEdit::Changed => "!",
+            };
+            let _ = writeln!(body, "{mark} {line}");
+        }
     }
     let summary = format!(
         "<code>{} {}</code> {}",

@@ -8,7 +8,9 @@ pub mod text;
 
 use serde_json::Value;
 
+use crate::engine::canonical::FieldChange;
 use crate::engine::plan::{Action, ResourceChange, Summary};
+use crate::redact::Redactor;
 
 /// The symbol and verb of a change, as in Terraform's plans.
 pub fn symbol(change: &ResourceChange) -> &'static str {
@@ -73,5 +75,27 @@ pub fn short_value(value: &Value) -> String {
             s.chars().count()
         ),
         _ => text,
+    }
+}
+
+/// How a non-diff field changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldEdit {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// A field change on one line (`path: before -> after`), redacted; `None` for diff fields.
+pub fn describe_field(field: &FieldChange, redactor: &Redactor) -> Option<(FieldEdit, String)> {
+    let shown = |v: &Option<Value>| v.as_ref().map(|v| short_value(&redactor.value(v)));
+    match (shown(&field.before), shown(&field.after)) {
+        (None, Some(after)) => Some((FieldEdit::Added, format!("{}: {after}", field.path))),
+        (Some(before), None) => Some((FieldEdit::Removed, format!("{}: {before}", field.path))),
+        (Some(before), Some(after)) => Some((
+            FieldEdit::Changed,
+            format!("{}: {before} -> {after}", field.path),
+        )),
+        (None, None) => None,
     }
 }

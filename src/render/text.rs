@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use owo_colors::OwoColorize;
 
-use super::{short_value, summary_line, symbol, verb};
+use super::{FieldEdit, describe_field, summary_line, symbol, verb};
 use crate::engine::plan::{Action, Plan, ResourceChange};
 use crate::redact::Redactor;
 
@@ -74,32 +74,15 @@ fn render_change(out: &mut String, change: &ResourceChange, style: TextStyle, re
             }
             continue;
         }
-        let before = field
-            .before
-            .as_ref()
-            .map(|v| short_value(&redactor.value(v)));
-        let after = field
-            .after
-            .as_ref()
-            .map(|v| short_value(&redactor.value(v)));
-        let line = match (before, after) {
-            (None, Some(after)) => paint(
-                style,
-                &format!("      + {}: {after}", field.path),
-                Action::Create,
-            ),
-            (Some(before), None) => paint(
-                style,
-                &format!("      - {}: {before}", field.path),
-                Action::Delete,
-            ),
-            (Some(before), Some(after)) => paint(
-                style,
-                &format!("      ~ {}: {before} -> {after}", field.path),
-                Action::Update,
-            ),
-            (None, None) => continue,
+        let Some((edit, line)) = describe_field(field, redactor) else {
+            continue;
         };
+        let (mark, action) = match edit {
+            FieldEdit::Added => ("+", Action::Create),
+            FieldEdit::Removed => ("-", Action::Delete),
+            FieldEdit::Changed => ("~", Action::Update),
+        };
+        let line = paint(style, &format!("      {mark} {line}"), action);
         let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(out);

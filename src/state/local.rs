@@ -227,21 +227,6 @@ impl LocalBackend {
         Ok(LockGuard { file, info })
     }
 
-    /// Who holds the lock now, if anyone.
-    pub fn lock_holder(&self) -> Option<String> {
-        let path = self.dir.join("lock");
-        let file = File::open(&path).ok()?;
-        match file.try_lock_shared() {
-            Ok(()) => None,
-            Err(_) => {
-                let text = std::fs::read_to_string(&path).ok()?;
-                serde_json::from_str::<LockInfo>(&text)
-                    .ok()
-                    .map(|i| i.describe())
-            }
-        }
-    }
-
     /// Starts writing: opens a fresh write-ahead log on top of `state`.
     pub fn writer(&self, state: State, _lock: &LockGuard) -> Result<StateWriter, StateError> {
         self.ensure_dir()?;

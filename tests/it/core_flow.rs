@@ -1,7 +1,7 @@
 //! The core loop on the Ignition side (issue #2): apply, replan empty, change, revert, roll back,
 //! targets, protection, locking, saved plans, adoption and partial failures.
 
-use crate::support::{Repo, gateway_tree};
+use crate::support::{HT_006, PROTECTED_SHIFT_TAG, Repo, assert_contains, gateway_tree};
 
 const SCRIPT: &str = "ignition/scripts/physics_simulation.py";
 const VIEW: &str = "ignition/views/equipment.view.json";
@@ -9,13 +9,7 @@ const VIEW: &str = "ignition/views/equipment.view.json";
 /// The v2 change of the issue: a script edit, a new tag instance and a view edit.
 fn make_v2(repo: &Repo) -> String {
     repo.edit(SCRIPT, "AMBIENT_C = 34.0", "AMBIENT_C = 38.0");
-    let tags = repo.read("ignition/tags.yaml");
-    repo.write(
-        "ignition/tags.yaml",
-        &format!(
-            "{tags}---\nkind: tag\nname: Mining/Equipment/HT_006\nspec:\n  provider: default\n  tagType: UdtInstance\n  typeId: HaulTruck\n  parameters:\n    AssetId:\n      dataType: String\n      value: HT_006\n"
-        ),
-    );
+    repo.append_document("ignition/tags.yaml", HT_006);
     repo.edit(
         VIEW,
         "\"text\": \"Mining Operations\"",
@@ -28,21 +22,15 @@ fn make_v2(repo: &Repo) -> String {
 fn apply_then_replan_is_empty_for_every_kind() {
     let repo = Repo::demo();
     let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
-    assert!(
-        run.stdout
-            .contains("Plan: 24 to add, 0 to change, 0 to delete, 0 unchanged."),
-        "{}",
-        run.stdout
+    assert_contains(
+        &run.stdout,
+        "Plan: 24 to add, 0 to change, 0 to delete, 0 unchanged.",
     );
-    assert!(
-        run.stdout.contains("Apply complete! Resources: 24 added"),
-        "{}",
-        run.stdout
-    );
+    assert_contains(&run.stdout, "Apply complete! Resources: 24 added");
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
-    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_contains(&plan.stdout, "No changes.");
     let again = repo.lode_ok(&["apply", "--auto-approve"], 0);
-    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    assert_contains(&again.stdout, "No changes.");
     let listed = repo.lode_ok(&["state", "list"], 0).stdout;
     for kind in [
         "project/",
@@ -104,27 +92,13 @@ fn v1_v2_revert_and_rollback_move_the_gateway_both_ways() {
     make_v2(&repo);
 
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to add, 2 to change, 0 to delete, 22 unchanged."),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "Plan: 1 to add, 2 to change, 0 to delete, 22 unchanged.",
     );
-    assert!(
-        plan.stdout.contains("+ tag/Mining/Equipment/HT_006"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("~ gateway_script/physics_simulation"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("~ perspective_view/Mining/Equipment"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "+ tag/Mining/Equipment/HT_006");
+    assert_contains(&plan.stdout, "~ gateway_script/physics_simulation");
+    assert_contains(&plan.stdout, "~ perspective_view/Mining/Equipment");
     // The script change is a unified diff.
     assert!(
         plan.stdout.contains("-AMBIENT_C = 34.0") && plan.stdout.contains("+AMBIENT_C = 38.0"),
@@ -139,7 +113,7 @@ fn v1_v2_revert_and_rollback_move_the_gateway_both_ways() {
 
     repo.git(&["revert", "--no-edit", "HEAD"]);
     let revert = repo.lode_ok(&["apply", "--auto-approve"], 0);
-    assert!(revert.stdout.contains("1 to delete"), "{}", revert.stdout);
+    assert_contains(&revert.stdout, "1 to delete");
     assert_eq!(
         gateway_tree(&repo.gateway()),
         v1,
@@ -163,11 +137,7 @@ fn plan_at_a_revision_works_in_a_dirty_tree() {
     repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
     repo.lode_ok(&["plan", "--rev", "HEAD", "--detailed-exitcode"], 0);
     let unknown = repo.lode_ok(&["plan", "--rev", "no-such-rev"], 1);
-    assert!(
-        unknown.stderr.contains("unknown revision `no-such-rev`"),
-        "{}",
-        unknown.stderr
-    );
+    assert_contains(&unknown.stderr, "unknown revision `no-such-rev`");
 }
 
 #[test]
@@ -206,7 +176,7 @@ fn gateway_churn_is_not_a_change() {
         }
     }
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
-    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_contains(&plan.stdout, "No changes.");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -228,12 +198,7 @@ fn target_limits_plan_and_apply() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     make_v2(&repo);
     let plan = repo.lode_ok(&["plan", "--target", "gateway_script"], 0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 1 to change, 0 to delete"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "Plan: 0 to add, 1 to change, 0 to delete");
     assert!(!plan.stdout.contains("HT_006"), "{}", plan.stdout);
     repo.lode_ok(
         &[
@@ -245,12 +210,7 @@ fn target_limits_plan_and_apply() {
         0,
     );
     let rest = repo.lode_ok(&["plan"], 0);
-    assert!(
-        rest.stdout
-            .contains("Plan: 1 to add, 1 to change, 0 to delete"),
-        "{}",
-        rest.stdout
-    );
+    assert_contains(&rest.stdout, "Plan: 1 to add, 1 to change, 0 to delete");
     repo.lode_ok(
         &[
             "apply",
@@ -261,46 +221,25 @@ fn target_limits_plan_and_apply() {
         0,
     );
     let last = repo.lode_ok(&["plan"], 0);
-    assert!(
-        last.stdout
-            .contains("Plan: 0 to add, 1 to change, 0 to delete"),
-        "{}",
-        last.stdout
-    );
+    assert_contains(&last.stdout, "Plan: 0 to add, 1 to change, 0 to delete");
     let none = repo.lode_ok(&["plan", "--target", "udt/Nope"], 1);
-    assert!(
-        none.stderr.contains("matches no resource"),
-        "{}",
-        none.stderr
-    );
+    assert_contains(&none.stderr, "matches no resource");
 }
 
 #[test]
 fn protect_blocks_a_revert_driven_delete() {
     let repo = Repo::demo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
-    let tags = repo.read("ignition/tags.yaml");
-    repo.write(
-        "ignition/tags.yaml",
-        &format!("{tags}---\nkind: tag\nname: Mining/Simulation/Shift\nlifecycle:\n  protect: true\nspec:\n  tagType: AtomicTag\n  valueSource: memory\n  dataType: String\n  value: day\n"),
-    );
+    repo.append_document("ignition/tags.yaml", PROTECTED_SHIFT_TAG);
     repo.commit("v2: a protected tag");
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.git(&["revert", "--no-edit", "HEAD"]);
 
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
-    assert!(
-        plan.stdout.contains("BLOCKED: it is protected"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("--allow-delete-protected"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "BLOCKED: it is protected");
+    assert_contains(&plan.stdout, "--allow-delete-protected");
     let apply = repo.lode_ok(&["apply", "--auto-approve"], 1);
-    assert!(apply.stderr.contains("blocked"), "{}", apply.stderr);
+    assert_contains(&apply.stderr, "blocked");
     let tags_file = repo
         .gateway()
         .join("config/resources/core/ignition/tag-definition/default/Mining/Simulation/tags.json");
@@ -312,11 +251,7 @@ fn protect_blocks_a_revert_driven_delete() {
     );
     // The protection is still in state after the manifest is gone.
     let entry = repo.lode_ok(&["state", "show", "tag/Mining/Simulation/Shift"], 0);
-    assert!(
-        entry.stdout.contains("\"protect\": true"),
-        "{}",
-        entry.stdout
-    );
+    assert_contains(&entry.stdout, "\"protect\": true");
 
     repo.lode_ok(&["apply", "--auto-approve", "--allow-delete-protected"], 0);
     assert!(
@@ -333,12 +268,8 @@ fn a_concurrent_apply_is_refused_naming_the_holder() {
     let backend = lode::state::LocalBackend::new(repo.path().join(".lode/local"), "local");
     let lock = backend.lock("lode apply (held by the test)").unwrap();
     let run = repo.lode_ok(&["apply", "--auto-approve"], 1);
-    assert!(run.stderr.contains("is locked by"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("lode apply (held by the test)"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "is locked by");
+    assert_contains(&run.stderr, "lode apply (held by the test)");
     assert!(
         !repo.gateway().exists(),
         "nothing may be applied without the lock"
@@ -364,11 +295,7 @@ fn a_saved_plan_applies_exactly_and_is_refused_once_stale() {
         0,
     );
     let stale = repo.lode_ok(&["apply", "--auto-approve", plan_path], 1);
-    assert!(
-        stale.stderr.contains("the saved plan is stale: the state"),
-        "{}",
-        stale.stderr
-    );
+    assert_contains(&stale.stderr, "the saved plan is stale: the state");
 
     // A live object changed behind lode's back also makes it stale.
     repo.lode_ok(&["plan", "--out", plan_path], 0);
@@ -390,11 +317,7 @@ fn a_saved_plan_applies_exactly_and_is_refused_once_stale() {
     repo.lode_ok(&["plan", "--out", plan_path], 0);
     repo.edit(SCRIPT, "AMBIENT_C = 38.0", "AMBIENT_C = 40.0");
     let stale = repo.lode_ok(&["apply", "--auto-approve", plan_path], 1);
-    assert!(
-        stale.stderr.contains("the manifests changed"),
-        "{}",
-        stale.stderr
-    );
+    assert_contains(&stale.stderr, "the manifests changed");
 }
 
 #[test]
@@ -405,24 +328,15 @@ fn an_existing_object_is_adopted_not_overwritten_blindly() {
     std::fs::remove_file(repo.path().join(".lode/local/state.json")).unwrap();
     repo.edit(SCRIPT, "AMBIENT_C = 34.0", "AMBIENT_C = 35.0");
     let plan = repo.lode_ok(&["plan"], 0);
-    assert!(
-        plan.stdout
-            .contains("gateway_script/physics_simulation will be adopted and updated in place"),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "gateway_script/physics_simulation will be adopted and updated in place",
     );
-    assert!(plan.stdout.contains("+AMBIENT_C = 35.0"), "{}", plan.stdout);
-    assert!(
-        plan.stdout
-            .contains("will be adopted into state (no change)"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 1 to change, 0 to delete, 23 unchanged."),
-        "{}",
-        plan.stdout
+    assert_contains(&plan.stdout, "+AMBIENT_C = 35.0");
+    assert_contains(&plan.stdout, "will be adopted into state (no change)");
+    assert_contains(
+        &plan.stdout,
+        "Plan: 0 to add, 1 to change, 0 to delete, 23 unchanged.",
     );
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
@@ -434,12 +348,7 @@ fn state_rm_stops_managing_without_touching() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let before = gateway_tree(&repo.gateway());
     let run = repo.lode_ok(&["state", "rm", "gateway_script/fault_injection"], 0);
-    assert!(
-        run.stdout
-            .contains("Removed gateway_script/fault_injection"),
-        "{}",
-        run.stdout
-    );
+    assert_contains(&run.stdout, "Removed gateway_script/fault_injection");
     assert_eq!(gateway_tree(&repo.gateway()), before);
     assert!(
         !repo
@@ -448,11 +357,7 @@ fn state_rm_stops_managing_without_touching() {
             .contains("fault_injection")
     );
     let missing = repo.lode_ok(&["state", "show", "gateway_script/fault_injection"], 1);
-    assert!(
-        missing.stderr.contains("is not in the state"),
-        "{}",
-        missing.stderr
-    );
+    assert_contains(&missing.stderr, "is not in the state");
 }
 
 #[test]
@@ -462,17 +367,10 @@ fn a_failed_step_skips_its_dependents_and_a_rerun_converges() {
     std::fs::create_dir_all(repo.gateway()).unwrap();
     std::fs::write(repo.gateway().join("projects"), "not a folder").unwrap();
     let run = repo.lode_ok(&["apply", "--auto-approve"], 1);
-    assert!(
-        run.stderr.contains("create project/mining_demo failed"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(
-            "skipped: create gateway_script/physics_simulation: project/mining_demo did not apply"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(&run.stderr, "create project/mining_demo failed");
+    assert_contains(
+        &run.stderr,
+        "skipped: create gateway_script/physics_simulation: project/mining_demo did not apply",
     );
     // Independent branches (the tags) still applied and are recorded.
     let listed = repo.lode_ok(&["state", "list"], 0).stdout;
@@ -507,11 +405,7 @@ fn removing_a_manifest_deletes_and_retain_forgets() {
     );
     repo.commit("drop fault injection");
     let plan = repo.lode_ok(&["plan"], 0);
-    assert!(
-        plan.stdout.contains("- gateway_script/fault_injection"),
-        "{}",
-        plan.stdout
-    );
+    assert_contains(&plan.stdout, "- gateway_script/fault_injection");
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert!(
         !repo
@@ -524,11 +418,9 @@ fn removing_a_manifest_deletes_and_retain_forgets() {
     std::fs::remove_file(repo.path().join("ignition/scripts.yaml")).unwrap();
     repo.commit("drop the physics script manifest");
     let plan = repo.lode_ok(&["plan"], 0);
-    assert!(
-        plan.stdout
-            .contains("gateway_script/physics_simulation will be forgotten"),
-        "{}",
-        plan.stdout
+    assert_contains(
+        &plan.stdout,
+        "gateway_script/physics_simulation will be forgotten",
     );
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert!(

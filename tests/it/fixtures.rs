@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{Repo, copy_dir};
+use crate::support::{Repo, assert_contains, copy_dir};
 
 const PROVIDER: &str = "example-tags";
 const CONFIG: &str = "config/resources/core/ignition";
@@ -288,15 +288,11 @@ fn real_gateway_files_plan_no_changes() {
 
     // Adoption is the only pending work, so the detailed exit code is 2.
     let text = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
-    assert!(
-        text.stdout.contains("0 to add, 0 to change, 0 to delete"),
-        "{}",
-        text.stdout
-    );
+    assert_contains(&text.stdout, "0 to add, 0 to change, 0 to delete");
 
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let replan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
-    assert!(replan.stdout.contains("No changes."), "{}", replan.stdout);
+    assert_contains(&replan.stdout, "No changes.");
 
     // Every file of the real gateway is still there and means the same; a tag file lode
     // rewrote must still hold every tag, with the same configuration.
@@ -389,7 +385,7 @@ fn changing_one_fixture_tag_touches_only_that_tag() {
         "{change:#}"
     );
     let text = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
-    assert!(text.stdout.contains("opcItemPath"), "{}", text.stdout);
+    assert_contains(&text.stdout, "opcItemPath");
 
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);

@@ -2,7 +2,7 @@
 //! snapshots what `lode validate` (or `lode apply`) prints. Every problem must name its file, line
 //! and column and say what to do; nothing may be applied while any manifest is invalid.
 
-use crate::support::{Repo, Run};
+use crate::support::{Repo, Run, assert_contains};
 
 const PROJECT: &str = "ignition/project.yaml";
 const SCRIPTS: &str = "ignition/scripts.yaml";
@@ -81,11 +81,7 @@ fn apply(repo: &Repo) -> Run {
         !repo.gateway().exists(),
         "apply wrote to the gateway although the manifests are invalid"
     );
-    assert!(
-        run.stderr.contains("lode changed nothing"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "lode changed nothing");
     run
 }
 
@@ -110,11 +106,7 @@ macro_rules! snapshot {
 fn untouched_demo_is_valid() {
     let repo = Repo::demo();
     let run = repo.lode_ok(&["validate"], 0);
-    assert!(
-        run.stdout.contains("The manifests are valid"),
-        "{}",
-        run.stdout
-    );
+    assert_contains(&run.stdout, "The manifests are valid");
     assert_eq!(run.stderr, "");
 }
 
@@ -126,7 +118,7 @@ fn gateway_script_field_typo_delay_msec() {
     repo.edit(SCRIPTS, "  delay_ms: 1000", "  delay_msec: 1000");
     let run = validate(&repo);
     assert_at(&run, "ignition/scripts.yaml:9:3");
-    assert!(run.stderr.contains("delay_ms"), "{}", run.stderr);
+    assert_contains(&run.stderr, "delay_ms");
     snapshot!(repo, run);
 }
 
@@ -149,8 +141,8 @@ fn alarm_uses_setpoint_instead_of_setpoint_a() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/udts.yaml:39:47");
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
-    assert!(run.stderr.contains("setpointA"), "{}", run.stderr);
+    assert_contains(&run.stderr, "hint:");
+    assert_contains(&run.stderr, "setpointA");
     snapshot!(repo, run);
 }
 
@@ -173,7 +165,7 @@ fn delay_type_with_a_dash_instead_of_an_underscore() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/scripts.yaml:10:15");
-    assert!(run.stderr.contains("fixed_rate"), "{}", run.stderr);
+    assert_contains(&run.stderr, "fixed_rate");
     snapshot!(repo, run);
 }
 
@@ -182,12 +174,8 @@ fn gateway_script_without_script() {
     let repo = Repo::demo();
     repo.edit(SCRIPTS, "  script: scripts/physics_simulation.py\n", "");
     let run = validate(&repo);
-    assert!(run.stderr.contains("`script`"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("ignition/scripts.yaml:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "`script`");
+    assert_contains(&run.stderr, "ignition/scripts.yaml:");
     snapshot!(repo, run);
 }
 
@@ -208,7 +196,7 @@ fn unknown_kind() {
     repo.edit(PROJECT, "kind: project", "kind: ignition_project");
     let run = validate(&repo);
     assert_at(&run, "ignition/project.yaml:2:7");
-    assert!(run.stderr.contains("gateway_script"), "{}", run.stderr);
+    assert_contains(&run.stderr, "gateway_script");
     snapshot!(repo, run);
 }
 
@@ -217,11 +205,7 @@ fn document_without_kind() {
     let repo = Repo::demo();
     repo.edit(PROJECT, "kind: project\n", "");
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/project.yaml:2:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/project.yaml:2:");
     snapshot!(repo, run);
 }
 
@@ -233,16 +217,8 @@ fn same_project_declared_twice_in_two_files() {
         "# A copy of the project, pasted by mistake.\nkind: project\nname: mining_demo\nspec:\n  title: Mining Operations (copy)\n",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("ignition/project.yaml:3"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("ignition/project_copy.yaml:3:7"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "ignition/project.yaml:3");
+    assert_contains(&run.stderr, "ignition/project_copy.yaml:3:7");
     snapshot!(repo, run);
 }
 
@@ -254,16 +230,8 @@ fn two_scripts_write_the_same_gateway_timer() {
         "kind: gateway_script\nname: physics_simulation_v2\nspec:\n  project: mining_demo\n  resource_name: Physics Simulation\n  type: timer\n  script: scripts/physics_simulation.py\n",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("physics_simulation_v2"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("gateway_script/physics_simulation "),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "physics_simulation_v2");
+    assert_contains(&run.stderr, "gateway_script/physics_simulation ");
     snapshot!(repo, run);
 }
 
@@ -277,7 +245,7 @@ fn tag_name_with_provider_prefix() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/tags.yaml:111:7");
-    assert!(run.stderr.contains("spec.provider"), "{}", run.stderr);
+    assert_contains(&run.stderr, "spec.provider");
     snapshot!(repo, run);
 }
 
@@ -290,11 +258,7 @@ fn tag_name_with_unquoted_provider_prefix() {
         "name: [default]Mining/Simulation/Fault_Enabled",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/tags.yaml:111:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/tags.yaml:111:");
     snapshot!(repo, run);
 }
 
@@ -332,7 +296,7 @@ fn depends_on_is_not_an_address() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/scripts.yaml:16:14");
-    assert!(run.stderr.contains("kind/name"), "{}", run.stderr);
+    assert_contains(&run.stderr, "kind/name");
     snapshot!(repo, run);
 }
 
@@ -342,7 +306,7 @@ fn udt_instance_of_an_undeclared_udt() {
     repo.edit(TAGS, "  typeId: HaulTruck", "  typeId: Excavator");
     let run = validate(&repo);
     assert_at(&run, "ignition/tags.yaml:25:11");
-    assert!(run.stderr.contains("udt/Excavator"), "{}", run.stderr);
+    assert_contains(&run.stderr, "udt/Excavator");
     snapshot!(repo, run);
 }
 
@@ -365,11 +329,7 @@ fn script_in_an_undeclared_project() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/scripts.yaml:17:3");
-    assert!(
-        run.stderr.contains("project/mining_demo_old"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "project/mining_demo_old");
     snapshot!(repo, run);
 }
 
@@ -405,12 +365,9 @@ fn depends_on_cycle_across_three_resources() {
         "kind: session_props\nname: mining_demo\ndepends_on: [gateway_script/physics_simulation]\n",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains(
-            "gateway_script/fault_injection -> session_props/mining_demo -> gateway_script/physics_simulation -> gateway_script/fault_injection"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "gateway_script/fault_injection -> session_props/mining_demo -> gateway_script/physics_simulation -> gateway_script/fault_injection",
     );
     snapshot!(repo, run);
 }
@@ -457,7 +414,7 @@ fn script_payload_is_a_symlink_out_of_the_root() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/scripts.yaml:24:3");
-    assert!(run.stderr.contains("symlink"), "{}", run.stderr);
+    assert_contains(&run.stderr, "symlink");
     snapshot!(repo, run);
 }
 
@@ -466,12 +423,7 @@ fn view_payload_is_invalid_json() {
     let repo = Repo::demo();
     repo.edit(VIEW, "  \"custom\": {},\n", "  \"custom\": {}\n");
     let run = validate(&repo);
-    assert!(
-        run.stderr
-            .contains("--> ignition/views/equipment.view.json:3:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/views/equipment.view.json:3:");
     snapshot!(repo, run);
 }
 
@@ -486,11 +438,7 @@ fn yaml_bad_indentation() {
         "    description: Haul trucks",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/project.yaml:6:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/project.yaml:6:");
     snapshot!(repo, run);
 }
 
@@ -504,11 +452,7 @@ fn yaml_unclosed_quote() {
     );
     let run = validate(&repo);
     // The quote opens on line 5; see `known_bug_unclosed_quote_points_at_the_opening_quote`.
-    assert!(
-        run.stderr.contains("--> ignition/project.yaml:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/project.yaml:");
     snapshot!(repo, run);
 }
 
@@ -534,11 +478,7 @@ fn manifest_file_is_not_utf8() {
     bytes.splice(at..at + 10, b"Op\xe9rations".iter().copied());
     std::fs::write(repo.path().join(PROJECT), bytes).unwrap();
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/project.yaml:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/project.yaml:");
     snapshot!(repo, run);
 }
 
@@ -567,11 +507,7 @@ fn environment_variable_not_set_and_no_default() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/project.yaml:6:16");
-    assert!(
-        run.stderr.contains("LODE_TEST_UNSET_VAR:-"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "LODE_TEST_UNSET_VAR:-");
     snapshot!(repo, run);
 }
 
@@ -599,11 +535,7 @@ fn folder_tag_with_a_data_type() {
         "name: Mining/Simulation\nspec:\n  provider: ${var.tag_provider}\n  tagType: Folder\n  dataType: Boolean\n",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/tags.yaml:18:"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "--> ignition/tags.yaml:18:");
     snapshot!(repo, run);
 }
 
@@ -612,12 +544,8 @@ fn udt_instance_without_type_id() {
     let repo = Repo::demo();
     repo.edit(TAGS, "  typeId: Crusher\n", "");
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("--> ignition/tags.yaml:69:"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("typeId"), "{}", run.stderr);
+    assert_contains(&run.stderr, "--> ignition/tags.yaml:69:");
+    assert_contains(&run.stderr, "typeId");
     snapshot!(repo, run);
 }
 
@@ -630,12 +558,8 @@ fn startup_script_with_a_timer_delay() {
     );
     let run = validate(&repo);
     // `delay_ms` is on line 7; see `known_bug_timer_field_on_startup_script_points_at_the_field`.
-    assert!(
-        run.stderr.contains("--> ignition/startup.yaml:"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("delay_ms"), "{}", run.stderr);
+    assert_contains(&run.stderr, "--> ignition/startup.yaml:");
+    assert_contains(&run.stderr, "delay_ms");
     snapshot!(repo, run);
 }
 
@@ -654,7 +578,7 @@ fn timer_with_zero_delay() {
 fn unknown_environment() {
     let repo = Repo::demo();
     let run = fails(&repo, &["--env", "nope", "validate"]);
-    assert!(run.stderr.contains("local"), "{}", run.stderr);
+    assert_contains(&run.stderr, "local");
     snapshot!(repo, run);
 }
 
@@ -671,7 +595,7 @@ fn three_mistakes_in_three_files_are_reported_together() {
         "viewPath: Mining/Equipmnet,",
     );
     let run = validate(&repo);
-    assert!(run.stderr.contains("error: 3 problems"), "{}", run.stderr);
+    assert_contains(&run.stderr, "error: 3 problems");
     assert_at(&run, "ignition/perspective.yaml:14:21");
     assert_at(&run, "ignition/scripts.yaml:9:3");
     assert_at(&run, "ignition/tags.yaml:25:11");
@@ -689,7 +613,7 @@ fn three_mistakes_in_three_files_are_not_applied() {
         "viewPath: Mining/Equipmnet,",
     );
     let run = apply(&repo);
-    assert!(run.stderr.contains("error: 3 problems"), "{}", run.stderr);
+    assert_contains(&run.stderr, "error: 3 problems");
     snapshot!(repo, run);
 }
 
@@ -765,7 +689,7 @@ fn known_bug_three_mistakes_including_an_invalid_udt_count_three() {
     repo.edit(SCRIPTS, "  delay_ms: 1000", "  delay_msec: 1000");
     repo.edit(TAGS, "  typeId: HaulTruck", "  typeId: Excavator");
     let run = validate(&repo);
-    assert!(run.stderr.contains("error: 3 problems"), "{}", run.stderr);
+    assert_contains(&run.stderr, "error: 3 problems");
 }
 
 #[test]
@@ -785,7 +709,7 @@ fn known_bug_wrong_type_names_the_field_and_gives_a_hint() {
     let message = run.stderr.lines().next().unwrap_or("");
     assert!(message.contains("delay_ms"), "{}", run.stderr);
     assert!(message.contains("fast"), "{}", run.stderr);
-    assert!(run.stderr.contains("= hint:"), "{}", run.stderr);
+    assert_contains(&run.stderr, "= hint:");
 }
 
 #[test]
@@ -845,7 +769,7 @@ fn known_bug_folder_data_type_points_at_the_field() {
     );
     let run = validate(&repo);
     assert_at(&run, "ignition/tags.yaml:19:3");
-    assert!(run.stderr.contains("`dataType`"), "{}", run.stderr);
+    assert_contains(&run.stderr, "`dataType`");
 }
 
 #[test]
@@ -870,14 +794,6 @@ fn known_bug_same_gateway_object_names_both_locations() {
         "kind: gateway_script\nname: physics_simulation_v2\nspec:\n  project: mining_demo\n  resource_name: Physics Simulation\n  type: timer\n  script: scripts/physics_simulation.py\n",
     );
     let run = validate(&repo);
-    assert!(
-        run.stderr.contains("ignition/more_scripts.yaml:2"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("ignition/scripts.yaml:3"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "ignition/more_scripts.yaml:2");
+    assert_contains(&run.stderr, "ignition/scripts.yaml:3");
 }

@@ -1,16 +1,12 @@
 //! Snapshots of the three plan formats for one representative change set: an update with a
 //! script diff, a view diff, a create, a delete, a replace and a blocked delete.
 
-use crate::support::Repo;
+use crate::support::{HT_006, PROTECTED_SHIFT_TAG, Repo};
 
 /// Applies the demo with a protected tag, then makes every kind of change.
 fn representative_change_set() -> Repo {
     let repo = Repo::demo();
-    let tags = repo.read("ignition/tags.yaml");
-    repo.write(
-        "ignition/tags.yaml",
-        &format!("{tags}---\nkind: tag\nname: Mining/Simulation/Shift\nlifecycle:\n  protect: true\nspec:\n  tagType: AtomicTag\n  valueSource: memory\n  dataType: String\n  value: day\n"),
-    );
+    repo.append_document("ignition/tags.yaml", PROTECTED_SHIFT_TAG);
     repo.commit("a protected tag");
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     // Update (script diff and a timer setting), replace (resource folder renamed), create,
@@ -37,10 +33,8 @@ fn representative_change_set() -> Repo {
         .unwrap()
         .to_string();
     let without_ht5 = remove_document(&without_shift, "name: Mining/Equipment/HT_005\n");
-    repo.write(
-        "ignition/tags.yaml",
-        &format!("{without_ht5}---\nkind: tag\nname: Mining/Equipment/HT_006\nspec:\n  tagType: UdtInstance\n  typeId: HaulTruck\n  parameters:\n    AssetId:\n      dataType: String\n      value: HT_006\n"),
-    );
+    repo.write("ignition/tags.yaml", &without_ht5);
+    repo.append_document("ignition/tags.yaml", HT_006);
     repo.edit("ignition/udts.yaml", "engHigh: 100", "engHigh: 120");
     repo.commit("v2: the representative change set");
     repo

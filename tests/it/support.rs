@@ -99,6 +99,12 @@ impl Repo {
         std::fs::read_to_string(self.path().join(relative)).unwrap()
     }
 
+    /// Appends one more YAML document to a manifest file.
+    pub fn append_document(&self, relative: &str, document: &str) {
+        let text = self.read(relative);
+        self.write(relative, &format!("{text}---\n{document}"));
+    }
+
     /// Replaces `from` with `to` in a file, asserting that `from` is there.
     pub fn edit(&self, relative: &str, from: &str, to: &str) {
         let text = self.read(relative);
@@ -179,4 +185,19 @@ fn collect(root: &Path, dir: &Path, files: &mut std::collections::BTreeMap<Strin
         };
         files.insert(relative, normalized);
     }
+}
+
+/// A protected atomic tag, for tests of `lifecycle.protect`.
+pub const PROTECTED_SHIFT_TAG: &str = "kind: tag\nname: Mining/Simulation/Shift\nlifecycle:\n  protect: true\nspec:\n  tagType: AtomicTag\n  valueSource: memory\n  dataType: String\n  value: day\n";
+
+/// One more haul truck instance.
+pub const HT_006: &str = "kind: tag\nname: Mining/Equipment/HT_006\nspec:\n  tagType: UdtInstance\n  typeId: HaulTruck\n  parameters:\n    AssetId:\n      dataType: String\n      value: HT_006\n";
+
+/// Asserts that `haystack` contains `needle`, printing the whole haystack when it does not.
+#[track_caller]
+pub fn assert_contains(haystack: &str, needle: &str) {
+    assert!(
+        haystack.contains(needle),
+        "expected {needle:?} in:\n{haystack}"
+    );
 }
