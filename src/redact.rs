@@ -48,6 +48,48 @@ impl Redactor {
     }
 }
 
+
+/// JSON pointers of the strings in `value` that contain a secret.
+pub fn sensitive_pointers(value: &Value, secrets: &[String]) -> Vec<String> {
+    fn walk(value: &Value, pointer: String, secrets: &[String], found: &mut Vec<String>) {
+        match value {
+            Value::String(s)
+                if secrets
+                    .iter()
+                    .any(|secret| !secret.is_empty() && s.contains(secret.as_str())) =>
+            {
+                found.push(pointer)
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{index}"), secrets, found);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    let key = key.replace('~', "~0").replace('/', "~1");
+                    walk(item, format!("{pointer}/{key}"), secrets, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(value, String::new(), secrets, &mut found);
+    found
+}
+
+/// `value` with the strings at `pointers` replaced by the mask.
+pub fn mask_pointers(value: &Value, pointers: &[String]) -> Value {
+    let mut masked = value.clone();
+    for pointer in pointers {
+        if let Some(slot) = masked.pointer_mut(pointer) {
+            *slot = Value::String(MASK.to_string());
+        }
+    }
+    masked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

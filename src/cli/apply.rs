@@ -20,9 +20,9 @@ pub struct ApplyOptions {
     /// Apply without asking for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
-    /// How many changes run at once.
-    #[arg(long, default_value_t = 8)]
-    pub parallelism: usize,
+    /// How many changes run at once (default: `parallelism` in lode.yaml, else 8).
+    #[arg(long)]
+    pub parallelism: Option<usize>,
     /// Format of the plan printed before applying.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
@@ -46,6 +46,12 @@ pub struct ApplyArgs {
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandError> {
     if let Some(file) = &args.plan_file {
+        if !args.selection.targets.is_empty() || args.selection.allow_delete_protected {
+            return Err(CommandError::user(
+                "--target and --allow-delete-protected cannot change a saved plan; it is applied exactly as it was made",
+            )
+            .hint("pass them to `lode plan --out FILE` instead"));
+        }
         return apply_saved(global, file, &args.apply);
     }
     let workspace = Workspace::open(global, args.rev.as_deref())?;
@@ -133,7 +139,10 @@ fn execute(
         live: &live,
         providers: &workspace.providers,
         redactor: &workspace.redactor,
-        parallelism: options.parallelism,
+        parallelism: options
+            .parallelism
+            .or(workspace.loaded.project.parallelism)
+            .unwrap_or(8),
         on_step: &on_step,
     };
     let report = apply_plan(&inputs, writer);
@@ -278,6 +287,11 @@ fn apply_saved(
             "the state (serial {} → {})",
             plan.state.serial, state.serial
         )));
+    }
+    if crate::engine::plan::desired_digest(&workspace.loaded.desired, &state.lineage)
+        != plan.desired_digest
+    {
+        return Err(stale("a value from the environment (variables or secrets)"));
     }
     let touched: Vec<Address> = plan
         .changes

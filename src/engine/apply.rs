@@ -13,7 +13,7 @@ use super::graph::step_dependencies;
 use super::plan::{Action, Plan, ResourceChange};
 use crate::manifest::{Address, Desired};
 use crate::provider::{LiveObject, Providers};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
 use crate::state::local::StateError;
 use crate::state::{StateEntry, StateWriter};
 
@@ -284,9 +284,13 @@ fn run_step(
             let w = writer.lock().expect("writer lock");
             let fingerprint = w.state.fingerprint(&live.spec);
             drop(w);
+            let sensitive = sensitive_pointers(&live.spec, &inputs.desired.secrets);
             StateEntry {
                 id: live.id,
-                spec: inputs.redactor.value(&live.spec),
+                spec: inputs
+                    .redactor
+                    .value(&mask_pointers(&live.spec, &sensitive)),
+                sensitive,
                 fingerprint,
                 depends_on: change.depends_on.clone(),
                 lifecycle: change.lifecycle,

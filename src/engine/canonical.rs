@@ -27,17 +27,19 @@ fn document_fields(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-/// Whether arrays of named objects are sets (Ignition tag members, alarms) for this kind.
-fn named_arrays_are_sets(kind: Kind) -> bool {
+/// Tag configuration rules (Ignition tags, UDTs): arrays of named objects are sets (members,
+/// alarms), and `null` means "not set" (types carry `"typeId": null`). Elsewhere — views, page
+/// config, session props — order and `null` are meaningful and kept.
+fn tag_rules(kind: Kind) -> bool {
     matches!(kind, Kind::Udt | Kind::Tag)
 }
 
 /// The canonical form of a spec of `kind`.
 pub fn canonical_spec(kind: Kind, spec: &Value) -> Value {
-    canonicalize(spec, named_arrays_are_sets(kind))
+    canonicalize(spec, tag_rules(kind))
 }
 
-fn canonicalize(value: &Value, sort_named: bool) -> Value {
+fn canonicalize(value: &Value, tag_rules: bool) -> Value {
     match value {
         Value::Number(number) => match number.as_f64() {
             Some(f) if number.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
@@ -47,19 +49,21 @@ fn canonicalize(value: &Value, sort_named: bool) -> Value {
         },
         Value::Object(map) => {
             // Sorted keys: canonical text (and so fingerprints) must not depend on file order.
-            let mut entries: Vec<(&String, &Value)> =
-                map.iter().filter(|(_, v)| !v.is_null()).collect();
+            let mut entries: Vec<(&String, &Value)> = map
+                .iter()
+                .filter(|(_, v)| !(tag_rules && v.is_null()))
+                .collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
             Value::Object(
                 entries
                     .into_iter()
-                    .map(|(k, v)| (k.clone(), canonicalize(v, sort_named)))
+                    .map(|(k, v)| (k.clone(), canonicalize(v, tag_rules)))
                     .collect::<Map<_, _>>(),
             )
         }
         Value::Array(items) => {
-            let mut items: Vec<Value> = items.iter().map(|v| canonicalize(v, sort_named)).collect();
-            if sort_named
+            let mut items: Vec<Value> = items.iter().map(|v| canonicalize(v, tag_rules)).collect();
+            if tag_rules
                 && !items.is_empty()
                 && items
                     .iter()

@@ -13,7 +13,8 @@ use super::canonical::{FieldChange, canonical_spec, diff_fields};
 use super::graph;
 use crate::manifest::{Address, Desired, Kind, Lifecycle, SourceInfo};
 use crate::provider::LiveObject;
-use crate::state::State;
+use crate::redact::{MASK, sensitive_pointers};
+use crate::state::{State, StateEntry};
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -122,6 +123,9 @@ pub struct Plan {
     pub format_version: u32,
     pub environment: String,
     pub source: SourceInfo,
+    /// Digest of every desired spec after interpolation (so also of values that came from
+    /// environment variables), keyed by the state lineage.
+    pub desired_digest: String,
     pub state: StateRef,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -137,6 +141,69 @@ impl Plan {
             .iter()
             .any(|c| c.action != Action::NoOp || c.adopt)
     }
+}
+
+/// A digest of everything the manifests want, keyed by `lineage` so that it reveals nothing
+/// about secret values; a saved plan is refused when it no longer matches.
+pub fn desired_digest(desired: &Desired, lineage: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(lineage.as_bytes());
+    for (address, resource) in &desired.resources {
+        hasher.update([0]);
+        hasher.update(address.to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(super::canonical::canonical_json(&resource.spec).as_bytes());
+        hasher.update([0]);
+        hasher.update(
+            serde_json::to_string(&resource.lifecycle)
+                .expect("lifecycle serialises")
+                .as_bytes(),
+        );
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Where a spec holds secret values: strings containing a secret now, and whatever was
+/// sensitive when it was last applied (the old value is still live there).
+fn sensitive_paths(spec: &Value, secrets: &[String], prior: Option<&StateEntry>) -> Vec<String> {
+    let mut paths = sensitive_pointers(spec, secrets);
+    for path in prior.into_iter().flat_map(|p| &p.sensitive) {
+        if !paths.contains(path) {
+            paths.push(path.clone());
+        }
+    }
+    paths
+}
+
+/// Field changes with secret values replaced on both sides, so that neither the old nor the
+/// new value of a secret reaches a plan; a changed secret still shows as a change.
+fn masked_diff(
+    kind: Kind,
+    live: &Value,
+    desired: &Value,
+    sensitive: &[String],
+) -> Vec<FieldChange> {
+    if sensitive.is_empty() {
+        return diff_fields(kind, live, desired);
+    }
+    let mut live = live.clone();
+    let mut desired = desired.clone();
+    for pointer in sensitive {
+        let changed = live.pointer(pointer) != desired.pointer(pointer);
+        if let Some(slot) = live.pointer_mut(pointer) {
+            *slot = Value::String(MASK.to_string());
+        }
+        if let Some(slot) = desired.pointer_mut(pointer) {
+            let mask = if changed && live.pointer(pointer).is_some() {
+                "(sensitive, changed)"
+            } else {
+                MASK
+            };
+            *slot = Value::String(mask.to_string());
+        }
+    }
+    diff_fields(kind, &live, &desired)
 }
 
 /// Switches that change what the planner allows.
@@ -257,7 +324,9 @@ pub fn build_plan(
             (Some(want), None) => {
                 let spec = canonical_spec(kind, &want.spec);
                 change.action = Action::Create;
-                change.fields = diff_fields(kind, &Value::Object(Default::default()), &spec);
+                let sensitive = sensitive_paths(&spec, &desired.secrets, prior);
+                change.fields =
+                    masked_diff(kind, &Value::Object(Default::default()), &spec, &sensitive);
                 change.lifecycle = want.lifecycle;
                 change.depends_on = want.depends_on.clone();
                 if prior.is_some() {
@@ -269,10 +338,19 @@ pub fn build_plan(
                 change.lifecycle = want.lifecycle;
                 change.depends_on = want.depends_on.clone();
                 change.adopt = prior.is_none();
-                change.fields = diff_fields(kind, live_spec, &spec);
+                let sensitive = sensitive_paths(&spec, &desired.secrets, prior);
+                change.fields = masked_diff(kind, live_spec, &spec, &sensitive);
                 if let Some(reason) = replace_reason(kind, live_spec, &spec) {
                     change.action = Action::Replace;
                     change.reason = Some(reason);
+                    let protected =
+                        want.lifecycle.protect || prior.is_some_and(|p| p.lifecycle.protect);
+                    if protected && !options.allow_delete_protected {
+                        change.blocked = Some(Blocked {
+                            reason: "it is protected (`lifecycle.protect`) and a replace deletes it first".to_string(),
+                            allow_with: "--allow-delete-protected".to_string(),
+                        });
+                    }
                 } else if !change.fields.is_empty() {
                     change.action = Action::Update;
                     if change.adopt {
@@ -353,6 +431,7 @@ pub fn build_plan(
         format_version: PLAN_FORMAT_VERSION,
         environment: environment.to_string(),
         source: desired.source.clone(),
+        desired_digest: desired_digest(desired, &state.lineage),
         state: StateRef {
             lineage: state.lineage.clone(),
             serial: state.serial,

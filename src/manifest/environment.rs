@@ -107,6 +107,16 @@ impl EnvironmentConfig {
     }
 }
 
+/// The environment's file: `environments/<name>.yaml`, or `.yml` when only that exists.
+pub fn environment_file(files: &ManifestFiles, name: &str) -> String {
+    let yml = format!("environments/{name}.yml");
+    if files.text(&yml).is_some() && files.text(&format!("environments/{name}.yaml")).is_none() {
+        yml
+    } else {
+        format!("environments/{name}.yaml")
+    }
+}
+
 /// Reads `lode.yaml`.
 pub fn load_project(files: &ManifestFiles) -> Result<ProjectConfig, Vec<ManifestError>> {
     parse_single(files, "lode.yaml")
@@ -117,7 +127,7 @@ pub fn load_environment(
     files: &ManifestFiles,
     name: &str,
 ) -> Result<EnvironmentConfig, Vec<ManifestError>> {
-    let path = format!("environments/{name}.yaml");
+    let path = environment_file(files, name);
     if files.text(&path).is_none() {
         if name == "local" {
             return Ok(EnvironmentConfig::builtin_local());
@@ -126,7 +136,7 @@ pub fn load_environment(
             .files
             .keys()
             .filter_map(|p| p.strip_prefix("environments/"))
-            .filter_map(|p| p.strip_suffix(".yaml"))
+            .filter_map(|p| p.strip_suffix(".yaml").or_else(|| p.strip_suffix(".yml")))
             .map(str::to_string)
             .collect();
         return Err(vec![

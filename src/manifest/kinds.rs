@@ -385,8 +385,9 @@ pub struct PageConfigSpec {
     pub config: PageConfigDocument,
 }
 
-/// The page-config document; `pages` is checked, the rest passes through.
+/// The page-config document: `pages` and `sharedDocks`, as Ignition 8.3 writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PageConfigDocument {
     pub pages: BTreeMap<String, PageRoute>,
     #[serde(

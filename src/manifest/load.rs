@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::environment::{self, EnvironmentConfig, ProjectConfig};
+use super::environment::{self, EnvironmentConfig, ProjectConfig, environment_file};
 use super::interpolate::{InterpolateError, Interpolator};
 use super::kinds::*;
 use super::source::{MAX_FILE_BYTES, normalize_relative};
@@ -198,15 +198,33 @@ pub fn load_desired(
                 Ok(value) => {
                     variables.insert(name.clone(), value);
                 }
-                Err((token, error)) => errors.push(
-                    ManifestError::new(
-                        &format!("environments/{env_name}.yaml"),
-                        1,
-                        1,
-                        format!("variable `{name}`: {error} in `{token}`"),
+                Err((token, error)) => {
+                    let file = environment_file(files, env_name);
+                    let (line, column) = files
+                        .text(&file)
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(|text| {
+                            text.lines()
+                                .enumerate()
+                                .find_map(|(i, l)| l.find(&token).map(|c| (i + 1, c + 1)))
+                        })
+                        .unwrap_or((1, 1));
+                    let hint = match &error {
+                        InterpolateError::UnknownVariable(_) => {
+                            "an environment file's variables may use `${var.x}` from lode.yaml and `${env.NAME}`".to_string()
+                        }
+                        other => other.hint(),
+                    };
+                    errors.push(
+                        ManifestError::new(
+                            &file,
+                            line,
+                            column,
+                            format!("variable `{name}`: {error} in `{token}`"),
+                        )
+                        .with_hint(hint),
                     )
-                    .with_hint(error.hint()),
-                ),
+                }
             }
         }
     }
@@ -302,16 +320,18 @@ pub fn load_desired(
             }
             let locator = locator(address.kind, &address.name, &spec);
             if let Some(other) = locators.get(&(address.kind, locator.clone())) {
+                let first = &resources[other].origin;
                 errors.push(
                     ManifestError::new(
                         path,
                         parsed.name_line.0,
                         parsed.name_line.1,
                         format!(
-                            "{address} and {other} describe the same gateway object ({locator})"
+                            "{address} writes the same gateway object ({locator}) as {other}, declared in {}:{}",
+                            first.file, first.line
                         ),
                     )
-                    .with_hint("remove one of them; two manifests must not write the same object"),
+                    .with_hint("remove one of them, or give them different `resource_name`s, view paths or tag paths"),
                 );
                 continue;
             }
@@ -475,7 +495,7 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
     if name.trim().is_empty() {
         return Err(("`name` is empty".into(), "give the resource a name".into()));
     }
-    let path_like = matches!(kind, Kind::Tag | Kind::PerspectiveView);
+    let path_like = matches!(kind, Kind::Tag | Kind::PerspectiveView | Kind::Udt);
     if path_like {
         if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
             return Err((
@@ -506,7 +526,7 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
                 "remove the spaces around `/`".into(),
             ));
         }
-    } else if name.contains('/') && kind != Kind::SessionEvent {
+    } else if name.contains('/') && kind != Kind::Udt {
         return Err((
             format!("`{name}` contains `/`"),
             format!("{kind} names are single words; use `_` instead of `/`"),
@@ -598,16 +618,18 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
             format!("UDT instance `{path}` has no `typeId`"),
             "set `typeId` to the UDT's name, e.g. `typeId: Crusher`",
         ),
-        TagType::Folder
-            if to_value(&spec)
+        TagType::Folder => {
+            let spec_value = to_value(&spec);
+            if let Some(extra) = spec_value
                 .as_object()
-                .is_some_and(|m| m.keys().any(|k| k != "provider" && k != "tagType")) =>
-        {
-            context.error(
-                "tagType:",
-                format!("folder `{path}` has tag settings or children"),
-                "declare each tag in a folder as its own `tag` resource",
-            )
+                .and_then(|m| m.keys().find(|k| *k != "provider" && *k != "tagType"))
+            {
+                context.error(
+                    &format!("{extra}:"),
+                    format!("folder `{path}` cannot have `{extra}`"),
+                    "a folder has only `provider` and `tagType`; declare each tag in it as its own `tag` resource",
+                );
+            }
         }
         TagType::AtomicTag if spec.type_id.is_some() => context.error(
             "typeId:",
@@ -627,6 +649,15 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
         }
     }
     Some(to_value(&spec))
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c`.
+fn quoted_list(fields: &[&str]) -> String {
+    let quoted: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
 }
 
 fn script_body(text: &str) -> String {
@@ -651,12 +682,22 @@ fn build_gateway_script(
                 "a timer needs a delay of at least 1 ms",
             );
         }
-    } else if spec.delay_ms.is_some() || spec.delay_type.is_some() || spec.threading.is_some() {
-        context.error(
-            "type:",
-            "`delay_ms`, `delay_type` and `threading` apply only to `type: timer`",
-            "remove them, or make the script a timer",
-        );
+    } else {
+        let present: Vec<&str> = [
+            ("delay_ms", spec.delay_ms.is_some()),
+            ("delay_type", spec.delay_type.is_some()),
+            ("threading", spec.threading.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        if let Some(first) = present.first() {
+            context.error(
+                &format!("{first}:"),
+                format!("{} applies only to `type: timer`", quoted_list(&present)),
+                "remove it, or make the script a timer",
+            );
+        }
     }
     if spec.script_type == GatewayScriptType::TagChange {
         if spec.tag_paths.is_empty() {
@@ -678,12 +719,24 @@ fn build_gateway_script(
                 );
             }
         }
-    } else if !spec.tag_paths.is_empty() || !spec.change_types.is_empty() {
-        context.error(
-            "type:",
-            "`tag_paths` and `change_types` apply only to `type: tag_change`",
-            "remove them, or make the script a tag_change script",
-        );
+    } else {
+        let present: Vec<&str> = [
+            ("tag_paths", !spec.tag_paths.is_empty()),
+            ("change_types", !spec.change_types.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        if let Some(first) = present.first() {
+            context.error(
+                &format!("{first}:"),
+                format!(
+                    "{} applies only to `type: tag_change`",
+                    quoted_list(&present)
+                ),
+                "remove it, or make the script a tag_change script",
+            );
+        }
     }
     if spec.script_type.is_singleton() {
         if spec.resource_name.is_some() {

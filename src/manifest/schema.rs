@@ -1,14 +1,18 @@
 //! The JSON Schema of the manifest format (`lode schema`), generated from the same typed specs
-//! that validation uses, so editors and `lode validate` cannot disagree.
+//! that validation uses, so editors and `lode validate` cannot disagree. One generator serves
+//! every kind, so shared definitions (tag configuration, alarms) live once under the root
+//! `$defs`, where every `$ref` points.
 
-use schemars::{JsonSchema, Schema, schema_for};
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::{JsonSchema, Schema};
 use serde_json::{Value, json};
 
 use super::Lifecycle;
 use super::kinds::*;
 
-fn document_schema<S: JsonSchema>(kind: Kind) -> Value {
-    let spec = serde_json::to_value(schema_for!(S)).expect("schemas serialise");
+fn document_schema<S: JsonSchema>(generator: &mut SchemaGenerator, kind: Kind) -> Value {
+    let spec = generator.subschema_for::<S>().to_value();
+    let lifecycle = generator.subschema_for::<Lifecycle>().to_value();
     json!({
         "type": "object",
         "additionalProperties": false,
@@ -17,7 +21,7 @@ fn document_schema<S: JsonSchema>(kind: Kind) -> Value {
             "kind": {"const": kind.as_str()},
             "name": {"type": "string", "minLength": 1},
             "depends_on": {"type": "array", "items": {"type": "string", "pattern": "^[a-z_]+/.+$"}},
-            "lifecycle": serde_json::to_value(schema_for!(Lifecycle)).expect("schemas serialise"),
+            "lifecycle": lifecycle,
             "spec": spec,
         }
     })
@@ -25,17 +29,18 @@ fn document_schema<S: JsonSchema>(kind: Kind) -> Value {
 
 /// One schema accepting any manifest document (`oneOf` by `kind`).
 pub fn manifest_schema() -> Schema {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
     let kinds: Vec<Value> = Kind::ALL
         .into_iter()
         .map(|kind| match kind {
-            Kind::Project => document_schema::<ProjectSpec>(kind),
-            Kind::Udt => document_schema::<UdtSpec>(kind),
-            Kind::Tag => document_schema::<TagConfig>(kind),
-            Kind::GatewayScript => document_schema::<GatewayScriptSpec>(kind),
-            Kind::PerspectiveView => document_schema::<PerspectiveViewSpec>(kind),
-            Kind::PageConfig => document_schema::<PageConfigSpec>(kind),
-            Kind::SessionProps => document_schema::<SessionPropsSpec>(kind),
-            Kind::SessionEvent => document_schema::<SessionEventSpec>(kind),
+            Kind::Project => document_schema::<ProjectSpec>(&mut generator, kind),
+            Kind::Udt => document_schema::<UdtSpec>(&mut generator, kind),
+            Kind::Tag => document_schema::<TagConfig>(&mut generator, kind),
+            Kind::GatewayScript => document_schema::<GatewayScriptSpec>(&mut generator, kind),
+            Kind::PerspectiveView => document_schema::<PerspectiveViewSpec>(&mut generator, kind),
+            Kind::PageConfig => document_schema::<PageConfigSpec>(&mut generator, kind),
+            Kind::SessionProps => document_schema::<SessionPropsSpec>(&mut generator, kind),
+            Kind::SessionEvent => document_schema::<SessionEventSpec>(&mut generator, kind),
         })
         .collect();
     let value = json!({
@@ -43,6 +48,40 @@ pub fn manifest_schema() -> Schema {
         "title": "lode manifest",
         "description": "One YAML document of a lode manifest file: kind, name, spec, optional depends_on and lifecycle.",
         "oneOf": kinds,
+        "$defs": generator.take_definitions(true),
     });
     Schema::try_from(value).expect("an object is a schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_resolves_from_the_root() {
+        let schema = manifest_schema().to_value();
+        let mut found = Vec::new();
+        refs(&schema, &mut found);
+        assert!(!found.is_empty());
+        for reference in found {
+            let pointer = reference.strip_prefix('#').expect("local refs only");
+            assert!(
+                schema.pointer(pointer).is_some(),
+                "{reference} does not resolve"
+            );
+        }
+    }
 }

@@ -180,6 +180,7 @@ impl ManifestFiles {
         };
         let mut files = BTreeMap::new();
         let mut escaping_links = BTreeSet::new();
+        let mut links = Vec::new();
         let mut walk_error = None;
         subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             let name = entry.name().unwrap_or_default();
@@ -195,8 +196,13 @@ impl ManifestFiles {
                 Ok(blob) if entry.filemode() == 0o120000 => {
                     // A symlink's blob is its target; lode never follows one out of the root.
                     let target = String::from_utf8_lossy(blob.content()).to_string();
-                    if escapes_root(dir, &target) {
-                        escaping_links.insert(path);
+                    match normalize_relative(&format!("{dir}{target}"))
+                        .filter(|_| !target.starts_with('/'))
+                    {
+                        Some(resolved) => links.push((path, resolved)),
+                        None => {
+                            escaping_links.insert(path);
+                        }
                     }
                 }
                 Ok(blob) => {
@@ -211,6 +217,12 @@ impl ManifestFiles {
         })?;
         if let Some(e) = walk_error {
             return Err(e.into());
+        }
+        // In-root links read as their targets, as they do in the work tree.
+        for (link, target) in links {
+            if let Some(content) = files.get(&target).cloned() {
+                files.insert(link, content);
+            }
         }
         if !files.contains_key("lode.yaml") {
             return Err(ReadSourceError::RootMissingAtRevision {
@@ -236,15 +248,6 @@ impl ManifestFiles {
     pub fn text(&self, path: &str) -> Option<&[u8]> {
         self.files.get(path).map(|v| v.as_slice())
     }
-}
-
-/// Whether a symlink in `dir` pointing at `target` leaves the root.
-fn escapes_root(dir: &str, target: &str) -> bool {
-    if target.starts_with('/') {
-        return true;
-    }
-    let joined = format!("{dir}{target}");
-    normalize_relative(&joined).is_none()
 }
 
 /// Normalises `a/./b/../c` to `a/c`; `None` if the path climbs above its start or is absolute.

@@ -81,13 +81,142 @@ pub fn parse<T: DeserializeOwned>(file: &str, document: &YamlDocument) -> Result
             .map(|l| (l.line() as usize, l.column() as usize))
             .unwrap_or((document.first_line, 1));
         let message = clean_message(&error.without_snippet().to_string());
-        let hint = hint_for(&message);
-        let mut error = ManifestError::new(file, line.max(1), column.max(1), message);
+        let (line, column, message, hint) = explain(document, line.max(1), column.max(1), message);
+        let mut error = ManifestError::new(file, line, column, message);
         error.hint = hint;
         error
     })
 }
 
+fn line_text(document: &YamlDocument, line: usize) -> &str {
+    document
+        .padded
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+}
+
+fn indentation(text: &str) -> usize {
+    text.len() - text.trim_start_matches([' ', '-']).len()
+}
+
+/// Rewrites the parser's terse messages into ones that name the field and say what to write,
+/// and moves positions the parser reports late to where the mistake is.
+fn explain(
+    document: &YamlDocument,
+    line: usize,
+    column: usize,
+    message: String,
+) -> (usize, usize, String, Option<String>) {
+    let text = line_text(document, line);
+    if let Some(type_name) = message
+        .strip_prefix("invalid ")
+        .filter(|t| !t.contains(' '))
+    {
+        let before = text.get(..column.saturating_sub(1)).unwrap_or("");
+        let key = before
+            .trim_end()
+            .trim_end_matches(':')
+            .trim()
+            .trim_start_matches("- ");
+        let value = text.get(column.saturating_sub(1)..).unwrap_or("").trim();
+        let wanted = match type_name {
+            "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+            "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+            "f32" | "f64" => "a number",
+            "bool" => "`true` or `false`",
+            _ => "a value of another type",
+        };
+        if !key.is_empty() && before.trim_end().ends_with(':') {
+            return (
+                line,
+                column,
+                format!("`{key}` must be {wanted}, not `{value}`"),
+                Some(format!("write {wanted} without quotes or units")),
+            );
+        }
+    }
+    if message.starts_with("missing field") {
+        // The parser reports a missing field at the end of its mapping; point at the key that
+        // opens the mapping instead.
+        let depth = indentation(text);
+        let owner = (document.first_line..line).rev().find(|&l| {
+            let t = line_text(document, l);
+            !t.trim().is_empty() && !t.trim_start().starts_with('#') && indentation(t) < depth
+        });
+        if let Some(owner) = owner {
+            let owner_text = line_text(document, owner);
+            let key = owner_text
+                .trim()
+                .trim_start_matches("- ")
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let hint = hint_for(&message);
+            let located = format!("{message} in `{key}`");
+            return (owner, indentation(owner_text) + 1, located, hint);
+        }
+    }
+    if message.contains("after double-quoted scalar")
+        || message.contains("after single-quoted scalar")
+    {
+        let quote = if message.contains("double") {
+            '"'
+        } else {
+            '\''
+        };
+        if let Some((open_line, open_column)) = opening_quote(document, line, column, quote)
+            && open_line != line
+        {
+            return (
+                open_line,
+                open_column,
+                format!(
+                    "this {} string is not closed on its line",
+                    if quote == '"' {
+                        "quoted"
+                    } else {
+                        "single-quoted"
+                    }
+                ),
+                Some(format!(
+                    "close it with {quote} at the end of the value, or remove the opening {quote}"
+                )),
+            );
+        }
+    }
+    let hint = hint_for(&message);
+    (line, column, message, hint)
+}
+
+/// The quote that opened the string closed just before (`line`, `column`).
+fn opening_quote(
+    document: &YamlDocument,
+    line: usize,
+    column: usize,
+    quote: char,
+) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = document.padded.lines().collect();
+    let mut seen_closing = false;
+    for l in (0..line).rev() {
+        let text = lines.get(l)?;
+        let limit = if l + 1 == line {
+            column.saturating_sub(1).min(text.len())
+        } else {
+            text.len()
+        };
+        for (index, c) in text[..limit].char_indices().rev() {
+            if c == quote {
+                if seen_closing {
+                    return Some((l + 1, index + 1));
+                }
+                seen_closing = true;
+            }
+        }
+    }
+    None
+}
 /// serde-saphyr appends the position to its messages; lode prints it separately.
 fn clean_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();

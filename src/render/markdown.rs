@@ -82,8 +82,8 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     if !plan.has_changes() {
         let _ = writeln!(
             out,
-            "**No changes.** The live environment matches the manifests ({} resources).",
-            plan.changes.len()
+            "**No changes.** The live environment matches the manifests ({}).",
+            super::resources(plan.changes.len())
         );
         return out;
     }

@@ -53,6 +53,9 @@ pub fn summary_line(summary: &Summary) -> String {
         parts.push(format!("{} to forget", summary.forget));
     }
     parts.push(format!("{} unchanged", summary.unchanged));
+    if summary.adopt > 0 {
+        parts.push(format!("{} to adopt", summary.adopt));
+    }
     let mut line = format!("Plan: {}.", parts.join(", "));
     if summary.blocked > 0 {
         line.push_str(&format!(" {} blocked.", summary.blocked));
@@ -97,5 +100,14 @@ pub fn describe_field(field: &FieldChange, redactor: &Redactor) -> Option<(Field
             format!("{}: {before} -> {after}", field.path),
         )),
         (None, None) => None,
+    }
+}
+
+/// `1 resource`, `24 resources`.
+pub fn resources(count: usize) -> String {
+    if count == 1 {
+        "1 resource".to_string()
+    } else {
+        format!("{count} resources")
     }
 }

@@ -112,8 +112,8 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
         let drifted = shown.len();
         let _ = writeln!(
             out,
-            "No changes. The live environment matches the manifests ({} resources).",
-            plan.changes.len()
+            "No changes. The live environment matches the manifests ({}).",
+            super::resources(plan.changes.len())
         );
         if drifted > 0 {
             let _ = writeln!(
@@ -132,12 +132,5 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
         render_change(&mut out, change, style, redactor);
     }
     let _ = writeln!(out, "{}", summary_line(&plan.summary));
-    if plan.summary.adopt > 0 {
-        let _ = writeln!(
-            out,
-            "{} existing object(s) will be adopted into state.",
-            plan.summary.adopt
-        );
-    }
     out
 }

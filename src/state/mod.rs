@@ -49,6 +49,9 @@ pub struct StateEntry {
     pub lifecycle: Lifecycle,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// JSON pointers into `spec` whose values are secrets (stored masked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
 }
 
 impl State {

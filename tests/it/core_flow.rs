@@ -336,7 +336,7 @@ fn an_existing_object_is_adopted_not_overwritten_blindly() {
     assert_contains(&plan.stdout, "will be adopted into state (no change)");
     assert_contains(
         &plan.stdout,
-        "Plan: 0 to add, 1 to change, 0 to delete, 23 unchanged.",
+        "Plan: 0 to add, 1 to change, 0 to delete, 23 unchanged, 24 to adopt.",
     );
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);

@@ -535,7 +535,7 @@ fn folder_tag_with_a_data_type() {
         "name: Mining/Simulation\nspec:\n  provider: ${var.tag_provider}\n  tagType: Folder\n  dataType: Boolean\n",
     );
     let run = validate(&repo);
-    assert_contains(&run.stderr, "--> ignition/tags.yaml:18:");
+    assert_contains(&run.stderr, "--> ignition/tags.yaml:19:3");
     snapshot!(repo, run);
 }
 
@@ -631,7 +631,7 @@ fn problems(run: &Run) -> Vec<&str> {
 }
 
 #[test]
-fn known_bug_invalid_udt_does_not_make_its_instances_dangling() {
+fn issue_2_invalid_udt_does_not_make_its_instances_dangling() {
     let repo = Repo::demo();
     repo.edit(
         UDTS,
@@ -648,7 +648,7 @@ fn known_bug_invalid_udt_does_not_make_its_instances_dangling() {
 }
 
 #[test]
-fn known_bug_unparseable_project_does_not_make_its_resources_dangling() {
+fn issue_2_unparseable_project_does_not_make_its_resources_dangling() {
     for (from, to) in [
         ("kind: project\n", ""),
         ("kind: project", "kind: ignition_project"),
@@ -671,7 +671,7 @@ fn known_bug_unparseable_project_does_not_make_its_resources_dangling() {
 }
 
 #[test]
-fn known_bug_invalid_view_payload_does_not_make_its_route_dangling() {
+fn issue_2_invalid_view_payload_does_not_make_its_route_dangling() {
     let repo = Repo::demo();
     repo.edit(VIEW, "  \"custom\": {},\n", "  \"custom\": {}\n");
     let run = validate(&repo);
@@ -679,7 +679,7 @@ fn known_bug_invalid_view_payload_does_not_make_its_route_dangling() {
 }
 
 #[test]
-fn known_bug_three_mistakes_including_an_invalid_udt_count_three() {
+fn issue_2_three_mistakes_including_an_invalid_udt_count_three() {
     let repo = Repo::demo();
     repo.edit(
         UDTS,
@@ -693,7 +693,7 @@ fn known_bug_three_mistakes_including_an_invalid_udt_count_three() {
 }
 
 #[test]
-fn known_bug_unknown_field_hint_does_not_repeat_one_of() {
+fn issue_2_unknown_field_hint_does_not_repeat_one_of() {
     let repo = Repo::demo();
     repo.edit(SCRIPTS, "  delay_ms: 1000", "  delay_msec: 1000");
     let run = validate(&repo);
@@ -701,8 +701,8 @@ fn known_bug_unknown_field_hint_does_not_repeat_one_of() {
 }
 
 #[test]
-#[ignore = "known bug: `invalid u64` names neither the field nor what to write"]
-fn known_bug_wrong_type_names_the_field_and_gives_a_hint() {
+
+fn issue_2_wrong_type_names_the_field_and_gives_a_hint() {
     let repo = Repo::demo();
     repo.edit(SCRIPTS, "  delay_ms: 1000", "  delay_ms: fast");
     let run = validate(&repo);
@@ -713,8 +713,8 @@ fn known_bug_wrong_type_names_the_field_and_gives_a_hint() {
 }
 
 #[test]
-#[ignore = "known bug: a missing field is reported at the spec's last line (an unrelated field)"]
-fn known_bug_missing_field_points_at_the_spec() {
+
+fn issue_2_missing_field_points_at_the_spec() {
     let repo = Repo::demo();
     repo.edit(SCRIPTS, "  script: scripts/physics_simulation.py\n", "");
     let run = validate(&repo);
@@ -722,7 +722,7 @@ fn known_bug_missing_field_points_at_the_spec() {
 }
 
 #[test]
-fn known_bug_duplicate_key_message_speaks_to_users() {
+fn issue_2_duplicate_key_message_speaks_to_users() {
     let repo = Repo::demo();
     repo.edit(
         PROJECT,
@@ -734,8 +734,8 @@ fn known_bug_duplicate_key_message_speaks_to_users() {
 }
 
 #[test]
-#[ignore = "known bug: an unclosed quote is reported where the next quote happens to be"]
-fn known_bug_unclosed_quote_points_at_the_opening_quote() {
+
+fn issue_2_unclosed_quote_points_at_the_opening_quote() {
     let repo = Repo::demo();
     repo.edit(
         PROJECT,
@@ -747,8 +747,8 @@ fn known_bug_unclosed_quote_points_at_the_opening_quote() {
 }
 
 #[test]
-#[ignore = "known bug: a timer-only field is reported at `type:` instead of at the field"]
-fn known_bug_timer_field_on_startup_script_points_at_the_field() {
+
+fn issue_2_timer_field_on_startup_script_points_at_the_field() {
     let repo = Repo::demo();
     repo.write(
         "ignition/startup.yaml",
@@ -759,8 +759,8 @@ fn known_bug_timer_field_on_startup_script_points_at_the_field() {
 }
 
 #[test]
-#[ignore = "known bug: a folder's dataType is reported at `tagType:` as `has tag settings or children`"]
-fn known_bug_folder_data_type_points_at_the_field() {
+
+fn issue_2_folder_data_type_points_at_the_field() {
     let repo = Repo::demo();
     repo.edit(
         TAGS,
@@ -773,7 +773,7 @@ fn known_bug_folder_data_type_points_at_the_field() {
 }
 
 #[test]
-fn known_bug_non_utf8_points_at_the_bad_byte() {
+fn issue_2_non_utf8_points_at_the_bad_byte() {
     let repo = Repo::demo();
     let text = repo.read(PROJECT).replace("Operations", "Op\u{0}rations");
     let bytes: Vec<u8> = text
@@ -786,8 +786,8 @@ fn known_bug_non_utf8_points_at_the_bad_byte() {
 }
 
 #[test]
-#[ignore = "known bug: the second writer of a gateway object is not located, only named"]
-fn known_bug_same_gateway_object_names_both_locations() {
+
+fn issue_2_same_gateway_object_names_both_locations() {
     let repo = Repo::demo();
     repo.write(
         "ignition/more_scripts.yaml",

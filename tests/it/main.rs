@@ -1,8 +1,11 @@
 //! Integration tests: one binary, a module per area. They drive the real `lode` binary against
 //! temporary git repositories holding copies of the demo manifests and a local gateway folder.
 
+mod cli_misc;
 mod core_flow;
 mod fixtures;
+mod guards;
+mod ignition_files;
 mod invalid_manifests;
 mod plan_formats;
 mod support;

@@ -119,8 +119,14 @@ impl Repo {
 
     /// Runs `lode` with `args` in the repository, with colour off.
     pub fn lode(&self, args: &[&str]) -> Run {
+        self.lode_with_env(args, &[])
+    }
+
+    /// Runs `lode` with extra environment variables.
+    pub fn lode_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let output = cargo_bin_cmd!("lode")
             .args(args)
+            .envs(vars.iter().copied())
             .current_dir(self.path())
             .env("NO_COLOR", "1")
             .env_remove("LODE_ENV")

@@ -239,7 +239,22 @@ impl IgnitionFiles {
         };
         // Payload first: the gateway must never see a resource.json whose payload is missing.
         write_atomic(&dir.join(file), &payload)?;
-        let manifest = resource_manifest("G", &[file], attributes);
+        // Keep other payloads the gateway lists and has on disk (a view's thumbnail.png).
+        let existing = read_json(&dir.join("resource.json")).ok().flatten();
+        let mut listed: Vec<&str> = vec![file];
+        for other in existing
+            .iter()
+            .flat_map(|e| e.get("files").and_then(Value::as_array))
+            .flatten()
+        {
+            if let Some(name) = other.as_str()
+                && name != file
+                && dir.join(name).is_file()
+            {
+                listed.push(name);
+            }
+        }
+        let manifest = resource_manifest("G", &listed, attributes);
         write_atomic(&dir.join("resource.json"), &to_json_bytes(&manifest))
     }
 
