@@ -3,6 +3,7 @@
 //! that `plan`, `apply` and `rollback` share.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{CommandError, GlobalArgs};
@@ -126,7 +127,17 @@ impl Workspace {
             return Err(CommandError::user(format!("--target {} matches no resource", options.targets.join(" ")))
                 .hint("targets are addresses (udt/Crusher), kinds (gateway_script), systems (ignition) or address prefixes (tag/Mining/Equipment)"));
         }
-        let live = self.refresh(state, selected.iter().cloned())?;
+        // Progress only on a terminal: CI logs stay quiet and plain.
+        let progress = std::io::stderr().is_terminal();
+        if progress {
+            eprint!("Reading the live state of {} resources...", selected.len());
+        }
+        let started = std::time::Instant::now();
+        let live = self.refresh(state, selected.iter().cloned());
+        if progress {
+            eprintln!(" {} ms", started.elapsed().as_millis());
+        }
+        let live = live?;
         let plan = build_plan(desired, state, &live, &selected, options, &self.env_name);
         Ok((plan, live))
     }
