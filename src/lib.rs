@@ -4,6 +4,7 @@
 //! providers while [`state`] records what was applied. The [`cli`] is the only layer that prints.
 
 pub mod cli;
+pub mod emulator;
 pub mod engine;
 pub mod manifest;
 pub mod provider;

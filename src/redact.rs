@@ -48,7 +48,6 @@ impl Redactor {
     }
 }
 
-
 /// JSON pointers of the strings in `value` that contain a secret.
 pub fn sensitive_pointers(value: &Value, secrets: &[String]) -> Vec<String> {
     fn walk(value: &Value, pointer: String, secrets: &[String], found: &mut Vec<String>) {

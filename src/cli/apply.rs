@@ -46,9 +46,13 @@ pub struct ApplyArgs {
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandError> {
     if let Some(file) = &args.plan_file {
-        if !args.selection.targets.is_empty() || args.selection.allow_delete_protected {
+        if !args.selection.targets.is_empty()
+            || args.selection.allow_delete_protected
+            || args.selection.allow_data_loss
+            || args.selection.allow_full_refresh
+        {
             return Err(CommandError::user(
-                "--target and --allow-delete-protected cannot change a saved plan; it is applied exactly as it was made",
+                "--target and the --allow-* flags cannot change a saved plan; it is applied exactly as it was made",
             )
             .hint("pass them to `lode plan --out FILE` instead"));
         }
@@ -293,13 +297,8 @@ fn apply_saved(
     {
         return Err(stale("a value from the environment (variables or secrets)"));
     }
-    let touched: Vec<Address> = plan
-        .changes
-        .iter()
-        .filter(|c| c.needs_apply())
-        .map(|c| c.address.clone())
-        .collect();
-    let live = workspace.refresh(&state, touched.iter().cloned())?;
+    // Everything the plan covers is read: touched objects to check, the rest for references.
+    let live = workspace.refresh(&state, plan.changes.iter().map(|c| c.address.clone()))?;
     for change in plan.changes.iter().filter(|c| c.needs_apply()) {
         let now = live
             .get(&change.address)

@@ -3,6 +3,7 @@
 //! module's error into an exit code, a message and `hint:` lines.
 
 mod apply;
+mod emulator;
 mod graph;
 mod plan;
 mod rollback;
@@ -54,6 +55,8 @@ pub enum Command {
     State(state::StateCommand),
     Schema(schema::SchemaArgs),
     Graph(graph::GraphArgs),
+    #[command(subcommand)]
+    Emulator(emulator::EmulatorCommand),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::State(command) => state::run(&cli.global, command),
         Command::Schema(args) => schema::run(args),
         Command::Graph(args) => graph::run(&cli.global, args),
+        Command::Emulator(command) => emulator::run(command),
     };
     match result {
         Ok(code) => code,
@@ -79,8 +83,9 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,deltalake_core=error")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

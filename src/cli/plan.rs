@@ -26,6 +26,13 @@ pub struct PlanSelection {
     /// Allow deleting resources marked `lifecycle.protect` (kept in state).
     #[arg(long)]
     pub allow_delete_protected: bool,
+    /// Allow changes that destroy table data: dropping tables or columns, retyping columns,
+    /// deleting a pipeline together with its datasets.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+    /// Allow pipeline updates to run as full refreshes (recomputing every dataset).
+    #[arg(long)]
+    pub allow_full_refresh: bool,
 }
 
 impl PlanSelection {
@@ -33,6 +40,8 @@ impl PlanSelection {
         PlanOptions {
             targets: self.targets.clone(),
             allow_delete_protected: self.allow_delete_protected,
+            allow_data_loss: self.allow_data_loss,
+            allow_full_refresh: self.allow_full_refresh,
         }
     }
 }

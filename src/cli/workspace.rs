@@ -66,7 +66,8 @@ impl Workspace {
             None => root.join(".lode").join(&global.env),
         };
         let backend = LocalBackend::new(state_dir, &global.env);
-        let providers = Providers::for_environment(&loaded.environment, &root);
+        let providers = Providers::for_environment(&loaded.environment, &root, &global.env)
+            .map_err(|e| CommandError::user(e.to_string()).with_class(super::ErrorClass::Remote))?;
         let redactor = Redactor::new(&loaded.desired.secrets);
         Ok(Workspace {
             root,
@@ -98,18 +99,16 @@ impl Workspace {
         let requests: Vec<RefreshRequest> = addresses
             .into_iter()
             .filter_map(|address| {
-                let spec = state
-                    .resources
-                    .get(&address)
-                    .map(|e| e.spec.clone())
-                    .or_else(|| {
-                        self.loaded
-                            .desired
-                            .resources
-                            .get(&address)
-                            .map(|r| r.spec.clone())
-                    })?;
-                Some(RefreshRequest { address, spec })
+                let entry = state.resources.get(&address);
+                let spec = entry.map(|e| e.spec.clone()).or_else(|| {
+                    self.loaded
+                        .desired
+                        .resources
+                        .get(&address)
+                        .map(|r| r.spec.clone())
+                })?;
+                let id = entry.and_then(|e| e.id.clone());
+                Some(RefreshRequest { address, spec, id })
             })
             .collect();
         Ok(self.providers.refresh(requests)?)

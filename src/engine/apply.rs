@@ -11,11 +11,13 @@ use serde::Serialize;
 
 use super::graph::step_dependencies;
 use super::plan::{Action, Plan, ResourceChange};
+use super::refs;
 use crate::manifest::{Address, Desired};
 use crate::provider::{LiveObject, Providers};
 use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
 use crate::state::local::StateError;
 use crate::state::{StateEntry, StateWriter};
+use serde_json::Value;
 
 /// How one step ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +136,7 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
     let wake = Condvar::new();
     let writer = Mutex::new(writer);
     let state_error: Mutex<Option<StateError>> = Mutex::new(None);
+    let applied = Mutex::new(inputs.live.clone());
     let workers = inputs.parallelism.clamp(1, 64);
 
     std::thread::scope(|scope| {
@@ -175,7 +178,7 @@ pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
                     };
                     let change = &plan.changes[i];
                     let started = Instant::now();
-                    let status = run_step(inputs, change, &writer, &state_error);
+                    let status = run_step(inputs, change, &writer, &state_error, &applied);
                     let mut step = outcome(change, status);
                     step.duration = started.elapsed();
                     (inputs.on_step)(&step);
@@ -260,6 +263,7 @@ fn run_step(
     change: &ResourceChange,
     writer: &Mutex<StateWriter>,
     state_error: &Mutex<Option<StateError>>,
+    applied: &Mutex<BTreeMap<Address, LiveObject>>,
 ) -> StepStatus {
     let address = &change.address;
     let seq = match writer
@@ -274,11 +278,17 @@ fn run_step(
             return StepStatus::Failed(message);
         }
     };
-    let result = call_provider(inputs, change);
+    let result = call_provider(inputs, change, applied);
     let status = match &result {
         Ok(_) => StepStatus::Applied,
         Err(message) => StepStatus::Failed(inputs.redactor.text(message)),
     };
+    if let Ok(Some(live)) = &result {
+        applied
+            .lock()
+            .expect("applied lock")
+            .insert(address.clone(), live.clone());
+    }
     let entry = result.map(|live| {
         live.map(|live| {
             let w = writer.lock().expect("writer lock");
@@ -291,6 +301,7 @@ fn run_step(
                     .redactor
                     .value(&mask_pointers(&live.spec, &sensitive)),
                 sensitive,
+                outputs: live.outputs.clone(),
                 fingerprint,
                 depends_on: change.depends_on.clone(),
                 lifecycle: change.lifecycle,
@@ -313,15 +324,29 @@ fn run_step(
 fn call_provider(
     inputs: &ApplyInputs,
     change: &ResourceChange,
+    applied: &Mutex<BTreeMap<Address, LiveObject>>,
 ) -> Result<Option<LiveObject>, String> {
     let address = &change.address;
-    let desired = || {
-        inputs
+    let options = &inputs.plan.change_options;
+    let desired = || -> Result<Value, String> {
+        let spec = &inputs
             .desired
             .resources
             .get(address)
-            .map(|r| &r.spec)
-            .ok_or_else(|| format!("{address} is not in the manifests"))
+            .ok_or_else(|| format!("{address} is not in the manifests"))?
+            .spec;
+        // References resolve against what is live now, including what this apply just did.
+        let known = applied.lock().expect("applied lock");
+        let (resolved, missing) = refs::resolve(spec, &|target, field| {
+            known.get(target).and_then(|l| l.field(field))
+        });
+        match missing.first() {
+            Some(first) => Err(format!(
+                "{first} is not known: {} did not apply",
+                first.address
+            )),
+            None => Ok(resolved),
+        }
     };
     let live = || {
         inputs
@@ -335,24 +360,25 @@ fn call_provider(
         .map_err(|e| e.to_string())?;
     match change.action {
         Action::Create => provider
-            .create(address, desired()?)
+            .create(address, &desired()?, options)
             .map(Some)
             .map_err(|e| e.to_string()),
         Action::Update => provider
-            .update(address, desired()?, &live()?.spec)
+            .update(address, &desired()?, live()?, options)
             .map(Some)
             .map_err(|e| e.to_string()),
         Action::Replace => {
+            let spec = desired()?;
             provider
-                .delete(address, &live()?.spec)
+                .delete(address, live()?, options)
                 .map_err(|e| e.to_string())?;
             provider
-                .create(address, desired()?)
+                .create(address, &spec, options)
                 .map(Some)
                 .map_err(|e| e.to_string())
         }
         Action::Delete => provider
-            .delete(address, &live()?.spec)
+            .delete(address, live()?, options)
             .map(|_| None)
             .map_err(|e| e.to_string()),
         Action::Forget => Ok(None),

@@ -13,6 +13,7 @@ use crate::manifest::Kind;
 fn text_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::GatewayScript | Kind::SessionEvent => &["script"],
+        Kind::WorkspaceFile => &["content"],
         _ => &[],
     }
 }
@@ -23,6 +24,14 @@ fn document_fields(kind: Kind) -> &'static [&'static str] {
         Kind::PerspectiveView => &["view"],
         Kind::PageConfig => &["config"],
         Kind::SessionProps => &["props"],
+        _ => &[],
+    }
+}
+
+/// Spec fields holding lists of records (table rows), diffed one record per line.
+fn line_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Table => &["rows"],
         _ => &[],
     }
 }
@@ -117,6 +126,23 @@ pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange
                 before: None,
                 after: None,
                 diff: Some(unified_diff(&text(b), &text(a))),
+            });
+        } else if line_fields(kind).contains(&key.as_str()) {
+            let lines = |v: Option<&Value>| -> String {
+                v.and_then(Value::as_array)
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| serde_json::to_string(i).expect("JSON") + "\n")
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            changes.push(FieldChange {
+                path: key.clone(),
+                before: None,
+                after: None,
+                diff: Some(unified_diff(&lines(b), &lines(a))),
             });
         } else if document_fields(kind).contains(&key.as_str()) {
             let pretty = |v: Option<&Value>| {

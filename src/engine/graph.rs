@@ -130,6 +130,27 @@ pub fn step_dependencies(
     waits_for
 }
 
+/// Desired addresses, dependencies first (ties by address).
+pub fn dependency_order(desired: &Desired) -> Vec<Address> {
+    let addresses: Vec<&Address> = desired.resources.keys().collect();
+    let index: BTreeMap<&Address, usize> =
+        addresses.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let waits_for: Vec<BTreeSet<usize>> = addresses
+        .iter()
+        .map(|a| {
+            desired.resources[*a]
+                .depends_on
+                .iter()
+                .filter_map(|d| index.get(d).copied())
+                .collect()
+        })
+        .collect();
+    topological(addresses.len(), &waits_for)
+        .into_iter()
+        .map(|i| addresses[i].clone())
+        .collect()
+}
+
 /// The desired dependency graph as Graphviz DOT (`lode graph`).
 pub fn to_dot(desired: &Desired) -> String {
     let mut out = String::from(

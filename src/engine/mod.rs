@@ -7,6 +7,7 @@ pub mod apply;
 pub mod canonical;
 pub mod graph;
 pub mod plan;
+pub mod refs;
 
 /// Now, as RFC 3339 UTC with seconds (for state, locks and plans).
 pub fn now_rfc3339() -> String {

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::canonical::{FieldChange, canonical_spec, diff_fields};
 use super::graph;
+use super::refs;
 use crate::manifest::{Address, Desired, Kind, Lifecycle, SourceInfo};
-use crate::provider::LiveObject;
+use crate::provider::{ChangeOptions, LiveObject};
 use crate::redact::{MASK, sensitive_pointers};
 use crate::state::{State, StateEntry};
 
@@ -130,6 +131,9 @@ pub struct Plan {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// What the plan allows providers to do (`--allow-data-loss`, `--allow-full-refresh`).
+    #[serde(default)]
+    pub change_options: ChangeOptions,
     pub summary: Summary,
     /// In apply order: creates and updates by dependency, deletes after in reverse order.
     pub changes: Vec<ResourceChange>,
@@ -206,6 +210,43 @@ fn masked_diff(
     diff_fields(kind, &live, &desired)
 }
 
+/// Each desired spec with its `${ref...}` resolved where the referenced object exists and will
+/// not change; the others hold "known after apply", and are listed with what they wait for.
+fn resolve_references(
+    desired: &Desired,
+    live: &BTreeMap<Address, LiveObject>,
+) -> (BTreeMap<Address, Value>, BTreeMap<Address, String>) {
+    let mut resolved: BTreeMap<Address, Value> = BTreeMap::new();
+    let mut unchanged: BTreeSet<Address> = BTreeSet::new();
+    let mut pending = BTreeMap::new();
+    for address in graph::dependency_order(desired) {
+        let resource = &desired.resources[&address];
+        let (spec, missing) = refs::resolve(&resource.spec, &|target, field| {
+            if unchanged.contains(target) {
+                live.get(target).and_then(|l| l.field(field))
+            } else {
+                None
+            }
+        });
+        if let Some(first) = missing.first() {
+            pending.insert(address.clone(), first.to_string());
+        } else if let Some(object) = live.get(&address) {
+            let kind = address.kind;
+            if diff_fields(
+                kind,
+                &canonical_spec(kind, &object.spec),
+                &canonical_spec(kind, &spec),
+            )
+            .is_empty()
+            {
+                unchanged.insert(address.clone());
+            }
+        }
+        resolved.insert(address, spec);
+    }
+    (resolved, pending)
+}
+
 /// Switches that change what the planner allows.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -213,6 +254,54 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
     /// `--allow-delete-protected`.
     pub allow_delete_protected: bool,
+    /// `--allow-data-loss`: dropping tables or columns, retyping columns.
+    pub allow_data_loss: bool,
+    /// `--allow-full-refresh`.
+    pub allow_full_refresh: bool,
+}
+
+/// Why a change would destroy table data, if it would.
+fn data_loss(
+    kind: Kind,
+    action: Action,
+    live: Option<&Value>,
+    desired: Option<&Value>,
+) -> Option<String> {
+    if kind != Kind::Table {
+        return None;
+    }
+    match action {
+        Action::Delete => return Some("dropping the table deletes its data".to_string()),
+        Action::Replace => return Some("replacing the table drops it and its data".to_string()),
+        Action::Update => {}
+        _ => return None,
+    }
+    let columns = |spec: Option<&Value>| -> Vec<(String, String)> {
+        spec.and_then(|s| s.get("columns"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or("").to_string(),
+                    c["type"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let wanted = columns(desired);
+    for (name, data_type) in columns(live) {
+        match wanted.iter().find(|(n, _)| *n == name) {
+            None => return Some(format!("dropping column `{name}` deletes its data")),
+            Some((_, t)) if *t != data_type => {
+                return Some(format!(
+                    "changing column `{name}` from {data_type} to {t} rewrites the table"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// Whether `address` is selected by a `--target` value.
@@ -234,7 +323,12 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
         Kind::PerspectiveView => &["project", "view_path"],
         Kind::PageConfig | Kind::SessionProps => &["project"],
         Kind::SessionEvent => &["project", "event"],
-        Kind::Project => &[],
+        Kind::Project | Kind::GenieSpace => &[],
+        Kind::Schema => &["catalog", "name"],
+        Kind::Table => &["catalog", "schema", "name"],
+        Kind::Pipeline => &["catalog", "storage"],
+        Kind::QualityMonitor => &["table", "assets_dir"],
+        Kind::WorkspaceFile => &["path"],
     };
     for name in identity {
         if field(before, name) != field(after, name) {
@@ -294,6 +388,7 @@ pub fn build_plan(
     options: &PlanOptions,
     environment: &str,
 ) -> Plan {
+    let (resolved, pending) = resolve_references(desired, live);
     let mut changes: BTreeMap<Address, ResourceChange> = BTreeMap::new();
     for address in selected {
         let want = desired.resources.get(address);
@@ -322,7 +417,7 @@ pub fn build_plan(
         };
         match (want, &live_spec) {
             (Some(want), None) => {
-                let spec = canonical_spec(kind, &want.spec);
+                let spec = canonical_spec(kind, &resolved[address]);
                 change.action = Action::Create;
                 let sensitive = sensitive_paths(&spec, &desired.secrets, prior);
                 change.fields =
@@ -334,7 +429,7 @@ pub fn build_plan(
                 }
             }
             (Some(want), Some(live_spec)) => {
-                let spec = canonical_spec(kind, &want.spec);
+                let spec = canonical_spec(kind, &resolved[address]);
                 change.lifecycle = want.lifecycle;
                 change.depends_on = want.depends_on.clone();
                 change.adopt = prior.is_none();
@@ -353,7 +448,10 @@ pub fn build_plan(
                     }
                 } else if !change.fields.is_empty() {
                     change.action = Action::Update;
-                    if change.adopt {
+                    if let Some(waiting) = pending.get(address) {
+                        change.reason =
+                            Some(format!("it uses {waiting}, which is known after apply"));
+                    } else if change.adopt {
                         change.reason = Some(
                             "it exists but lode did not manage it: adopted and updated".to_string(),
                         );
@@ -400,6 +498,20 @@ pub fn build_plan(
                 change.reason = Some("removed from the manifests and already gone".to_string());
             }
         }
+        if change.blocked.is_none()
+            && !options.allow_data_loss
+            && let Some(reason) = data_loss(
+                kind,
+                change.action,
+                live_spec.as_ref(),
+                want.map(|_| &resolved[address]),
+            )
+        {
+            change.blocked = Some(Blocked {
+                reason,
+                allow_with: "--allow-data-loss".to_string(),
+            });
+        }
         change.risk = match (change.action, &change.blocked) {
             (_, Some(_)) | (Action::Delete | Action::Replace, _) => Risk::High,
             (Action::Update, _) if change.drift || change.adopt => Risk::High,
@@ -438,6 +550,10 @@ pub fn build_plan(
         },
         created_at: super::now_rfc3339(),
         targets: options.targets.clone(),
+        change_options: ChangeOptions {
+            allow_data_loss: options.allow_data_loss,
+            allow_full_refresh: options.allow_full_refresh,
+        },
         summary,
         changes: ordered,
     }

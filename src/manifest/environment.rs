@@ -35,7 +35,33 @@ pub struct EnvironmentConfig {
     #[serde(default)]
     pub ignition: Option<IgnitionConfig>,
     #[serde(default)]
+    pub databricks: Option<DatabricksConfig>,
+    #[serde(default)]
     pub state: StateConfig,
+}
+
+/// How `lode` reaches the Databricks workspace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatabricksConfig {
+    /// Run the workspace emulator in-process (the `local` environment) instead of a real host.
+    #[serde(default)]
+    pub emulator: bool,
+    /// The workspace URL; otherwise DATABRICKS_HOST or the profile's `host`.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A `~/.databrickscfg` profile; otherwise DATABRICKS_CONFIG_PROFILE or `[DEFAULT]`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The name of an environment variable holding a personal access token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// The SQL warehouse for statements and Genie; default: the first the workspace lists.
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
+    /// How long to wait for a pipeline update to reach RUNNING or COMPLETED (default 600).
+    #[serde(default)]
+    pub pipeline_timeout_seconds: Option<u64>,
 }
 
 /// How `lode` reaches the Ignition gateway.
@@ -101,6 +127,10 @@ impl EnvironmentConfig {
                 transport: IgnitionTransport::Files,
                 data_dir: ".lode/local/ignition".to_string(),
                 collection: default_collection(),
+            }),
+            databricks: Some(DatabricksConfig {
+                emulator: true,
+                ..DatabricksConfig::default()
             }),
             state: StateConfig::default(),
         }

@@ -35,8 +35,6 @@ pub enum InterpolateError {
     Malformed(String),
     #[error("unterminated `${{` (no closing `}}`)")]
     Unterminated,
-    #[error("cross-resource references (`${{ref.kind.name.field}}`) are not supported yet")]
-    RefNotSupported,
 }
 
 impl InterpolateError {
@@ -50,9 +48,6 @@ impl InterpolateError {
                 format!("export {name}, or give a default for local use: `${{env.{name}:-value}}`")
             }
             InterpolateError::Malformed(_) => "write `$${` for a literal `${`".to_string(),
-            InterpolateError::RefNotSupported => {
-                "use a `${var.x}` set in the environment file for now".to_string()
-            }
             InterpolateError::Unterminated => {
                 "close it with `}`, or write `$${` for a literal `${`".to_string()
             }
@@ -177,10 +172,12 @@ impl Interpolator<'_> {
                     }
                     out.push_str(&value);
                 }
-                Reference::Ref { .. } => {
-                    // Resolving references needs the engine to carry "known after apply" values;
-                    // until it does, refuse them rather than write the placeholder to a gateway.
-                    return Err((token, InterpolateError::RefNotSupported));
+                Reference::Ref { address, .. } => {
+                    // The engine resolves it once the referenced object exists.
+                    if !self.references.contains(&address) {
+                        self.references.push(address);
+                    }
+                    out.push_str(&token);
                 }
             }
         }
@@ -226,8 +223,8 @@ mod tests {
         assert_eq!(run("${env.MISSING:-dflt}").unwrap(), "dflt");
         assert_eq!(run("$${var.project}").unwrap(), "${var.project}");
         assert_eq!(
-            run("${ref.project.mining.title}").unwrap_err().1,
-            InterpolateError::RefNotSupported
+            run("${ref.project.mining.title}").unwrap(),
+            "${ref.project.mining.title}"
         );
     }
 

@@ -17,6 +17,12 @@ use serde_json::Value;
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    Schema,
+    Table,
+    Pipeline,
+    GenieSpace,
+    QualityMonitor,
+    WorkspaceFile,
     Project,
     Udt,
     Tag,
@@ -28,7 +34,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 14] = [
+        Kind::Schema,
+        Kind::Table,
+        Kind::Pipeline,
+        Kind::GenieSpace,
+        Kind::QualityMonitor,
+        Kind::WorkspaceFile,
         Kind::Project,
         Kind::Udt,
         Kind::Tag,
@@ -41,6 +53,12 @@ impl Kind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Kind::Schema => "schema",
+            Kind::Table => "table",
+            Kind::Pipeline => "pipeline",
+            Kind::GenieSpace => "genie_space",
+            Kind::QualityMonitor => "quality_monitor",
+            Kind::WorkspaceFile => "workspace_file",
             Kind::Project => "project",
             Kind::Udt => "udt",
             Kind::Tag => "tag",
@@ -58,7 +76,15 @@ impl Kind {
 
     /// The system that owns this kind; `--target ignition` selects all of them.
     pub fn system(self) -> &'static str {
-        "ignition"
+        match self {
+            Kind::Schema
+            | Kind::Table
+            | Kind::Pipeline
+            | Kind::GenieSpace
+            | Kind::QualityMonitor
+            | Kind::WorkspaceFile => "databricks",
+            _ => "ignition",
+        }
     }
 }
 
@@ -491,4 +517,181 @@ impl SessionEventType {
             ),
         }
     }
+}
+
+/// A Unity Catalog schema.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSpec {
+    pub catalog: String,
+    /// The schema's name; defaults to the resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A managed Delta table, optionally seeded with rows from a CSV file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    pub catalog: String,
+    pub schema: String,
+    /// The table's name; defaults to the resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub columns: Vec<ColumnSpec>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Key columns: seed rows are reconciled by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    /// Path (relative to this manifest file) of a CSV file with a header row: the table's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
+
+/// One table column.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    /// A Databricks SQL type: string, int, bigint, double, boolean, date, timestamp, decimal(p,s)...
+    #[serde(rename = "type")]
+    pub data_type: String,
+    #[serde(default = "default_true")]
+    pub nullable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A Lakeflow declarative pipeline, in the Pipelines API's own field names.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// The pipeline's display name; defaults to the resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub catalog: String,
+    pub schema: String,
+    pub libraries: Vec<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configuration: BTreeMap<String, String>,
+    #[serde(default)]
+    pub continuous: bool,
+    #[serde(default)]
+    pub development: bool,
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    #[serde(default = "default_edition")]
+    pub edition: String,
+    #[serde(default)]
+    pub photon: bool,
+    #[serde(default)]
+    pub serverless: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Checkpoint storage; changing it replaces the pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_path: Option<String>,
+}
+
+fn default_channel() -> String {
+    "CURRENT".to_string()
+}
+
+fn default_edition() -> String {
+    "ADVANCED".to_string()
+}
+
+/// A Genie space; lode builds its `serialized_space` (version 2).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenieSpaceSpec {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The SQL warehouse; defaults to the environment's warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<String>,
+    /// The workspace folder the space lives in.
+    pub parent_path: String,
+    /// Full table names the space answers from.
+    pub tables: Vec<String>,
+    /// General instructions for Genie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub example_sql: Vec<ExampleSql>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_questions: Vec<String>,
+}
+
+/// A question with the SQL that answers it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleSql {
+    pub question: String,
+    pub sql: String,
+}
+
+/// A data quality monitor on a table.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityMonitorSpec {
+    /// The monitored table's full name.
+    pub table: String,
+    /// `catalog.schema` for the metric tables.
+    pub output_schema: String,
+    /// Workspace folder for the dashboard; changing it replaces the monitor.
+    pub assets_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_series: Option<TimeSeriesProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<MonitorSchedule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slicing_exprs: Vec<String>,
+}
+
+/// A time-series profile.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSeriesProfile {
+    pub timestamp_col: String,
+    pub granularities: Vec<String>,
+}
+
+/// When a monitor refreshes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSchedule {
+    pub quartz_cron_expression: String,
+    #[serde(default = "default_timezone")]
+    pub timezone_id: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+/// A file in the workspace (pipeline sources, the chat page).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceFileSpec {
+    /// The workspace path, e.g. `/Workspace/Shared/mining_demo/chat/index.html`.
+    pub path: String,
+    /// Path (relative to this manifest file) of the local file.
+    pub source: String,
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use super::databricks;
 use super::environment::{self, EnvironmentConfig, ProjectConfig, environment_file};
 use super::interpolate::{InterpolateError, Interpolator};
 use super::kinds::*;
@@ -77,11 +78,11 @@ struct Parsed {
 }
 
 /// What building a spec needs: the file it came from and the files it may read.
-struct SpecContext<'a> {
+pub(super) struct SpecContext<'a> {
     files: &'a ManifestFiles,
     file: &'a str,
     document: &'a YamlDocument,
-    errors: Vec<ManifestError>,
+    pub(super) errors: Vec<ManifestError>,
 }
 
 impl SpecContext<'_> {
@@ -90,7 +91,12 @@ impl SpecContext<'_> {
         locate(self.document, needle)
     }
 
-    fn error(&mut self, needle: &str, message: impl Into<String>, hint: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        needle: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let (line, column) = self.locate(needle);
         self.errors
             .push(ManifestError::new(self.file, line, column, message).with_hint(hint));
@@ -98,7 +104,7 @@ impl SpecContext<'_> {
 
     /// Reads a payload file named relative to the manifest file, refusing paths that leave the
     /// manifest root (directly or through a symlink).
-    fn payload(&mut self, field: &str, relative: &str) -> Option<(String, String)> {
+    pub(super) fn payload(&mut self, field: &str, relative: &str) -> Option<(String, String)> {
         let dir = self.file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let joined = if dir.is_empty() {
             relative.to_string()
@@ -302,6 +308,14 @@ pub fn load_desired(
                 failed.addresses.insert(parsed.address.clone());
                 continue;
             }
+            // Checks that need interpolated values (paths built from variables).
+            if let Err((field, message, hint)) = databricks::finish(parsed.address.kind, &mut spec)
+            {
+                let (line, column) = locate(&document, &format!("{field}:"));
+                errors.push(ManifestError::new(path, line, column, message).with_hint(hint));
+                failed.addresses.insert(parsed.address.clone());
+                continue;
+            }
             let address = parsed.address.clone();
             if let Some(existing) = resources.get(&address) {
                 errors.push(
@@ -365,6 +379,7 @@ pub fn load_desired(
         }
     }
 
+    databricks::link_by_value(&mut resources);
     check_references(&mut resources, &explicit_deps, files, &failed, &mut errors);
     if errors.is_empty() {
         check_cycles(&resources, &mut errors);
@@ -444,6 +459,18 @@ fn parse_document(
         Kind::PageConfig => typed::<PageConfigSpec>(&mut context, kind, build_page_config),
         Kind::SessionProps => typed::<SessionPropsSpec>(&mut context, kind, build_session_props),
         Kind::SessionEvent => typed::<SessionEventSpec>(&mut context, kind, build_session_event),
+        Kind::Schema => typed::<SchemaSpec>(&mut context, kind, databricks::build_schema),
+        Kind::Table => typed::<TableSpec>(&mut context, kind, databricks::build_table),
+        Kind::Pipeline => typed::<PipelineSpec>(&mut context, kind, databricks::build_pipeline),
+        Kind::GenieSpace => {
+            typed::<GenieSpaceSpec>(&mut context, kind, databricks::build_genie_space)
+        }
+        Kind::QualityMonitor => {
+            typed::<QualityMonitorSpec>(&mut context, kind, databricks::build_quality_monitor)
+        }
+        Kind::WorkspaceFile => {
+            typed::<WorkspaceFileSpec>(&mut context, kind, databricks::build_workspace_file)
+        }
     };
     errors.append(&mut context.errors);
     result
@@ -535,7 +562,7 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
-fn to_value<T: serde::Serialize>(value: &T) -> Value {
+pub(super) fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("specs always serialise")
 }
 
@@ -855,6 +882,12 @@ pub fn locator(kind: Kind, name: &str, spec: &Value) -> String {
         Kind::PageConfig => format!("{project}/page-config"),
         Kind::SessionProps => format!("{project}/session-props"),
         Kind::SessionEvent => format!("{project}/session-event/{}", str_field(spec, "event")),
+        Kind::Schema
+        | Kind::Table
+        | Kind::Pipeline
+        | Kind::GenieSpace
+        | Kind::QualityMonitor
+        | Kind::WorkspaceFile => databricks::locator(kind, name, spec),
     }
 }
 

@@ -2,12 +2,14 @@
 //! git revision), validating all of them in one pass, and turning them into `Desired`, the plain
 //! data the engine plans from. Nothing here talks to a live system.
 
+mod databricks;
 pub mod environment;
 pub mod interpolate;
 pub mod kinds;
 mod load;
 pub mod schema;
 pub mod source;
+pub mod table_data;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use databricks::normalize_workspace_path;
 pub use environment::{EnvironmentConfig, ProjectConfig};
 pub use kinds::Kind;
 pub use load::{Loaded, load_desired, locator};

@@ -41,6 +41,12 @@ pub fn manifest_schema() -> Schema {
             Kind::PageConfig => document_schema::<PageConfigSpec>(&mut generator, kind),
             Kind::SessionProps => document_schema::<SessionPropsSpec>(&mut generator, kind),
             Kind::SessionEvent => document_schema::<SessionEventSpec>(&mut generator, kind),
+            Kind::Schema => document_schema::<SchemaSpec>(&mut generator, kind),
+            Kind::Table => document_schema::<TableSpec>(&mut generator, kind),
+            Kind::Pipeline => document_schema::<PipelineSpec>(&mut generator, kind),
+            Kind::GenieSpace => document_schema::<GenieSpaceSpec>(&mut generator, kind),
+            Kind::QualityMonitor => document_schema::<QualityMonitorSpec>(&mut generator, kind),
+            Kind::WorkspaceFile => document_schema::<WorkspaceFileSpec>(&mut generator, kind),
         })
         .collect();
     let value = json!({

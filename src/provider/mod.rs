@@ -3,6 +3,7 @@
 //! tells it to. It speaks canonical spec JSON in the same shape as the manifests, so the engine
 //! can diff without knowing any system's wire format; it knows nothing about rendering.
 
+pub mod databricks;
 pub mod ignition;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,31 @@ pub struct LiveObject {
     pub spec: Value,
     /// A server-assigned id, for kinds that have one.
     pub id: Option<String>,
+    /// Values other resources may reference (`${ref.kind.name.field}`) besides spec fields,
+    /// e.g. a table's `full_name` or a file's `url`.
+    pub outputs: BTreeMap<String, Value>,
+}
+
+impl LiveObject {
+    /// A live object with no id and no outputs beyond its spec.
+    pub fn plain(spec: Value) -> LiveObject {
+        LiveObject {
+            spec,
+            id: None,
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// The value of `field` for references: an output, `id`, or a spec field.
+    pub fn field(&self, field: &str) -> Option<Value> {
+        if let Some(value) = self.outputs.get(field) {
+            return Some(value.clone());
+        }
+        if field == "id" {
+            return self.id.clone().map(Value::String);
+        }
+        self.spec.get(field).cloned()
+    }
 }
 
 /// One object to read: its address and the spec that says where it lives (the last applied
@@ -26,6 +52,8 @@ pub struct LiveObject {
 pub struct RefreshRequest {
     pub address: Address,
     pub spec: Value,
+    /// The server id recorded in state, for kinds that have one.
+    pub id: Option<String>,
 }
 
 /// Why a provider call failed.
@@ -45,6 +73,18 @@ pub enum ProviderError {
     NotConfigured(Kind),
 }
 
+/// What the user allowed for this apply (from the plan), for providers whose calls can destroy
+/// data or recompute it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeOptions {
+    /// Deleting a pipeline also deletes its datasets (`cascade=true`).
+    #[serde(default)]
+    pub allow_data_loss: bool,
+    /// Pipeline updates may run as full refreshes.
+    #[serde(default)]
+    pub allow_full_refresh: bool,
+}
+
 /// What every system's provider can do.
 pub trait Provider: Send + Sync {
     /// `ignition`, `databricks`: matches `Kind::system`.
@@ -57,40 +97,131 @@ pub trait Provider: Send + Sync {
     ) -> Result<BTreeMap<Address, LiveObject>, ProviderError>;
 
     /// Creates the object (or overwrites a leftover at its place) and returns what is live.
-    fn create(&self, address: &Address, desired: &Value) -> Result<LiveObject, ProviderError>;
+    fn create(
+        &self,
+        address: &Address,
+        desired: &Value,
+        options: &ChangeOptions,
+    ) -> Result<LiveObject, ProviderError>;
 
     /// Changes the object in place; `live` is the spec it was read with.
     fn update(
         &self,
         address: &Address,
         desired: &Value,
-        live: &Value,
+        live: &LiveObject,
+        options: &ChangeOptions,
     ) -> Result<LiveObject, ProviderError>;
 
     /// Deletes the object that `live` describes.
-    fn delete(&self, address: &Address, live: &Value) -> Result<(), ProviderError>;
+    fn delete(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        options: &ChangeOptions,
+    ) -> Result<(), ProviderError>;
 }
 
-/// The providers of one environment, by system.
+/// The providers of one environment, by system, and the in-process emulators they talk to.
 pub struct Providers {
     providers: Vec<Box<dyn Provider>>,
+    /// Kept alive while the providers are in use; dropped last.
+    emulators: Vec<crate::emulator::databricks::RunningEmulator>,
 }
 
+/// Why the providers of an environment could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectProvidersError {
+    #[error("the Databricks emulator did not start: {0}")]
+    Emulator(#[from] crate::emulator::databricks::StartEmulatorError),
+    #[error("Databricks authentication: {0}")]
+    Auth(#[from] databricks::auth::AuthError),
+    #[error("Databricks client: {0}")]
+    Client(#[from] databricks::client::ApiError),
+}
+
+/// The token the in-process emulator of the `local` environment accepts.
+pub const LOCAL_EMULATOR_TOKEN: &str = "dapi-lode-local-emulator";
+
 impl Providers {
-    /// Builds the providers an environment configures, rooted at the manifest root.
-    pub fn for_environment(environment: &EnvironmentConfig, root: &std::path::Path) -> Providers {
+    /// Builds the providers an environment configures, rooted at the manifest root; starts the
+    /// in-process emulators the environment asks for.
+    pub fn for_environment(
+        environment: &EnvironmentConfig,
+        root: &std::path::Path,
+        env_name: &str,
+    ) -> Result<Providers, ConnectProvidersError> {
         let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+        let mut emulators = Vec::new();
         if let Some(ignition) = &environment.ignition {
             providers.push(Box::new(ignition::files::IgnitionFiles::new(
                 root.join(&ignition.data_dir),
                 ignition.collection.clone(),
             )));
         }
-        Providers { providers }
+        if let Some(config) = &environment.databricks {
+            let auth = if config.emulator {
+                let running = crate::emulator::databricks::start_remembering_port(
+                    crate::emulator::databricks::EmulatorConfig {
+                        data_dir: root.join(".lode").join(env_name).join("databricks"),
+                        token: LOCAL_EMULATOR_TOKEN.to_string(),
+                        oauth_client: None,
+                        port: 0,
+                    },
+                )?;
+                let auth = databricks::auth::ResolvedAuth {
+                    host: running.url.clone(),
+                    credentials: databricks::auth::Credentials::Pat {
+                        token: LOCAL_EMULATOR_TOKEN.to_string(),
+                    },
+                    warehouse_id: None,
+                    source: "the in-process emulator".to_string(),
+                };
+                emulators.push(running);
+                auth
+            } else {
+                let settings = databricks::auth::AuthSettings {
+                    host: config.host.clone(),
+                    profile: config.profile.clone(),
+                    token_env: config.token_env.clone(),
+                };
+                databricks::auth::resolve_auth(&settings, &|name| std::env::var(name).ok(), None)?
+            };
+            let warehouse_id = config
+                .warehouse_id
+                .clone()
+                .or_else(|| auth.warehouse_id.clone());
+            let client = databricks::client::DatabricksClient::new(
+                auth,
+                databricks::client::ClientOptions::default(),
+            )?;
+            let mut settings = databricks::provider::DatabricksSettings {
+                warehouse_id,
+                ..Default::default()
+            };
+            if let Some(seconds) = config.pipeline_timeout_seconds {
+                settings.pipeline_timeout = std::time::Duration::from_secs(seconds);
+            }
+            providers.push(Box::new(databricks::provider::DatabricksProvider::new(
+                client, settings,
+            )));
+        }
+        Ok(Providers {
+            providers,
+            emulators,
+        })
     }
 
     pub fn from_list(providers: Vec<Box<dyn Provider>>) -> Providers {
-        Providers { providers }
+        Providers {
+            providers,
+            emulators: Vec::new(),
+        }
+    }
+
+    /// The base URLs of the in-process emulators (for `lode status` and tests).
+    pub fn emulator_urls(&self) -> Vec<String> {
+        self.emulators.iter().map(|e| e.url.clone()).collect()
     }
 
     /// The provider for a kind.

@@ -55,7 +55,7 @@ enum WalRecord {
         seq: u64,
         address: Address,
         #[serde(default)]
-        entry: Option<StateEntry>,
+        entry: Option<Box<StateEntry>>,
         #[serde(default)]
         failed: Option<String>,
     },
@@ -170,7 +170,7 @@ impl LocalBackend {
                     if failed.is_none() {
                         match entry {
                             Some(entry) => {
-                                state.resources.insert(address, entry);
+                                state.resources.insert(address, *entry);
                             }
                             None => {
                                 state.resources.remove(&address);
@@ -346,7 +346,7 @@ impl StateWriter {
             Ok(entry) => WalRecord::End {
                 seq,
                 address: address.clone(),
-                entry: entry.clone(),
+                entry: entry.clone().map(Box::new),
                 failed: None,
             },
             Err(message) => WalRecord::End {

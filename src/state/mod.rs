@@ -49,6 +49,10 @@ pub struct StateEntry {
     pub lifecycle: Lifecycle,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Values recorded at the last apply for later use, e.g. a table's Delta version before its
+    /// data changed (what `RESTORE TABLE ... VERSION AS OF` needs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Value>,
     /// JSON pointers into `spec` whose values are secrets (stored masked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,

@@ -24,9 +24,9 @@ fn apply_then_replan_is_empty_for_every_kind() {
     let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert_contains(
         &run.stdout,
-        "Plan: 24 to add, 0 to change, 0 to delete, 0 unchanged.",
+        "Plan: 34 to add, 0 to change, 0 to delete, 0 unchanged.",
     );
-    assert_contains(&run.stdout, "Apply complete! Resources: 24 added");
+    assert_contains(&run.stdout, "Apply complete! Resources: 34 added");
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
     assert_contains(&plan.stdout, "No changes.");
     let again = repo.lode_ok(&["apply", "--auto-approve"], 0);
@@ -94,7 +94,7 @@ fn v1_v2_revert_and_rollback_move_the_gateway_both_ways() {
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
     assert_contains(
         &plan.stdout,
-        "Plan: 1 to add, 2 to change, 0 to delete, 22 unchanged.",
+        "Plan: 1 to add, 2 to change, 0 to delete, 32 unchanged.",
     );
     assert_contains(&plan.stdout, "+ tag/Mining/Equipment/HT_006");
     assert_contains(&plan.stdout, "~ gateway_script/physics_simulation");
@@ -336,7 +336,7 @@ fn an_existing_object_is_adopted_not_overwritten_blindly() {
     assert_contains(&plan.stdout, "will be adopted into state (no change)");
     assert_contains(
         &plan.stdout,
-        "Plan: 0 to add, 1 to change, 0 to delete, 23 unchanged, 24 to adopt.",
+        "Plan: 0 to add, 1 to change, 0 to delete, 33 unchanged, 34 to adopt.",
     );
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
@@ -382,7 +382,7 @@ fn a_failed_step_skips_its_dependents_and_a_rerun_converges() {
     assert!(
         rerun
             .stdout
-            .contains("Plan: 7 to add, 0 to change, 0 to delete, 17 unchanged."),
+            .contains("Plan: 7 to add, 0 to change, 0 to delete, 27 unchanged."),
         "{}",
         rerun.stdout
     );

@@ -3,6 +3,7 @@
 
 mod cli_misc;
 mod core_flow;
+mod databricks;
 mod fixtures;
 mod guards;
 mod ignition_files;

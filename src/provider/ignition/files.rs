@@ -16,7 +16,7 @@ use super::script;
 use super::tags::TagFolder;
 use crate::manifest::kinds::{GatewayScriptType, SessionEventType};
 use crate::manifest::{Address, Kind};
-use crate::provider::{LiveObject, Provider, ProviderError, RefreshRequest};
+use crate::provider::{ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest};
 
 const PERSPECTIVE: &str = "com.inductiveautomation.perspective";
 
@@ -311,10 +311,7 @@ impl IgnitionFiles {
             }
             kind => self.write_resource(kind, desired)?,
         }
-        Ok(LiveObject {
-            spec: desired.clone(),
-            id: None,
-        })
+        Ok(LiveObject::plain(desired.clone()))
     }
 }
 
@@ -366,7 +363,7 @@ impl Provider for IgnitionFiles {
             {
                 let mut spec = config.clone();
                 spec["provider"] = json!(provider);
-                live.insert(request.address.clone(), LiveObject { spec, id: None });
+                live.insert(request.address.clone(), LiveObject::plain(spec));
             }
         }
         let udts = of_kind(Kind::Udt);
@@ -378,7 +375,7 @@ impl Provider for IgnitionFiles {
                 .and_then(|t| t.get(&request.address.name))
                 .and_then(|e| udt_spec(provider, e))
             {
-                live.insert(request.address.clone(), LiveObject { spec, id: None });
+                live.insert(request.address.clone(), LiveObject::plain(spec));
             }
         }
         for request in requests {
@@ -388,13 +385,18 @@ impl Provider for IgnitionFiles {
                 kind => self.read_resource(kind, &request.spec)?,
             };
             if let Some(spec) = spec {
-                live.insert(request.address.clone(), LiveObject { spec, id: None });
+                live.insert(request.address.clone(), LiveObject::plain(spec));
             }
         }
         Ok(live)
     }
 
-    fn create(&self, address: &Address, desired: &Value) -> Result<LiveObject, ProviderError> {
+    fn create(
+        &self,
+        address: &Address,
+        desired: &Value,
+        _: &ChangeOptions,
+    ) -> Result<LiveObject, ProviderError> {
         self.write(address, desired)
     }
 
@@ -402,12 +404,19 @@ impl Provider for IgnitionFiles {
         &self,
         address: &Address,
         desired: &Value,
-        _live: &Value,
+        _: &LiveObject,
+        _: &ChangeOptions,
     ) -> Result<LiveObject, ProviderError> {
         self.write(address, desired)
     }
 
-    fn delete(&self, address: &Address, live: &Value) -> Result<(), ProviderError> {
+    fn delete(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        _: &ChangeOptions,
+    ) -> Result<(), ProviderError> {
+        let live = &live.spec;
         match address.kind {
             Kind::Project => remove_dir(&self.project_dir(&address.name)),
             Kind::Udt => {

@@ -1,0 +1,255 @@
+//! Table data as manifests hold it: seed rows from CSV files, and the canonical text of a cell of
+//! a given SQL type. Both the manifests and the Databricks provider (reading live rows) pass cells
+//! through `canonical_cell`, so `2`, `2.0` and `2.00` compare by value, not by spelling.
+
+/// Parses CSV (RFC 4180: quoted fields, `""` escapes, newlines inside quotes) into rows.
+pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut at_field_start = true;
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' => quoted = false,
+                '\n' => {
+                    line += 1;
+                    field.push(c);
+                }
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if at_field_start => {
+                quoted = true;
+                at_field_start = false;
+            }
+            '"' => return Err(format!("line {line}: a quote inside an unquoted field")),
+            ',' => {
+                row.push(std::mem::take(&mut field));
+                at_field_start = true;
+            }
+            '\r' => {}
+            '\n' => {
+                line += 1;
+                row.push(std::mem::take(&mut field));
+                if !(row.len() == 1 && row[0].is_empty()) {
+                    rows.push(std::mem::take(&mut row));
+                }
+                row.clear();
+                at_field_start = true;
+            }
+            _ => {
+                field.push(c);
+                at_field_start = false;
+            }
+        }
+    }
+    if quoted {
+        return Err(format!("line {line}: a quoted field is not closed"));
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The base name of a SQL type: `decimal(10,2)` → `decimal`.
+fn base_type(data_type: &str) -> String {
+    data_type
+        .split('(')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The scale of a `decimal(p,s)` type.
+fn decimal_scale(data_type: &str) -> usize {
+    data_type
+        .split_once(',')
+        .and_then(|(_, s)| s.trim_end_matches(')').trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A type's canonical spelling: lower case, no spaces (`DECIMAL(10, 2)` → `decimal(10,2)`).
+pub fn canonical_type(data_type: &str) -> String {
+    let lower: String = data_type
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    match lower.as_str() {
+        "integer" => "int".into(),
+        "long" => "bigint".into(),
+        "short" => "smallint".into(),
+        "byte" => "tinyint".into(),
+        "real" => "float".into(),
+        "varchar" | "char" => "string".into(),
+        _ => lower,
+    }
+}
+
+/// Whether a SQL type is one lode knows how to compare.
+pub fn is_known_type(data_type: &str) -> bool {
+    matches!(
+        base_type(&canonical_type(data_type)).as_str(),
+        "string"
+            | "int"
+            | "bigint"
+            | "smallint"
+            | "tinyint"
+            | "double"
+            | "float"
+            | "boolean"
+            | "date"
+            | "timestamp"
+            | "decimal"
+    )
+}
+
+/// The canonical text of a cell of `data_type`, or why it is not a value of that type.
+pub fn canonical_cell(data_type: &str, text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    let kind = base_type(&canonical_type(data_type));
+    let bad = || format!("`{text}` is not a {data_type}");
+    match kind.as_str() {
+        "int" | "bigint" | "smallint" | "tinyint" => trimmed
+            .parse::<i64>()
+            .map(|n| n.to_string())
+            .map_err(|_| bad()),
+        "double" | "float" => {
+            let value: f64 = trimmed.parse().map_err(|_| bad())?;
+            Ok(if value.fract() == 0.0 && value.abs() < 1e15 {
+                format!("{value:.1}")
+            } else {
+                value.to_string()
+            })
+        }
+        "boolean" => match trimmed.to_ascii_lowercase().as_str() {
+            "true" => Ok("true".into()),
+            "false" => Ok("false".into()),
+            _ => Err(bad()),
+        },
+        "decimal" => {
+            let scale = decimal_scale(data_type);
+            let negative = trimmed.starts_with('-');
+            let digits = trimmed.trim_start_matches(['-', '+']);
+            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+            if whole.is_empty() && fraction.is_empty()
+                || !whole
+                    .chars()
+                    .chain(fraction.chars())
+                    .all(|c| c.is_ascii_digit())
+            {
+                return Err(bad());
+            }
+            if fraction.len() > scale && fraction[scale..].chars().any(|c| c != '0') {
+                return Err(format!(
+                    "`{text}` has more than {scale} decimal places for {data_type}"
+                ));
+            }
+            let whole = whole.trim_start_matches('0');
+            let whole = if whole.is_empty() { "0" } else { whole };
+            let mut fraction: String = fraction.chars().take(scale).collect();
+            while fraction.len() < scale {
+                fraction.push('0');
+            }
+            let sign = if negative && (whole != "0" || fraction.chars().any(|c| c != '0')) {
+                "-"
+            } else {
+                ""
+            };
+            Ok(if scale == 0 {
+                format!("{sign}{whole}")
+            } else {
+                format!("{sign}{whole}.{fraction}")
+            })
+        }
+        "date" => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(trimmed, &format)
+                .map(|d| d.format(&format).expect("dates format"))
+                .map_err(|_| bad())
+        }
+        "timestamp" => canonical_timestamp(trimmed).ok_or_else(bad),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// `2026-11-24 08:00:00`, `2026-11-24T08:00:00Z`, `...+02:00` → `2026-11-24T08:00:00.000Z` (UTC).
+fn canonical_timestamp(text: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let normalized = text.replacen(' ', "T", 1);
+            let with_zone = if normalized.len() <= 19 || normalized.ends_with('Z') {
+                format!("{}Z", normalized.trim_end_matches('Z'))
+            } else {
+                normalized.clone()
+            };
+            time::OffsetDateTime::parse(&with_zone, &Rfc3339)
+                .ok()
+                .or_else(|| {
+                    time::OffsetDateTime::parse(&format!("{}T00:00:00Z", text), &Rfc3339).ok()
+                })
+        })?;
+    let utc = parsed.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    utc.format(&format).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_quotes_and_newlines() {
+        let rows = parse_csv("a,b\n\"x, y\",\"say \"\"hi\"\"\"\n\"multi\nline\",\n").unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec!["a", "b"],
+                vec!["x, y", "say \"hi\""],
+                vec!["multi\nline", ""]
+            ]
+        );
+        assert!(parse_csv("a\n\"open").is_err());
+    }
+
+    #[test]
+    fn cells_compare_by_value() {
+        assert_eq!(
+            canonical_cell("double", "2").unwrap(),
+            canonical_cell("DOUBLE", "2.0").unwrap()
+        );
+        assert_eq!(canonical_cell("decimal(10,2)", "1.5").unwrap(), "1.50");
+        assert_eq!(canonical_cell("decimal(10,2)", "001.50").unwrap(), "1.50");
+        assert!(canonical_cell("decimal(10,2)", "1.555").is_err());
+        assert_eq!(canonical_cell("boolean", "TRUE").unwrap(), "true");
+        assert_eq!(canonical_cell("int", " 42 ").unwrap(), "42");
+        assert!(canonical_cell("int", "4.2").is_err());
+        assert_eq!(
+            canonical_cell("timestamp", "2026-11-24 08:00:00").unwrap(),
+            "2026-11-24T08:00:00.000Z"
+        );
+        assert_eq!(
+            canonical_cell("timestamp", "2026-11-24T10:00:00+02:00").unwrap(),
+            "2026-11-24T08:00:00.000Z"
+        );
+        assert_eq!(canonical_cell("date", "2026-02-03").unwrap(), "2026-02-03");
+        assert!(canonical_cell("date", "2026-02-30").is_err());
+    }
+}

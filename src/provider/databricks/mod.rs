@@ -1,0 +1,13 @@
+//! The Databricks provider. `auth` finds the workspace and credentials (unified-auth
+//! precedence), `client` is the blocking REST client every call goes through (retries, rate
+//! limit, OAuth tokens, SQL statements), and `retry` holds its pacing rules.
+
+pub mod auth;
+pub mod client;
+mod files;
+mod genie;
+mod monitors;
+mod pipelines;
+pub mod provider;
+pub mod retry;
+mod tables;

@@ -1,0 +1,332 @@
+//! Pipelines. A pipeline has a server id, so lode marks the ones it owns with a tag naming their
+//! address: a create whose answer was lost is found by that tag and adopted, never duplicated.
+//! Every create or spec change starts an update (a full refresh only with
+//! `--allow-full-refresh`) and waits, within a timeout, until it is RUNNING or COMPLETED. A delete
+//! keeps the pipeline's datasets (`cascade=false`) unless data loss is allowed.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::client::{ApiError, Idempotency};
+use super::provider::{DatabricksProvider, text};
+use crate::manifest::Address;
+use crate::provider::{ChangeOptions, LiveObject, ProviderError, RefreshRequest};
+
+/// The tag that marks a pipeline as lode's, valued with its address.
+pub const MARKER_TAG: &str = "lode_address";
+
+/// The spec fields lode manages, with the value the API means when one is absent.
+/// A field name and, when the API has one, the value an absent field means.
+type ManagedField = (&'static str, Option<fn() -> Value>);
+
+const MANAGED: [ManagedField; 16] = [
+    ("name", None),
+    ("catalog", None),
+    ("schema", None),
+    ("libraries", None),
+    ("configuration", None),
+    ("continuous", Some(|| json!(false))),
+    ("development", Some(|| json!(false))),
+    ("channel", Some(|| json!("CURRENT"))),
+    ("edition", Some(|| json!("ADVANCED"))),
+    ("photon", Some(|| json!(false))),
+    ("serverless", Some(|| json!(false))),
+    ("clusters", None),
+    ("notifications", None),
+    ("tags", None),
+    ("storage", None),
+    ("root_path", None),
+];
+
+/// The manifests' view of a pipeline's `spec`: managed fields only, lode's tag removed, server
+/// defaults (a storage location the manifests did not set) dropped.
+fn live_spec(spec: &Value, wanted: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (field, default) in MANAGED {
+        let value = spec.get(field).cloned().or_else(|| default.map(|d| d()));
+        if let Some(value) = value {
+            out.insert(field.to_string(), value);
+        }
+    }
+    if let Some(tags) = out.get_mut("tags").and_then(Value::as_object_mut) {
+        tags.remove(MARKER_TAG);
+    }
+    for field in ["configuration", "tags"] {
+        if out
+            .get(field)
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.is_empty())
+        {
+            out.remove(field);
+        }
+    }
+    for field in ["clusters", "notifications"] {
+        if out
+            .get(field)
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.is_empty())
+        {
+            out.remove(field);
+        }
+    }
+    if wanted.get("storage").is_none() {
+        out.remove("storage");
+    }
+    // Node types the workspace fills in are not the manifests' business unless they set them.
+    if let (Some(clusters), Some(wanted_clusters)) = (
+        out.get_mut("clusters").and_then(Value::as_array_mut),
+        wanted.get("clusters").and_then(Value::as_array),
+    ) {
+        for (cluster, wanted_cluster) in clusters.iter_mut().zip(wanted_clusters) {
+            if let Some(cluster) = cluster.as_object_mut() {
+                for field in ["node_type_id", "driver_node_type_id"] {
+                    if wanted_cluster.get(field).is_none() {
+                        cluster.remove(field);
+                    }
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn object(provider: &DatabricksProvider, id: &str, info: &Value, wanted: &Value) -> LiveObject {
+    let spec = info.get("spec").cloned().unwrap_or(json!({}));
+    let mut live = LiveObject::plain(live_spec(&spec, wanted));
+    live.id = Some(id.to_string());
+    live.outputs.insert(
+        "url".into(),
+        json!(format!("{}/pipelines/{id}", provider.host())),
+    );
+    if let Some(state) = info.get("state") {
+        live.outputs.insert("state".into(), state.clone());
+    }
+    live
+}
+
+fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
+    provider
+        .client
+        .get_optional(&format!("/api/2.0/pipelines/{id}"), &[])
+}
+
+/// The pipeline lode marked as `address`, or one of the same name that nobody marked (adopted).
+fn find_owned(
+    provider: &DatabricksProvider,
+    address: &Address,
+    name: &str,
+) -> Result<Option<(String, Value)>, ApiError> {
+    let filter = format!("name LIKE '{}'", name.replace('\'', "''"));
+    let statuses: Vec<Value> = provider.client.list_all(
+        "/api/2.0/pipelines",
+        &[("filter", filter), ("max_results", "100".into())],
+        "statuses",
+    )?;
+    let mut unmarked = None;
+    for status in statuses.iter().filter(|s| s["name"] == name) {
+        let Some(id) = status.get("pipeline_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(info) = get(provider, id)? else {
+            continue;
+        };
+        match info
+            .pointer(&format!("/spec/tags/{MARKER_TAG}"))
+            .and_then(Value::as_str)
+        {
+            Some(marker) if marker == address.to_string() => {
+                return Ok(Some((id.to_string(), info)));
+            }
+            Some(_) => {}
+            None => unmarked = unmarked.or(Some((id.to_string(), info))),
+        }
+    }
+    Ok(unmarked)
+}
+
+pub fn read(
+    provider: &DatabricksProvider,
+    requests: &[&RefreshRequest],
+) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+    let mut live = BTreeMap::new();
+    for request in requests {
+        let found = match &request.id {
+            Some(id) => get(provider, id)?.map(|info| (id.clone(), info)),
+            None => None,
+        };
+        let found = match found {
+            Some(found) => Some(found),
+            None => find_owned(provider, &request.address, text(&request.spec, "name"))?,
+        };
+        if let Some((id, info)) = found {
+            live.insert(
+                request.address.clone(),
+                object(provider, &id, &info, &request.spec),
+            );
+        }
+    }
+    Ok(live)
+}
+
+/// The request body: the desired spec with lode's ownership tag.
+fn body(address: &Address, desired: &Value) -> Value {
+    let mut body = desired.clone();
+    let tags = body
+        .as_object_mut()
+        .expect("pipeline specs are objects")
+        .entry("tags")
+        .or_insert(json!({}));
+    tags[MARKER_TAG] = json!(address.to_string());
+    body
+}
+
+/// Starts an update and waits until it is RUNNING or COMPLETED.
+fn run_update(
+    provider: &DatabricksProvider,
+    id: &str,
+    full_refresh: bool,
+) -> Result<(), ProviderError> {
+    let started: Value = provider
+        .client
+        .post(
+            &format!("/api/2.0/pipelines/{id}/updates"),
+            &json!({"full_refresh": full_refresh, "cause": "API_CALL"}),
+            Idempotency::NotIdempotent,
+        )
+        .map_err(ProviderError::from)?;
+    let update_id = started["update_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let deadline = Instant::now() + provider.settings.pipeline_timeout;
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let update: Value = provider
+            .client
+            .get(&format!("/api/2.0/pipelines/{id}/updates/{update_id}"), &[])?;
+        match update
+            .pointer("/update/state")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+        {
+            "RUNNING" | "COMPLETED" => return Ok(()),
+            state @ ("FAILED" | "CANCELED") => {
+                let events: Value = provider
+                    .client
+                    .get(
+                        &format!("/api/2.0/pipelines/{id}/events"),
+                        &[("filter", "level='ERROR'".to_string())],
+                    )
+                    .unwrap_or(json!({}));
+                let cause = events
+                    .pointer("/events/0/message")
+                    .and_then(Value::as_str)
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                return Err(ProviderError::Refused(format!(
+                    "pipeline update {update_id} ended {state}{cause}"
+                )));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(ProviderError::Refused(format!(
+                "pipeline update {update_id} did not reach RUNNING or COMPLETED within {} s",
+                provider.settings.pipeline_timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+fn changes_sources(before: Option<&Value>, after: &Value) -> bool {
+    before.is_none_or(|b| b.get("libraries") != after.get("libraries"))
+}
+
+pub fn create(
+    provider: &DatabricksProvider,
+    address: &Address,
+    desired: &Value,
+    options: &ChangeOptions,
+) -> Result<LiveObject, ProviderError> {
+    let name = text(desired, "name").to_string();
+    // A create that timed out or crashed may have happened: look before creating.
+    let id = match find_owned(provider, address, &name)? {
+        Some((id, _)) => {
+            let _: Value = provider
+                .client
+                .put(&format!("/api/2.0/pipelines/{id}"), &body(address, desired))?;
+            id
+        }
+        None => {
+            let created: Result<Value, ApiError> = provider.client.post(
+                "/api/2.0/pipelines",
+                &body(address, desired),
+                Idempotency::NotIdempotent,
+            );
+            match created {
+                Ok(created) => created["pipeline_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                Err(error) if error.status() == Some(409) => {
+                    match find_owned(provider, address, &name)? {
+                        Some((id, _)) => id,
+                        None => return Err(error.into()),
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    run_update(provider, &id, options.allow_full_refresh)?;
+    let info = get(provider, &id)?.ok_or_else(|| {
+        ProviderError::Refused(format!("pipeline {id} vanished after its create"))
+    })?;
+    Ok(object(provider, &id, &info, desired))
+}
+
+pub fn update(
+    provider: &DatabricksProvider,
+    address: &Address,
+    desired: &Value,
+    live: &LiveObject,
+    options: &ChangeOptions,
+) -> Result<LiveObject, ProviderError> {
+    let id = live
+        .id
+        .clone()
+        .ok_or_else(|| ProviderError::Refused(format!("{address} has no pipeline id")))?;
+    let _: Value = provider
+        .client
+        .put(&format!("/api/2.0/pipelines/{id}"), &body(address, desired))?;
+    let full_refresh = options.allow_full_refresh && changes_sources(Some(&live.spec), desired);
+    run_update(provider, &id, full_refresh)?;
+    let info = get(provider, &id)?.ok_or_else(|| {
+        ProviderError::Refused(format!("pipeline {id} vanished after its update"))
+    })?;
+    Ok(object(provider, &id, &info, desired))
+}
+
+pub fn delete(
+    provider: &DatabricksProvider,
+    live: &LiveObject,
+    options: &ChangeOptions,
+) -> Result<(), ProviderError> {
+    let Some(id) = &live.id else { return Ok(()) };
+    let cascade = if options.allow_data_loss {
+        "true"
+    } else {
+        "false"
+    };
+    match provider.client.delete(
+        &format!("/api/2.0/pipelines/{id}"),
+        &[("cascade", cascade.to_string())],
+    ) {
+        Err(error) if error.is_not_found() => Ok(()),
+        other => Ok(other?),
+    }
+}

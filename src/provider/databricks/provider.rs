@@ -1,0 +1,167 @@
+//! The Databricks provider: one `DatabricksClient` to one workspace, and the per-kind code that
+//! reads live objects in batches (one schema list per catalog, one table list per schema, ...)
+//! into the manifests' spec shape and writes desired specs back. It knows nothing of plans.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::client::{ApiError, DatabricksClient};
+use super::{files, genie, monitors, pipelines, tables};
+use crate::manifest::{Address, Kind};
+use crate::provider::{ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest};
+
+/// Settings from the environment file.
+#[derive(Debug, Clone)]
+pub struct DatabricksSettings {
+    /// The SQL warehouse for statements and Genie; the first listed one when absent.
+    pub warehouse_id: Option<String>,
+    /// How long to wait for a pipeline update to reach RUNNING or COMPLETED.
+    pub pipeline_timeout: Duration,
+    /// How long to wait for one SQL statement.
+    pub statement_timeout: Duration,
+}
+
+impl Default for DatabricksSettings {
+    fn default() -> Self {
+        DatabricksSettings {
+            warehouse_id: None,
+            pipeline_timeout: Duration::from_secs(600),
+            statement_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A Databricks workspace.
+pub struct DatabricksProvider {
+    pub client: DatabricksClient,
+    pub settings: DatabricksSettings,
+    warehouse: OnceLock<String>,
+}
+
+impl From<ApiError> for ProviderError {
+    fn from(error: ApiError) -> ProviderError {
+        ProviderError::Refused(error.to_string())
+    }
+}
+
+impl DatabricksProvider {
+    pub fn new(client: DatabricksClient, settings: DatabricksSettings) -> DatabricksProvider {
+        DatabricksProvider {
+            client,
+            settings,
+            warehouse: OnceLock::new(),
+        }
+    }
+
+    /// The warehouse statements run on: configured, or the first the workspace lists.
+    pub fn warehouse_id(&self) -> Result<String, ProviderError> {
+        if let Some(id) = self.warehouse.get() {
+            return Ok(id.clone());
+        }
+        let id = match &self.settings.warehouse_id {
+            Some(id) => id.clone(),
+            None => {
+                let warehouses: Vec<Value> =
+                    self.client
+                        .list_all("/api/2.0/sql/warehouses", &[], "warehouses")?;
+                warehouses
+                    .iter()
+                    .find_map(|w| w.get("id").and_then(Value::as_str).map(str::to_string))
+                    .ok_or_else(|| ProviderError::Refused("the workspace has no SQL warehouse; set `databricks.warehouse_id` in the environment file".into()))?
+            }
+        };
+        let _ = self.warehouse.set(id.clone());
+        Ok(id)
+    }
+
+    /// `https://host/...` links for outputs.
+    pub fn host(&self) -> &str {
+        self.client.host()
+    }
+}
+
+impl Provider for DatabricksProvider {
+    fn system(&self) -> &'static str {
+        "databricks"
+    }
+
+    fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+        let of_kind = |kind: Kind| {
+            requests
+                .iter()
+                .filter(move |r| r.address.kind == kind)
+                .collect::<Vec<_>>()
+        };
+        let mut live = BTreeMap::new();
+        live.extend(tables::read_schemas(self, &of_kind(Kind::Schema))?);
+        live.extend(tables::read_tables(self, &of_kind(Kind::Table))?);
+        live.extend(pipelines::read(self, &of_kind(Kind::Pipeline))?);
+        live.extend(genie::read(self, &of_kind(Kind::GenieSpace))?);
+        live.extend(monitors::read(self, &of_kind(Kind::QualityMonitor))?);
+        live.extend(files::read(self, &of_kind(Kind::WorkspaceFile))?);
+        Ok(live)
+    }
+
+    fn create(
+        &self,
+        address: &Address,
+        desired: &Value,
+        options: &ChangeOptions,
+    ) -> Result<LiveObject, ProviderError> {
+        match address.kind {
+            Kind::Schema => tables::create_schema(self, desired),
+            Kind::Table => tables::create_table(self, desired),
+            Kind::Pipeline => pipelines::create(self, address, desired, options),
+            Kind::GenieSpace => genie::create(self, address, desired),
+            Kind::QualityMonitor => monitors::write(self, desired, true),
+            Kind::WorkspaceFile => files::write(self, desired),
+            kind => Err(ProviderError::NotConfigured(kind)),
+        }
+    }
+
+    fn update(
+        &self,
+        address: &Address,
+        desired: &Value,
+        live: &LiveObject,
+        options: &ChangeOptions,
+    ) -> Result<LiveObject, ProviderError> {
+        match address.kind {
+            Kind::Schema => tables::update_schema(self, desired),
+            Kind::Table => tables::update_table(self, desired, live, options),
+            Kind::Pipeline => pipelines::update(self, address, desired, live, options),
+            Kind::GenieSpace => genie::update(self, address, desired, live),
+            Kind::QualityMonitor => monitors::write(self, desired, false),
+            Kind::WorkspaceFile => files::write(self, desired),
+            kind => Err(ProviderError::NotConfigured(kind)),
+        }
+    }
+
+    fn delete(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        options: &ChangeOptions,
+    ) -> Result<(), ProviderError> {
+        match address.kind {
+            Kind::Schema => tables::delete_schema(self, &live.spec),
+            Kind::Table => tables::drop_table(self, &live.spec),
+            Kind::Pipeline => pipelines::delete(self, live, options),
+            Kind::GenieSpace => genie::delete(self, live),
+            Kind::QualityMonitor => monitors::delete(self, &live.spec),
+            Kind::WorkspaceFile => files::delete(self, &live.spec),
+            kind => Err(ProviderError::NotConfigured(kind)),
+        }
+    }
+}
+
+/// A spec field as text.
+pub fn text<'a>(spec: &'a Value, field: &str) -> &'a str {
+    spec.get(field).and_then(Value::as_str).unwrap_or("")
+}

@@ -1,0 +1,684 @@
+//! Unity Catalog schemas and managed Delta tables. Schemas are read with one list per catalog and
+//! tables with one list per schema; seeded tables also read their rows (one SELECT each).
+//! Structure changes are SQL DDL applied in place (`ALTER TABLE`); seed rows are reconciled by
+//! key in one `MERGE` (a single Delta commit), after recording the table's Delta version so the
+//! change can be undone with `RESTORE TABLE ... VERSION AS OF`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::client::{Idempotency, SqlRequest};
+use super::provider::{DatabricksProvider, text};
+use crate::manifest::table_data::{canonical_cell, canonical_type};
+use crate::manifest::{Address, Kind};
+use crate::provider::{ChangeOptions, LiveObject, ProviderError, RefreshRequest};
+
+/// Table properties the platform manages; shown only when a manifest sets them.
+fn is_system_property(key: &str) -> bool {
+    ["delta.", "spark.", "pipelines.", "lode."]
+        .iter()
+        .any(|p| key.starts_with(p))
+        || key == "clusteringColumns"
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn quote_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn qualified(spec: &Value) -> String {
+    format!(
+        "{}.{}.{}",
+        quote_identifier(text(spec, "catalog")),
+        quote_identifier(text(spec, "schema")),
+        quote_identifier(text(spec, "name"))
+    )
+}
+
+fn full_name(spec: &Value) -> String {
+    format!(
+        "{}.{}.{}",
+        text(spec, "catalog"),
+        text(spec, "schema"),
+        text(spec, "name")
+    )
+}
+
+fn sql(
+    provider: &DatabricksProvider,
+    statement: String,
+) -> Result<super::client::SqlResult, ProviderError> {
+    let request = SqlRequest {
+        warehouse_id: provider.warehouse_id()?,
+        statement,
+        catalog: None,
+        schema: None,
+        parameters: Vec::new(),
+    };
+    Ok(provider
+        .client
+        .execute_sql(&request, provider.settings.statement_timeout)?)
+}
+
+fn schema_spec(info: &Value) -> Value {
+    let mut spec = json!({
+        "catalog": info["catalog_name"],
+        "name": info["name"],
+        "properties": info.get("properties").cloned().unwrap_or(json!({})),
+    });
+    if let Some(comment) = info
+        .get("comment")
+        .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
+    {
+        spec["comment"] = comment.clone();
+    }
+    spec
+}
+
+fn schema_object(provider: &DatabricksProvider, spec: Value) -> LiveObject {
+    let full_name = format!("{}.{}", text(&spec, "catalog"), text(&spec, "name"));
+    let mut live = LiveObject::plain(spec);
+    live.outputs.insert("full_name".into(), json!(full_name));
+    live.outputs.insert(
+        "url".into(),
+        json!(format!(
+            "{}/explore/data/{}",
+            provider.host(),
+            full_name.replace('.', "/")
+        )),
+    );
+    live
+}
+
+/// One schema list per catalog.
+pub fn read_schemas(
+    provider: &DatabricksProvider,
+    requests: &[&RefreshRequest],
+) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+    let mut by_catalog: BTreeMap<String, Vec<&RefreshRequest>> = BTreeMap::new();
+    for request in requests {
+        by_catalog
+            .entry(text(&request.spec, "catalog").to_string())
+            .or_default()
+            .push(request);
+    }
+    let mut live = BTreeMap::new();
+    for (catalog, requests) in by_catalog {
+        let schemas: Vec<Value> = match provider.client.list_all(
+            "/api/2.1/unity-catalog/schemas",
+            &[("catalog_name", catalog.clone())],
+            "schemas",
+        ) {
+            Ok(schemas) => schemas,
+            Err(error) if error.is_not_found() => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        for request in requests {
+            let name = text(&request.spec, "name");
+            if let Some(info) = schemas.iter().find(|s| s["name"] == name) {
+                live.insert(
+                    request.address.clone(),
+                    schema_object(provider, schema_spec(info)),
+                );
+            }
+        }
+    }
+    Ok(live)
+}
+
+pub fn create_schema(
+    provider: &DatabricksProvider,
+    desired: &Value,
+) -> Result<LiveObject, ProviderError> {
+    let mut body = json!({"catalog_name": desired["catalog"], "name": desired["name"], "properties": desired.get("properties").cloned().unwrap_or(json!({}))});
+    if let Some(comment) = desired.get("comment") {
+        body["comment"] = comment.clone();
+    }
+    // A create whose answer was lost may have happened: an existing schema is ours to update.
+    let created: Result<Value, _> = provider.client.post(
+        "/api/2.1/unity-catalog/schemas",
+        &body,
+        Idempotency::NotIdempotent,
+    );
+    match created {
+        Ok(info) => Ok(schema_object(provider, schema_spec(&info))),
+        Err(error) if error.status() == Some(409) => update_schema(provider, desired),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub fn update_schema(
+    provider: &DatabricksProvider,
+    desired: &Value,
+) -> Result<LiveObject, ProviderError> {
+    let full = format!("{}.{}", text(desired, "catalog"), text(desired, "name"));
+    let body = json!({
+        "comment": desired.get("comment").cloned().unwrap_or(json!("")),
+        "properties": desired.get("properties").cloned().unwrap_or(json!({})),
+    });
+    let info: Value = provider
+        .client
+        .patch(&format!("/api/2.1/unity-catalog/schemas/{full}"), &body)?;
+    Ok(schema_object(provider, schema_spec(&info)))
+}
+
+pub fn delete_schema(provider: &DatabricksProvider, live: &Value) -> Result<(), ProviderError> {
+    let full = format!("{}.{}", text(live, "catalog"), text(live, "name"));
+    // Never `force`: a schema that still holds tables is refused by the workspace.
+    match provider
+        .client
+        .delete(&format!("/api/2.1/unity-catalog/schemas/{full}"), &[])
+    {
+        Err(error) if error.is_not_found() => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// A table's spec from its TableInfo, shaped like the manifests' (`rows` added separately).
+fn table_spec(info: &Value, wanted: &Value) -> Value {
+    let columns: Vec<Value> = info
+        .get("columns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut column = json!({
+                "name": c["name"],
+                "type": canonical_type(c.get("type_text").and_then(Value::as_str).unwrap_or("string")),
+                "nullable": c.get("nullable").and_then(Value::as_bool).unwrap_or(true),
+            });
+            if let Some(comment) = c.get("comment").filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+                column["comment"] = comment.clone();
+            }
+            column
+        })
+        .collect();
+    let wanted_properties = wanted.get("properties").and_then(Value::as_object);
+    let properties: serde_json::Map<String, Value> = info
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| {
+            !is_system_property(k) || wanted_properties.is_some_and(|w| w.contains_key(*k))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut spec = json!({
+        "catalog": info["catalog_name"],
+        "schema": info["schema_name"],
+        "name": info["name"],
+        "columns": columns,
+        "properties": properties,
+    });
+    if let Some(comment) = info
+        .get("comment")
+        .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        spec["comment"] = comment.clone();
+    }
+    // The key is lode's reconcile rule, not a property the workspace reports back.
+    if let Some(key) = wanted.get("primary_key") {
+        spec["primary_key"] = key.clone();
+    }
+    spec
+}
+
+fn key_columns(spec: &Value) -> Vec<String> {
+    spec.get("primary_key")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect()
+}
+
+fn column_list(spec: &Value) -> Vec<(String, String)> {
+    spec.get("columns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| (text(c, "name").to_string(), text(c, "type").to_string()))
+        .collect()
+}
+
+/// The table's rows in the manifests' form: canonical cells, sorted by key.
+fn read_rows(
+    provider: &DatabricksProvider,
+    spec: &Value,
+) -> Result<Vec<Vec<Value>>, ProviderError> {
+    let columns = column_list(spec);
+    let keys = key_columns(spec);
+    let select = columns
+        .iter()
+        .map(|(n, _)| quote_identifier(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = keys
+        .iter()
+        .map(|k| quote_identifier(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {order}")
+    };
+    let result = sql(
+        provider,
+        format!("SELECT {select} FROM {}{order}", qualified(spec)),
+    )?;
+    let key_indexes: Vec<usize> = keys
+        .iter()
+        .filter_map(|k| columns.iter().position(|(n, _)| n == k))
+        .collect();
+    let mut rows: Vec<Vec<Value>> = result
+        .rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .zip(row)
+                .map(|((_, data_type), cell)| match cell {
+                    None => Value::Null,
+                    Some(text) => {
+                        json!(canonical_cell(data_type, text).unwrap_or_else(|_| text.clone()))
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    rows.sort_by_key(|row| {
+        key_indexes
+            .iter()
+            .map(|&k| row[k].to_string())
+            .collect::<Vec<_>>()
+    });
+    Ok(rows)
+}
+
+fn table_object(provider: &DatabricksProvider, spec: Value, info: &Value) -> LiveObject {
+    let full = full_name(&spec);
+    let mut live = LiveObject::plain(spec);
+    live.id = info
+        .get("table_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    live.outputs.insert("full_name".into(), json!(full));
+    live.outputs.insert(
+        "url".into(),
+        json!(format!(
+            "{}/explore/data/{}",
+            provider.host(),
+            full.replace('.', "/")
+        )),
+    );
+    live
+}
+
+/// One table list per schema, plus the rows of seeded tables.
+pub fn read_tables(
+    provider: &DatabricksProvider,
+    requests: &[&RefreshRequest],
+) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+    let mut by_schema: BTreeMap<(String, String), Vec<&RefreshRequest>> = BTreeMap::new();
+    for request in requests {
+        by_schema
+            .entry((
+                text(&request.spec, "catalog").to_string(),
+                text(&request.spec, "schema").to_string(),
+            ))
+            .or_default()
+            .push(request);
+    }
+    let mut live = BTreeMap::new();
+    for ((catalog, schema), requests) in by_schema {
+        let query = [
+            ("catalog_name", catalog.clone()),
+            ("schema_name", schema.clone()),
+        ];
+        let tables: Vec<Value> =
+            match provider
+                .client
+                .list_all("/api/2.1/unity-catalog/tables", &query, "tables")
+            {
+                Ok(tables) => tables,
+                Err(error) if error.is_not_found() => Vec::new(),
+                Err(error) => return Err(error.into()),
+            };
+        for request in requests {
+            let name = text(&request.spec, "name");
+            let Some(info) = tables.iter().find(|t| t["name"] == name) else {
+                continue;
+            };
+            let mut spec = table_spec(info, &request.spec);
+            if request.spec.get("rows").is_some() {
+                spec["rows"] = json!(read_rows(provider, &spec)?);
+            }
+            live.insert(request.address.clone(), table_object(provider, spec, info));
+        }
+    }
+    Ok(live)
+}
+
+fn column_definition(column: &Value) -> String {
+    let mut definition = format!(
+        "{} {}",
+        quote_identifier(text(column, "name")),
+        text(column, "type").to_ascii_uppercase()
+    );
+    if column.get("nullable") == Some(&Value::Bool(false)) {
+        definition.push_str(" NOT NULL");
+    }
+    if let Some(comment) = column.get("comment").and_then(Value::as_str) {
+        definition.push_str(&format!(" COMMENT {}", quote_string(comment)));
+    }
+    definition
+}
+
+fn properties_clause(properties: &serde_json::Map<String, Value>) -> String {
+    properties
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{} = {}",
+                quote_string(k),
+                quote_string(v.as_str().unwrap_or(&v.to_string()))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn create_statement(desired: &Value, or_replace: bool) -> String {
+    let columns: Vec<String> = desired["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(column_definition)
+        .collect();
+    let keys = key_columns(desired);
+    let mut body = columns.join(", ");
+    if !keys.is_empty() {
+        let constraint = format!("{}_pk", text(desired, "name"));
+        body.push_str(&format!(
+            ", CONSTRAINT {} PRIMARY KEY ({})",
+            quote_identifier(&constraint),
+            keys.iter()
+                .map(|k| quote_identifier(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut statement = format!(
+        "CREATE {}TABLE {} ({body}) USING DELTA",
+        if or_replace { "OR REPLACE " } else { "" },
+        qualified(desired)
+    );
+    if let Some(comment) = desired.get("comment").and_then(Value::as_str) {
+        statement.push_str(&format!(" COMMENT {}", quote_string(comment)));
+    }
+    if let Some(properties) = desired
+        .get("properties")
+        .and_then(Value::as_object)
+        .filter(|p| !p.is_empty())
+    {
+        statement.push_str(&format!(
+            " TBLPROPERTIES ({})",
+            properties_clause(properties)
+        ));
+    }
+    statement
+}
+
+/// A cell as a SQL literal of its column's type.
+fn literal(cell: &Value, data_type: &str) -> String {
+    let Some(text) = cell.as_str() else {
+        return "NULL".to_string();
+    };
+    let base = data_type.split('(').next().unwrap_or("");
+    match base {
+        "int" | "bigint" | "smallint" | "tinyint" | "double" | "float" | "decimal" | "boolean" => {
+            text.to_string()
+        }
+        "date" => format!("DATE {}", quote_string(text)),
+        "timestamp" => format!("TIMESTAMP {}", quote_string(text)),
+        _ => quote_string(text),
+    }
+}
+
+/// The table's Delta version now (recorded before its data changes).
+fn current_version(
+    provider: &DatabricksProvider,
+    spec: &Value,
+) -> Result<Option<i64>, ProviderError> {
+    let history = sql(
+        provider,
+        format!("DESCRIBE HISTORY {} LIMIT 1", qualified(spec)),
+    )?;
+    Ok(history.value(0, "version").and_then(|v| v.parse().ok()))
+}
+
+/// Makes the table's rows exactly `desired.rows` in one atomic statement.
+fn reconcile_rows(provider: &DatabricksProvider, desired: &Value) -> Result<(), ProviderError> {
+    let Some(rows) = desired.get("rows").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let columns = column_list(desired);
+    if rows.is_empty() {
+        sql(provider, format!("DELETE FROM {}", qualified(desired)))?;
+        return Ok(());
+    }
+    let values: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(&columns)
+                .map(|(cell, (_, data_type))| literal(cell, data_type))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_identifier(n)).collect();
+    let on: Vec<String> = key_columns(desired)
+        .iter()
+        .map(|k| format!("target.{0} = source.{0}", quote_identifier(k)))
+        .collect();
+    let statement = format!(
+        "MERGE INTO {} AS target USING (VALUES {}) AS source({}) ON {} \
+         WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * WHEN NOT MATCHED BY SOURCE THEN DELETE",
+        qualified(desired),
+        values.join(", "),
+        names.join(", "),
+        on.join(" AND ")
+    );
+    sql(provider, statement)?;
+    Ok(())
+}
+
+/// Reads the table back after a change.
+fn reread(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObject, ProviderError> {
+    let request = RefreshRequest {
+        address: Address::new(Kind::Table, text(desired, "name")),
+        spec: desired.clone(),
+        id: None,
+    };
+    read_tables(provider, &[&request])?
+        .into_values()
+        .next()
+        .ok_or_else(|| {
+            ProviderError::Refused(format!(
+                "table {} is missing right after it was written",
+                full_name(desired)
+            ))
+        })
+}
+
+pub fn create_table(
+    provider: &DatabricksProvider,
+    desired: &Value,
+) -> Result<LiveObject, ProviderError> {
+    let created = sql(provider, create_statement(desired, false));
+    if let Err(error) = created {
+        // A lost answer to an earlier create: the table is there and is reconciled as an update.
+        if !error.to_string().contains("TABLE_OR_VIEW_ALREADY_EXISTS") {
+            return Err(error);
+        }
+    }
+    let version = current_version(provider, desired)?;
+    reconcile_rows(provider, desired)?;
+    let mut live = reread(provider, desired)?;
+    if let Some(version) = version {
+        live.outputs
+            .insert("version_before_apply".into(), json!(version));
+    }
+    Ok(live)
+}
+
+pub fn update_table(
+    provider: &DatabricksProvider,
+    desired: &Value,
+    live: &LiveObject,
+    options: &ChangeOptions,
+) -> Result<LiveObject, ProviderError> {
+    let have = &live.spec;
+    let version = current_version(provider, desired)?;
+    let live_columns = column_list(have);
+    let wanted_columns = column_list(desired);
+    let destructive = live_columns.iter().any(|(name, data_type)| {
+        wanted_columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .is_none_or(|(_, t)| t != data_type)
+    });
+    if destructive {
+        if !options.allow_data_loss {
+            return Err(ProviderError::Refused(format!(
+                "{} would drop or retype a column; allow it with --allow-data-loss",
+                full_name(desired)
+            )));
+        }
+        // Delta cannot drop or retype a column in place: the table is created again.
+        sql(provider, create_statement(desired, true))?;
+    } else {
+        let new: Vec<String> = desired["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| !live_columns.iter().any(|(n, _)| n == text(c, "name")))
+            .map(|c| {
+                // Added columns cannot be NOT NULL: existing rows have no value for them.
+                let mut column = c.clone();
+                column["nullable"] = json!(true);
+                column_definition(&column)
+            })
+            .collect();
+        if !new.is_empty() {
+            sql(
+                provider,
+                format!(
+                    "ALTER TABLE {} ADD COLUMNS ({})",
+                    qualified(desired),
+                    new.join(", ")
+                ),
+            )?;
+        }
+        for column in desired["columns"].as_array().into_iter().flatten() {
+            let name = text(column, "name");
+            let before = have["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| text(c, "name") == name);
+            if before.is_some_and(|b| b.get("comment") != column.get("comment")) {
+                let comment = column.get("comment").and_then(Value::as_str).unwrap_or("");
+                sql(
+                    provider,
+                    format!(
+                        "ALTER TABLE {} ALTER COLUMN {} COMMENT {}",
+                        qualified(desired),
+                        quote_identifier(name),
+                        quote_string(comment)
+                    ),
+                )?;
+            }
+        }
+        if desired.get("comment") != have.get("comment") {
+            let comment = desired.get("comment").and_then(Value::as_str).unwrap_or("");
+            sql(
+                provider,
+                format!(
+                    "COMMENT ON TABLE {} IS {}",
+                    qualified(desired),
+                    quote_string(comment)
+                ),
+            )?;
+        }
+        let empty = serde_json::Map::new();
+        let wanted = desired
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let current = have
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let changed: serde_json::Map<String, Value> = wanted
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !changed.is_empty() {
+            sql(
+                provider,
+                format!(
+                    "ALTER TABLE {} SET TBLPROPERTIES ({})",
+                    qualified(desired),
+                    properties_clause(&changed)
+                ),
+            )?;
+        }
+        let removed: BTreeSet<&String> = current
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .collect();
+        if !removed.is_empty() {
+            let keys = removed
+                .iter()
+                .map(|k| quote_string(k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql(
+                provider,
+                format!(
+                    "ALTER TABLE {} UNSET TBLPROPERTIES ({keys})",
+                    qualified(desired)
+                ),
+            )?;
+        }
+    }
+    if desired.get("rows") != have.get("rows") || destructive {
+        reconcile_rows(provider, desired)?;
+    }
+    let mut live = reread(provider, desired)?;
+    if let Some(version) = version {
+        live.outputs
+            .insert("version_before_apply".into(), json!(version));
+    }
+    Ok(live)
+}
+
+pub fn drop_table(provider: &DatabricksProvider, live: &Value) -> Result<(), ProviderError> {
+    sql(
+        provider,
+        format!("DROP TABLE IF EXISTS {}", qualified(live)),
+    )?;
+    Ok(())
+}
