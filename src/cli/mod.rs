@@ -4,6 +4,7 @@
 
 mod apply;
 mod emulator;
+mod force_unlock;
 mod graph;
 mod plan;
 mod rollback;
@@ -20,7 +21,7 @@ use clap::{Parser, Subcommand};
 use crate::manifest::source::ReadSourceError;
 use crate::manifest::{LoadManifestsError, ManifestError};
 use crate::provider::ProviderError;
-use crate::state::local::StateError;
+use crate::state::StateError;
 
 /// lode: a declarative reconciler for Databricks and Ignition 8.3. Manifests in git describe the
 /// desired state; `lode plan` shows what would change and `lode apply` makes it so.
@@ -57,6 +58,7 @@ pub enum Command {
     Graph(graph::GraphArgs),
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
+    ForceUnlock(force_unlock::ForceUnlockArgs),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -72,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Emulator(command) => emulator::run(command),
+        Command::ForceUnlock(args) => force_unlock::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -239,12 +242,15 @@ impl From<StateError> for CommandError {
     fn from(error: StateError) -> CommandError {
         let hint = match &error {
             StateError::Locked { .. } => Some(
-                "wait for the other run to finish; lode releases the lock when it exits, even if it crashes",
+                "wait for the other run to finish; a local lock is released when its process exits, a workspace lock whose holder died is removed with `lode force-unlock ID`",
             ),
             StateError::Corrupt { .. } => {
                 Some("restore state.json from a backup; lode never writes a partial state file")
             }
-            StateError::Io { .. } => None,
+            StateError::WrongLockId { .. } => {
+                Some("`lode status` shows the current lock and its id")
+            }
+            StateError::Storage { .. } => None,
         };
         let mut command = CommandError::user(error.to_string()).with_class(ErrorClass::Config);
         if let Some(hint) = hint {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::workspace::{Workspace, find_root};
 use super::{CommandError, GlobalArgs};
 use crate::manifest::Address;
-use crate::state::LocalBackend;
+use crate::state::StateBackend;
 
 /// Inspect or edit the state of an environment.
 #[derive(Debug, clap::Subcommand)]
@@ -27,15 +27,12 @@ pub enum StateCommand {
 
 /// The state backend, found without requiring valid manifests (state commands must work while
 /// the manifests are broken).
-fn backend(global: &GlobalArgs) -> Result<LocalBackend, CommandError> {
+fn backend(global: &GlobalArgs) -> Result<StateBackend, CommandError> {
     if let Ok(workspace) = Workspace::open(global, None) {
         return Ok(workspace.backend);
     }
     let root = find_root(global.dir.as_deref())?;
-    Ok(LocalBackend::new(
-        root.join(".lode").join(&global.env),
-        &global.env,
-    ))
+    Ok(super::workspace::local_backend(&root, &global.env))
 }
 
 pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {

@@ -8,17 +8,18 @@ use std::path::{Path, PathBuf};
 
 use super::{CommandError, GlobalArgs};
 use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
+use crate::manifest::environment::StateBackendKind;
 use crate::manifest::{Address, Loaded, ManifestFiles, load_desired};
 use crate::provider::{LiveObject, Providers, RefreshRequest};
 use crate::redact::Redactor;
-use crate::state::{LocalBackend, State};
+use crate::state::{LocalStore, State, StateBackend};
 
 /// An opened manifest root and environment.
 pub struct Workspace {
     pub root: PathBuf,
     pub env_name: String,
     pub loaded: Loaded,
-    pub backend: LocalBackend,
+    pub backend: StateBackend,
     pub providers: Providers,
     pub redactor: Redactor,
 }
@@ -44,6 +45,50 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, CommandError> {
     )
 }
 
+/// The environment's state backend: a local folder, or workspace files through the
+/// environment's Databricks client.
+fn state_backend(
+    loaded: &Loaded,
+    root: &Path,
+    env_name: &str,
+    providers: &Providers,
+) -> Result<StateBackend, CommandError> {
+    let config = &loaded.environment.state;
+    let store: Box<dyn crate::state::backend::StateStore> = match config.backend {
+        StateBackendKind::Local => {
+            let dir = match &config.path {
+                Some(path) => root.join(path),
+                None => root.join(".lode").join(env_name),
+            };
+            Box::new(LocalStore::new(dir))
+        }
+        StateBackendKind::Workspace => {
+            let client = providers.databricks_client().ok_or_else(|| {
+                CommandError::user(format!("environment `{env_name}` keeps state in the workspace but has no `databricks:` section"))
+                    .hint("add `databricks:` to the environment file, or use `state: {backend: local}`")
+            })?;
+            let folder = config.path.clone().unwrap_or_else(|| {
+                format!(
+                    "/Workspace/Shared/.lode/{}/{env_name}",
+                    loaded.project.project
+                )
+            });
+            Box::new(crate::state::workspace::WorkspaceStore::new(
+                client, &folder,
+            ))
+        }
+    };
+    Ok(StateBackend::new(store, env_name))
+}
+
+/// The state backend alone (for `lode state` on broken manifests): the local default.
+pub fn local_backend(root: &Path, env_name: &str) -> StateBackend {
+    StateBackend::new(
+        Box::new(LocalStore::new(root.join(".lode").join(env_name))),
+        env_name,
+    )
+}
+
 impl Workspace {
     /// Opens the manifests (at `rev` when given) and the environment.
     pub fn open(global: &GlobalArgs, rev: Option<&str>) -> Result<Workspace, CommandError> {
@@ -61,13 +106,9 @@ impl Workspace {
     ) -> Result<Workspace, CommandError> {
         let root = files.root.clone();
         let loaded = load_desired(&files, &global.env, &|name| std::env::var(name).ok())?;
-        let state_dir = match &loaded.environment.state.path {
-            Some(path) => root.join(path),
-            None => root.join(".lode").join(&global.env),
-        };
-        let backend = LocalBackend::new(state_dir, &global.env);
         let providers = Providers::for_environment(&loaded.environment, &root, &global.env)
             .map_err(|e| CommandError::user(e.to_string()).with_class(super::ErrorClass::Remote))?;
+        let backend = state_backend(&loaded, &root, &global.env, &providers)?;
         let redactor = Redactor::new(&loaded.desired.secrets);
         Ok(Workspace {
             root,

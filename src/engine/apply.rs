@@ -15,7 +15,7 @@ use super::refs;
 use crate::manifest::{Address, Desired};
 use crate::provider::{LiveObject, Providers};
 use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
-use crate::state::local::StateError;
+use crate::state::StateError;
 use crate::state::{StateEntry, StateWriter};
 use serde_json::Value;
 
@@ -42,14 +42,14 @@ pub struct StepOutcome {
 
 /// Everything `apply_plan` did.
 #[derive(Debug)]
-pub struct ApplyReport {
+pub struct ApplyReport<'a> {
     pub steps: Vec<StepOutcome>,
-    pub writer: StateWriter,
+    pub writer: StateWriter<'a>,
     /// The state log could not be written: the apply stopped at once.
     pub state_error: Option<StateError>,
 }
 
-impl ApplyReport {
+impl ApplyReport<'_> {
     pub fn failed(&self) -> usize {
         self.steps
             .iter()
@@ -91,7 +91,7 @@ struct Schedule {
 }
 
 /// Runs the plan. Returns when every step has applied, failed or been skipped.
-pub fn apply_plan(inputs: &ApplyInputs, writer: StateWriter) -> ApplyReport {
+pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyReport<'a> {
     let plan = inputs.plan;
     let locators: BTreeMap<Address, String> = plan
         .changes
@@ -261,7 +261,7 @@ fn outcome(change: &ResourceChange, status: StepStatus) -> StepOutcome {
 fn run_step(
     inputs: &ApplyInputs,
     change: &ResourceChange,
-    writer: &Mutex<StateWriter>,
+    writer: &Mutex<StateWriter<'_>>,
     state_error: &Mutex<Option<StateError>>,
     applied: &Mutex<BTreeMap<Address, LiveObject>>,
 ) -> StepStatus {

@@ -96,7 +96,8 @@ pub enum IgnitionTransport {
 pub struct StateConfig {
     #[serde(default)]
     pub backend: StateBackendKind,
-    /// For the `local` backend: a folder relative to the manifest root (default `.lode/<env>`).
+    /// `local`: a folder relative to the manifest root (default `.lode/<env>`).
+    /// `workspace`: a workspace folder (default `/Workspace/Shared/.lode/<project>/<env>`).
     #[serde(default)]
     pub path: Option<String>,
 }
@@ -116,6 +117,8 @@ impl Default for StateConfig {
 pub enum StateBackendKind {
     #[default]
     Local,
+    /// Databricks workspace files (shared by every CI runner); needs a `databricks:` section.
+    Workspace,
 }
 
 impl EnvironmentConfig {

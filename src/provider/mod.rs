@@ -125,6 +125,8 @@ pub trait Provider: Send + Sync {
 /// The providers of one environment, by system, and the in-process emulators they talk to.
 pub struct Providers {
     providers: Vec<Box<dyn Provider>>,
+    /// The Databricks client, shared with a `workspace` state backend.
+    databricks_client: Option<std::sync::Arc<databricks::client::DatabricksClient>>,
     /// Kept alive while the providers are in use; dropped last.
     emulators: Vec<crate::emulator::databricks::RunningEmulator>,
 }
@@ -153,6 +155,7 @@ impl Providers {
     ) -> Result<Providers, ConnectProvidersError> {
         let mut providers: Vec<Box<dyn Provider>> = Vec::new();
         let mut emulators = Vec::new();
+        let mut databricks_client = None;
         if let Some(ignition) = &environment.ignition {
             providers.push(Box::new(ignition::files::IgnitionFiles::new(
                 root.join(&ignition.data_dir),
@@ -191,10 +194,11 @@ impl Providers {
                 .warehouse_id
                 .clone()
                 .or_else(|| auth.warehouse_id.clone());
-            let client = databricks::client::DatabricksClient::new(
+            let client = std::sync::Arc::new(databricks::client::DatabricksClient::new(
                 auth,
                 databricks::client::ClientOptions::default(),
-            )?;
+            )?);
+            databricks_client = Some(client.clone());
             let mut settings = databricks::provider::DatabricksSettings {
                 warehouse_id,
                 ..Default::default()
@@ -208,6 +212,7 @@ impl Providers {
         }
         Ok(Providers {
             providers,
+            databricks_client,
             emulators,
         })
     }
@@ -215,8 +220,16 @@ impl Providers {
     pub fn from_list(providers: Vec<Box<dyn Provider>>) -> Providers {
         Providers {
             providers,
+            databricks_client: None,
             emulators: Vec::new(),
         }
+    }
+
+    /// The environment's Databricks client, if it has one.
+    pub fn databricks_client(
+        &self,
+    ) -> Option<std::sync::Arc<databricks::client::DatabricksClient>> {
+        self.databricks_client.clone()
     }
 
     /// The base URLs of the in-process emulators (for `lode status` and tests).

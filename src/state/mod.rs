@@ -2,9 +2,12 @@
 //! last applied spec (secrets masked), a keyed fingerprint of the live object after the apply,
 //! its dependencies and its protection flags. Protection lives here, not only in manifests, so
 //! a revert that removes a manifest cannot remove its protection. Writes go through a
-//! write-ahead log and atomic compaction; see [`local`].
+//! write-ahead log and atomic compaction ([`backend`]) on a local folder ([`local`]) or on
+//! Databricks workspace files shared by CI runners ([`workspace`]).
 
+pub mod backend;
 pub mod local;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::{Address, Lifecycle};
 
-pub use local::{LocalBackend, LockGuard, StateWriter};
+pub use backend::{LockGuard, StateBackend, StateError, StateWriter};
+pub use local::LocalStore;
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
 

@@ -265,7 +265,12 @@ fn protect_blocks_a_revert_driven_delete() {
 #[test]
 fn a_concurrent_apply_is_refused_naming_the_holder() {
     let repo = Repo::demo();
-    let backend = lode::state::LocalBackend::new(repo.path().join(".lode/local"), "local");
+    let backend = lode::state::StateBackend::new(
+        Box::new(lode::state::LocalStore::new(
+            repo.path().join(".lode/local"),
+        )),
+        "local",
+    );
     let lock = backend.lock("lode apply (held by the test)").unwrap();
     let run = repo.lode_ok(&["apply", "--auto-approve"], 1);
     assert_contains(&run.stderr, "is locked by");

@@ -277,3 +277,80 @@ fn a_lost_state_does_not_duplicate_pipelines_or_genie_spaces() {
     .unwrap();
     assert_eq!(spaces.values().filter(|s| s["trashed"] == false).count(), 1);
 }
+
+/// An environment that keeps state, log and lock as workspace files (shared by CI runners).
+fn workspace_state_repo() -> Repo {
+    let repo = small_repo();
+    repo.write(
+        "environments/local.yaml",
+        "variables: {}\ndatabricks:\n  emulator: true\nstate:\n  backend: workspace\n",
+    );
+    repo.commit("state in the workspace");
+    repo
+}
+
+fn emulator_files(repo: &Repo) -> lode::emulator::databricks::Workspace {
+    lode::emulator::databricks::Workspace::open(lode::emulator::databricks::EmulatorConfig {
+        data_dir: repo.path().join(".lode/local/databricks"),
+        token: "t".into(),
+        oauth_client: None,
+        port: 0,
+    })
+    .unwrap()
+}
+
+#[test]
+fn workspace_state_backend_keeps_state_and_lock_in_the_workspace() {
+    let repo = workspace_state_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        !repo.path().join(".lode/local/state.json").exists(),
+        "state must not be local"
+    );
+    let workspace = emulator_files(&repo);
+    let (_, state) = workspace
+        .files
+        .read("/Shared/.lode/dbx-test/local/state.json")
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    assert_eq!(state["serial"], 1);
+    assert!(state["resources"].get("table/sites").is_some());
+    assert!(
+        workspace
+            .files
+            .status("/Shared/.lode/dbx-test/local/lock")
+            .is_none(),
+        "the lock is released"
+    );
+    assert!(
+        workspace
+            .files
+            .status("/Shared/.lode/dbx-test/local/wal.jsonl")
+            .is_none(),
+        "the log is compacted"
+    );
+    drop(workspace);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+
+    // A runner that died holding the lock: refused, named, and removable only by its id.
+    let workspace = emulator_files(&repo);
+    let lock = serde_json::json!({"id": "lock-of-a-dead-runner", "holder": "ci@runner-7", "host": "runner-7", "pid": 4242, "command": "lode apply", "created": "2026-11-24T08:00:00Z"});
+    workspace
+        .files
+        .write(
+            "/Shared/.lode/dbx-test/local/lock",
+            lock.to_string().as_bytes(),
+            "FILE",
+            None,
+            false,
+        )
+        .unwrap();
+    drop(workspace);
+    let refused = repo.lode_ok(&["apply", "--auto-approve"], 1);
+    assert_contains(&refused.stderr, "is locked by ci@runner-7");
+    assert_contains(&refused.stderr, "lock-of-a-dead-runner");
+    let wrong = repo.lode_ok(&["force-unlock", "some-other-id"], 1);
+    assert_contains(&wrong.stderr, "nothing was unlocked");
+    repo.lode_ok(&["force-unlock", "lock-of-a-dead-runner"], 0);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+}

@@ -36,7 +36,7 @@ impl Default for DatabricksSettings {
 
 /// A Databricks workspace.
 pub struct DatabricksProvider {
-    pub client: DatabricksClient,
+    pub client: std::sync::Arc<DatabricksClient>,
     pub settings: DatabricksSettings,
     warehouse: OnceLock<String>,
 }
@@ -48,7 +48,10 @@ impl From<ApiError> for ProviderError {
 }
 
 impl DatabricksProvider {
-    pub fn new(client: DatabricksClient, settings: DatabricksSettings) -> DatabricksProvider {
+    pub fn new(
+        client: std::sync::Arc<DatabricksClient>,
+        settings: DatabricksSettings,
+    ) -> DatabricksProvider {
         DatabricksProvider {
             client,
             settings,

@@ -1,0 +1,30 @@
+//! `lode force-unlock ID`: remove a lock whose holder is gone (a CI runner that died while
+//! holding a workspace lock). The id must match, so a live run's new lock is never broken.
+
+use std::process::ExitCode;
+
+use super::workspace::Workspace;
+use super::{CommandError, GlobalArgs};
+
+/// Remove the environment's lock if its id is ID (shown in the "locked by" error and in
+/// `lode status`). A local lock dies with its process, so this is for shared (workspace) state.
+#[derive(Debug, clap::Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id to remove.
+    pub id: String,
+}
+
+pub fn run(global: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, None)?;
+    let holder = workspace.backend.lock_holder()?;
+    workspace.backend.force_unlock(&args.id)?;
+    match holder {
+        Some(info) => println!(
+            "Removed the lock of environment `{}` held by {}.",
+            workspace.env_name,
+            info.describe()
+        ),
+        None => println!("Environment `{}` was not locked.", workspace.env_name),
+    }
+    Ok(ExitCode::SUCCESS)
+}

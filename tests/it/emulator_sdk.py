@@ -1,0 +1,214 @@
+"""The official Databricks SDK for Python against lode's workspace emulator.
+
+Run by tests/it/emulator_databricks.rs with DATABRICKS_HOST / DATABRICKS_TOKEN pointing at a
+fresh emulator (and LODE_CLIENT_ID / LODE_CLIENT_SECRET for its OAuth client). The argument
+names a group of checks: `core`, `oauth` or `upload`. Any exception fails the run; each check
+that passes prints one `ok:` line.
+"""
+
+import io
+import json
+import os
+import sys
+import time
+from datetime import timedelta
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound, ResourceAlreadyExists, ResourceConflict
+from databricks.sdk.service.sql import StatementState
+from databricks.sdk.service.workspace import ImportFormat, ObjectType
+
+HOST = os.environ["DATABRICKS_HOST"]
+
+
+def ok(what):
+    print(f"ok: {what}", flush=True)
+
+
+def pat_client():
+    return WorkspaceClient(host=HOST, token=os.environ["DATABRICKS_TOKEN"], auth_type="pat")
+
+
+def sql(w, warehouse, statement):
+    response = w.statement_execution.execute_statement(
+        warehouse_id=warehouse, statement=statement, wait_timeout="30s"
+    )
+    assert response.status.state == StatementState.SUCCEEDED, (statement, response.as_dict())
+    return response
+
+
+def core():
+    w = pat_client()
+
+    me = w.current_user.me()
+    assert me.user_name, me
+    ok(f"current_user.me() -> {me.user_name}")
+
+    warehouses = list(w.warehouses.list())
+    assert warehouses and warehouses[0].id, warehouses
+    warehouse = warehouses[0].id
+    assert w.warehouses.get(warehouse).id == warehouse
+    ok(f"warehouses.list() -> {warehouse}")
+
+    sql(w, warehouse, "CREATE SCHEMA main.sdk")
+    sql(w, warehouse, "CREATE TABLE main.sdk.readings (equipment_id STRING, value DOUBLE)")
+    values = ", ".join(f"('CR_{i:03}', {i}.5)" for i in range(1500))
+    sql(w, warehouse, f"INSERT INTO main.sdk.readings VALUES {values}")
+    result = sql(w, warehouse, "SELECT equipment_id, value FROM main.sdk.readings ORDER BY equipment_id")
+    assert [c.name for c in result.manifest.schema.columns] == ["equipment_id", "value"]
+    assert result.manifest.total_row_count == 1500, result.manifest
+    rows = list(result.result.data_array)
+    chunk = result.result
+    while chunk.next_chunk_index is not None:
+        chunk = w.statement_execution.get_statement_result_chunk_n(
+            result.statement_id, chunk.next_chunk_index
+        )
+        rows.extend(chunk.data_array)
+    assert len(rows) == 1500 and rows[2] == ["CR_002", "2.5"], rows[:3]
+    ok("statement_execution.execute_statement + result chunks")
+
+    failed = w.statement_execution.execute_statement(
+        warehouse_id=warehouse, statement="SELECT * FROM main.sdk.nope", wait_timeout="30s"
+    )
+    assert failed.status.state == StatementState.FAILED, failed.as_dict()
+    assert "[TABLE_OR_VIEW_NOT_FOUND]" in failed.status.error.message, failed.as_dict()
+    ok("a failed statement is a FAILED status, not an exception")
+
+    pending = w.statement_execution.execute_statement(
+        warehouse_id=warehouse, statement="SELECT 1 AS one", wait_timeout="0s"
+    )
+    assert pending.status.state in (StatementState.PENDING, StatementState.RUNNING), pending.as_dict()
+    deadline = time.time() + 20
+    while True:
+        polled = w.statement_execution.get_statement(pending.statement_id)
+        if polled.status.state == StatementState.SUCCEEDED:
+            break
+        assert time.time() < deadline, polled.as_dict()
+        time.sleep(0.05)
+    assert polled.result.data_array == [["1"]], polled.as_dict()
+    ok("wait_timeout=0s then get_statement")
+
+    table = w.tables.get("main.sdk.readings")
+    assert table.table_type.value == "MANAGED" and table.columns[1].type_name.value == "DOUBLE", table
+    names = [t.name for t in w.tables.list(catalog_name="main", schema_name="sdk")]
+    assert names == ["readings"], names
+    try:
+        w.tables.get("main.sdk.ghost")
+        raise AssertionError("a missing table was found")
+    except NotFound:
+        pass
+    schemas = [s.name for s in w.schemas.list(catalog_name="main")]
+    assert "sdk" in schemas, schemas
+    ok("tables.get / tables.list / schemas.list, NotFound for a missing table")
+
+    w.workspace.mkdirs("/Workspace/Shared/sdk")
+    status = w.workspace.get_status("/Workspace/Shared/sdk")
+    assert status.object_type == ObjectType.DIRECTORY, status
+    listed = list(w.workspace.list("/Workspace/Shared"))
+    assert any(o.path == "/Shared/sdk" for o in listed), listed
+    ok("workspace.mkdirs / get_status / list")
+
+    created = w.pipelines.create(
+        name="sdk-pipeline",
+        catalog="main",
+        schema="sdk",
+        serverless=True,
+        development=True,
+        libraries=[],
+    )
+    assert created.pipeline_id, created
+    got = w.pipelines.get(created.pipeline_id)
+    assert got.name == "sdk-pipeline" and got.state.value == "IDLE", got
+    listed = [p.pipeline_id for p in w.pipelines.list_pipelines(filter="name LIKE '%sdk%'")]
+    assert listed == [created.pipeline_id], listed
+    try:
+        w.pipelines.create(name="sdk-pipeline", catalog="main", schema="sdk")
+        raise AssertionError("a duplicate pipeline name was accepted")
+    except (ResourceConflict, ResourceAlreadyExists):
+        pass
+    ok("pipelines.create / get / list_pipelines(filter)")
+
+    space = w.genie.create_space(
+        warehouse_id=warehouse,
+        serialized_space=json.dumps(
+            {"version": 1, "data_sources": {"tables": [{"identifier": "main.sdk.readings"}]}}
+        ),
+        title="SDK space",
+        parent_path="/Workspace/Shared/sdk",
+    )
+    assert space.space_id, space
+    full = w.genie.get_space(space.space_id, include_serialized_space=True)
+    assert json.loads(full.serialized_space)["version"] == 2, full
+    assert full.parent_path == "/Shared/sdk", full
+    spaces = w.genie.list_spaces()
+    assert [s.space_id for s in spaces.spaces] == [space.space_id], spaces
+    assert spaces.spaces[0].serialized_space is None, spaces
+    ok("genie.create_space / get_space(include_serialized_space) / list_spaces")
+
+    message = w.genie.start_conversation_and_wait(
+        space.space_id, "How is crusher 2 doing?", timeout=timedelta(seconds=30)
+    )
+    assert message.status.value == "COMPLETED", message
+    texts = [a.text.content for a in message.attachments if a.text]
+    assert texts and "CR_002" in texts[0], message
+    queries = [a for a in message.attachments if a.query]
+    assert queries, message
+    result = w.genie.get_message_attachment_query_result(
+        space.space_id, message.conversation_id, message.message_id, queries[0].attachment_id
+    )
+    rows = result.statement_response.result.data_array
+    assert rows and rows[0][0] == "CR_002", result
+    ok("genie.start_conversation_and_wait / get_message_attachment_query_result")
+
+    w.genie.trash_space(space.space_id)
+    try:
+        w.genie.get_space(space.space_id)
+        raise AssertionError("a trashed space was found")
+    except NotFound:
+        pass
+    ok("genie.trash_space then NotFound")
+
+
+def oauth():
+    w = WorkspaceClient(
+        host=HOST,
+        client_id=os.environ["LODE_CLIENT_ID"],
+        client_secret=os.environ["LODE_CLIENT_SECRET"],
+        auth_type="oauth-m2m",
+    )
+    me = w.current_user.me()
+    assert me.user_name, me
+    ok(f"oauth-m2m current_user.me() -> {me.user_name}")
+    assert list(w.warehouses.list())
+    ok("oauth-m2m warehouses.list()")
+
+
+def upload():
+    w = pat_client()
+    w.workspace.mkdirs("/Workspace/Shared/up")
+    w.workspace.upload(
+        "/Workspace/Shared/up/page.html", io.BytesIO(b"<p>hi</p>"), format=ImportFormat.AUTO, overwrite=True
+    )
+    assert w.workspace.download("/Workspace/Shared/up/page.html").read() == b"<p>hi</p>"
+    ok("workspace.upload / download of a file")
+    w.workspace.upload(
+        "/Workspace/Shared/up/nb.py",
+        b"# Databricks notebook source\nprint(1)\n",
+        format=ImportFormat.AUTO,
+        overwrite=True,
+    )
+    status = w.workspace.get_status("/Workspace/Shared/up/nb")
+    assert status.object_type == ObjectType.NOTEBOOK, status
+    ok("workspace.upload of a notebook")
+    try:
+        w.workspace.upload("/Workspace/Shared/up/page.html", b"again", format=ImportFormat.AUTO)
+        raise AssertionError("overwrite=False replaced a file")
+    except ResourceAlreadyExists:
+        pass
+    ok("workspace.upload without overwrite -> ResourceAlreadyExists")
+
+
+GROUPS = {"core": core, "oauth": oauth, "upload": upload}
+
+if __name__ == "__main__":
+    GROUPS[sys.argv[1]]()
