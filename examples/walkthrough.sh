@@ -3,8 +3,9 @@
 # temporary folder: apply, change a gateway script in a commit, plan, apply, `git revert` and
 # apply (a rollback by commit), then `lode rollback --to HEAD~1` (a rollback without a commit),
 # and back to HEAD. It uses the built-in `local` environment, so the "gateway" is the data
-# directory manifests/.lode/local/ignition/ of the temporary repository; nothing outside the
-# temporary folder is touched.
+# directory manifests/.lode/local/ignition/ of the temporary repository and the Databricks
+# workspace is lode's emulator, run in-process with its data in manifests/.lode/local/databricks/;
+# nothing outside the temporary folder is touched.
 #
 #   examples/walkthrough.sh                               # lode on PATH
 #   LODE=target/debug/lode examples/walkthrough.sh        # a particular binary

@@ -5,6 +5,7 @@
 
 pub mod databricks;
 pub mod ignition;
+pub mod retry;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

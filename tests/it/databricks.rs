@@ -360,18 +360,46 @@ fn demo_databricks_state(repo: &Repo) -> serde_json::Value {
     let run = repo.lode_ok(&["plan", "--format", "json", "--target", "databricks"], 0);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(plan["summary"]["change"], 0, "{}", run.stdout);
-    let rows = sql_in(repo, "main", "mining_demo", "SELECT * FROM equipment_master ORDER BY equipment_id");
+    let rows = sql_in(
+        repo,
+        "main",
+        "mining_demo",
+        "SELECT * FROM equipment_master ORDER BY equipment_id",
+    );
     let workspace = emulator_files(repo);
-    let (_, page) = workspace.files.read("/Shared/mining_demo/chat/index.html").unwrap();
-    let pipelines: Vec<serde_json::Value> = workspace.pipelines.all().into_iter().map(|(_, p)| p.spec).collect();
-    let spaces: Vec<serde_json::Value> = workspace.genie.all().into_iter().filter(|(_, s)| !s.trashed).map(|(_, s)| s.serialized_space).collect();
+    let (_, page) = workspace
+        .files
+        .read("/Shared/mining_demo/chat/index.html")
+        .unwrap();
+    let pipelines: Vec<serde_json::Value> = workspace
+        .pipelines
+        .all()
+        .into_iter()
+        .map(|(_, p)| p.spec)
+        .collect();
+    let spaces: Vec<serde_json::Value> = workspace
+        .genie
+        .all()
+        .into_iter()
+        .filter(|(_, s)| !s.trashed)
+        .map(|(_, s)| s.serialized_space)
+        .collect();
     serde_json::json!({"rows": rows, "page": String::from_utf8(page).unwrap(), "pipelines": pipelines, "spaces": spaces})
 }
 
 fn sql_in(repo: &Repo, catalog: &str, schema: &str, statement: &str) -> serde_json::Value {
     let emulator = emulator_files(repo);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let result = runtime.block_on(emulator.sql.execute(statement, Some(catalog), Some(schema), &[])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime
+        .block_on(
+            emulator
+                .sql
+                .execute(statement, Some(catalog), Some(schema), &[]),
+        )
+        .unwrap();
     serde_json::json!(result.rows)
 }
 
@@ -381,13 +409,30 @@ fn the_whole_demo_reverts_seed_rows_pipeline_settings_genie_instructions_and_the
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let v1 = demo_databricks_state(&repo);
 
-    repo.edit("databricks/seeds/equipment_master.csv", "HT_002,HAUL_TRUCK,Pilbara North Pit,Caterpillar 793F", "HT_002,HAUL_TRUCK,Pilbara South Pit,Caterpillar 793F");
-    repo.edit("databricks/pipeline.yaml", "  development: true", "  development: false");
-    repo.edit("databricks/genie.yaml", "healthy crushers run at about 16-18 mm/s", "healthy crushers run at about 15-19 mm/s");
+    repo.edit(
+        "databricks/seeds/equipment_master.csv",
+        "HT_002,HAUL_TRUCK,Pilbara North Pit,Caterpillar 793F",
+        "HT_002,HAUL_TRUCK,Pilbara South Pit,Caterpillar 793F",
+    );
+    repo.edit(
+        "databricks/pipeline.yaml",
+        "  development: true",
+        "  development: false",
+    );
+    repo.edit(
+        "databricks/genie.yaml",
+        "healthy crushers run at about 16-18 mm/s",
+        "healthy crushers run at about 15-19 mm/s",
+    );
     repo.edit("databricks/chat/index.html", "</title>", " (v2)</title>");
     repo.commit("v2: four Databricks changes");
     let plan = repo.lode_ok(&["plan"], 0);
-    for address in ["~ table/equipment_master", "~ pipeline/mining_telemetry", "~ genie_space/mining_ops", "~ workspace_file/chat_page"] {
+    for address in [
+        "~ table/equipment_master",
+        "~ pipeline/mining_telemetry",
+        "~ genie_space/mining_ops",
+        "~ workspace_file/chat_page",
+    ] {
         assert_contains(&plan.stdout, address);
     }
     repo.lode_ok(&["apply", "--auto-approve"], 0);
@@ -399,7 +444,11 @@ fn the_whole_demo_reverts_seed_rows_pipeline_settings_genie_instructions_and_the
 
     repo.git(&["revert", "--no-edit", "HEAD"]);
     repo.lode_ok(&["apply", "--auto-approve"], 0);
-    assert_eq!(demo_databricks_state(&repo), v1, "the revert did not restore v1");
+    assert_eq!(
+        demo_databricks_state(&repo),
+        v1,
+        "the revert did not restore v1"
+    );
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
 
@@ -415,21 +464,42 @@ fn emulator_serve_serves_the_local_environments_live_state() {
         .spawn()
         .unwrap();
     let mut url = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut url).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut url,
+    )
+    .unwrap();
     let url = url.trim().to_string();
-    let remembered = std::fs::read_to_string(repo.path().join(".lode/local/databricks/port")).unwrap();
-    assert!(url.ends_with(&format!(":{}", remembered.trim())), "{url} is not the local environment's port {remembered}");
+    let remembered =
+        std::fs::read_to_string(repo.path().join(".lode/local/databricks/port")).unwrap();
+    assert!(
+        url.ends_with(&format!(":{}", remembered.trim())),
+        "{url} is not the local environment's port {remembered}"
+    );
     let client = reqwest::blocking::Client::new();
     let tables: serde_json::Value = client
-        .get(format!("{url}/api/2.1/unity-catalog/tables?catalog_name=main&schema_name=plant"))
+        .get(format!(
+            "{url}/api/2.1/unity-catalog/tables?catalog_name=main&schema_name=plant"
+        ))
         .bearer_auth(lode::provider::LOCAL_EMULATOR_TOKEN)
         .send()
         .unwrap()
         .json()
         .unwrap();
-    let names: Vec<&str> = tables["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"sites") && names.contains(&"site_summary"), "{tables}");
-    let unauthorized = client.get(format!("{url}/api/2.0/preview/scim/v2/Me")).send().unwrap();
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"sites") && names.contains(&"site_summary"),
+        "{tables}"
+    );
+    let unauthorized = client
+        .get(format!("{url}/api/2.0/preview/scim/v2/Me"))
+        .send()
+        .unwrap();
     assert_eq!(unauthorized.status(), 401);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -2,7 +2,7 @@
 
 Run by tests/it/emulator_databricks.rs with DATABRICKS_HOST / DATABRICKS_TOKEN pointing at a
 fresh emulator (and LODE_CLIENT_ID / LODE_CLIENT_SECRET for its OAuth client). The argument
-names a group of checks: `core`, `oauth` or `upload`. Any exception fails the run; each check
+names a group of checks (see GROUPS at the end). Any exception fails the run; each check
 that passes prints one `ok:` line.
 """
 
@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
 from databricks.sdk.errors import NotFound, ResourceAlreadyExists, ResourceConflict
 from databricks.sdk.service.sql import StatementState
 from databricks.sdk.service.workspace import ImportFormat, ObjectType
@@ -128,25 +129,21 @@ def core():
         pass
     ok("pipelines.create / get / list_pipelines(filter)")
 
-    space = w.genie.create_space(
-        warehouse_id=warehouse,
-        serialized_space=json.dumps(
-            {"version": 1, "data_sources": {"tables": [{"identifier": "main.sdk.readings"}]}}
-        ),
-        title="SDK space",
-        parent_path="/Workspace/Shared/sdk",
-    )
-    assert space.space_id, space
-    full = w.genie.get_space(space.space_id, include_serialized_space=True)
-    assert json.loads(full.serialized_space)["version"] == 2, full
-    assert full.parent_path == "/Shared/sdk", full
-    spaces = w.genie.list_spaces()
-    assert [s.space_id for s in spaces.spaces] == [space.space_id], spaces
-    assert spaces.spaces[0].serialized_space is None, spaces
-    ok("genie.create_space / get_space(include_serialized_space) / list_spaces")
-
+    # The space is created with a raw call: GenieSpace parsing is checked by the `genie` group.
+    space_id = w.api_client.do(
+        "POST",
+        "/api/2.0/genie/spaces",
+        body={
+            "warehouse_id": warehouse,
+            "title": "SDK space",
+            "parent_path": "/Workspace/Shared/sdk",
+            "serialized_space": json.dumps(
+                {"version": 1, "data_sources": {"tables": [{"identifier": "main.sdk.readings"}]}}
+            ),
+        },
+    )["space_id"]
     message = w.genie.start_conversation_and_wait(
-        space.space_id, "How is crusher 2 doing?", timeout=timedelta(seconds=30)
+        space_id, "How is crusher 2 doing?", timeout=timedelta(seconds=30)
     )
     assert message.status.value == "COMPLETED", message
     texts = [a.text.content for a in message.attachments if a.text]
@@ -154,19 +151,51 @@ def core():
     queries = [a for a in message.attachments if a.query]
     assert queries, message
     result = w.genie.get_message_attachment_query_result(
-        space.space_id, message.conversation_id, message.message_id, queries[0].attachment_id
+        space_id, message.conversation_id, message.message_id, queries[0].attachment_id
     )
     rows = result.statement_response.result.data_array
     assert rows and rows[0][0] == "CR_002", result
     ok("genie.start_conversation_and_wait / get_message_attachment_query_result")
 
+    w.genie.trash_space(space_id)
+    try:
+        w.genie.start_conversation(space_id, "still there?")
+        raise AssertionError("a trashed space still answers")
+    except NotFound:
+        pass
+    ok("genie.trash_space then start_conversation -> NotFound")
+
+
+def genie():
+    w = pat_client()
+    warehouse = list(w.warehouses.list())[0].id
+    sql(w, warehouse, "CREATE SCHEMA IF NOT EXISTS main.sdkg")
+    sql(w, warehouse, "CREATE TABLE IF NOT EXISTS main.sdkg.readings (equipment_id STRING)")
+    w.workspace.mkdirs("/Workspace/Shared/sdkg")
+    space = w.genie.create_space(
+        warehouse_id=warehouse,
+        serialized_space=json.dumps(
+            {"version": 1, "data_sources": {"tables": [{"identifier": "main.sdkg.readings"}]}}
+        ),
+        title="SDK space",
+        parent_path="/Workspace/Shared/sdkg",
+    )
+    assert space.space_id, space
+    full = w.genie.get_space(space.space_id, include_serialized_space=True)
+    assert json.loads(full.serialized_space)["version"] == 2, full
+    assert full.parent_path == "/Shared/sdkg", full
+    assert full.create_time is not None, full
+    spaces = w.genie.list_spaces()
+    assert [s.space_id for s in spaces.spaces] == [space.space_id], spaces
+    assert spaces.spaces[0].serialized_space is None, spaces
+    ok("genie.create_space / get_space(include_serialized_space) / list_spaces")
     w.genie.trash_space(space.space_id)
     try:
         w.genie.get_space(space.space_id)
         raise AssertionError("a trashed space was found")
     except NotFound:
         pass
-    ok("genie.trash_space then NotFound")
+    ok("genie.trash_space then get_space -> NotFound")
 
 
 def oauth():
@@ -181,6 +210,35 @@ def oauth():
     ok(f"oauth-m2m current_user.me() -> {me.user_name}")
     assert list(w.warehouses.list())
     ok("oauth-m2m warehouses.list()")
+
+
+def m2m_client(secret):
+    """OAuth M2M with the discovery URL given: what works without host metadata."""
+    return WorkspaceClient(
+        config=Config(
+            host=HOST,
+            client_id=os.environ["LODE_CLIENT_ID"],
+            client_secret=secret,
+            auth_type="oauth-m2m",
+            discovery_url=f"{HOST}/oidc/.well-known/oauth-authorization-server",
+        )
+    )
+
+
+def oauth_discovery_url():
+    me = m2m_client(os.environ["LODE_CLIENT_SECRET"]).current_user.me()
+    assert me.user_name, me
+    ok(f"oauth-m2m (explicit discovery_url) current_user.me() -> {me.user_name}")
+
+
+def oauth_wrong_secret():
+    try:
+        m2m_client("wrong").current_user.me()
+        raise AssertionError("a wrong secret signed in")
+    except ValueError as e:
+        # The SDK reads RFC 6749 `error` / `error_description` from the token endpoint.
+        assert "invalid_client" in str(e), str(e)
+    ok("oauth-m2m with a wrong secret names invalid_client")
 
 
 def upload():
@@ -208,7 +266,14 @@ def upload():
     ok("workspace.upload without overwrite -> ResourceAlreadyExists")
 
 
-GROUPS = {"core": core, "oauth": oauth, "upload": upload}
+GROUPS = {
+    "core": core,
+    "genie": genie,
+    "oauth": oauth,
+    "oauth-discovery-url": oauth_discovery_url,
+    "oauth-wrong-secret": oauth_wrong_secret,
+    "upload": upload,
+}
 
 if __name__ == "__main__":
     GROUPS[sys.argv[1]]()

@@ -5,6 +5,7 @@ mod chat_page;
 mod cli_misc;
 mod core_flow;
 mod databricks;
+mod emulator_databricks;
 mod fixtures;
 mod guards;
 mod ignition_files;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::sql::{ColumnDef, ResultSet, SchemaMeta, TableMeta};
-use super::{ApiError, ApiResult, Shared, hex_id, now_ms};
+use super::{ApiError, ApiResult, Body, Params, Shared, hex_id, now_ms};
 
 /// The one SQL warehouse every emulated workspace has.
 pub const WAREHOUSE_ID: &str = "lode0emulator000";
@@ -189,7 +189,7 @@ struct ListSchemas {
 
 async fn list_schemas(
     State(workspace): State<Shared>,
-    Query(query): Query<ListSchemas>,
+    Params(query): Params<ListSchemas>,
 ) -> ApiResult<Json<Value>> {
     let schemas = workspace.sql.list_schemas(&query.catalog_name).await?;
     Ok(Json(
@@ -209,7 +209,7 @@ struct CreateSchema {
 
 async fn create_schema(
     State(workspace): State<Shared>,
-    Json(request): Json<CreateSchema>,
+    Body(request): Body<CreateSchema>,
 ) -> ApiResult<Json<Value>> {
     let schema = workspace
         .sql
@@ -247,7 +247,7 @@ struct UpdateSchema {
 async fn update_schema(
     State(workspace): State<Shared>,
     Path(full_name): Path<String>,
-    Json(request): Json<UpdateSchema>,
+    Body(request): Body<UpdateSchema>,
 ) -> ApiResult<Json<Value>> {
     let (catalog, name) = split_two(&full_name)?;
     let schema = workspace
@@ -271,7 +271,7 @@ struct Force {
 async fn delete_schema(
     State(workspace): State<Shared>,
     Path(full_name): Path<String>,
-    Query(query): Query<Force>,
+    Params(query): Params<Force>,
 ) -> ApiResult<Json<Value>> {
     let (catalog, name) = split_two(&full_name)?;
     workspace
@@ -295,7 +295,7 @@ struct ListTables {
 
 async fn list_tables(
     State(workspace): State<Shared>,
-    Query(query): Query<ListTables>,
+    Params(query): Params<ListTables>,
 ) -> ApiResult<Json<Value>> {
     if workspace
         .sql
@@ -519,7 +519,7 @@ fn statement_view(stored: &Value) -> Value {
 
 async fn execute_statement(
     State(workspace): State<Shared>,
-    Json(request): Json<StatementRequest>,
+    Body(request): Body<StatementRequest>,
 ) -> ApiResult<Json<Value>> {
     if request.warehouse_id != WAREHOUSE_ID {
         return Err(ApiError::not_found(format!(
@@ -756,7 +756,7 @@ async fn write_monitor(
 async fn create_monitor(
     State(workspace): State<Shared>,
     Path(full_name): Path<String>,
-    Json(request): Json<Value>,
+    Body(request): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         write_monitor(&workspace, &full_name, &request, true).await?,
@@ -766,7 +766,7 @@ async fn create_monitor(
 async fn update_monitor(
     State(workspace): State<Shared>,
     Path(full_name): Path<String>,
-    Json(request): Json<Value>,
+    Body(request): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         write_monitor(&workspace, &full_name, &request, false).await?,

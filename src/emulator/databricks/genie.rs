@@ -5,14 +5,14 @@
 //! exist when the space is created. Conversations answer deterministically from the space's
 //! tables: the rows that mention what the question asks about.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult, Shared, hex_id, now_ms};
+use super::{ApiError, ApiResult, Body, Params, Shared, hex_id, now_ms};
 
 /// Milliseconds a message spends before it completes, so clients really poll.
 const ANSWER_MS: i64 = 300;
@@ -144,8 +144,8 @@ fn space_json(id: &str, space: &SpaceRecord, include_serialized: bool) -> Value 
         "title": space.title,
         "warehouse_id": space.warehouse_id,
         "parent_path": space.parent_path,
-        "create_time": space.create_time,
-        "update_time": space.update_time,
+        "create_time": rfc3339_ms(space.create_time),
+        "update_time": rfc3339_ms(space.update_time),
     });
     if let Some(description) = &space.description {
         body["description"] = json!(description);
@@ -155,6 +155,17 @@ fn space_json(id: &str, space: &SpaceRecord, include_serialized: bool) -> Value 
         body["etag"] = json!(space.etag.to_string());
     }
     body
+}
+
+/// Genie times are protobuf Timestamps: RFC 3339 strings in JSON.
+fn rfc3339_ms(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
 }
 
 fn find_space(workspace: &Shared, id: &str) -> ApiResult<SpaceRecord> {
@@ -198,7 +209,7 @@ struct CreateSpace {
 
 async fn create_space(
     State(workspace): State<Shared>,
-    Json(request): Json<CreateSpace>,
+    Body(request): Body<CreateSpace>,
 ) -> ApiResult<Json<Value>> {
     let warehouse_id = request
         .warehouse_id
@@ -241,7 +252,7 @@ struct GetSpaceQuery {
 async fn get_space(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    Query(query): Query<GetSpaceQuery>,
+    Params(query): Params<GetSpaceQuery>,
 ) -> ApiResult<Json<Value>> {
     let space = find_space(&workspace, &id)?;
     Ok(Json(space_json(
@@ -270,7 +281,7 @@ struct UpdateSpace {
 async fn update_space(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    Json(request): Json<UpdateSpace>,
+    Body(request): Body<UpdateSpace>,
 ) -> ApiResult<Json<Value>> {
     let mut space = find_space(&workspace, &id)?;
     if let Some(etag) = &request.etag
@@ -332,7 +343,7 @@ struct ListQuery {
 
 async fn list_spaces(
     State(workspace): State<Shared>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let spaces: Vec<(String, SpaceRecord)> = workspace
         .genie
@@ -539,7 +550,7 @@ async fn new_message(
 async fn start_conversation(
     State(workspace): State<Shared>,
     Path(space_id): Path<String>,
-    Json(ask): Json<Ask>,
+    Body(ask): Body<Ask>,
 ) -> ApiResult<Json<Value>> {
     let message = new_message(&workspace, &space_id, &ask.content).await?;
     let conversation_id = hex_id();
@@ -578,7 +589,7 @@ fn find_conversation(
 async fn create_message(
     State(workspace): State<Shared>,
     Path((space_id, conversation_id)): Path<(String, String)>,
-    Json(ask): Json<Ask>,
+    Body(ask): Body<Ask>,
 ) -> ApiResult<Json<Value>> {
     let mut conversation = find_conversation(&workspace, &space_id, &conversation_id)?;
     let message = new_message(&workspace, &space_id, &ask.content).await?;

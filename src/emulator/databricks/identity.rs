@@ -12,7 +12,9 @@ use axum::{Form, Json, Router};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult, Shared};
+use axum::response::{IntoResponse, Response};
+
+use super::Shared;
 
 /// How long an issued OAuth token is valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -50,6 +52,7 @@ pub fn routes() -> Router<Shared> {
             get(discovery),
         )
         .route("/oidc/v1/token", post(token))
+        .route("/.well-known/databricks-config", get(host_metadata))
 }
 
 async fn me() -> ([(&'static str, &'static str); 1], Json<Value>) {
@@ -66,6 +69,17 @@ async fn me() -> ([(&'static str, &'static str); 1], Json<Value>) {
     )
 }
 
+/// Host metadata the SDKs read (without a token) to find the OAuth endpoints.
+async fn host_metadata(State(workspace): State<Shared>) -> Json<Value> {
+    let base = workspace.base_url.get().cloned().unwrap_or_default();
+    Json(json!({
+        "oidc_endpoint": format!("{base}/oidc"),
+        "workspace_id": "1000000000000000",
+        "cloud": "aws",
+        "host": base,
+    }))
+}
+
 async fn discovery(State(workspace): State<Shared>) -> Json<Value> {
     let base = workspace.base_url.get().cloned().unwrap_or_default();
     Json(json!({
@@ -78,24 +92,26 @@ async fn discovery(State(workspace): State<Shared>) -> Json<Value> {
     }))
 }
 
+/// An OAuth error body, as RFC 6749 §5.2 shapes it (token endpoints do not use Databricks' body).
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
 async fn token(
     State(workspace): State<Shared>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let invalid_client = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed",
-        )
-    };
+) -> Response {
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return Err(ApiError::new(
+        return oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "Only client_credentials is supported",
-        ));
+        );
     }
     let basic = headers
         .get("authorization")
@@ -114,12 +130,17 @@ async fn token(
         ))
     });
     match (&workspace.config.oauth_client, presented) {
-        (Some(expected), Some(presented)) if *expected == presented => Ok(Json(json!({
+        (Some(expected), Some(presented)) if *expected == presented => Json(json!({
             "access_token": workspace.tokens.issue(),
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME.as_secs(),
             "scope": form.get("scope").cloned().unwrap_or_else(|| "all-apis".into()),
-        }))),
-        _ => Err(invalid_client()),
+        }))
+        .into_response(),
+        _ => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        ),
     }
 }

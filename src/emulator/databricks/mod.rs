@@ -178,7 +178,10 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if path.starts_with("/oidc/") || path.starts_with("/workspace-files/") {
+    if path.starts_with("/oidc/")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/workspace-files/")
+    {
         return next.run(request).await;
     }
     // A page served from the workspace talks to the Genie API with the browser session the
@@ -339,4 +342,42 @@ pub fn now_ms() -> i64 {
 /// 32 lowercase hex characters, like Genie space and message ids.
 pub fn hex_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A JSON body whose rejection is a Databricks error body (400 `MALFORMED_REQUEST`), not the web
+/// framework's plain text, as clients parse error bodies.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_REQUEST",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Query parameters whose rejection is a Databricks error body (400 `INVALID_PARAMETER_VALUE`).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(ApiError::invalid(rejection.body_text())),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! sources declare with explicit columns (`CREATE OR REFRESH STREAMING TABLE x (...)`,
 //! `CREATE MATERIALIZED VIEW x (...)`) are created, so monitors and Genie spaces can use them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::sql::{ColumnDef, TableType};
-use super::{ApiError, ApiResult, Shared, now_ms};
+use super::{ApiError, ApiResult, Body, Params, Shared, now_ms};
 
 /// Milliseconds an update spends in each state before the next (QUEUED, INITIALIZING,
 /// SETTING_UP_TABLES, RUNNING), so clients see real transitions.
@@ -44,6 +44,9 @@ pub struct PipelineRecord {
     pub updates: Vec<UpdateRecord>,
     #[serde(default)]
     pub events: Vec<Value>,
+    /// Full names of the datasets the pipeline published (dropped by a cascading delete).
+    #[serde(default)]
+    pub datasets: Vec<String>,
 }
 
 impl UpdateRecord {
@@ -201,6 +204,11 @@ async fn advance(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
             let update_id = record.updates[index].update_id.clone();
             match create_datasets(workspace, id, &record.spec).await {
                 Ok(created) => {
+                    for name in &created {
+                        if !record.datasets.contains(name) {
+                            record.datasets.push(name.clone());
+                        }
+                    }
                     record.events.push(event(
                         &update_id,
                         "INFO",
@@ -538,7 +546,7 @@ fn timestamp(ms: i64) -> String {
 
 async fn create(
     State(workspace): State<Shared>,
-    Json(request): Json<Value>,
+    Body(request): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     validate_spec(&request)?;
     let allow_duplicates = request
@@ -580,6 +588,7 @@ async fn create(
             last_modified: now,
             updates: Vec::new(),
             events: Vec::new(),
+            datasets: Vec::new(),
         },
     )?;
     Ok(Json(json!({"pipeline_id": id, "effective_settings": spec})))
@@ -596,7 +605,7 @@ async fn get_pipeline(
 async fn edit(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    Json(request): Json<Value>,
+    Body(request): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     let mut record = find(&workspace, &id)?;
     validate_spec(&request)?;
@@ -639,35 +648,19 @@ struct DeleteQuery {
 async fn delete(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    Query(query): Query<DeleteQuery>,
+    Params(query): Params<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
     let record = find(&workspace, &id)?;
     if query.cascade.unwrap_or(true) {
-        // Cascading deletes the pipeline's datasets with it, as Databricks does by default.
-        let catalog = record
-            .spec
-            .get("catalog")
-            .and_then(Value::as_str)
-            .unwrap_or("hive_metastore")
-            .to_string();
-        if let Some(schema) = record
-            .spec
-            .get("schema")
-            .or_else(|| record.spec.get("target"))
-            .and_then(Value::as_str)
-        {
-            for table in workspace
-                .sql
-                .list_tables(&catalog, schema)
-                .await
-                .unwrap_or_default()
+        // Cascading deletes the pipeline's datasets with it, as Databricks does by default —
+        // wherever they were published.
+        for full_name in &record.datasets {
+            let parts: Vec<&str> = full_name.split('.').collect();
+            if let [catalog, schema, table] = parts.as_slice()
+                && let Some(meta) = workspace.sql.get_table(catalog, schema, table).await?
+                && meta.pipeline_id.as_deref() == Some(id.as_str())
             {
-                if table.pipeline_id.as_deref() == Some(id.as_str()) {
-                    workspace
-                        .sql
-                        .drop_table(&catalog, schema, &table.name)
-                        .await?;
-                }
+                workspace.sql.drop_table(catalog, schema, table).await?;
             }
         }
     }
@@ -690,8 +683,12 @@ struct ListQuery {
 
 async fn list(
     State(workspace): State<Shared>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    // Updates progress with time whoever looks: a list shows (and publishes) what completed.
+    for (id, _) in workspace.pipelines.all() {
+        advance(&workspace, &id).await?;
+    }
     let max = query.max_results.unwrap_or(25);
     if max == 0 || max > 100 {
         return Err(ApiError::invalid("max_results must be between 1 and 100."));
@@ -764,7 +761,7 @@ struct StartUpdate {
 async fn start_update(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    body: Option<Json<StartUpdate>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let mut record = advance(&workspace, &id).await?;
     let continuous = continuous(&record);
@@ -781,7 +778,14 @@ async fn start_update(
             ),
         ));
     }
-    let request = body.map(|Json(b)| b).unwrap_or_default();
+    // The body is optional: an empty POST starts a default update.
+    let request: StartUpdate = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        StartUpdate::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", e.to_string())
+        })?
+    };
     let update_id = uuid::Uuid::new_v4().to_string();
     record
         .events

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::store::JsonStore;
-use super::{ApiError, ApiResult, Shared, now_ms};
+use super::{ApiError, ApiResult, Body, Params, Shared, now_ms};
 
 /// Larger imports are refused, as on Databricks.
 const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
@@ -352,14 +352,64 @@ fn notebook_language(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The import request as JSON (base64 content) or as the multipart form the SDKs' `upload`
+/// sends (raw content).
+async fn import_request(request: axum::extract::Request) -> ApiResult<(ImportRequest, Vec<u8>)> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        use axum::extract::FromRequest;
+        let Body(parsed) = Body::<ImportRequest>::from_request(request, &()).await?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(parsed.content.clone().unwrap_or_default())
+            .map_err(|_| ApiError::invalid("content is not valid base64"))?;
+        return Ok((parsed, bytes));
+    }
+    use axum::extract::FromRequest;
+    let malformed = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", e);
+    let mut form = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|e| malformed(e.body_text()))?;
+    let mut parsed = ImportRequest {
+        path: String::new(),
+        content: None,
+        format: None,
+        language: None,
+        overwrite: false,
+    };
+    let mut bytes = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| malformed(e.body_text()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let data = field.bytes().await.map_err(|e| malformed(e.body_text()))?;
+        let text = || String::from_utf8_lossy(&data).to_string();
+        match name.as_str() {
+            "path" => parsed.path = text(),
+            "format" => parsed.format = Some(text()),
+            "language" => parsed.language = Some(text()),
+            "overwrite" => parsed.overwrite = text().eq_ignore_ascii_case("true"),
+            "content" => bytes = data.to_vec(),
+            _ => {}
+        }
+    }
+    if parsed.path.is_empty() {
+        return Err(ApiError::invalid("path is required."));
+    }
+    Ok((parsed, bytes))
+}
+
 async fn import(
     State(workspace): State<Shared>,
-    Json(request): Json<ImportRequest>,
+    request: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    let (request, bytes) = import_request(request).await?;
     let path = normalize_path(&request.path)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(request.content.unwrap_or_default())
-        .map_err(|_| ApiError::invalid("content is not valid base64"))?;
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -411,7 +461,7 @@ struct PathQuery {
 
 async fn export(
     State(workspace): State<Shared>,
-    Query(query): Query<PathQuery>,
+    Params(query): Params<PathQuery>,
 ) -> ApiResult<Response> {
     let path = normalize_path(&query.path)?;
     let (info, bytes) = workspace.files.read(&path)?;
@@ -433,7 +483,7 @@ async fn export(
 
 async fn get_status(
     State(workspace): State<Shared>,
-    Query(query): Query<PathQuery>,
+    Params(query): Params<PathQuery>,
 ) -> ApiResult<Json<ObjectInfo>> {
     let path = normalize_path(&query.path)?;
     workspace
@@ -445,7 +495,7 @@ async fn get_status(
 
 async fn list(
     State(workspace): State<Shared>,
-    Query(query): Query<PathQuery>,
+    Params(query): Params<PathQuery>,
 ) -> ApiResult<Json<Value>> {
     let path = normalize_path(&query.path)?;
     let objects = workspace.files.list(&path)?;
@@ -462,7 +512,7 @@ struct MkdirsRequest {
 
 async fn mkdirs(
     State(workspace): State<Shared>,
-    Json(request): Json<MkdirsRequest>,
+    Body(request): Body<MkdirsRequest>,
 ) -> ApiResult<Json<Value>> {
     workspace.files.mkdirs(&normalize_path(&request.path)?)?;
     Ok(Json(json!({})))
@@ -477,7 +527,7 @@ struct DeleteRequest {
 
 async fn delete(
     State(workspace): State<Shared>,
-    Json(request): Json<DeleteRequest>,
+    Body(request): Body<DeleteRequest>,
 ) -> ApiResult<Json<Value>> {
     workspace
         .files

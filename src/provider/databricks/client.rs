@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::auth::{Credentials, ResolvedAuth};
-use super::retry::{self, Failure, RateLimiter};
+use crate::provider::retry::{self, Failure, RateLimiter};
+pub use crate::provider::retry::{Clock, SystemClock};
 
 const STATEMENTS: &str = "/api/2.0/sql/statements";
 const OIDC_DISCOVERY: &str = "/oidc/.well-known/oauth-authorization-server";
@@ -31,26 +32,6 @@ const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// Longest error message kept from a response body; HTML error pages can be huge.
 const MAX_MESSAGE_CHARS: usize = 2000;
-
-/// Time as the client sees it: real in production, scripted in tests.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Instant;
-    fn sleep(&self, duration: Duration);
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
 
 /// Tunables; the defaults are the Databricks SDKs' (60 s per request, 5 min of retrying,
 /// 15 requests per second).

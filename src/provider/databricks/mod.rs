@@ -1,6 +1,6 @@
 //! The Databricks provider. `auth` finds the workspace and credentials (unified-auth
 //! precedence), `client` is the blocking REST client every call goes through (retries, rate
-//! limit, OAuth tokens, SQL statements), and `retry` holds its pacing rules.
+//! limit, OAuth tokens, SQL statements), and `crate::provider::retry` holds its pacing rules.
 
 pub mod auth;
 pub mod client;
@@ -9,5 +9,4 @@ mod genie;
 mod monitors;
 mod pipelines;
 pub mod provider;
-pub mod retry;
 mod tables;

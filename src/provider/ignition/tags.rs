@@ -45,7 +45,7 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 /// An entry's configuration without its name (and, for folders, without children).
-fn config_of(entry: &Value) -> Value {
+pub fn config_of(entry: &Value) -> Value {
     let mut config = entry.as_object().cloned().unwrap_or_default();
     config.remove("name");
     if config.get("tagType").and_then(Value::as_str) == Some("Folder") {
@@ -229,7 +229,7 @@ impl TagFolder {
 }
 
 /// `{"name": name, ...config}` with `name` and `tagType` first, as Ignition writes them.
-fn named_entry(name: &str, config: &Value) -> Value {
+pub fn named_entry(name: &str, config: &Value) -> Value {
     let mut entry = Map::new();
     entry.insert("name".into(), Value::String(name.to_string()));
     if let Some(tag_type) = config.get("tagType") {
@@ -241,7 +241,7 @@ fn named_entry(name: &str, config: &Value) -> Value {
     Value::Object(entry)
 }
 
-fn flatten(entry: &Value, prefix: &str, found: &mut BTreeMap<String, Value>) {
+pub fn flatten(entry: &Value, prefix: &str, found: &mut BTreeMap<String, Value>) {
     let Some(name) = entry_name(entry) else {
         return;
     };

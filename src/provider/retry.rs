@@ -1,4 +1,4 @@
-//! The client's pacing rules, kept apart from the HTTP code so they can be read (and tested) as
+//! The HTTP clients' pacing rules (Databricks and Ignition), kept apart from the HTTP code so they can be read (and tested) as
 //! plain arithmetic: which failures are retried, how long to wait before the next attempt, and
 //! the client-side rate limiter. The policy follows the Databricks SDKs: 429 and 503 mean the
 //! request was turned away unprocessed, so any method may try again after `Retry-After`;
@@ -7,7 +7,25 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::client::Clock;
+/// Time as the client sees it: real in production, scripted in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+    fn sleep(&self, duration: Duration);
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
 
 /// What one failed attempt was, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
