@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::workspace::Workspace;
+use super::workspace::load_manifests;
 use super::{CommandError, GlobalArgs};
 
 /// Print the dependency graph of the manifests as Graphviz DOT (`lode graph | dot -Tsvg`).
@@ -15,10 +15,7 @@ pub struct GraphArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &GraphArgs) -> Result<ExitCode, CommandError> {
-    let workspace = Workspace::open(global, args.rev.as_deref())?;
-    print!(
-        "{}",
-        crate::engine::graph::to_dot(&workspace.loaded.desired)
-    );
+    let loaded = load_manifests(global, args.rev.as_deref())?;
+    print!("{}", crate::engine::graph::to_dot(&loaded.desired));
     Ok(ExitCode::SUCCESS)
 }

@@ -248,7 +248,7 @@ impl From<StateError> for CommandError {
                 Some("restore state.json from a backup; lode never writes a partial state file")
             }
             StateError::WrongLockId { .. } => {
-                Some("`lode status` shows the current lock and its id")
+                Some("the current lock's id is in the \"locked by\" error of the run it blocked")
             }
             StateError::Storage { .. } => None,
         };

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::workspace::Workspace;
+use super::workspace::load_manifests;
 use super::{CommandError, GlobalArgs};
 
 /// Check the manifests and the environment file without reading or changing anything live.
@@ -15,8 +15,8 @@ pub struct ValidateArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode, CommandError> {
-    let workspace = Workspace::open(global, args.rev.as_deref())?;
-    let resources = &workspace.loaded.desired.resources;
+    let loaded = load_manifests(global, args.rev.as_deref())?;
+    let resources = &loaded.desired.resources;
     let mut files: Vec<&str> = resources.values().map(|r| r.origin.file.as_str()).collect();
     files.sort();
     files.dedup();
@@ -24,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode, Command
         "The manifests are valid: {} resources in {} files (environment `{}`).",
         resources.len(),
         files.len(),
-        workspace.env_name
+        global.env
     );
     Ok(ExitCode::SUCCESS)
 }

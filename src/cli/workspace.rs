@@ -89,6 +89,18 @@ pub fn local_backend(root: &Path, env_name: &str) -> StateBackend {
     )
 }
 
+/// The manifests and environment only, without connecting to anything (validate, graph).
+pub fn load_manifests(global: &GlobalArgs, rev: Option<&str>) -> Result<Loaded, CommandError> {
+    let root = find_root(global.dir.as_deref())?;
+    let files = match rev {
+        Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
+        None => ManifestFiles::from_work_tree(&root)?,
+    };
+    Ok(load_desired(&files, &global.env, &|name| {
+        std::env::var(name).ok()
+    })?)
+}
+
 impl Workspace {
     /// Opens the manifests (at `rev` when given) and the environment.
     pub fn open(global: &GlobalArgs, rev: Option<&str>) -> Result<Workspace, CommandError> {

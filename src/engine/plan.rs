@@ -215,10 +215,15 @@ fn masked_diff(
 fn resolve_references(
     desired: &Desired,
     live: &BTreeMap<Address, LiveObject>,
-) -> (BTreeMap<Address, Value>, BTreeMap<Address, String>) {
+) -> (
+    BTreeMap<Address, Value>,
+    BTreeMap<Address, String>,
+    BTreeMap<Address, refs::Unresolved>,
+) {
     let mut resolved: BTreeMap<Address, Value> = BTreeMap::new();
     let mut unchanged: BTreeSet<Address> = BTreeSet::new();
     let mut pending = BTreeMap::new();
+    let mut invalid = BTreeMap::new();
     for address in graph::dependency_order(desired) {
         let resource = &desired.resources[&address];
         let (spec, missing) = refs::resolve(&resource.spec, &|target, field| {
@@ -228,7 +233,12 @@ fn resolve_references(
                 None
             }
         });
-        if let Some(first) = missing.first() {
+        // A reference to an object that exists and is settled, but has no such field, is a
+        // mistake in the manifests, not a value to wait for.
+        let bad_field = missing.iter().find(|m| unchanged.contains(&m.address));
+        if let Some(bad) = bad_field {
+            invalid.insert(address.clone(), bad.clone());
+        } else if let Some(first) = missing.first() {
             pending.insert(address.clone(), first.to_string());
         } else if let Some(object) = live.get(&address) {
             let kind = address.kind;
@@ -244,7 +254,7 @@ fn resolve_references(
         }
         resolved.insert(address, spec);
     }
-    (resolved, pending)
+    (resolved, pending, invalid)
 }
 
 /// Switches that change what the planner allows.
@@ -276,32 +286,7 @@ fn data_loss(
         Action::Update => {}
         _ => return None,
     }
-    let columns = |spec: Option<&Value>| -> Vec<(String, String)> {
-        spec.and_then(|s| s.get("columns"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                (
-                    c["name"].as_str().unwrap_or("").to_string(),
-                    c["type"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
-    };
-    let wanted = columns(desired);
-    for (name, data_type) in columns(live) {
-        match wanted.iter().find(|(n, _)| *n == name) {
-            None => return Some(format!("dropping column `{name}` deletes its data")),
-            Some((_, t)) if *t != data_type => {
-                return Some(format!(
-                    "changing column `{name}` from {data_type} to {t} rewrites the table"
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    None
+    crate::manifest::table_data::rewrite_reason(live?, desired?)
 }
 
 /// Whether `address` is selected by a `--target` value.
@@ -332,9 +317,12 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
     };
     for name in identity {
         if field(before, name) != field(after, name) {
-            return Some(format!(
-                "`{name}` changed, which moves the object in the gateway"
-            ));
+            let place = if kind.system() == "ignition" {
+                "in the gateway"
+            } else {
+                "in the workspace"
+            };
+            return Some(format!("`{name}` changed, which moves the object {place}"));
         }
     }
     if kind == Kind::Tag && field(before, "tagType") != field(after, "tagType") {
@@ -388,14 +376,21 @@ pub fn build_plan(
     options: &PlanOptions,
     environment: &str,
 ) -> Plan {
-    let (resolved, pending) = resolve_references(desired, live);
+    let (resolved, pending, invalid) = resolve_references(desired, live);
     let mut changes: BTreeMap<Address, ResourceChange> = BTreeMap::new();
     for address in selected {
         let want = desired.resources.get(address);
         let prior = state.resources.get(address);
         let have = live.get(address);
         let kind = address.kind;
-        let live_spec = have.map(|l| canonical_spec(kind, &l.spec));
+        let mut live_spec = have.map(|l| canonical_spec(kind, &l.spec));
+        // A table without seed rows in its manifest leaves its data alone: rows are not compared.
+        if kind == Kind::Table
+            && want.is_some_and(|w| w.spec.get("rows").is_none())
+            && let Some(Value::Object(spec)) = live_spec.as_mut()
+        {
+            spec.remove("rows");
+        }
         let live_fingerprint = have.map(|l| state.fingerprint(&l.spec));
         let drift = match (prior, &live_fingerprint) {
             (Some(prior), Some(fingerprint)) => &prior.fingerprint != fingerprint,
@@ -512,6 +507,15 @@ pub fn build_plan(
                 allow_with: "--allow-data-loss".to_string(),
             });
         }
+        if let Some(bad) = invalid.get(address) {
+            change.blocked = Some(Blocked {
+                reason: format!(
+                    "it references `{bad}`, but {} has no field `{}`",
+                    bad.address, bad.field
+                ),
+                allow_with: "a corrected reference in the manifests".to_string(),
+            });
+        }
         change.risk = match (change.action, &change.blocked) {
             (_, Some(_)) | (Action::Delete | Action::Replace, _) => Risk::High,
             (Action::Update, _) if change.drift || change.adopt => Risk::High,
@@ -519,6 +523,31 @@ pub fn build_plan(
             _ => Risk::Low,
         };
         changes.insert(address.clone(), change);
+    }
+    // A pipeline runs the SQL of its source files: when one changes, the pipeline must run an
+    // update for the change to take effect.
+    let changed_files: BTreeSet<Address> = changes
+        .values()
+        .filter(|c| {
+            c.address.kind == Kind::WorkspaceFile
+                && matches!(c.action, Action::Create | Action::Update | Action::Replace)
+        })
+        .map(|c| c.address.clone())
+        .collect();
+    for change in changes.values_mut().filter(|c| {
+        c.address.kind == Kind::Pipeline && c.action == Action::NoOp && c.blocked.is_none()
+    }) {
+        if let Some(file) = change
+            .depends_on
+            .iter()
+            .find(|d| changed_files.contains(*d))
+        {
+            change.action = Action::Update;
+            change.reason = Some(format!(
+                "its source {file} changed: the pipeline runs an update"
+            ));
+            change.risk = Risk::Medium;
+        }
     }
     let ordered = graph::plan_order(changes, state);
     let mut summary = Summary::default();

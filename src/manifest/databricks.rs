@@ -399,20 +399,45 @@ pub(super) fn finish(kind: Kind, spec: &mut Value) -> Result<(), (&'static str, 
         }
         spec[*field] = json!(normalize_workspace_path(&path));
     }
-    if kind == Kind::Table {
-        for field in ["catalog", "schema", "name"] {
-            let value = spec.get(field).and_then(Value::as_str).unwrap_or("");
-            if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let identifiers: &[&'static str] = match kind {
+        Kind::Table => &["catalog", "schema", "name"],
+        Kind::Schema => &["catalog", "name"],
+        Kind::Pipeline => &["catalog", "schema"],
+        _ => &[],
+    };
+    for field in identifiers {
+        let value = spec.get(*field).and_then(Value::as_str).unwrap_or("");
+        if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err((
+                field,
+                format!("`{value}` is not a valid {field} name"),
+                "use letters, digits and `_` only".into(),
+            ));
+        }
+    }
+    let qualified: &[(&'static str, usize)] = match kind {
+        Kind::GenieSpace => &[("tables", 3)],
+        Kind::QualityMonitor => &[("table", 3), ("output_schema", 2)],
+        _ => &[],
+    };
+    for (field, parts) in qualified {
+        let values: Vec<&str> = match spec.get(*field) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(text)) => vec![text.as_str()],
+            _ => Vec::new(),
+        };
+        for value in values.into_iter().filter(|v| !v.contains("${ref.")) {
+            let names: Vec<&str> = value.split('.').collect();
+            if names.len() != *parts || names.iter().any(|n| n.is_empty()) {
+                let shape = if *parts == 3 {
+                    "catalog.schema.table"
+                } else {
+                    "catalog.schema"
+                };
                 return Err((
-                    if field == "name" {
-                        "name"
-                    } else if field == "schema" {
-                        "schema"
-                    } else {
-                        "catalog"
-                    },
-                    format!("`{value}` is not a valid {field} name"),
-                    "use letters, digits and `_` only".into(),
+                    field,
+                    format!("`{value}` in `{field}` is not a {shape} name"),
+                    format!("write {shape}"),
                 ));
             }
         }

@@ -165,6 +165,8 @@ impl Interpolator<'_> {
                 }
                 Reference::Env { name, default } => {
                     let value = (self.env)(&name)
+                        // As in the shell's `:-`, an empty value takes the default too.
+                        .filter(|v| default.is_none() || !v.is_empty())
                         .or(default)
                         .ok_or_else(|| (token.clone(), InterpolateError::MissingEnv(name)))?;
                     if self.env_is_secret && !value.is_empty() && !self.secrets.contains(&value) {
@@ -205,7 +207,11 @@ mod tests {
 
     fn run(text: &str) -> Result<String, (String, InterpolateError)> {
         let variables = BTreeMap::from([("project".to_string(), "mining".to_string())]);
-        let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_string());
+        let env = |name: &str| match name {
+            "TOKEN" => Some("s3cret".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
         let mut i = Interpolator {
             variables: &variables,
             env: &env,
@@ -221,6 +227,9 @@ mod tests {
         assert_eq!(run("a ${var.project} b").unwrap(), "a mining b");
         assert_eq!(run("${env.TOKEN}").unwrap(), "s3cret");
         assert_eq!(run("${env.MISSING:-dflt}").unwrap(), "dflt");
+        // As in the shell, `:-` also replaces an empty value.
+        assert_eq!(run("${env.EMPTY:-dflt}").unwrap(), "dflt");
+        assert_eq!(run("[${env.EMPTY}]").unwrap(), "[]");
         assert_eq!(run("$${var.project}").unwrap(), "${var.project}");
         assert_eq!(
             run("${ref.project.mining.title}").unwrap(),

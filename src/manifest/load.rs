@@ -341,7 +341,7 @@ pub fn load_desired(
                         parsed.name_line.0,
                         parsed.name_line.1,
                         format!(
-                            "{address} writes the same gateway object ({locator}) as {other}, declared in {}:{}",
+                            "{address} writes the same live object ({locator}) as {other}, declared in {}:{}",
                             first.file, first.line
                         ),
                     )

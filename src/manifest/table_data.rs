@@ -2,6 +2,52 @@
 //! a given SQL type. Both the manifests and the Databricks provider (reading live rows) pass cells
 //! through `canonical_cell`, so `2`, `2.0` and `2.00` compare by value, not by spelling.
 
+/// Why changing a table's columns from `live` to `desired` cannot be done in place (Delta has no
+/// drop, retype or nullability change without rewriting the table), if it cannot. Shared by the
+/// plan's data-loss guard and the provider that applies the change.
+pub fn rewrite_reason(live: &serde_json::Value, desired: &serde_json::Value) -> Option<String> {
+    let columns = |spec: &serde_json::Value| -> Vec<(String, String, bool)> {
+        spec.get("columns")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or("").to_string(),
+                    c["type"].as_str().unwrap_or("").to_string(),
+                    c.get("nullable")
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(true),
+                )
+            })
+            .collect()
+    };
+    let wanted = columns(desired);
+    let current = columns(live);
+    for (name, data_type, nullable) in &current {
+        match wanted.iter().find(|(n, _, _)| n == name) {
+            None => return Some(format!("dropping column `{name}` deletes its data")),
+            Some((_, t, _)) if t != data_type => {
+                return Some(format!(
+                    "changing column `{name}` from {data_type} to {t} rewrites the table"
+                ));
+            }
+            Some((_, _, n)) if n != nullable => {
+                return Some(format!(
+                    "changing whether column `{name}` may be null rewrites the table"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    wanted
+        .iter()
+        .find(|(n, _, nullable)| !nullable && !current.iter().any(|(c, _, _)| c == n))
+        .map(|(name, _, _)| {
+            format!("adding NOT NULL column `{name}` to an existing table rewrites it")
+        })
+}
+
 /// Parses CSV (RFC 4180: quoted fields, `""` escapes, newlines inside quotes) into rows.
 pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();

@@ -233,7 +233,7 @@ impl Providers {
         self.databricks_client.clone()
     }
 
-    /// The base URLs of the in-process emulators (for `lode status` and tests).
+    /// The base URLs of the in-process emulators.
     pub fn emulator_urls(&self) -> Vec<String> {
         self.emulators.iter().map(|e| e.url.clone()).collect()
     }

@@ -504,3 +504,72 @@ fn emulator_serve_serves_the_local_environments_live_state() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_changed_pipeline_source_runs_a_pipeline_update() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "pipeline.sql",
+        "capacity DOUBLE)",
+        "capacity DOUBLE, region STRING)",
+    );
+    repo.commit("new column in the source");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "pipeline/summary will be updated in place (its source workspace_file/source changed: the pipeline runs an update)",
+    );
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let columns = sql(&repo, "DESCRIBE TABLE site_summary");
+    assert_contains(&columns.to_string(), "region");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn removing_the_seed_stops_managing_rows_and_nullability_changes_are_guarded() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit("tables.yaml", "  seed: sites.csv\n", "");
+    repo.commit("no more seed");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    repo.edit(
+        "tables.yaml",
+        "    - name: name\n      type: string\n",
+        "    - name: name\n      type: string\n      nullable: false\n",
+    );
+    repo.commit("name must be set");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "BLOCKED: changing whether column `name` may be null rewrites the table",
+    );
+}
+
+#[test]
+fn a_reference_to_a_missing_field_is_blocked_with_its_name() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "genie.yaml",
+        "  description: Ask about sites\n",
+        "  description: Sites of ${ref.table.sites.no_such_field}\n",
+    );
+    repo.commit("bad reference");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "BLOCKED: it references `table/sites.no_such_field`, but table/sites has no field `no_such_field`",
+    );
+    repo.edit(
+        "genie.yaml",
+        "${ref.table.sites.no_such_field}",
+        "${ref.table.sites.full_name}",
+    );
+    repo.commit("good reference");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "~ description: \"Ask about sites\" -> \"Sites of main.plant.sites\"",
+    );
+}

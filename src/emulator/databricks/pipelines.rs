@@ -481,6 +481,51 @@ async fn create_datasets(
                 DatasetKind::StreamingTable => TableType::StreamingTable,
                 DatasetKind::MaterializedView => TableType::MaterializedView,
             };
+            // An update publishes the declared schema: a materialized view is recomputed with its
+            // new columns; a streaming table gains new columns and keeps its rows.
+            if let Some(existing) = workspace
+                .sql
+                .get_table(c, s, t)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?
+            {
+                let names = |columns: &[ColumnDef]| {
+                    columns
+                        .iter()
+                        .map(|c| (c.name.clone(), c.type_text.clone()))
+                        .collect::<Vec<_>>()
+                };
+                if names(&existing.columns) != names(&dataset.columns) {
+                    match table_type {
+                        TableType::MaterializedView => {
+                            workspace
+                                .sql
+                                .drop_table(c, s, t)
+                                .await
+                                .map_err(|e| format!("{path}: {e}"))?;
+                        }
+                        _ => {
+                            let added: Vec<String> = dataset
+                                .columns
+                                .iter()
+                                .filter(|d| !existing.columns.iter().any(|e| e.name == d.name))
+                                .map(|d| format!("`{}` {}", d.name, d.type_text))
+                                .collect();
+                            if !added.is_empty() {
+                                let statement = format!(
+                                    "ALTER TABLE `{c}`.`{s}`.`{t}` ADD COLUMNS ({})",
+                                    added.join(", ")
+                                );
+                                workspace
+                                    .sql
+                                    .execute(&statement, None, None, &[])
+                                    .await
+                                    .map_err(|e| format!("{path}: {e}"))?;
+                            }
+                        }
+                    }
+                }
+            }
             workspace
                 .sql
                 .ensure_dataset(

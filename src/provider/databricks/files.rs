@@ -60,7 +60,8 @@ pub fn write(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObjec
     let body = json!({
         "path": path,
         "content": base64::engine::general_purpose::STANDARD.encode(content.as_bytes()),
-        "format": "AUTO",
+        // RAW keeps it a file even when it starts like a notebook source.
+        "format": "RAW",
         "overwrite": true,
     });
     // With overwrite an import is idempotent, so it may be retried after a lost answer.

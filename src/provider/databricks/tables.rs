@@ -551,13 +551,7 @@ pub fn update_table(
     let have = &live.spec;
     let version = current_version(provider, desired)?;
     let live_columns = column_list(have);
-    let wanted_columns = column_list(desired);
-    let destructive = live_columns.iter().any(|(name, data_type)| {
-        wanted_columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .is_none_or(|(_, t)| t != data_type)
-    });
+    let destructive = crate::manifest::table_data::rewrite_reason(have, desired).is_some();
     if destructive {
         if !options.allow_data_loss {
             return Err(ProviderError::Refused(format!(
