@@ -42,6 +42,7 @@ impl PlanSelection {
             allow_delete_protected: self.allow_delete_protected,
             allow_data_loss: self.allow_data_loss,
             allow_full_refresh: self.allow_full_refresh,
+            limitations: Vec::new(),
         }
     }
 }

@@ -190,7 +190,9 @@ impl Workspace {
             eprintln!(" {} ms", started.elapsed().as_millis());
         }
         let live = live?;
-        let plan = build_plan(desired, state, &live, &selected, options, &self.env_name);
+        let mut options = options.clone();
+        options.limitations = self.providers.limitations();
+        let plan = build_plan(desired, state, &live, &selected, &options, &self.env_name);
         Ok((plan, live))
     }
 }

@@ -4,3 +4,4 @@
 //! standalone, and tests rely on them behaving like the real APIs, awkward parts included.
 
 pub mod databricks;
+pub mod ignition;

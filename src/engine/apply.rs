@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::canonical::write_only_fields;
 use super::graph::step_dependencies;
 use super::plan::{Action, Plan, ResourceChange};
 use super::refs;
@@ -293,6 +294,16 @@ fn run_step(
         live.map(|live| {
             let w = writer.lock().expect("writer lock");
             let fingerprint = w.state.fingerprint(&live.spec);
+            // What was written to fields the live system masks, as fingerprints only.
+            let wanted = inputs.desired.resources.get(address).map(|r| &r.spec);
+            let write_only = write_only_fields(address.kind)
+                .iter()
+                .filter_map(|f| {
+                    wanted
+                        .and_then(|w| w.get(*f))
+                        .map(|v| (f.to_string(), w.state.fingerprint(v)))
+                })
+                .collect();
             drop(w);
             let sensitive = sensitive_pointers(&live.spec, &inputs.desired.secrets);
             StateEntry {
@@ -302,6 +313,7 @@ fn run_step(
                     .value(&mask_pointers(&live.spec, &sensitive)),
                 sensitive,
                 outputs: live.outputs.clone(),
+                write_only,
                 fingerprint,
                 depends_on: change.depends_on.clone(),
                 lifecycle: change.lifecycle,

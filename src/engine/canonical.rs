@@ -28,6 +28,15 @@ fn document_fields(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Fields the live system never shows (it answers `****`): they are compared through a keyed
+/// fingerprint of the value last applied, kept in state.
+pub fn write_only_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::ZerobusConnection => &["oauthClientSecret"],
+        _ => &[],
+    }
+}
+
 /// Spec fields holding lists of records (table rows), diffed one record per line.
 fn line_fields(kind: Kind) -> &'static [&'static str] {
     match kind {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::canonical::{FieldChange, canonical_spec, diff_fields};
+use super::canonical::{FieldChange, canonical_spec, diff_fields, write_only_fields};
 use super::graph;
 use super::refs;
 use crate::manifest::{Address, Desired, Kind, Lifecycle, SourceInfo};
@@ -268,6 +268,8 @@ pub struct PlanOptions {
     pub allow_data_loss: bool,
     /// `--allow-full-refresh`.
     pub allow_full_refresh: bool,
+    /// What the environment's providers cannot do (e.g. delete tags through the 8.3 API).
+    pub limitations: Vec<crate::provider::Limitation>,
 }
 
 /// Why a change would destroy table data, if it would.
@@ -308,7 +310,7 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
         Kind::PerspectiveView => &["project", "view_path"],
         Kind::PageConfig | Kind::SessionProps => &["project"],
         Kind::SessionEvent => &["project", "event"],
-        Kind::Project | Kind::GenieSpace => &[],
+        Kind::Project | Kind::GenieSpace | Kind::ZerobusConnection => &[],
         Kind::Schema => &["catalog", "name"],
         Kind::Table => &["catalog", "schema", "name"],
         Kind::Pipeline => &["catalog", "storage"],
@@ -425,6 +427,18 @@ pub fn build_plan(
             }
             (Some(want), Some(live_spec)) => {
                 let spec = canonical_spec(kind, &resolved[address]);
+                // A masked field is taken as unchanged when what was last written to it is what
+                // the manifests want now (compared by keyed fingerprint).
+                let mut known_live = live_spec.clone();
+                for field in write_only_fields(kind) {
+                    if let Some(value) = spec.get(*field)
+                        && prior.and_then(|p| p.write_only.get(*field))
+                            == Some(&state.fingerprint(value))
+                    {
+                        known_live[*field] = value.clone();
+                    }
+                }
+                let live_spec = &known_live;
                 change.lifecycle = want.lifecycle;
                 change.depends_on = want.depends_on.clone();
                 change.adopt = prior.is_none();
@@ -505,6 +519,19 @@ pub fn build_plan(
             change.blocked = Some(Blocked {
                 reason,
                 allow_with: "--allow-data-loss".to_string(),
+            });
+        }
+        let deletes = matches!(change.action, Action::Delete | Action::Replace);
+        if change.blocked.is_none()
+            && deletes
+            && let Some(limit) = options
+                .limitations
+                .iter()
+                .find(|l| l.kind == kind && l.operation == crate::provider::Operation::Delete)
+        {
+            change.blocked = Some(Blocked {
+                reason: limit.reason.clone(),
+                allow_with: limit.alternative.clone(),
             });
         }
         if let Some(bad) = invalid.get(address) {

@@ -38,6 +38,10 @@ pub struct EnvironmentConfig {
     pub databricks: Option<DatabricksConfig>,
     #[serde(default)]
     pub state: StateConfig,
+    /// Values for `${env.NAME}` when the variable is not set (for local use: the built-in
+    /// environments give the demo's secrets harmless defaults). Still masked as secrets.
+    #[serde(default)]
+    pub env_defaults: BTreeMap<String, String>,
 }
 
 /// How `lode` reaches the Databricks workspace.
@@ -68,11 +72,23 @@ pub struct DatabricksConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IgnitionConfig {
-    /// `files`: read and write the gateway's data directory.
+    /// `files`: read and write the gateway's data directory (and ask it to scan, when
+    /// `gateway_url` is set); `api`: only the gateway's HTTP API.
     #[serde(default)]
     pub transport: IgnitionTransport,
-    /// The gateway data directory (with `projects/` and `config/`), relative to the manifest root.
-    pub data_dir: String,
+    /// The gateway data directory (with `projects/` and `config/`), relative to the manifest
+    /// root; needed by the `files` transport.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// The gateway's URL, e.g. `http://gateway:8088`: scans, the API transport, Zerobus.
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+    /// The name of the environment variable holding the API token (`name:secret`).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Run the gateway emulator in-process on `data_dir` (the built-in local environments).
+    #[serde(default)]
+    pub emulator: bool,
     /// The config resource collection tags are written to (default `core`).
     #[serde(default = "default_collection")]
     pub collection: String,
@@ -88,6 +104,7 @@ fn default_collection() -> String {
 pub enum IgnitionTransport {
     #[default]
     Files,
+    Api,
 }
 
 /// Where state, its write-ahead log and its lock live.
@@ -124,11 +141,20 @@ pub enum StateBackendKind {
 impl EnvironmentConfig {
     /// The built-in `local` environment.
     pub fn builtin_local() -> EnvironmentConfig {
+        EnvironmentConfig::builtin("local", IgnitionTransport::Files)
+    }
+
+    /// The built-in `local` (files transport) and `local-api` (API transport) environments:
+    /// both emulators in-process, data under `.lode/<name>/`.
+    pub fn builtin(name: &str, transport: IgnitionTransport) -> EnvironmentConfig {
         EnvironmentConfig {
             variables: BTreeMap::new(),
             ignition: Some(IgnitionConfig {
-                transport: IgnitionTransport::Files,
-                data_dir: ".lode/local/ignition".to_string(),
+                transport,
+                data_dir: Some(format!(".lode/{name}/ignition")),
+                gateway_url: None,
+                token_env: None,
+                emulator: true,
                 collection: default_collection(),
             }),
             databricks: Some(DatabricksConfig {
@@ -136,6 +162,10 @@ impl EnvironmentConfig {
                 ..DatabricksConfig::default()
             }),
             state: StateConfig::default(),
+            env_defaults: BTreeMap::from([(
+                "ZEROBUS_CLIENT_SECRET".to_string(),
+                "local-emulator-zerobus-secret".to_string(),
+            )]),
         }
     }
 }
@@ -165,6 +195,9 @@ pub fn load_environment(
         if name == "local" {
             return Ok(EnvironmentConfig::builtin_local());
         }
+        if name == "local-api" {
+            return Ok(EnvironmentConfig::builtin(name, IgnitionTransport::Api));
+        }
         let known: Vec<String> = files
             .files
             .keys()
@@ -175,7 +208,7 @@ pub fn load_environment(
         return Err(vec![
             ManifestError::new(&path, 1, 1, format!("there is no environment `{name}`")).with_hint(
                 format!(
-                    "create {path}, or use one of: local (built in){}",
+                    "create {path}, or use one of: local, local-api (built in){}",
                     known.iter().map(|k| format!(", {k}")).collect::<String>()
                 ),
             ),

@@ -31,10 +31,11 @@ pub enum Kind {
     PageConfig,
     SessionProps,
     SessionEvent,
+    ZerobusConnection,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Schema,
         Kind::Table,
         Kind::Pipeline,
@@ -49,6 +50,7 @@ impl Kind {
         Kind::PageConfig,
         Kind::SessionProps,
         Kind::SessionEvent,
+        Kind::ZerobusConnection,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Kind {
             Kind::PageConfig => "page_config",
             Kind::SessionProps => "session_props",
             Kind::SessionEvent => "session_event",
+            Kind::ZerobusConnection => "zerobus_connection",
         }
     }
 
@@ -694,4 +697,103 @@ pub struct WorkspaceFileSpec {
     pub path: String,
     /// Path (relative to this manifest file) of the local file.
     pub source: String,
+}
+
+/// The Zerobus connector module's configuration (its `/system/zerobus/config` servlet), with the
+/// module's own keys. Keys left out take the module's defaults when lode writes the config
+/// (the servlet replaces the whole config) and are not compared.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZerobusConnectionSpec {
+    pub enabled: bool,
+    #[serde(rename = "workspaceUrl")]
+    pub workspace_url: String,
+    /// Host only: `<workspace-id>.zerobus.<region>.cloud.databricks.com`.
+    #[serde(rename = "zerobusEndpoint")]
+    pub zerobus_endpoint: String,
+    #[serde(rename = "oauthClientId")]
+    pub oauth_client_id: String,
+    /// Write-only: the gateway shows it as `****`; lode detects changes by a keyed fingerprint.
+    #[serde(rename = "oauthClientSecret")]
+    pub oauth_client_secret: String,
+    #[serde(
+        rename = "oauthTokenEndpoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oauth_token_endpoint: Option<String>,
+    /// `catalog.schema.table` (exactly three parts).
+    #[serde(rename = "targetTable")]
+    pub target_table: String,
+    #[serde(
+        rename = "sourceSystemId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_system_id: Option<String>,
+    /// `explicit`, `folder` or `pattern`.
+    #[serde(rename = "tagSelectionMode")]
+    pub tag_selection_mode: String,
+    #[serde(
+        rename = "tagFolderPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tag_folder_path: Option<String>,
+    #[serde(
+        rename = "tagPathPattern",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tag_path_pattern: Option<String>,
+    #[serde(
+        rename = "explicitTagPaths",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub explicit_tag_paths: Vec<String>,
+    #[serde(
+        rename = "includeSubfolders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_subfolders: Option<bool>,
+    #[serde(rename = "batchSize", default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(
+        rename = "batchFlushIntervalMs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub batch_flush_interval_ms: Option<u32>,
+    #[serde(
+        rename = "maxEventsPerSecond",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_events_per_second: Option<u32>,
+    #[serde(
+        rename = "enableStoreAndForward",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_store_and_forward: Option<bool>,
+    #[serde(
+        rename = "includeQuality",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_quality: Option<bool>,
+    #[serde(
+        rename = "onlyOnChange",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub only_on_change: Option<bool>,
+    #[serde(
+        rename = "debugLogging",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub debug_logging: Option<bool>,
 }

@@ -235,9 +235,14 @@ pub fn load_desired(
         }
     }
 
+    let env_defaults = environment
+        .as_ref()
+        .map(|e| e.env_defaults.clone())
+        .unwrap_or_default();
+    let manifest_env = |name: &str| env_lookup(name).or_else(|| env_defaults.get(name).cloned());
     let mut interpolator = Interpolator {
         variables: &variables,
-        env: env_lookup,
+        env: &manifest_env,
         secrets: Vec::new(),
         references: Vec::new(),
         env_is_secret: true,
@@ -470,6 +475,9 @@ fn parse_document(
         }
         Kind::WorkspaceFile => {
             typed::<WorkspaceFileSpec>(&mut context, kind, databricks::build_workspace_file)
+        }
+        Kind::ZerobusConnection => {
+            typed::<ZerobusConnectionSpec>(&mut context, kind, build_zerobus)
         }
     };
     errors.append(&mut context.errors);
@@ -841,6 +849,42 @@ fn build_session_event(
     Some(to_value(&spec))
 }
 
+fn build_zerobus(context: &mut SpecContext, _: &str, spec: ZerobusConnectionSpec) -> Option<Value> {
+    match spec.tag_selection_mode.as_str() {
+        "folder" if spec.tag_folder_path.is_none() => context.error(
+            "tagSelectionMode:",
+            "folder mode needs `tagFolderPath`",
+            "e.g. `tagFolderPath: \"[default]Mining/Equipment\"`",
+        ),
+        "pattern" if spec.tag_path_pattern.is_none() => context.error(
+            "tagSelectionMode:",
+            "pattern mode needs `tagPathPattern`",
+            "add the pattern",
+        ),
+        "explicit" if spec.explicit_tag_paths.is_empty() => context.error(
+            "tagSelectionMode:",
+            "explicit mode needs `explicitTagPaths`",
+            "list the tag paths",
+        ),
+        "folder" | "pattern" | "explicit" => {}
+        other => context.error(
+            "tagSelectionMode:",
+            format!("`{other}` is not a tag selection mode"),
+            "use folder, pattern or explicit",
+        ),
+    }
+    if let Some(size) = spec.batch_size
+        && !(1..=10_000).contains(&size)
+    {
+        context.error(
+            "batchSize:",
+            format!("batchSize {size} is outside 1..10000"),
+            "the connector accepts 1 to 10000",
+        );
+    }
+    Some(to_value(&spec))
+}
+
 fn interpolate_value(
     value: &mut Value,
     interpolator: &mut Interpolator,
@@ -882,6 +926,7 @@ pub fn locator(kind: Kind, name: &str, spec: &Value) -> String {
         Kind::PageConfig => format!("{project}/page-config"),
         Kind::SessionProps => format!("{project}/session-props"),
         Kind::SessionEvent => format!("{project}/session-event/{}", str_field(spec, "event")),
+        Kind::ZerobusConnection => "the gateway's Zerobus connector".to_string(),
         Kind::Schema
         | Kind::Table
         | Kind::Pipeline

@@ -47,6 +47,9 @@ pub fn manifest_schema() -> Schema {
             Kind::GenieSpace => document_schema::<GenieSpaceSpec>(&mut generator, kind),
             Kind::QualityMonitor => document_schema::<QualityMonitorSpec>(&mut generator, kind),
             Kind::WorkspaceFile => document_schema::<WorkspaceFileSpec>(&mut generator, kind),
+            Kind::ZerobusConnection => {
+                document_schema::<ZerobusConnectionSpec>(&mut generator, kind)
+            }
         })
         .collect();
     let value = json!({

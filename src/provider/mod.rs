@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use crate::manifest::environment::IgnitionTransport;
 use crate::manifest::{Address, EnvironmentConfig, Kind};
 
 /// A live object as a provider read it, in the manifests' canonical spec shape.
@@ -86,8 +89,31 @@ pub struct ChangeOptions {
     pub allow_full_refresh: bool,
 }
 
+/// A change a provider cannot make through its transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limitation {
+    pub kind: Kind,
+    pub operation: Operation,
+    pub reason: String,
+    /// What would make it possible.
+    pub alternative: String,
+}
+
+/// What a change does to a live object, as far as limitations go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
 /// What every system's provider can do.
 pub trait Provider: Send + Sync {
+    /// Changes this provider cannot make; plans show them as blocked.
+    fn limitations(&self) -> Vec<Limitation> {
+        Vec::new()
+    }
+
     /// `ignition`, `databricks`: matches `Kind::system`.
     fn system(&self) -> &'static str;
 
@@ -130,6 +156,7 @@ pub struct Providers {
     databricks_client: Option<std::sync::Arc<databricks::client::DatabricksClient>>,
     /// Kept alive while the providers are in use; dropped last.
     emulators: Vec<crate::emulator::databricks::RunningEmulator>,
+    gateways: Vec<crate::emulator::ignition::RunningGateway>,
 }
 
 /// Why the providers of an environment could not be set up.
@@ -141,7 +168,14 @@ pub enum ConnectProvidersError {
     Auth(#[from] databricks::auth::AuthError),
     #[error("Databricks client: {0}")]
     Client(#[from] databricks::client::ApiError),
+    #[error("Ignition gateway: {0}")]
+    Gateway(String),
+    #[error("the environment file is incomplete: {0}")]
+    Config(&'static str),
 }
+
+/// The API token of the in-process gateway emulator of the local environments.
+pub const LOCAL_GATEWAY_TOKEN: &str = "lode:local-gateway-emulator";
 
 /// The token the in-process emulator of the `local` environment accepts.
 pub const LOCAL_EMULATOR_TOKEN: &str = "dapi-lode-local-emulator";
@@ -157,11 +191,63 @@ impl Providers {
         let mut providers: Vec<Box<dyn Provider>> = Vec::new();
         let mut emulators = Vec::new();
         let mut databricks_client = None;
+        let mut gateways = Vec::new();
         if let Some(ignition) = &environment.ignition {
-            providers.push(Box::new(ignition::files::IgnitionFiles::new(
-                root.join(&ignition.data_dir),
-                ignition.collection.clone(),
-            )));
+            let data_dir = ignition.data_dir.as_ref().map(|d| root.join(d));
+            let gateway = if ignition.emulator {
+                let data_dir = data_dir.clone().ok_or(ConnectProvidersError::Config(
+                    "an emulated gateway needs `data_dir`",
+                ))?;
+                std::fs::create_dir_all(&data_dir)
+                    .map_err(|e| ConnectProvidersError::Gateway(e.to_string()))?;
+                let running = crate::emulator::ignition::start_remembering_port(
+                    crate::emulator::ignition::GatewayConfig {
+                        data_dir,
+                        token: LOCAL_GATEWAY_TOKEN.to_string(),
+                        read_only_token: None,
+                        port: 0,
+                    },
+                )
+                .map_err(|e| ConnectProvidersError::Gateway(e.to_string()))?;
+                let client =
+                    ignition::client::GatewayClient::new(&running.url, LOCAL_GATEWAY_TOKEN)
+                        .map_err(|e| ConnectProvidersError::Gateway(e.to_string()))?;
+                gateways.push(running);
+                Some(Arc::new(client))
+            } else if let Some(url) = &ignition.gateway_url {
+                let variable = ignition
+                    .token_env
+                    .as_deref()
+                    .unwrap_or("IGNITION_API_TOKEN");
+                let token = std::env::var(variable).map_err(|_| {
+                    ConnectProvidersError::Gateway(format!(
+                        "set {variable} to the gateway API token (`name:secret`)"
+                    ))
+                })?;
+                let client = ignition::client::GatewayClient::new(url, &token)
+                    .map_err(|e| ConnectProvidersError::Gateway(e.to_string()))?;
+                Some(Arc::new(client))
+            } else {
+                None
+            };
+            match ignition.transport {
+                IgnitionTransport::Files => {
+                    let data_dir = data_dir.ok_or(ConnectProvidersError::Config(
+                        "the files transport needs `ignition.data_dir`",
+                    ))?;
+                    providers.push(Box::new(ignition::files::IgnitionFiles::new(
+                        data_dir,
+                        ignition.collection.clone(),
+                        gateway,
+                    )));
+                }
+                IgnitionTransport::Api => {
+                    let gateway = gateway.ok_or(ConnectProvidersError::Config(
+                        "the api transport needs `ignition.gateway_url`",
+                    ))?;
+                    providers.push(Box::new(ignition::api::IgnitionApi::new(gateway)));
+                }
+            }
         }
         if let Some(config) = &environment.databricks {
             let auth = if config.emulator {
@@ -215,6 +301,7 @@ impl Providers {
             providers,
             databricks_client,
             emulators,
+            gateways,
         })
     }
 
@@ -223,7 +310,16 @@ impl Providers {
             providers,
             databricks_client: None,
             emulators: Vec::new(),
+            gateways: Vec::new(),
         }
+    }
+
+    /// What the providers cannot do, for the planner.
+    pub fn limitations(&self) -> Vec<Limitation> {
+        self.providers
+            .iter()
+            .flat_map(|p| p.limitations())
+            .collect()
     }
 
     /// The environment's Databricks client, if it has one.
@@ -233,9 +329,13 @@ impl Providers {
         self.databricks_client.clone()
     }
 
-    /// The base URLs of the in-process emulators.
+    /// The base URLs of the in-process emulators (Databricks, then Ignition).
     pub fn emulator_urls(&self) -> Vec<String> {
-        self.emulators.iter().map(|e| e.url.clone()).collect()
+        self.emulators
+            .iter()
+            .map(|e| e.url.clone())
+            .chain(self.gateways.iter().map(|g| g.url.clone()))
+            .collect()
     }
 
     /// The provider for a kind.

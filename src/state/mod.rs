@@ -57,6 +57,9 @@ pub struct StateEntry {
     /// data changed (what `RESTORE TABLE ... VERSION AS OF` needs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Value>,
+    /// Keyed fingerprints of write-only fields as last applied (the live system masks them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_only: BTreeMap<String, String>,
     /// JSON pointers into `spec` whose values are secrets (stored masked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,

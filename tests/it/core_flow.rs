@@ -24,9 +24,9 @@ fn apply_then_replan_is_empty_for_every_kind() {
     let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert_contains(
         &run.stdout,
-        "Plan: 34 to add, 0 to change, 0 to delete, 0 unchanged.",
+        "Plan: 35 to add, 0 to change, 0 to delete, 0 unchanged.",
     );
-    assert_contains(&run.stdout, "Apply complete! Resources: 34 added");
+    assert_contains(&run.stdout, "Apply complete! Resources: 35 added");
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
     assert_contains(&plan.stdout, "No changes.");
     let again = repo.lode_ok(&["apply", "--auto-approve"], 0);
@@ -94,7 +94,7 @@ fn v1_v2_revert_and_rollback_move_the_gateway_both_ways() {
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
     assert_contains(
         &plan.stdout,
-        "Plan: 1 to add, 2 to change, 0 to delete, 32 unchanged.",
+        "Plan: 1 to add, 2 to change, 0 to delete, 33 unchanged.",
     );
     assert_contains(&plan.stdout, "+ tag/Mining/Equipment/HT_006");
     assert_contains(&plan.stdout, "~ gateway_script/physics_simulation");
@@ -276,7 +276,7 @@ fn a_concurrent_apply_is_refused_naming_the_holder() {
     assert_contains(&run.stderr, "is locked by");
     assert_contains(&run.stderr, "lode apply (held by the test)");
     assert!(
-        !repo.gateway().exists(),
+        !repo.gateway().join("projects/mining_demo").exists(),
         "nothing may be applied without the lock"
     );
     drop(lock);
@@ -341,7 +341,9 @@ fn an_existing_object_is_adopted_not_overwritten_blindly() {
     assert_contains(&plan.stdout, "will be adopted into state (no change)");
     assert_contains(
         &plan.stdout,
-        "Plan: 0 to add, 1 to change, 0 to delete, 33 unchanged, 34 to adopt.",
+        // The Zerobus secret is masked live: without state, lode cannot know it matches, so
+        // adopting the connector rewrites it.
+        "Plan: 0 to add, 2 to change, 0 to delete, 33 unchanged, 35 to adopt.",
     );
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
@@ -368,9 +370,9 @@ fn state_rm_stops_managing_without_touching() {
 #[test]
 fn a_failed_step_skips_its_dependents_and_a_rerun_converges() {
     let repo = Repo::demo();
-    // A file where the projects folder must go makes every project write fail.
-    std::fs::create_dir_all(repo.gateway()).unwrap();
-    std::fs::write(repo.gateway().join("projects"), "not a folder").unwrap();
+    // A file where the project's folder must go makes every write to the project fail.
+    std::fs::create_dir_all(repo.gateway().join("projects")).unwrap();
+    std::fs::write(repo.gateway().join("projects/mining_demo"), "not a folder").unwrap();
     let run = repo.lode_ok(&["apply", "--auto-approve"], 1);
     assert_contains(&run.stderr, "create project/mining_demo failed");
     assert_contains(
@@ -382,12 +384,12 @@ fn a_failed_step_skips_its_dependents_and_a_rerun_converges() {
     assert!(listed.contains("tag/Mining/Equipment/CR_002"), "{listed}");
     assert!(!listed.contains("project/mining_demo"), "{listed}");
 
-    std::fs::remove_file(repo.gateway().join("projects")).unwrap();
+    std::fs::remove_file(repo.gateway().join("projects/mining_demo")).unwrap();
     let rerun = repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert!(
         rerun
             .stdout
-            .contains("Plan: 7 to add, 0 to change, 0 to delete, 27 unchanged."),
+            .contains("Plan: 7 to add, 0 to change, 0 to delete, 28 unchanged."),
         "{}",
         rerun.stdout
     );

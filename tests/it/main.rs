@@ -8,6 +8,7 @@ mod databricks;
 mod emulator_databricks;
 mod fixtures;
 mod guards;
+mod ignition_api;
 mod ignition_files;
 mod invalid_manifests;
 mod plan_formats;

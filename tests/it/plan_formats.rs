@@ -121,12 +121,12 @@ fn no_changes_in_every_format() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let text = repo.lode_ok(&["plan"], 0).stdout;
     assert!(
-        text.contains("No changes. The live environment matches the manifests (34 resources)."),
+        text.contains("No changes. The live environment matches the manifests (35 resources)."),
         "{text}"
     );
     let markdown = repo.lode_ok(&["plan", "--format", "markdown"], 0).stdout;
     assert!(markdown.contains("**No changes.**"), "{markdown}");
     let json: serde_json::Value =
         serde_json::from_str(&repo.lode_ok(&["plan", "--format", "json"], 0).stdout).unwrap();
-    assert_eq!(json["summary"]["unchanged"], 34);
+    assert_eq!(json["summary"]["unchanged"], 35);
 }

@@ -100,7 +100,10 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/data/api/v1/resources/{module}/{type}", &["post", "put"]),
     ("/data/api/v1/resources/list/{module}/{type}", &["get"]),
     ("/data/api/v1/resources/names/{module}/{type}", &["get"]),
-    ("/data/api/v1/resources/find/{module}/{type}/{name}", &["get"]),
+    (
+        "/data/api/v1/resources/find/{module}/{type}/{name}",
+        &["get"],
+    ),
     ("/data/api/v1/resources/singleton/{module}/{type}", &["get"]),
     (
         "/data/api/v1/resources/{module}/{type}/{name}/{signature}",
@@ -116,7 +119,12 @@ async fn openapi() -> impl IntoResponse {
     for (path, methods) in SERVED {
         let operations: serde_json::Map<String, Value> = methods
             .iter()
-            .map(|m| (m.to_string(), json!({"responses": {"200": {"description": "OK"}}})))
+            .map(|m| {
+                (
+                    m.to_string(),
+                    json!({"responses": {"200": {"description": "OK"}}}),
+                )
+            })
             .collect();
         paths.insert(path.to_string(), Value::Object(operations));
     }
@@ -147,7 +155,10 @@ mod tests {
         let info = get_json(&gateway, "/data/api/v1/gateway-info");
         assert_eq!(info["deploymentMode"], "core");
         let version = info["ignitionVersion"].as_str().unwrap();
-        assert!(version.starts_with("8.3.") && version.contains(" (b"), "{version}");
+        assert!(
+            version.starts_with("8.3.") && version.contains(" (b"),
+            "{version}"
+        );
         let port: u16 = gateway.url.rsplit(':').next().unwrap().parse().unwrap();
         assert_eq!(info["port"], port);
         let overview = get_json(&gateway, "/data/api/v1/overview");
@@ -155,5 +166,33 @@ mod tests {
         assert!(overview["uptime"].as_i64().unwrap() >= 0);
         let spec = get_json(&gateway, "/openapi.json");
         assert!(spec["paths"]["/data/api/v1/tags/import"]["post"].is_object());
+    }
+
+    #[test]
+    fn a_restart_reloads_the_data_directory_without_churn() {
+        let (dir, gateway) = gateway(true);
+        let project = dir.path().join("projects/Added");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join("project.json"), r#"{"title": "Added"}"#).unwrap();
+        let missing = get(&gateway, "/data/api/v1/projects/find/Added");
+        assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+        let unconfirmed = send(
+            &gateway,
+            reqwest::Method::POST,
+            "/data/api/v1/restart-tasks/restart",
+            None,
+        );
+        assert_eq!(unconfirmed.status(), reqwest::StatusCode::BAD_REQUEST);
+        let restarted = send(
+            &gateway,
+            reqwest::Method::POST,
+            "/data/api/v1/restart-tasks/restart?confirm=true",
+            None,
+        );
+        assert_eq!(restarted.json::<serde_json::Value>().unwrap(), true);
+        assert_eq!(
+            get_json(&gateway, "/data/api/v1/projects/find/Added")["title"],
+            "Added"
+        );
     }
 }

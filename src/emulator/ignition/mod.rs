@@ -215,7 +215,11 @@ pub fn envelope(items: Vec<Value>, query: &HashMap<String, String>) -> Value {
     let page: Vec<Value> = matching
         .into_iter()
         .skip(offset)
-        .take(if limit < 0 { usize::MAX } else { limit as usize })
+        .take(if limit < 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        })
         .collect();
     json!({
         "items": page,
@@ -294,7 +298,10 @@ pub fn router(gateway: Shared) -> Router {
                 request.uri().path()
             ))
         })
-        .layer(middleware::from_fn_with_state(gateway.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            authenticate,
+        ))
         .with_state(gateway)
 }
 
@@ -412,8 +419,7 @@ pub(crate) mod test_support {
     pub const READ_ONLY: &str = "viewer:read-only-key";
 
     pub fn fixture() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/ignition-83-gateway")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ignition-83-gateway")
     }
 
     pub fn copy_dir(from: &Path, to: &Path) {
@@ -459,7 +465,11 @@ pub(crate) mod test_support {
 
     pub fn get_json(gateway: &RunningGateway, path: &str) -> serde_json::Value {
         let response = get(gateway, path);
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().unwrap()
     }
 
@@ -529,6 +539,43 @@ mod tests {
             .send()
             .unwrap();
         assert_eq!(write.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn everything_persists_in_the_data_directory() {
+        let (dir, gateway) = gateway(false);
+        let created = send(
+            &gateway,
+            reqwest::Method::POST,
+            "/data/api/v1/projects",
+            Some(serde_json::json!({"name": "Mining"})),
+        );
+        assert_eq!(created.status(), StatusCode::OK);
+        let saved = client()
+            .post(format!("{}/system/zerobus/config", gateway.url))
+            .json(&serde_json::json!({"targetTable": "a.b.c"}))
+            .send()
+            .unwrap();
+        assert_eq!(saved.status(), StatusCode::OK);
+        drop(gateway);
+        let again = super::start(super::GatewayConfig {
+            data_dir: dir.path().to_path_buf(),
+            token: TOKEN.into(),
+            read_only_token: None,
+            port: 0,
+        })
+        .unwrap();
+        assert_eq!(
+            get_json(&again, "/data/api/v1/projects/names")["items"],
+            serde_json::json!(["Mining"])
+        );
+        let config: serde_json::Value = client()
+            .get(format!("{}/system/zerobus/config", again.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(config["targetTable"], "a.b.c");
     }
 
     #[test]

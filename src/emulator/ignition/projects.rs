@@ -121,13 +121,21 @@ fn apply_properties(meta: &mut Map<String, Value>, body: &Value) -> ApiResult<()
                 "Invalid value for '{key}': {value}"
             )));
         }
-        let value = if value.is_null() { json!("") } else { value.clone() };
+        let value = if value.is_null() {
+            json!("")
+        } else {
+            value.clone()
+        };
         meta.insert(key.into(), value);
     }
     Ok(())
 }
 
-fn check_parent(view: &super::scan::LoadedView, name: &str, meta: &Map<String, Value>) -> ApiResult<()> {
+fn check_parent(
+    view: &super::scan::LoadedView,
+    name: &str,
+    meta: &Map<String, Value>,
+) -> ApiResult<()> {
     match meta.get("parent").and_then(Value::as_str) {
         Some(parent) if !parent.is_empty() => {
             if parent == name {
@@ -154,11 +162,7 @@ async fn create(State(gateway): State<Shared>, body: Bytes) -> ApiResult<Respons
         .to_string();
     check_name(&name)?;
     let mut view = gateway.view();
-    if let Some(existing) = view
-        .projects
-        .keys()
-        .find(|n| n.eq_ignore_ascii_case(&name))
-    {
+    if let Some(existing) = view.projects.keys().find(|n| n.eq_ignore_ascii_case(&name)) {
         return Err(ApiError::conflict(format!(
             "Project '{name}' already exists (as '{existing}')"
         )));
@@ -191,7 +195,9 @@ async fn modify(
 ) -> ApiResult<Response> {
     let body = parse_body(&body)?;
     if !body.is_object() {
-        return Err(ApiError::bad_request("The request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        ));
     }
     let mut view = gateway.view();
     let mut meta = view
@@ -228,7 +234,8 @@ async fn delete(
     remove_dir(&project_dir(&gateway, &name))?;
     view.projects.remove(&name);
     let prefix = format!("{name}/");
-    view.project_units.retain(|key, _| !key.starts_with(&prefix));
+    view.project_units
+        .retain(|key, _| !key.starts_with(&prefix));
     Ok(success(&name))
 }
 
@@ -376,8 +383,9 @@ async fn import(
 ) -> ApiResult<Response> {
     check_name(&name)?;
     let overwrite = super::scan::query_flag(&query, "overwrite").unwrap_or(false);
-    let members = read_zip(&body)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not a project zip: {e}")))?;
+    let members = read_zip(&body).map_err(|e| {
+        ApiError::bad_request(format!("The request body is not a project zip: {e}"))
+    })?;
     let refuse = |problem: String| {
         gson_response(
             StatusCode::OK,
@@ -404,7 +412,9 @@ async fn import(
             Ok(meta @ Value::Object(_)) => meta,
             _ => return Ok(refuse("project.json is not a JSON object".into())),
         },
-        None => json!({"title": "", "description": "", "enabled": true, "inheritable": false, "parent": ""}),
+        None => {
+            json!({"title": "", "description": "", "enabled": true, "inheritable": false, "parent": ""})
+        }
     };
     let actor = gateway.token_name();
     let prefix = format!("{name}/");
@@ -414,7 +424,10 @@ async fn import(
         // An unchanged resource keeps its stamp; anything else is re-signed as written by
         // the token's user.
         match view.project_units.get(&key) {
-            Some(loaded) if loaded.files == unit.files && unsigned(&loaded.manifest) == unsigned(&unit.manifest) => {
+            Some(loaded)
+                if loaded.files == unit.files
+                    && unsigned(&loaded.manifest) == unsigned(&unit.manifest) =>
+            {
                 unit.manifest = loaded.manifest.clone();
             }
             _ => {
@@ -433,7 +446,8 @@ async fn import(
         write_unit(&dir.join(&key[prefix.len()..]), unit, false)?;
     }
     view.projects.insert(name.clone(), meta);
-    view.project_units.retain(|key, _| !key.starts_with(&prefix));
+    view.project_units
+        .retain(|key, _| !key.starts_with(&prefix));
     view.project_units.extend(imported);
     Ok(success(&name))
 }
@@ -463,7 +477,11 @@ mod tests {
         (0..archive.len())
             .map(|i| {
                 let mut file = archive.by_index(i).unwrap();
-                let name = file.enclosed_name().unwrap().to_string_lossy().replace('\\', "/");
+                let name = file
+                    .enclosed_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 let mut content = Vec::new();
                 file.read_to_end(&mut content).unwrap();
                 (name, content)
@@ -481,9 +499,17 @@ mod tests {
         writer.finish().unwrap().into_inner()
     }
 
-    fn import(gateway: &super::super::RunningGateway, name: &str, query: &str, zip: Vec<u8>) -> reqwest::blocking::Response {
+    fn import(
+        gateway: &super::super::RunningGateway,
+        name: &str,
+        query: &str,
+        zip: Vec<u8>,
+    ) -> reqwest::blocking::Response {
         client()
-            .post(format!("{}/data/api/v1/projects/import/{name}{query}", gateway.url))
+            .post(format!(
+                "{}/data/api/v1/projects/import/{name}{query}",
+                gateway.url
+            ))
             .header("X-Ignition-API-Token", TOKEN)
             .header("Content-Type", "application/octet-stream")
             .body(zip)
@@ -518,7 +544,12 @@ mod tests {
             Some(json!({"name": "mining"})),
         );
         assert_eq!(clash.status(), StatusCode::CONFLICT);
-        let no_name = send(&gateway, Method::POST, "/data/api/v1/projects", Some(json!({})));
+        let no_name = send(
+            &gateway,
+            Method::POST,
+            "/data/api/v1/projects",
+            Some(json!({})),
+        );
         assert_eq!(no_name.status(), StatusCode::BAD_REQUEST);
 
         let modified = send(
@@ -533,7 +564,12 @@ mod tests {
         assert_eq!(found["title"], "Mining demo");
         assert_eq!(found["parent"], "example-project");
 
-        let unconfirmed = send(&gateway, Method::DELETE, "/data/api/v1/projects/Mining", None);
+        let unconfirmed = send(
+            &gateway,
+            Method::DELETE,
+            "/data/api/v1/projects/Mining",
+            None,
+        );
         assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
         let deleted = send(
             &gateway,
@@ -581,7 +617,10 @@ mod tests {
 
         // Without overwrite, an existing project is refused with HTTP 200 and nothing lands.
         let mut changed = members.clone();
-        changed.push(("ignition/timer/Tick/handleTimerEvent.py".into(), b"def handleTimerEvent():\n\tpass\n".to_vec()));
+        changed.push((
+            "ignition/timer/Tick/handleTimerEvent.py".into(),
+            b"def handleTimerEvent():\n\tpass\n".to_vec(),
+        ));
         changed.push((
             "ignition/timer/Tick/resource.json".into(),
             serde_json::to_vec(&json!({"scope": "G", "version": 1, "restricted": false, "overridable": true,
@@ -590,16 +629,26 @@ mod tests {
         // Not listed in its folder's resource.json: ignored.
         changed.push((format!("{view}/notes.txt"), b"ignored".to_vec()));
         // A folder without resource.json: no resource.
-        changed.push(("ignition/timer/Orphan/handleTimerEvent.py".into(), b"x".to_vec()));
+        changed.push((
+            "ignition/timer/Orphan/handleTimerEvent.py".into(),
+            b"x".to_vec(),
+        ));
         let refused = import(&gateway, "example-project", "", build_zip(&changed));
         assert_eq!(refused.status(), StatusCode::OK);
         let body: Value = refused.json().unwrap();
         assert_eq!(body["success"], false);
         assert!(body["problem"].as_str().unwrap().contains("already exists"));
-        let timer = dir.path().join("projects/example-project/ignition/timer/Tick");
+        let timer = dir
+            .path()
+            .join("projects/example-project/ignition/timer/Tick");
         assert!(!timer.exists());
 
-        let landed = import(&gateway, "example-project", "?overwrite=true", build_zip(&changed));
+        let landed = import(
+            &gateway,
+            "example-project",
+            "?overwrite=true",
+            build_zip(&changed),
+        );
         assert_eq!(landed.status(), StatusCode::OK);
         assert_eq!(landed.json::<Value>().unwrap()["success"], true);
         assert!(timer.join("handleTimerEvent.py").is_file());
@@ -615,7 +664,10 @@ mod tests {
             &std::fs::read(project.join(view).join("resource.json")).unwrap(),
         )
         .unwrap();
-        assert_eq!(overview_manifest["attributes"]["lastModification"]["actor"], "admin");
+        assert_eq!(
+            overview_manifest["attributes"]["lastModification"]["actor"],
+            "admin"
+        );
 
         // The gateway loaded what it imported: the next export has the timer.
         let again = zip_members(
@@ -623,11 +675,18 @@ mod tests {
                 .bytes()
                 .unwrap(),
         );
-        assert!(again.iter().any(|(n, _)| n == "ignition/timer/Tick/handleTimerEvent.py"));
+        assert!(
+            again
+                .iter()
+                .any(|(n, _)| n == "ignition/timer/Tick/handleTimerEvent.py")
+        );
 
         // A new project lands without overwrite.
         let fresh = import(&gateway, "Copy", "", build_zip(&members));
         assert_eq!(fresh.json::<Value>().unwrap()["success"], true);
-        assert_eq!(get_json(&gateway, "/data/api/v1/projects/find/Copy")["title"], "example");
+        assert_eq!(
+            get_json(&gateway, "/data/api/v1/projects/find/Copy")["title"],
+            "example"
+        );
     }
 }

@@ -43,7 +43,8 @@ impl ResourceType {
     }
 
     fn is_tag_storage(&self) -> bool {
-        self.module == "ignition" && matches!(self.kind.as_str(), TAG_DEFINITION | TAG_TYPE_DEFINITION)
+        self.module == "ignition"
+            && matches!(self.kind.as_str(), TAG_DEFINITION | TAG_TYPE_DEFINITION)
     }
 }
 
@@ -98,7 +99,10 @@ fn pick<'a>(
 ) -> Option<&'a (String, &'a Unit)> {
     match collection {
         Some(wanted) => copies.iter().find(|(c, _)| c == wanted),
-        None => copies.iter().rev().find(|(c, _)| CHAIN.contains(&c.as_str())),
+        None => copies
+            .iter()
+            .rev()
+            .find(|(c, _)| CHAIN.contains(&c.as_str())),
     }
 }
 
@@ -152,11 +156,12 @@ fn item(
                 .collect::<Vec<_>>()
         ),
     );
-    if rtype.module == "ignition" && rtype.kind == "tag-provider" {
-        if let Some(name) = name {
-            item.insert("metrics".into(), json!({"tagCount": tag_count(view, name)}));
-            item.insert("healthchecks".into(), json!({"status": "Good"}));
-        }
+    if rtype.module == "ignition"
+        && rtype.kind == "tag-provider"
+        && let Some(name) = name
+    {
+        item.insert("metrics".into(), json!({"tagCount": tag_count(view, name)}));
+        item.insert("healthchecks".into(), json!({"status": "Good"}));
     }
     Value::Object(item)
 }
@@ -203,9 +208,13 @@ fn find(
     let found = copies.and_then(|c| pick(c, query.get("collection").map(String::as_str)));
     match found {
         Some((collection, unit)) => Ok(item(view, rtype, name, collection, unit)),
-        None if name.is_none() && super::scan::query_flag(query, "defaultIfUndefined") == Some(true) => {
-            Ok(json!({"type": rtype.label(), "collection": WRITE_COLLECTION, "enabled": true,
-                "description": "", "signature": "", "config": {}, "data": []}))
+        None if name.is_none()
+            && super::scan::query_flag(query, "defaultIfUndefined") == Some(true) =>
+        {
+            Ok(
+                json!({"type": rtype.label(), "collection": WRITE_COLLECTION, "enabled": true,
+                "description": "", "signature": "", "config": {}, "data": []}),
+            )
         }
         None => Err(ApiError::not_found(format!(
             "Resource {}{} not found",
@@ -231,8 +240,13 @@ fn write_collection(view: &LoadedView, gateway: &Shared, item: &Value) -> ApiRes
     }
     let exists = collection == WRITE_COLLECTION
         || collection == "local"
-        || config_root(&gateway.config.data_dir).join(&collection).is_dir()
-        || view.config_units.keys().any(|k| k.starts_with(&format!("{collection}/")));
+        || config_root(&gateway.config.data_dir)
+            .join(&collection)
+            .is_dir()
+        || view
+            .config_units
+            .keys()
+            .any(|k| k.starts_with(&format!("{collection}/")));
     if !exists {
         return Err(ApiError::bad_request(format!(
             "Deployment mode '{collection}' does not exist"
@@ -275,9 +289,7 @@ fn item_name(item: &Value) -> ApiResult<Option<String>> {
     match item.get("name") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(name)) if name.is_empty() => Ok(None),
-        Some(Value::String(name))
-            if !name.contains(['/', '\\']) && !name.starts_with('.') =>
-        {
+        Some(Value::String(name)) if !name.contains(['/', '\\']) && !name.starts_with('.') => {
             Ok(Some(name.clone()))
         }
         Some(other) => Err(ApiError::bad_request(format!(
@@ -327,10 +339,10 @@ fn write_item(
     } else if base.is_none() {
         files.insert("config.json".into(), gson_bytes(&json!({})));
     }
-    if let Some(listed) = manifest.get_mut("files").and_then(Value::as_array_mut) {
-        if !listed.iter().any(|f| f == "config.json") {
-            listed.push(json!("config.json"));
-        }
+    if let Some(listed) = manifest.get_mut("files").and_then(Value::as_array_mut)
+        && !listed.iter().any(|f| f == "config.json")
+    {
+        listed.push(json!("config.json"));
     }
     sign(&mut manifest, &files, &gateway.token_name());
     let unit = Unit {
@@ -339,10 +351,16 @@ fn write_item(
     };
     ensure_collection(gateway, collection)?;
     let key = rtype.key(collection, name);
-    write_unit(&config_root(&gateway.config.data_dir).join(&key), &unit, false)?;
+    write_unit(
+        &config_root(&gateway.config.data_dir).join(&key),
+        &unit,
+        false,
+    )?;
     let signature = current_signature(&unit);
     view.config_units.insert(key, unit);
-    Ok(json!({"name": name, "type": rtype.label(), "collection": collection, "signature": signature}))
+    Ok(
+        json!({"name": name, "type": rtype.label(), "collection": collection, "signature": signature}),
+    )
 }
 
 fn create(gateway: &Shared, rtype: &ResourceType, body: &[u8]) -> ApiResult<Value> {
@@ -353,7 +371,10 @@ fn create(gateway: &Shared, rtype: &ResourceType, body: &[u8]) -> ApiResult<Valu
     for item in &items {
         let name = item_name(item)?;
         let collection = write_collection(&view, gateway, item)?;
-        if view.config_units.contains_key(&rtype.key(&collection, name.as_deref())) {
+        if view
+            .config_units
+            .contains_key(&rtype.key(&collection, name.as_deref()))
+        {
             return Err(ApiError::conflict(format!(
                 "Resource {}{} already exists in collection '{collection}'",
                 rtype.label(),
@@ -468,7 +489,12 @@ fn delete_one(
         remove_dir(&dir)?;
     } else {
         // A singleton's folder is the type folder; only its own files go.
-        for file in unit.files.keys().map(String::as_str).chain(["resource.json"]) {
+        for file in unit
+            .files
+            .keys()
+            .map(String::as_str)
+            .chain(["resource.json"])
+        {
             let _ = std::fs::remove_file(dir.join(file));
         }
     }
@@ -509,7 +535,12 @@ async fn dispatch(
         }
         (Method::GET, ["find", module, kind, name @ ..]) if !name.is_empty() => {
             let name = name.join("/");
-            json_ok(find(&gateway.view(), &rtype(module, kind), Some(&name), &query)?)
+            json_ok(find(
+                &gateway.view(),
+                &rtype(module, kind),
+                Some(&name),
+                &query,
+            )?)
         }
         (Method::GET, ["singleton", module, kind]) => {
             json_ok(find(&gateway.view(), &rtype(module, kind), None, &query)?)
@@ -522,7 +553,10 @@ async fn dispatch(
             for item in &items {
                 let signature = item.get("signature").and_then(Value::as_str).unwrap_or("");
                 let name = item_name(item)?;
-                let collection = item.get("collection").and_then(Value::as_str).or(collection);
+                let collection = item
+                    .get("collection")
+                    .and_then(Value::as_str)
+                    .or(collection);
                 changes.push(delete_one(
                     &gateway,
                     &mut view,
@@ -602,7 +636,10 @@ mod tests {
             names["items"],
             json!([{"name": "example-tags", "enabled": true, "modes": ["core"]}])
         );
-        let missing = get(&gateway, &format!("/data/api/v1/resources/find/{TYPE}/nope"));
+        let missing = get(
+            &gateway,
+            &format!("/data/api/v1/resources/find/{TYPE}/nope"),
+        );
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         let tags = send(
             &gateway,
@@ -620,11 +657,15 @@ mod tests {
             &gateway,
             Method::POST,
             &format!("/data/api/v1/resources/{TYPE}"),
-            Some(json!([{"name": "Mining", "collection": "core", "enabled": true,
-                "config": {"profile": {"type": "STANDARD"}, "settings": {}}}])),
+            Some(
+                json!([{"name": "Mining", "collection": "core", "enabled": true,
+                "config": {"profile": {"type": "STANDARD"}, "settings": {}}}]),
+            ),
         );
         assert_eq!(created.status(), StatusCode::OK, "{:?}", created.text());
-        let folder = dir.path().join("config/resources/core/ignition/tag-provider/Mining");
+        let folder = dir
+            .path()
+            .join("config/resources/core/ignition/tag-provider/Mining");
         assert!(folder.join("config.json").is_file());
         assert!(folder.join("resource.json").is_file());
         let duplicate = send(
@@ -642,13 +683,18 @@ mod tests {
         );
         assert_eq!(not_array.status(), StatusCode::BAD_REQUEST);
 
-        let found = get_json(&gateway, &format!("/data/api/v1/resources/find/{TYPE}/Mining"));
+        let found = get_json(
+            &gateway,
+            &format!("/data/api/v1/resources/find/{TYPE}/Mining"),
+        );
         let signature = found["signature"].as_str().unwrap().to_string();
         let changed = send(
             &gateway,
             Method::PUT,
             &format!("/data/api/v1/resources/{TYPE}"),
-            Some(json!([{"name": "Mining", "signature": signature, "config": {"profile": {"type": "STANDARD"}, "settings": {"readOnly": true}}}])),
+            Some(
+                json!([{"name": "Mining", "signature": signature, "config": {"profile": {"type": "STANDARD"}, "settings": {"readOnly": true}}}]),
+            ),
         );
         assert_eq!(changed.status(), StatusCode::OK);
         let stale = send(
@@ -659,7 +705,12 @@ mod tests {
         );
         assert_eq!(stale.status(), StatusCode::CONFLICT);
         let message: Value = stale.json().unwrap();
-        assert!(message["problem"]["message"].as_str().unwrap().contains("Signature mismatch"));
+        assert!(
+            message["problem"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Signature mismatch")
+        );
         let unsigned = send(
             &gateway,
             Method::PUT,
@@ -668,7 +719,10 @@ mod tests {
         );
         assert_eq!(unsigned.status(), StatusCode::BAD_REQUEST);
 
-        let found = get_json(&gateway, &format!("/data/api/v1/resources/find/{TYPE}/Mining"));
+        let found = get_json(
+            &gateway,
+            &format!("/data/api/v1/resources/find/{TYPE}/Mining"),
+        );
         assert_eq!(found["config"]["settings"]["readOnly"], true);
         let current = found["signature"].as_str().unwrap();
         assert_ne!(current, signature);

@@ -152,7 +152,12 @@ pub fn signature(manifest: &Value, files: &BTreeMap<String, Vec<u8>>) -> String 
     let version = manifest.get("version").and_then(Value::as_i64).unwrap_or(1) as i32;
     hash.update(version.to_be_bytes());
     let flag = |key: &str, default: bool| {
-        u8::from(manifest.get(key).and_then(Value::as_bool).unwrap_or(default))
+        u8::from(
+            manifest
+                .get(key)
+                .and_then(Value::as_bool)
+                .unwrap_or(default),
+        )
     };
     hash.update([
         flag("locked", false),
@@ -316,11 +321,7 @@ pub fn read_tag_unit(dir: &Path, root: bool) -> std::io::Result<Option<Unit>> {
     Ok(Some(Unit { manifest, files }))
 }
 
-fn walk_project(
-    dir: &Path,
-    key: &str,
-    units: &mut BTreeMap<String, Unit>,
-) -> std::io::Result<()> {
+fn walk_project(dir: &Path, key: &str, units: &mut BTreeMap<String, Unit>) -> std::io::Result<()> {
     for (name, path) in sorted_subdirs(dir)? {
         let child = format!("{key}/{name}");
         // A folder with resource.json is a resource and nothing below it is scanned.
@@ -414,10 +415,16 @@ pub fn load_config(data_dir: &Path) -> std::io::Result<BTreeMap<String, Unit>> {
         for (module, module_dir) in sorted_subdirs(&collection_dir)? {
             for (kind, type_dir) in sorted_subdirs(&module_dir)? {
                 let key = format!("{collection}/{module}/{kind}");
-                if module == "ignition" && matches!(kind.as_str(), TAG_DEFINITION | TAG_TYPE_DEFINITION)
+                if module == "ignition"
+                    && matches!(kind.as_str(), TAG_DEFINITION | TAG_TYPE_DEFINITION)
                 {
                     for (provider, provider_dir) in sorted_subdirs(&type_dir)? {
-                        walk_tags(&provider_dir, &format!("{key}/{provider}"), true, &mut units)?;
+                        walk_tags(
+                            &provider_dir,
+                            &format!("{key}/{provider}"),
+                            true,
+                            &mut units,
+                        )?;
                     }
                     continue;
                 }
@@ -502,7 +509,9 @@ impl Target {
         match name {
             "projects" => Ok(Target::Projects),
             "config" => Ok(Target::Config),
-            other => Err(ApiError::not_found(format!("Unknown scan target '{other}'"))),
+            other => Err(ApiError::not_found(format!(
+                "Unknown scan target '{other}'"
+            ))),
         }
     }
 }
@@ -624,17 +633,23 @@ pub fn run_scan(gateway: &Shared, target: Target) -> ApiResult<()> {
         match target {
             Target::Projects => {
                 let (projects, found) = load_projects(data_dir)?;
-                let units =
-                    merge_scanned(&data_dir.join("projects"), &view.project_units, found, |_| {
-                        false
-                    });
+                let units = merge_scanned(
+                    &data_dir.join("projects"),
+                    &view.project_units,
+                    found,
+                    |_| false,
+                );
                 view.projects = projects;
                 view.project_units = units;
             }
             Target::Config => {
                 let found = load_config(data_dir)?;
-                let units =
-                    merge_scanned(&config_root(data_dir), &view.config_units, found, is_tag_key);
+                let units = merge_scanned(
+                    &config_root(data_dir),
+                    &view.config_units,
+                    found,
+                    is_tag_key,
+                );
                 view.config_units = units;
             }
         }
@@ -770,8 +785,8 @@ mod tests {
     use reqwest::{Method, StatusCode};
     use serde_json::{Value, json};
 
-    use super::super::test_support::*;
-    use super::*;
+    use super::super::test_support::{gateway, get, get_json, send};
+    use super::{BTreeMap, gson_string, signature};
 
     #[test]
     fn gson_escapes_html_characters() {
@@ -784,7 +799,8 @@ mod tests {
 
     #[test]
     fn signature_is_stable_and_covers_payloads() {
-        let manifest = json!({"scope": "G", "version": 1, "files": ["view.json"], "attributes": {}});
+        let manifest =
+            json!({"scope": "G", "version": 1, "files": ["view.json"], "attributes": {}});
         let a = BTreeMap::from([("view.json".to_string(), b"{}".to_vec())]);
         let b = BTreeMap::from([("view.json".to_string(), b"{ }".to_vec())]);
         assert_eq!(signature(&manifest, &a), signature(&manifest, &a));
@@ -814,9 +830,9 @@ mod tests {
     #[test]
     fn disk_edits_are_invisible_until_a_scan_which_churns_resource_json() {
         let (dir, gateway) = gateway(true);
-        let view_dir = dir.path().join(
-            "projects/example-project/com.inductiveautomation.perspective/views/pages/added",
-        );
+        let view_dir = dir
+            .path()
+            .join("projects/example-project/com.inductiveautomation.perspective/views/pages/added");
         std::fs::create_dir_all(&view_dir).unwrap();
         std::fs::write(
             view_dir.join("view.json"),
@@ -845,7 +861,10 @@ mod tests {
         let churned = std::fs::read_to_string(view_dir.join("resource.json")).unwrap();
         assert_ne!(churned, manifest);
         let parsed: Value = serde_json::from_str(&churned).unwrap();
-        assert_eq!(parsed["attributes"]["lastModification"]["actor"], "external");
+        assert_eq!(
+            parsed["attributes"]["lastModification"]["actor"],
+            "external"
+        );
         let signature = parsed["attributes"]["lastModificationSignature"]
             .as_str()
             .unwrap();
@@ -887,14 +906,22 @@ mod tests {
         );
         assert_eq!(found["description"], "Tags <a=b> & 'c'");
         let text = std::fs::read_to_string(provider.join("resource.json")).unwrap();
-        assert!(text.contains(r#""Tags \u003ca\u003db\u003e \u0026 \u0027c\u0027""#), "{text}");
+        assert!(
+            text.contains(r#""Tags \u003ca\u003db\u003e \u0026 \u0027c\u0027""#),
+            "{text}"
+        );
         assert!(text.contains(r#""actor": "external""#), "{text}");
         // Key order is kept: `uuid` stays where it was.
         let parsed: Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&String> = parsed["attributes"].as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["lastModification", "uuid", "lastModificationSignature", "enabled"]
+            [
+                "lastModification",
+                "uuid",
+                "lastModificationSignature",
+                "enabled"
+            ]
         );
     }
 
@@ -903,7 +930,12 @@ mod tests {
         let (_dir, gateway) = gateway(true);
         let status = get_json(&gateway, "/data/api/v1/scan-lock/projects");
         assert_eq!(status["locked"], json!(false));
-        let empty = send(&gateway, Method::POST, "/data/api/v1/scan-lock/projects", None);
+        let empty = send(
+            &gateway,
+            Method::POST,
+            "/data/api/v1/scan-lock/projects",
+            None,
+        );
         assert_eq!(empty.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let taken = send(
             &gateway,

@@ -170,7 +170,11 @@ async fn export(
     let (name, tag_type) = if path.is_empty() {
         (String::new(), "Provider")
     } else {
-        match tree.get(&path).and_then(|c| c.get("tagType")).and_then(Value::as_str) {
+        match tree
+            .get(&path)
+            .and_then(|c| c.get("tagType"))
+            .and_then(Value::as_str)
+        {
             Some("Folder") => (
                 path.rsplit('/').next().unwrap_or(&path).to_string(),
                 "Folder",
@@ -190,7 +194,9 @@ async fn export(
     let mut tags = children(&tree, &path, recursive);
     if include_udts {
         let types = provider_tree(&view, provider, true);
-        tags.push(json!({"name": TYPES_FOLDER, "tagType": "Folder", "tags": children(&types, "", true)}));
+        tags.push(
+            json!({"name": TYPES_FOLDER, "tagType": "Folder", "tags": children(&types, "", true)}),
+        );
     }
     let body = json!({"name": name, "tagType": tag_type, "tags": tags});
     Ok((
@@ -262,7 +268,10 @@ fn merge(existing: &Value, incoming: &Value) -> Value {
                         let mut items = old_items.clone();
                         for item in new_items {
                             let name = item.get("name");
-                            match items.iter().position(|i| name.is_some() && i.get("name") == name) {
+                            match items
+                                .iter()
+                                .position(|i| name.is_some() && i.get("name") == name)
+                            {
                                 Some(index) => items[index] = merge(&items[index], item),
                                 None => items.push(item.clone()),
                             }
@@ -282,7 +291,11 @@ fn merge(existing: &Value, incoming: &Value) -> Value {
 
 impl Plan<'_> {
     fn tree(&mut self, types: bool) -> &mut BTreeMap<String, Value> {
-        if types { &mut self.types } else { &mut self.tags }
+        if types {
+            &mut self.types
+        } else {
+            &mut self.tags
+        }
     }
 
     fn write(&mut self, types: bool, path: String, config: Value) {
@@ -352,7 +365,12 @@ impl Plan<'_> {
         let types = types || tag_type == "UdtType";
         let path = join(base, name);
         if tag_type == "Folder" {
-            match self.tree(types).get(&path).and_then(|c| c.get("tagType")).cloned() {
+            match self
+                .tree(types)
+                .get(&path)
+                .and_then(|c| c.get("tagType"))
+                .cloned()
+            {
                 Some(t) if t == "Folder" => {}
                 Some(_) if self.policy != Policy::Overwrite => {
                     self.collide(types, &path, name, base, entry);
@@ -459,7 +477,13 @@ fn reload_folders(
             view.config_units.remove(&key);
             continue;
         };
+        let loaded = view.config_units.get(&key);
         for (file, bytes) in unit.files.iter_mut() {
+            // Only files this import wrote are the gateway's to re-encode; others keep their
+            // bytes.
+            if loaded.and_then(|u| u.files.get(file)) == Some(bytes) {
+                continue;
+            }
             if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
                 let gson = gson_bytes(&value);
                 if gson != *bytes {
@@ -504,7 +528,11 @@ async fn import(
             tags.clone()
         }
         _ if object.get("name").is_some() => vec![document.clone()],
-        _ => return Err(ApiError::bad_request("Expected an object with a 'tags' array")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Expected an object with a 'tags' array",
+            ));
+        }
     };
 
     let mut view = gateway.view();
@@ -545,7 +573,11 @@ async fn import(
         folders.insert(String::new());
         let segments: Vec<&str> = write.path.split('/').collect();
         let is_folder = write.config.get("tagType").and_then(Value::as_str) == Some("Folder");
-        let depth = if is_folder { segments.len() } else { segments.len() - 1 };
+        let depth = if is_folder {
+            segments.len()
+        } else {
+            segments.len() - 1
+        };
         for segment in &segments[..depth] {
             current = join(&current, segment);
             folders.insert(current.clone());
@@ -589,10 +621,7 @@ mod tests {
     }
 
     fn find<'a>(tags: &'a Value, name: &str) -> Option<&'a Value> {
-        tags["tags"]
-            .as_array()?
-            .iter()
-            .find(|t| t["name"] == name)
+        tags["tags"].as_array()?.iter().find(|t| t["name"] == name)
     }
 
     #[test]
@@ -609,7 +638,10 @@ mod tests {
         assert_eq!(motor["tagType"], "UdtInstance");
         assert_eq!(motor["typeId"], "Motor");
         let case_count = find(overview, "CaseCount").unwrap();
-        assert_eq!(case_count["opcItemPath"], "ns=1;s=[Simulator]Overview/CaseCount");
+        assert_eq!(
+            case_count["opcItemPath"],
+            "ns=1;s=[Simulator]Overview/CaseCount"
+        );
         assert!(find(&all, "Refrigeration").is_some());
         assert!(find(&all, "_types_").is_none());
 
@@ -645,6 +677,13 @@ mod tests {
     fn import_lands_per_folder_files_and_is_loaded() {
         let (dir, gateway) = gateway(true);
         let query = "provider=example-tags&type=json&collisionPolicy=Abort";
+        let root = dir
+            .path()
+            .join("config/resources/core/ignition/tag-definition/example-tags");
+        let root_before = (
+            std::fs::read(root.join("tags.json")).unwrap(),
+            std::fs::read(root.join("unary-resource.json")).unwrap(),
+        );
         let response = import(&gateway, query, MINING);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.json::<Value>().unwrap(), json!([]));
@@ -652,20 +691,36 @@ mod tests {
         let core = dir.path().join("config/resources/core/ignition");
         let types = core.join("tag-type-definition/example-tags/udts.json");
         let types: Value = serde_json::from_slice(&std::fs::read(types).unwrap()).unwrap();
-        assert!(types.as_array().unwrap().iter().any(|t| t["name"] == "Crusher"));
+        assert!(
+            types
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["name"] == "Crusher")
+        );
         let equipment = core.join("tag-definition/example-tags/Mining/Equipment");
         assert!(equipment.join("unary-resource.json").is_file());
-        assert!(core.join("tag-definition/example-tags/Mining/unary-resource.json").is_file());
+        assert!(
+            core.join("tag-definition/example-tags/Mining/unary-resource.json")
+                .is_file()
+        );
         let udts: Value =
             serde_json::from_slice(&std::fs::read(equipment.join("udts.json")).unwrap()).unwrap();
         assert_eq!(udts[0]["name"], "CR_002");
         let tags_text = std::fs::read_to_string(equipment.join("tags.json")).unwrap();
         assert!(tags_text.contains(r#""a\u003db""#), "{tags_text}");
-        let unary: Value = serde_json::from_slice(
-            &std::fs::read(equipment.join("unary-resource.json")).unwrap(),
-        )
-        .unwrap();
+        let unary: Value =
+            serde_json::from_slice(&std::fs::read(equipment.join("unary-resource.json")).unwrap())
+                .unwrap();
         assert_eq!(unary["attributes"]["lastModification"]["actor"], "lode");
+        // Files the import did not change keep their bytes (the hand-formatted nested form).
+        assert_eq!(
+            (
+                std::fs::read(root.join("tags.json")).unwrap(),
+                std::fs::read(root.join("unary-resource.json")).unwrap(),
+            ),
+            root_before
+        );
 
         let exported = export(
             &gateway,
@@ -691,7 +746,10 @@ mod tests {
         .unwrap();
         assert_eq!(ignored, json!([]));
         let value = |gateway: &super::super::RunningGateway, name: &str| {
-            let exported = export(gateway, "provider=example-tags&type=json&path=Mining/Equipment");
+            let exported = export(
+                gateway,
+                "provider=example-tags&type=json&path=Mining/Equipment",
+            );
             find(&exported, name).cloned()
         };
         assert_eq!(value(&gateway, "Setpoint").unwrap()["value"], 1.5);
@@ -732,6 +790,47 @@ mod tests {
     }
 
     #[test]
+    fn a_folders_own_files_win_over_nested_copies() {
+        use super::super::scan::{LoadedView, Unit};
+        use std::collections::BTreeMap;
+        let unit = |files: &[(&str, Value)]| Unit {
+            manifest: Some(json!({"files": [], "attributes": {"config": {}}})),
+            files: files
+                .iter()
+                .map(|(name, value)| (name.to_string(), serde_json::to_vec(value).unwrap()))
+                .collect(),
+        };
+        let base = "core/ignition/tag-definition/default";
+        let view = LoadedView {
+            config_units: BTreeMap::from([
+                (
+                    base.to_string(),
+                    unit(&[(
+                        "tags.json",
+                        json!([{"name": "Area", "tagType": "Folder", "tags": [
+                        {"name": "T", "tagType": "AtomicTag", "value": 1},
+                        {"name": "OnlyNested", "tagType": "AtomicTag"}]}]),
+                    )]),
+                ),
+                (
+                    format!("{base}/Area"),
+                    unit(&[(
+                        "tags.json",
+                        json!([{"name": "T", "tagType": "AtomicTag", "value": 2}]),
+                    )]),
+                ),
+                // A folder without unary-resource.json is not loaded at all (see scan.rs), so a
+                // unit exists only for folders that resolve.
+            ]),
+            ..LoadedView::default()
+        };
+        let tree = super::provider_tree(&view, "default", false);
+        assert_eq!(tree["Area/T"]["value"], 2);
+        assert!(tree.contains_key("Area/OnlyNested"));
+        assert_eq!(tree["Area"], json!({"tagType": "Folder"}));
+    }
+
+    #[test]
     fn import_refuses_bare_arrays_and_types_in_folders() {
         let (_dir, gateway) = gateway(true);
         let bare = import(
@@ -742,7 +841,11 @@ mod tests {
         assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
         let body: Value = bare.json().unwrap();
         assert_eq!(body["problem"]["message"], "Not a JSON Object");
-        let no_policy = import(&gateway, "provider=example-tags&type=json", r#"{"tags": []}"#);
+        let no_policy = import(
+            &gateway,
+            "provider=example-tags&type=json",
+            r#"{"tags": []}"#,
+        );
         assert_eq!(no_policy.status(), StatusCode::BAD_REQUEST);
         let udt_in_folder: Value = import(
             &gateway,

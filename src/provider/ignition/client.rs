@@ -16,22 +16,45 @@ use crate::provider::retry::{self, Clock, Failure, SystemClock};
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("{method} {path}: the gateway refused the API token (401); check the token name and secret")]
+    #[error(
+        "{method} {path}: the gateway refused the API token (401); check the token name and secret"
+    )]
     Unauthorized { method: &'static str, path: String },
     #[error(
         "{method} {path}: the API token's security levels do not allow this (403); give the key Write access under Platform > Security > Gateway access"
     )]
     Forbidden { method: &'static str, path: String },
     #[error("{method} {path}: conflict (409): {message}")]
-    Conflict { method: &'static str, path: String, message: String },
+    Conflict {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: HTTP {status}: {message}")]
-    Http { method: &'static str, path: String, status: u16, message: String },
+    Http {
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+    },
     #[error("{method} {path}: the gateway answered success=false: {message}")]
-    Refused { method: &'static str, path: String, message: String },
+    Refused {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: {message}")]
-    Transport { method: &'static str, path: String, message: String },
+    Transport {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: unexpected answer: {message}")]
-    Decode { method: &'static str, path: String, message: String },
+    Decode {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 impl GatewayError {
@@ -57,23 +80,42 @@ pub struct GatewayClient {
 
 impl std::fmt::Debug for GatewayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayClient").field("base", &self.base).field("token", &"(sensitive)").finish()
+        f.debug_struct("GatewayClient")
+            .field("base", &self.base)
+            .field("token", &"(sensitive)")
+            .finish()
     }
 }
 
 /// The error message in a gateway error body (`{"problem": {"message"}}`, `{"message"}`, text).
 fn message_of(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
-        for pointer in ["/problem/message", "/problem", "/message", "/error", "/details"] {
+        for pointer in [
+            "/problem/message",
+            "/problem",
+            "/message",
+            "/error",
+            "/details",
+        ] {
             match value.pointer(pointer) {
                 Some(Value::String(text)) => return text.clone(),
-                Some(Value::Array(items)) if !items.is_empty() => return items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "),
+                Some(Value::Array(items)) if !items.is_empty() => {
+                    return items
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                }
                 _ => {}
             }
         }
     }
     let text = body.trim();
-    if text.is_empty() { "(no message)".to_string() } else { text.chars().take(500).collect() }
+    if text.is_empty() {
+        "(no message)".to_string()
+    } else {
+        text.chars().take(500).collect()
+    }
 }
 
 impl GatewayClient {
@@ -102,7 +144,13 @@ impl GatewayClient {
     }
 
     /// Sends with retries: 429/503 for any method, transport errors only when `idempotent`.
-    fn send(&self, method: Method, path: &str, idempotent: bool, build: &dyn Fn(RequestBuilder) -> RequestBuilder) -> Result<Response, GatewayError> {
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        idempotent: bool,
+        build: &dyn Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, GatewayError> {
         let method_name: &'static str = match method.as_str() {
             "GET" => "GET",
             "POST" => "POST",
@@ -125,14 +173,33 @@ impl GatewayClient {
                     if response.status().is_success() {
                         return Ok(response);
                     }
-                    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let body = response.text().unwrap_or_default();
                     let message = message_of(&body);
                     let error = match status {
-                        401 => GatewayError::Unauthorized { method: method_name, path: path.to_string() },
-                        403 => GatewayError::Forbidden { method: method_name, path: path.to_string() },
-                        409 => GatewayError::Conflict { method: method_name, path: path.to_string(), message },
-                        _ => GatewayError::Http { method: method_name, path: path.to_string(), status, message },
+                        401 => GatewayError::Unauthorized {
+                            method: method_name,
+                            path: path.to_string(),
+                        },
+                        403 => GatewayError::Forbidden {
+                            method: method_name,
+                            path: path.to_string(),
+                        },
+                        409 => GatewayError::Conflict {
+                            method: method_name,
+                            path: path.to_string(),
+                            message,
+                        },
+                        _ => GatewayError::Http {
+                            method: method_name,
+                            path: path.to_string(),
+                            status,
+                            message,
+                        },
                     };
                     let wait = match retry_after {
                         Some(header) => retry::retry_after(Some(&header)),
@@ -154,21 +221,36 @@ impl GatewayClient {
             if !retry::is_retryable(failure, idempotent) || elapsed + wait > self.retry_budget {
                 return Err(error);
             }
-            tracing::warn!("{method_name} {path} failed ({error}); retrying in {} ms", wait.as_millis());
+            tracing::warn!(
+                "{method_name} {path} failed ({error}); retrying in {} ms",
+                wait.as_millis()
+            );
             self.clock.sleep(wait);
         }
     }
 
     fn json(&self, method: Method, path: &str, response: Response) -> Result<Value, GatewayError> {
         let method_name: &'static str = if method == Method::GET { "GET" } else { "POST" };
-        let text = response.text().map_err(|e| GatewayError::Transport { method: method_name, path: path.to_string(), message: e.to_string() })?;
+        let text = response.text().map_err(|e| GatewayError::Transport {
+            method: method_name,
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        let value: Value = serde_json::from_str(&text).map_err(|e| GatewayError::Decode { method: method_name, path: path.to_string(), message: e.to_string() })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| GatewayError::Decode {
+            method: method_name,
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         // An import can answer 200 and land nothing; `success: false` is that failure.
         if value.get("success") == Some(&Value::Bool(false)) {
-            return Err(GatewayError::Refused { method: method_name, path: path.to_string(), message: message_of(&text) });
+            return Err(GatewayError::Refused {
+                method: method_name,
+                path: path.to_string(),
+                message: message_of(&text),
+            });
         }
         Ok(value)
     }
@@ -188,10 +270,22 @@ impl GatewayClient {
 
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, GatewayError> {
         let response = self.send(Method::GET, path, true, &|r| r)?;
-        response.bytes().map(|b| b.to_vec()).map_err(|e| GatewayError::Transport { method: "GET", path: path.to_string(), message: e.to_string() })
+        response
+            .bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| GatewayError::Transport {
+                method: "GET",
+                path: path.to_string(),
+                message: e.to_string(),
+            })
     }
 
-    pub fn post_json(&self, path: &str, body: &Value, idempotent: bool) -> Result<Value, GatewayError> {
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Value, GatewayError> {
         let response = self.send(Method::POST, path, idempotent, &|r| r.json(body))?;
         self.json(Method::POST, path, response)
     }
@@ -202,9 +296,17 @@ impl GatewayClient {
     }
 
     /// POST of raw bytes (`application/octet-stream`): project zips and tag imports.
-    pub fn post_bytes(&self, path: &str, bytes: &[u8], idempotent: bool) -> Result<Value, GatewayError> {
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        idempotent: bool,
+    ) -> Result<Value, GatewayError> {
         let body = bytes.to_vec();
-        let response = self.send(Method::POST, path, idempotent, &|r| r.header("Content-Type", "application/octet-stream").body(body.clone()))?;
+        let response = self.send(Method::POST, path, idempotent, &|r| {
+            r.header("Content-Type", "application/octet-stream")
+                .body(body.clone())
+        })?;
         self.json(Method::POST, path, response)
     }
 
@@ -215,13 +317,15 @@ impl GatewayClient {
 
     /// Tells the gateway to read changed files: `projects` or `config`.
     pub fn scan(&self, area: &str) -> Result<(), GatewayError> {
-        self.post_json(&format!("/data/api/v1/scan/{area}"), &Value::Null, true).map(|_| ())
+        self.post_json(&format!("/data/api/v1/scan/{area}"), &Value::Null, true)
+            .map(|_| ())
     }
 
     /// Holds scans of `area` off while several files change; the next scan releases it.
     pub fn scan_lock(&self, area: &str) -> Result<(), GatewayError> {
         let body = serde_json::json!({"acquireTimeout": 10, "holdTimeout": 60});
-        self.post_json(&format!("/data/api/v1/scan-lock/{area}"), &body, true).map(|_| ())
+        self.post_json(&format!("/data/api/v1/scan-lock/{area}"), &body, true)
+            .map(|_| ())
     }
 }
 
@@ -232,7 +336,9 @@ pub fn encode_path(path: &str) -> String {
             segment
                 .bytes()
                 .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
                     _ => format!("%{b:02X}"),
                 })
                 .collect::<String>()

@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use super::client::GatewayClient;
 use super::disk::{
     read_json, read_text, remove_dir, resource_manifest, to_json_bytes, write_atomic,
 };
 use super::script;
 use super::tags::TagFolder;
+use super::zerobus;
 use crate::manifest::kinds::{GatewayScriptType, SessionEventType};
 use crate::manifest::{Address, Kind};
 use crate::provider::{ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest};
@@ -24,6 +26,8 @@ const PERSPECTIVE: &str = "com.inductiveautomation.perspective";
 pub struct IgnitionFiles {
     data_dir: PathBuf,
     collection: String,
+    /// The gateway's API, when configured: scans after writes, and the Zerobus connector.
+    gateway: Option<Arc<GatewayClient>>,
     /// Tag and type files are shared by many resources; writes to them go one at a time.
     tag_files: Mutex<()>,
 }
@@ -41,10 +45,15 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
 }
 
 impl IgnitionFiles {
-    pub fn new(data_dir: PathBuf, collection: String) -> IgnitionFiles {
+    pub fn new(
+        data_dir: PathBuf,
+        collection: String,
+        gateway: Option<Arc<GatewayClient>>,
+    ) -> IgnitionFiles {
         IgnitionFiles {
             data_dir,
             collection,
+            gateway,
             tag_files: Mutex::new(()),
         }
     }
@@ -286,7 +295,49 @@ impl IgnitionFiles {
         Ok(trees)
     }
 
-    fn write(&self, address: &Address, desired: &Value) -> Result<LiveObject, ProviderError> {
+    /// Runs a change to files under the gateway's scan lock and asks it to scan afterwards, so
+    /// it never loads half a change and does pick the change up (8.3 does not watch reliably).
+    fn scanned<T>(
+        &self,
+        kind: Kind,
+        change: impl FnOnce() -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let Some(gateway) = &self.gateway else {
+            return change();
+        };
+        let area = if matches!(kind, Kind::Tag | Kind::Udt) {
+            "config"
+        } else {
+            "projects"
+        };
+        gateway
+            .scan_lock(area)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let result = change();
+        gateway
+            .scan(area)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        result
+    }
+
+    fn zerobus_gateway(&self) -> Result<&GatewayClient, ProviderError> {
+        self.gateway
+            .as_deref()
+            .ok_or_else(|| ProviderError::Refused("a zerobus_connection needs the gateway's URL: set `ignition.gateway_url` in the environment".into()))
+    }
+
+    pub(super) fn write(
+        &self,
+        address: &Address,
+        desired: &Value,
+    ) -> Result<LiveObject, ProviderError> {
+        if address.kind == Kind::ZerobusConnection {
+            return zerobus::write(self.zerobus_gateway()?, desired);
+        }
+        self.scanned(address.kind, || self.write_files(address, desired))
+    }
+
+    fn write_files(&self, address: &Address, desired: &Value) -> Result<LiveObject, ProviderError> {
         match address.kind {
             Kind::Project => self.write_project(&address.name, desired)?,
             Kind::Udt => {
@@ -315,7 +366,7 @@ impl IgnitionFiles {
     }
 }
 
-fn udt_spec(provider: &str, entry: &Value) -> Option<Value> {
+pub(super) fn udt_spec(provider: &str, entry: &Value) -> Option<Value> {
     if entry.get("tagType").and_then(Value::as_str) != Some("UdtType") {
         return None;
     }
@@ -378,9 +429,13 @@ impl Provider for IgnitionFiles {
                 live.insert(request.address.clone(), LiveObject::plain(spec));
             }
         }
+        let zerobus_requests = of_kind(Kind::ZerobusConnection);
+        if !zerobus_requests.is_empty() {
+            live.extend(zerobus::read(self.zerobus_gateway()?, &zerobus_requests)?);
+        }
         for request in requests {
             let spec = match request.address.kind {
-                Kind::Tag | Kind::Udt => continue,
+                Kind::Tag | Kind::Udt | Kind::ZerobusConnection => continue,
                 Kind::Project => self.read_project(&request.address.name)?,
                 kind => self.read_resource(kind, &request.spec)?,
             };
@@ -417,6 +472,15 @@ impl Provider for IgnitionFiles {
         _: &ChangeOptions,
     ) -> Result<(), ProviderError> {
         let live = &live.spec;
+        if address.kind == Kind::ZerobusConnection {
+            return zerobus::delete(self.zerobus_gateway()?);
+        }
+        self.scanned(address.kind, || self.delete_files(address, live))
+    }
+}
+
+impl IgnitionFiles {
+    fn delete_files(&self, address: &Address, live: &Value) -> Result<(), ProviderError> {
         match address.kind {
             Kind::Project => remove_dir(&self.project_dir(&address.name)),
             Kind::Udt => {

@@ -5,7 +5,10 @@
 //! `udts.json`). Reading compares meaning, not bytes, so the gateway's churn (re-signed
 //! `resource.json`, Gson escapes, reordered keys) never shows as a change.
 
+pub mod api;
+pub mod client;
 pub mod disk;
 pub mod files;
 pub mod script;
 pub mod tags;
+pub mod zerobus;
