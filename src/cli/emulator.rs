@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::CommandError;
-use crate::emulator::databricks::{EmulatorConfig, start, start_remembering_port};
+use crate::emulator::databricks::{
+    EmulatorConfig, start, start_remembering_port as start_databricks_remembering_port,
+};
+use crate::emulator::ignition::{GatewayConfig, start as start_gateway, start_remembering_port};
 
 /// Run lode's emulators of the live systems.
 #[derive(Debug, clap::Subcommand)]
@@ -13,8 +16,9 @@ pub enum EmulatorCommand {
     Serve(ServeArgs),
 }
 
-/// Serve the Databricks workspace emulator on 127.0.0.1 until interrupted (Ctrl-C). With
-/// `--data <manifest root>/.lode/local` it serves exactly the local environment's live state.
+/// Serve the emulators on 127.0.0.1 until interrupted (Ctrl-C): the Databricks workspace, and
+/// the Ignition 8.3 gateway when `--ignition-port` is given (both at once when both are). With
+/// `--data <manifest root>/.lode/local` they serve exactly the local environment's live state.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The data folder; Databricks data lives in its `databricks/` subfolder.
@@ -29,6 +33,13 @@ pub struct ServeArgs {
     /// OAuth machine-to-machine client credentials the token endpoint accepts, as ID:SECRET.
     #[arg(long, value_name = "ID:SECRET")]
     pub oauth_client: Option<String>,
+    /// Also serve the Ignition gateway emulator on this port (0 picks a free one); its data is
+    /// the `ignition/` subfolder, a real 8.3 gateway data directory.
+    #[arg(long)]
+    pub ignition_port: Option<u16>,
+    /// The gateway API token (`name:secret`) clients must send in `X-Ignition-API-Token`.
+    #[arg(long = "ignition-token", default_value = crate::provider::LOCAL_GATEWAY_TOKEN)]
+    pub ignition_token: String,
 }
 
 pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
@@ -48,19 +59,47 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
         port: args.databricks_port,
     };
     // Without an explicit port, serve where the local environment's URLs point.
-    let running = if args.databricks_port == 0 {
-        start_remembering_port(config)
+    let workspace = if args.databricks_port == 0 {
+        start_databricks_remembering_port(config)
     } else {
         start(config)
     }
     .map_err(|e| CommandError::user(e.to_string()))?;
-    // The URL is data (scripts read it); the rest is for people.
-    println!("{}", running.url);
+    // The URLs are data (scripts read them); the rest is for people.
+    println!("{}", workspace.url);
     eprintln!(
-        "Databricks emulator serving {} at {}; Ctrl-C stops it.",
-        args.data.display(),
-        running.url
+        "Databricks emulator serving {} at {}",
+        args.data.join("databricks").display(),
+        workspace.url
     );
+    let gateway = match args.ignition_port {
+        Some(port) => {
+            let config = GatewayConfig {
+                data_dir: args.data.join("ignition"),
+                token: args.ignition_token.clone(),
+                read_only_token: None,
+                port,
+            };
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                CommandError::user(format!("cannot create {}: {e}", config.data_dir.display()))
+            })?;
+            let gateway = if port == 0 {
+                start_remembering_port(config)
+            } else {
+                start_gateway(config)
+            }
+            .map_err(|e| CommandError::user(e.to_string()))?;
+            println!("{}", gateway.url);
+            eprintln!(
+                "Ignition gateway emulator serving {} at {}",
+                args.data.join("ignition").display(),
+                gateway.url
+            );
+            Some(gateway)
+        }
+        None => None,
+    };
+    eprintln!("Ctrl-C stops them.");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,7 +107,8 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
     runtime.block_on(async {
         let _ = tokio::signal::ctrl_c().await;
     });
-    eprintln!("Stopping the emulator.");
-    drop(running);
+    eprintln!("Stopping the emulators.");
+    drop(gateway);
+    drop(workspace);
     Ok(ExitCode::SUCCESS)
 }

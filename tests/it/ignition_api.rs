@@ -265,3 +265,37 @@ fn the_zerobus_secret_never_leaks_but_its_changes_are_applied() {
         0
     );
 }
+
+#[test]
+fn emulator_serve_runs_both_emulators_on_the_local_state() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("lode"))
+        .args(["emulator", "serve", "--ignition-port", "0", "--data"])
+        .arg(repo.path().join(".lode/local"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let _workspace = lines.next().unwrap().unwrap();
+    let url = lines.next().unwrap().unwrap();
+    let remembered =
+        std::fs::read_to_string(gateway(&repo, "local").join(".emulator-port")).unwrap();
+    assert!(
+        url.ends_with(&format!(":{}", remembered.trim())),
+        "{url} is not the local gateway's port"
+    );
+    let client = lode::provider::ignition::client::GatewayClient::new(
+        &url,
+        lode::provider::LOCAL_GATEWAY_TOKEN,
+    )
+    .unwrap();
+    let projects = client.get("/data/api/v1/projects/names").unwrap();
+    assert_contains(&projects.to_string(), "mining_demo");
+    let export = client.get("/data/api/v1/tags/export?provider=default&type=json&path=Mining/Equipment&recursive=true").unwrap();
+    assert_contains(&export.to_string(), "CR_002");
+    client.scan("projects").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
