@@ -10,4 +10,5 @@ pub mod manifest;
 pub mod provider;
 pub mod redact;
 pub mod render;
+pub mod snapshot;
 pub mod state;

@@ -12,7 +12,7 @@ use crate::engine::apply::{ApplyInputs, ApplyReport, StepOutcome, StepStatus, ap
 use crate::engine::plan::{Action, Plan};
 use crate::manifest::{Address, ManifestFiles};
 use crate::provider::LiveObject;
-use crate::state::State;
+use crate::state::{JournalEntry, State};
 
 /// Options of apply and rollback.
 #[derive(Debug, Clone, clap::Args)]
@@ -23,6 +23,9 @@ pub struct ApplyOptions {
     /// How many changes run at once (default: `parallelism` in lode.yaml, else 8).
     #[arg(long)]
     pub parallelism: Option<usize>,
+    /// Lift an emergency stop (`lode stop`) and apply.
+    #[arg(long)]
+    pub resume: bool,
     /// Format of the plan printed before applying.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
@@ -70,10 +73,48 @@ pub fn apply_workspace(
     command: &str,
 ) -> Result<ExitCode, CommandError> {
     let lock = workspace.backend.lock(command)?;
+    check_stopped(workspace, options, command)?;
     let state = workspace.load_state()?;
     let (plan, live) = workspace.plan(&state, &selection.options())?;
     print_plan(&plan, options.format, &workspace.redactor);
-    execute(workspace, plan, live, state, options, &lock)
+    // `lode apply` → apply, `lode rollback --to X` → rollback: the journal's operation.
+    let operation = command
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("apply")
+        .to_string();
+    execute(
+        workspace, plan, live, state, options, &lock, &operation, command,
+    )
+}
+
+/// Refuses to apply while an emergency stop is in force, unless `--resume` lifts it.
+fn check_stopped(
+    workspace: &Workspace,
+    options: &ApplyOptions,
+    command: &str,
+) -> Result<(), CommandError> {
+    let Some(stop) = workspace.backend.stopped()? else {
+        return Ok(());
+    };
+    if !options.resume {
+        return Err(CommandError::user(format!(
+            "environment `{}` is stopped (`lode stop` by {} at {}); nothing was applied",
+            workspace.env_name, stop.who, stop.started
+        ))
+        .hint("pass --resume to lift the emergency stop and apply the manifests (which re-enables what the stop disabled)"));
+    }
+    workspace.backend.set_stopped(None)?;
+    let mut entry = JournalEntry::begin("resume", command);
+    entry
+        .details
+        .push(format!("lifted the stop {} of {}", stop.id, stop.started));
+    workspace.backend.append_journal(&entry)?;
+    eprintln!(
+        "Lifted the emergency stop of {}; applying the manifests.",
+        stop.started
+    );
+    Ok(())
 }
 
 fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
@@ -97,13 +138,15 @@ fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn execute(
+pub fn execute(
     workspace: &Workspace,
     plan: Plan,
     live: BTreeMap<Address, LiveObject>,
     state: State,
     options: &ApplyOptions,
     lock: &crate::state::LockGuard,
+    operation: &str,
+    command: &str,
 ) -> Result<ExitCode, CommandError> {
     if !plan
         .changes
@@ -113,6 +156,7 @@ fn execute(
         return Ok(ExitCode::SUCCESS);
     }
     confirm(options)?;
+    let snapshot = snapshot_before(workspace, &plan, &live)?;
     let progress = std::io::stderr().is_terminal();
     let color = colors_enabled(&std::io::stderr());
     let on_step = move |step: &StepOutcome| {
@@ -149,8 +193,78 @@ fn execute(
             .unwrap_or(8),
         on_step: &on_step,
     };
+    let started = std::time::Instant::now();
+    let mut entry = JournalEntry::begin(operation, command);
+    entry.revision = workspace.loaded.desired.source.commit.clone();
+    entry.summary = Some(crate::render::summary_line(&plan.summary));
+    entry.snapshot = snapshot;
     let report = apply_plan(&inputs, writer);
-    report_outcome(workspace, report)
+    entry.duration_ms = started.elapsed().as_millis() as u64;
+    entry.outcome = if report.succeeded() {
+        "succeeded".into()
+    } else if report.failed() > 0 || report.state_error.is_some() {
+        "failed".into()
+    } else {
+        "blocked".into()
+    };
+    entry.details = report
+        .steps
+        .iter()
+        .filter_map(|s| match &s.status {
+            StepStatus::Applied => None,
+            StepStatus::Failed(m) => {
+                Some(format!("failed: {} {}: {m}", s.action.as_str(), s.address))
+            }
+            StepStatus::Skipped(m) => {
+                Some(format!("skipped: {} {}: {m}", s.action.as_str(), s.address))
+            }
+            StepStatus::Blocked(m) => {
+                Some(format!("blocked: {} {}: {m}", s.action.as_str(), s.address))
+            }
+        })
+        .collect();
+    let result = report_outcome(workspace, report);
+    if let Err(error) = workspace.backend.append_journal(&entry) {
+        eprintln!("warning: the journal could not record this {operation}: {error}");
+    }
+    result
+}
+
+/// Captures the live objects a plan will change (and their data markers) before it runs.
+pub fn snapshot_before(
+    workspace: &Workspace,
+    plan: &Plan,
+    live: &BTreeMap<Address, LiveObject>,
+) -> Result<Option<String>, CommandError> {
+    let mut objects = BTreeMap::new();
+    for change in plan.changes.iter().filter(|c| c.needs_apply()) {
+        if let Some(object) = live.get(&change.address) {
+            let data = workspace.providers.capture_data(&change.address, object)?;
+            objects.insert(change.address.clone(), (object.clone(), data));
+        }
+    }
+    if objects.is_empty() {
+        return Ok(None);
+    }
+    let snapshots = crate::snapshot::Snapshots::new(&workspace.root, &workspace.env_name);
+    let index = snapshots
+        .capture(
+            "before apply",
+            workspace.loaded.desired.source.commit.clone(),
+            &objects,
+            &workspace.loaded.desired.secrets,
+        )
+        .map_err(|e| CommandError::user(e.to_string()).with_class(super::ErrorClass::Config))?;
+    let keep = workspace.loaded.project.snapshot_retention.unwrap_or(20);
+    snapshots
+        .prune(keep)
+        .map_err(|e| CommandError::user(e.to_string()))?;
+    eprintln!(
+        "Saved snapshot {} of the {} objects this apply changes.",
+        index.id,
+        index.resources.len()
+    );
+    Ok(Some(index.id))
 }
 
 fn report_outcome(workspace: &Workspace, report: ApplyReport) -> Result<ExitCode, CommandError> {
@@ -308,5 +422,15 @@ fn apply_saved(
         }
     }
     print_plan(&plan, options.format, &workspace.redactor);
-    execute(&workspace, plan, live, state, options, &lock)
+    check_stopped(&workspace, options, "lode apply (saved plan)")?;
+    execute(
+        &workspace,
+        plan,
+        live,
+        state,
+        options,
+        &lock,
+        "apply",
+        "lode apply (saved plan)",
+    )
 }

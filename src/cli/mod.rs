@@ -6,10 +6,13 @@ mod apply;
 mod emulator;
 mod force_unlock;
 mod graph;
+mod history;
 mod plan;
 mod rollback;
 mod schema;
+mod snapshot;
 mod state;
+mod stop;
 mod validate;
 pub mod workspace;
 
@@ -59,6 +62,11 @@ pub enum Command {
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
     ForceUnlock(force_unlock::ForceUnlockArgs),
+    History(history::HistoryArgs),
+    Stop(stop::StopArgs),
+    Snapshot(snapshot::SnapshotArgs),
+    Snapshots(snapshot::SnapshotsArgs),
+    Restore(snapshot::RestoreArgs),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -75,6 +83,11 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Emulator(command) => emulator::run(command),
         Command::ForceUnlock(args) => force_unlock::run(&cli.global, args),
+        Command::History(args) => history::run(&cli.global, args),
+        Command::Stop(args) => stop::run(&cli.global, args),
+        Command::Snapshot(args) => snapshot::snapshot(&cli.global, args),
+        Command::Snapshots(args) => snapshot::list(&cli.global, args),
+        Command::Restore(args) => snapshot::restore(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,9 @@ pub struct PlanSelection {
     /// Allow pipeline updates to run as full refreshes (recomputing every dataset).
     #[arg(long)]
     pub allow_full_refresh: bool,
+    /// Configuration only: skip (and list) every step that would change table data.
+    #[arg(long)]
+    pub no_data: bool,
 }
 
 impl PlanSelection {
@@ -42,6 +45,7 @@ impl PlanSelection {
             allow_delete_protected: self.allow_delete_protected,
             allow_data_loss: self.allow_data_loss,
             allow_full_refresh: self.allow_full_refresh,
+            no_data: self.no_data,
             limitations: Vec::new(),
         }
     }
@@ -86,6 +90,12 @@ pub fn print_plan(plan: &Plan, format: PlanFormat, redactor: &Redactor) {
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, CommandError> {
     let workspace = Workspace::open(global, args.rev.as_deref())?;
     let state = workspace.load_state()?;
+    if let Some(stop) = workspace.backend.stopped()? {
+        eprintln!(
+            "note: environment `{}` is stopped (`lode stop` by {} at {}); `lode apply --resume` lifts the stop",
+            workspace.env_name, stop.who, stop.started
+        );
+    }
     let (plan, _) = workspace.plan(&state, &args.selection.options())?;
     print_plan(&plan, args.format, &workspace.redactor);
     if let Some(out) = &args.out {

@@ -268,6 +268,8 @@ pub struct PlanOptions {
     pub allow_data_loss: bool,
     /// `--allow-full-refresh`.
     pub allow_full_refresh: bool,
+    /// `--no-data`: every step that would change table data is blocked (and listed).
+    pub no_data: bool,
     /// What the environment's providers cannot do (e.g. delete tags through the 8.3 API).
     pub limitations: Vec<crate::provider::Limitation>,
 }
@@ -532,6 +534,23 @@ pub fn build_plan(
             change.blocked = Some(Blocked {
                 reason: limit.reason.clone(),
                 allow_with: limit.alternative.clone(),
+            });
+        }
+        let changes_data = kind == Kind::Table
+            && (matches!(change.action, Action::Delete | Action::Replace)
+                || change.fields.iter().any(|f| f.path == "rows")
+                || (change.action == Action::Update
+                    && data_loss(
+                        kind,
+                        change.action,
+                        live_spec.as_ref(),
+                        want.map(|_| &resolved[address]),
+                    )
+                    .is_some()));
+        if options.no_data && change.blocked.is_none() && changes_data {
+            change.blocked = Some(Blocked {
+                reason: "it changes table data, which --no-data skips".to_string(),
+                allow_with: "a run without --no-data".to_string(),
             });
         }
         if let Some(bad) = invalid.get(address) {

@@ -23,6 +23,9 @@ pub struct ProjectConfig {
     /// How many changes `apply` runs at once (default 8).
     #[serde(default)]
     pub parallelism: Option<usize>,
+    /// How many snapshots to keep per environment (default 20); older ones are pruned.
+    #[serde(default)]
+    pub snapshot_retention: Option<usize>,
 }
 
 /// `environments/<name>.yaml`.

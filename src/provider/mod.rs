@@ -114,6 +114,35 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// A marker of the object's data for a snapshot (a table's Delta version), if it has data.
+    fn capture_data(
+        &self,
+        _address: &Address,
+        _live: &LiveObject,
+    ) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
+
+    /// Puts the object's data back to what `data` (from `capture_data`) marks; says what it did.
+    fn restore_data(
+        &self,
+        _address: &Address,
+        _live: &LiveObject,
+        _data: &Value,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
+    /// The emergency stop for this object (stop a pipeline, disable a timer or a connector);
+    /// says what it did, `None` when the object has nothing to stop.
+    fn stop(
+        &self,
+        _address: &Address,
+        _live: &LiveObject,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
     /// `ignition`, `databricks`: matches `Kind::system`.
     fn system(&self) -> &'static str;
 
@@ -154,6 +183,8 @@ pub struct Providers {
     providers: Vec<Box<dyn Provider>>,
     /// The Databricks client, shared with a `workspace` state backend.
     databricks_client: Option<std::sync::Arc<databricks::client::DatabricksClient>>,
+    /// The Ignition gateway's HTTP client, when the environment has one (verify reads tags).
+    ignition_gateway: Option<Arc<ignition::client::GatewayClient>>,
     /// Kept alive while the providers are in use; dropped last.
     emulators: Vec<crate::emulator::databricks::RunningEmulator>,
     gateways: Vec<crate::emulator::ignition::RunningGateway>,
@@ -192,6 +223,7 @@ impl Providers {
         let mut emulators = Vec::new();
         let mut databricks_client = None;
         let mut gateways = Vec::new();
+        let mut ignition_gateway = None;
         if let Some(ignition) = &environment.ignition {
             let data_dir = ignition.data_dir.as_ref().map(|d| root.join(d));
             let gateway = if ignition.emulator {
@@ -230,6 +262,7 @@ impl Providers {
             } else {
                 None
             };
+            ignition_gateway = gateway.clone();
             match ignition.transport {
                 IgnitionTransport::Files => {
                     let data_dir = data_dir.ok_or(ConnectProvidersError::Config(
@@ -300,6 +333,7 @@ impl Providers {
         Ok(Providers {
             providers,
             databricks_client,
+            ignition_gateway,
             emulators,
             gateways,
         })
@@ -309,9 +343,39 @@ impl Providers {
         Providers {
             providers,
             databricks_client: None,
+            ignition_gateway: None,
             emulators: Vec::new(),
             gateways: Vec::new(),
         }
+    }
+
+    /// A snapshot data marker for `live` (see `Provider::capture_data`).
+    pub fn capture_data(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+    ) -> Result<Option<Value>, ProviderError> {
+        self.for_kind(address.kind)?.capture_data(address, live)
+    }
+
+    /// Restores data marked by a snapshot (see `Provider::restore_data`).
+    pub fn restore_data(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        data: &Value,
+    ) -> Result<Option<String>, ProviderError> {
+        self.for_kind(address.kind)?
+            .restore_data(address, live, data)
+    }
+
+    /// The emergency stop of one object (see `Provider::stop`).
+    pub fn stop(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+    ) -> Result<Option<String>, ProviderError> {
+        self.for_kind(address.kind)?.stop(address, live)
     }
 
     /// What the providers cannot do, for the planner.
@@ -327,6 +391,11 @@ impl Providers {
         &self,
     ) -> Option<std::sync::Arc<databricks::client::DatabricksClient>> {
         self.databricks_client.clone()
+    }
+
+    /// The environment's Ignition gateway client, if it has one (a URL or the emulator).
+    pub fn ignition_gateway(&self) -> Option<Arc<ignition::client::GatewayClient>> {
+        self.ignition_gateway.clone()
     }
 
     /// The base URLs of the in-process emulators (Databricks, then Ignition).

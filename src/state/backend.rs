@@ -133,6 +133,54 @@ pub struct Recovery {
 
 const STATE: &str = "state.json";
 const WAL: &str = "wal.jsonl";
+const JOURNAL: &str = "journal.jsonl";
+const STOPPED: &str = "stopped.json";
+
+/// One record of the journal: who did what, when, to which revision, and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub id: String,
+    /// `apply`, `rollback`, `restore`, `stop`, `resume`, `verify`, `snapshot`, `destroy`.
+    pub operation: String,
+    pub started: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// `user@host`.
+    pub who: String,
+    pub command: String,
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The plan's summary line, when there was a plan.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// `succeeded`, `failed`, `no-changes`, `blocked`.
+    pub outcome: String,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Free-form details: failed steps, check results, what was stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+impl JournalEntry {
+    /// A record started now by this process.
+    pub fn begin(operation: &str, command: &str) -> JournalEntry {
+        let lock = LockInfo::current(command);
+        JournalEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_string(),
+            started: crate::engine::now_rfc3339(),
+            duration_ms: 0,
+            who: lock.holder,
+            command: command.to_string(),
+            revision: None,
+            summary: None,
+            outcome: "succeeded".to_string(),
+            snapshot: None,
+            details: Vec::new(),
+        }
+    }
+}
 
 /// The state of one environment in one store.
 pub struct StateBackend {
@@ -202,6 +250,44 @@ impl StateBackend {
             store: self.store.as_ref(),
             seq: 0,
         })
+    }
+
+    /// Appends one record to the environment's journal (every apply, rollback, restore, stop).
+    pub fn append_journal(&self, entry: &JournalEntry) -> Result<(), StateError> {
+        let mut line = serde_json::to_vec(entry).expect("journal entries serialise");
+        line.push(b'\n');
+        self.store.append(JOURNAL, &line)
+    }
+
+    /// The journal, oldest first; a torn last line (a crash mid-append) is skipped.
+    pub fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        let Some(bytes) = self.store.read(JOURNAL)? else {
+            return Ok(Vec::new());
+        };
+        Ok(bytes
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect())
+    }
+
+    /// The emergency stop in force, if any.
+    pub fn stopped(&self) -> Result<Option<JournalEntry>, StateError> {
+        Ok(self
+            .store
+            .read(STOPPED)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Records (`Some`) or lifts (`None`) the emergency stop.
+    pub fn set_stopped(&self, stop: Option<&JournalEntry>) -> Result<(), StateError> {
+        match stop {
+            Some(entry) => self.store.replace(
+                STOPPED,
+                &serde_json::to_vec_pretty(entry).expect("journal entries serialise"),
+            ),
+            None => self.store.remove(STOPPED),
+        }
     }
 
     /// Writes state outside an apply (`lode state rm`); the caller holds the lock.

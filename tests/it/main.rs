@@ -12,4 +12,5 @@ mod ignition_api;
 mod ignition_files;
 mod invalid_manifests;
 mod plan_formats;
+mod runbook;
 mod support;

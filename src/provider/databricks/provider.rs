@@ -91,6 +91,52 @@ impl Provider for DatabricksProvider {
         "databricks"
     }
 
+    fn capture_data(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+    ) -> Result<Option<Value>, ProviderError> {
+        if address.kind != Kind::Table {
+            return Ok(None);
+        }
+        Ok(tables::current_version(self, &live.spec)?
+            .map(|v| serde_json::json!({"delta_version": v})))
+    }
+
+    fn restore_data(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        data: &Value,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(version) = data.get("delta_version").and_then(Value::as_i64) else {
+            return Ok(None);
+        };
+        if address.kind != Kind::Table
+            || tables::current_version(self, &live.spec)? == Some(version)
+        {
+            return Ok(None);
+        }
+        tables::restore_version(self, &live.spec, version)?;
+        Ok(Some(format!(
+            "RESTORE TABLE {} VERSION AS OF {version}",
+            tables::full_name(&live.spec)
+        )))
+    }
+
+    fn stop(&self, address: &Address, live: &LiveObject) -> Result<Option<String>, ProviderError> {
+        if address.kind != Kind::Pipeline {
+            return Ok(None);
+        }
+        let Some(id) = &live.id else { return Ok(None) };
+        let _: Value = self.client.post(
+            &format!("/api/2.0/pipelines/{id}/stop"),
+            &serde_json::json!({}),
+            super::client::Idempotency::Idempotent,
+        )?;
+        Ok(Some(format!("stopped the updates of pipeline {id}")))
+    }
+
     fn refresh(
         &self,
         requests: &[RefreshRequest],

@@ -39,7 +39,7 @@ fn qualified(spec: &Value) -> String {
     )
 }
 
-fn full_name(spec: &Value) -> String {
+pub fn full_name(spec: &Value) -> String {
     format!(
         "{}.{}.{}",
         text(spec, "catalog"),
@@ -452,7 +452,7 @@ fn literal(cell: &Value, data_type: &str) -> String {
 }
 
 /// The table's Delta version now (recorded before its data changes).
-fn current_version(
+pub fn current_version(
     provider: &DatabricksProvider,
     spec: &Value,
 ) -> Result<Option<i64>, ProviderError> {
@@ -667,6 +667,22 @@ pub fn update_table(
             .insert("version_before_apply".into(), json!(version));
     }
     Ok(live)
+}
+
+/// `RESTORE TABLE ... VERSION AS OF`: data and metadata back to that version, as a new commit.
+pub fn restore_version(
+    provider: &DatabricksProvider,
+    spec: &Value,
+    version: i64,
+) -> Result<(), ProviderError> {
+    sql(
+        provider,
+        format!(
+            "RESTORE TABLE {} TO VERSION AS OF {version}",
+            qualified(spec)
+        ),
+    )?;
+    Ok(())
 }
 
 pub fn drop_table(provider: &DatabricksProvider, live: &Value) -> Result<(), ProviderError> {

@@ -393,6 +393,20 @@ impl Provider for IgnitionFiles {
         "ignition"
     }
 
+    fn stop(&self, address: &Address, live: &LiveObject) -> Result<Option<String>, ProviderError> {
+        match address.kind {
+            Kind::ZerobusConnection => zerobus::disable(self.zerobus_gateway()?),
+            Kind::GatewayScript => match super::script::disabled_timer(&live.spec) {
+                Some(stopped) => {
+                    self.write(address, &stopped).map(|_| ())?;
+                    Ok(Some(format!("disabled the timer script {address}")))
+                }
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
     fn refresh(
         &self,
         requests: &[RefreshRequest],

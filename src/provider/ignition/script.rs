@@ -45,6 +45,18 @@ pub fn decode(file: &str) -> String {
     format!("{trimmed}\n")
 }
 
+/// A timer script with `enabled: false`, if it is an enabled timer (the emergency stop).
+pub fn disabled_timer(spec: &serde_json::Value) -> Option<serde_json::Value> {
+    if spec.get("type").and_then(serde_json::Value::as_str) != Some("timer")
+        || spec.get("enabled") == Some(&serde_json::Value::Bool(false))
+    {
+        return None;
+    }
+    let mut stopped = spec.clone();
+    stopped["enabled"] = serde_json::Value::Bool(false);
+    Some(stopped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

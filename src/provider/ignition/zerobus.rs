@@ -66,6 +66,18 @@ pub fn write(gateway: &GatewayClient, desired: &Value) -> Result<LiveObject, Pro
     Ok(LiveObject::plain(spec_from(&config, desired)))
 }
 
+/// The emergency stop: the whole current config posted back with `enabled: false` (the masked
+/// secret posted back as `****` keeps the stored one). `None` when it was not running.
+pub fn disable(gateway: &GatewayClient) -> Result<Option<String>, ProviderError> {
+    let mut config = gateway.get(CONFIG).map_err(refused)?;
+    if config.get("enabled") != Some(&Value::Bool(true)) {
+        return Ok(None);
+    }
+    config["enabled"] = json!(false);
+    gateway.post_json(CONFIG, &config, true).map_err(refused)?;
+    Ok(Some("disabled the Zerobus connector".to_string()))
+}
+
 /// Removing the manifest turns the connector off and clears its target; the module itself stays.
 pub fn delete(gateway: &GatewayClient) -> Result<(), ProviderError> {
     gateway

@@ -1,0 +1,61 @@
+//! `lode history`: the environment's journal — every apply, rollback, restore, stop and resume,
+//! with who, when, which revision, the plan summary, how long, how it ended and the snapshot.
+
+use std::process::ExitCode;
+
+use super::workspace::Workspace;
+use super::{CommandError, GlobalArgs};
+
+/// Show what was done to the environment, oldest first.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// text (default) or json (an array of journal records).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Only the last N records.
+    #[arg(long)]
+    pub last: Option<usize>,
+}
+
+pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, None)?;
+    let mut entries = workspace.backend.journal()?;
+    if let Some(last) = args.last {
+        let skip = entries.len().saturating_sub(last);
+        entries.drain(..skip);
+    }
+    if args.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("journal entries serialise")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!("No history for environment `{}` yet.", workspace.env_name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for entry in &entries {
+        let revision = entry
+            .revision
+            .as_deref()
+            .map(|r| &r[..r.len().min(12)])
+            .unwrap_or("-");
+        println!(
+            "{}  {:<9} {:<10} {:>6} ms  rev {revision}  by {}  {}",
+            entry.started,
+            entry.operation,
+            entry.outcome,
+            entry.duration_ms,
+            entry.who,
+            entry.summary.as_deref().unwrap_or("")
+        );
+        if let Some(snapshot) = &entry.snapshot {
+            println!("    snapshot {snapshot}");
+        }
+        for detail in &entry.details {
+            println!("    {detail}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,243 @@
+//! `lode snapshot`, `lode snapshots` and `lode restore ID`: take a full snapshot on demand, list
+//! them, and put the environment back to one — configuration (including changes made outside
+//! git) through a normal plan and apply, and table data through `RESTORE TABLE ... VERSION AS OF`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use super::apply::{ApplyOptions, execute};
+use super::plan::print_plan;
+use super::workspace::Workspace;
+use super::{CommandError, ErrorClass, GlobalArgs};
+use crate::engine::plan::{PlanOptions, build_plan};
+use crate::manifest::{Desired, DesiredResource, Origin};
+use crate::snapshot::{SnapshotError, Snapshots};
+use crate::state::JournalEntry;
+
+/// Capture the live state of every managed resource (specs, payloads, table versions) into
+/// `snapshots/<env>/<id>/`; secrets are never written.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {}
+
+/// List the environment's snapshots, oldest first.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotsArgs {
+    /// text (default) or json (an array of {id, created, revision, resources}).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+/// Put the environment back to snapshot ID: shows the plan first; restores table data with
+/// `RESTORE TABLE ... VERSION AS OF` unless `--no-data`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The snapshot id (`lode snapshots` lists them).
+    pub id: String,
+    /// Restore configuration only; leave every table's data as it is.
+    #[arg(long)]
+    pub no_data: bool,
+    #[command(flatten)]
+    pub apply: ApplyOptions,
+}
+
+impl From<SnapshotError> for CommandError {
+    fn from(error: SnapshotError) -> CommandError {
+        let hint = matches!(error, SnapshotError::NotFound { .. })
+            .then_some("`lode snapshots` lists the snapshots of this environment");
+        let mut command = CommandError::user(error.to_string()).with_class(ErrorClass::Config);
+        if let Some(hint) = hint {
+            command = command.hint(hint);
+        }
+        command
+    }
+}
+
+pub fn snapshot(global: &GlobalArgs, _: &SnapshotArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, None)?;
+    let state = workspace.load_state()?;
+    let addresses: BTreeSet<_> = workspace
+        .loaded
+        .desired
+        .resources
+        .keys()
+        .chain(state.resources.keys())
+        .cloned()
+        .collect();
+    let live = workspace.refresh(&state, addresses)?;
+    let mut objects = BTreeMap::new();
+    for (address, object) in live {
+        let data = workspace.providers.capture_data(&address, &object)?;
+        objects.insert(address, (object, data));
+    }
+    let snapshots = Snapshots::new(&workspace.root, &workspace.env_name);
+    let index = snapshots.capture(
+        "on demand",
+        state.revision.clone(),
+        &objects,
+        &workspace.loaded.desired.secrets,
+    )?;
+    let mut entry = JournalEntry::begin("snapshot", "lode snapshot");
+    entry.snapshot = Some(index.id.clone());
+    entry.revision = state.revision;
+    workspace.backend.append_journal(&entry)?;
+    println!("{}", index.id);
+    eprintln!(
+        "Saved snapshot {} of {} objects.",
+        index.id,
+        index.resources.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<ExitCode, CommandError> {
+    let root = super::workspace::find_root(global.dir.as_deref())?;
+    let all = Snapshots::new(&root, &global.env).list()?;
+    if args.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("snapshot indexes serialise")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("No snapshots of environment `{}` yet.", global.env);
+    }
+    for index in all {
+        let revision = index
+            .revision
+            .as_deref()
+            .map(|r| &r[..r.len().min(12)])
+            .unwrap_or("-");
+        println!(
+            "{}  {}  rev {revision}  {} objects  ({})",
+            index.id,
+            index.created,
+            index.resources.len(),
+            index.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, None)?;
+    let command = format!("lode restore {}", args.id);
+    let lock = workspace.backend.lock(&command)?;
+    let state = workspace.load_state()?;
+    let (index, resources) = Snapshots::new(&workspace.root, &workspace.env_name).load(&args.id)?;
+    let selected: BTreeSet<_> = index.resources.iter().cloned().collect();
+
+    // Data first: a table restored to its version brings its schema back too.
+    let mut restored_data = Vec::new();
+    if !args.no_data {
+        let live = workspace.refresh(&state, selected.iter().cloned())?;
+        for resource in resources.iter().filter(|r| r.data.is_some()) {
+            let Some(object) = live.get(&resource.address) else {
+                continue;
+            };
+            if let Some(done) = workspace.providers.restore_data(
+                &resource.address,
+                object,
+                resource.data.as_ref().expect("filtered"),
+            )? {
+                println!("{done}");
+                restored_data.push(done);
+            }
+        }
+    }
+
+    // Then configuration: the snapshot's specs are what is wanted, secrets from the manifests.
+    let current = &workspace.loaded.desired;
+    let mut wanted = BTreeMap::new();
+    for resource in &resources {
+        let mut spec = resource.spec.clone();
+        for pointer in &resource.sensitive {
+            let value = current
+                .resources
+                .get(&resource.address)
+                .and_then(|r| r.spec.pointer(pointer))
+                .cloned()
+                .ok_or_else(|| {
+                    CommandError::user(format!(
+                        "{} holds a secret at {pointer}, and the manifests no longer give it a value; nothing was restored",
+                        resource.address
+                    ))
+                })?;
+            if let Some(slot) = spec.pointer_mut(pointer) {
+                *slot = value;
+            }
+        }
+        let prior = state.resources.get(&resource.address);
+        let depends_on = prior
+            .map(|e| e.depends_on.clone())
+            .or_else(|| {
+                current
+                    .resources
+                    .get(&resource.address)
+                    .map(|r| r.depends_on.clone())
+            })
+            .unwrap_or_default();
+        let lifecycle = prior.map(|e| e.lifecycle).unwrap_or_default();
+        wanted.insert(
+            resource.address.clone(),
+            DesiredResource {
+                address: resource.address.clone(),
+                spec,
+                depends_on: depends_on
+                    .into_iter()
+                    .filter(|d| selected.contains(d))
+                    .collect(),
+                lifecycle,
+                origin: Origin {
+                    file: format!("snapshots/{}/{}", workspace.env_name, index.id),
+                    line: 0,
+                },
+            },
+        );
+    }
+    let desired = Desired {
+        resources: wanted,
+        source: current.source.clone(),
+        secrets: current.secrets.clone(),
+        ..current.clone()
+    };
+    let live = workspace.refresh(&state, selected.iter().cloned())?;
+    let options = PlanOptions {
+        limitations: workspace.providers.limitations(),
+        ..PlanOptions::default()
+    };
+    let plan = build_plan(
+        &desired,
+        &state,
+        &live,
+        &selected,
+        &options,
+        &workspace.env_name,
+    );
+    print_plan(&plan, args.apply.format, &workspace.redactor);
+    if !plan.has_changes() {
+        let mut entry = JournalEntry::begin("restore", &command);
+        entry.snapshot = Some(index.id.clone());
+        entry.outcome = "succeeded".into();
+        entry.details = restored_data;
+        workspace.backend.append_journal(&entry)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let restored = Workspace {
+        loaded: crate::manifest::Loaded {
+            desired,
+            ..workspace.loaded.clone()
+        },
+        ..workspace
+    };
+    execute(
+        &restored,
+        plan,
+        live,
+        state,
+        &args.apply,
+        &lock,
+        "restore",
+        &command,
+    )
+}

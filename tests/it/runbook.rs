@@ -1,0 +1,183 @@
+//! The rollback runbook as commands (issue #5): snapshots before applies and on demand, restore
+//! (configuration changed outside git, and table data), the journal, the emergency stop and
+//! resume, and configuration-only applies.
+
+use crate::support::{Repo, assert_contains};
+
+const PHYSICS: &str = "projects/mining_demo/ignition/timer/Physics Simulation/handleTimerEvent.py";
+
+fn sql(repo: &Repo, statement: &str) -> serde_json::Value {
+    let emulator =
+        lode::emulator::databricks::Workspace::open(lode::emulator::databricks::EmulatorConfig {
+            data_dir: repo.path().join(".lode/local/databricks"),
+            token: "t".into(),
+            oauth_client: None,
+            port: 0,
+        })
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime
+        .block_on(
+            emulator
+                .sql
+                .execute(statement, Some("main"), Some("mining_demo"), &[]),
+        )
+        .unwrap();
+    serde_json::json!(result.rows)
+}
+
+#[test]
+fn an_out_of_band_change_is_snapshotted_undone_and_restored() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    // Someone edits the physics script on the gateway's disk, outside git.
+    let script = repo.gateway().join(PHYSICS);
+    let edited = std::fs::read_to_string(&script)
+        .unwrap()
+        .replace("AMBIENT_C = 34.0", "AMBIENT_C = 41.5");
+    std::fs::write(&script, &edited).unwrap();
+    let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
+    let listed: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["snapshots", "--format", "json"], 0).stdout).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert!(
+        entry["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "gateway_script/physics_simulation")
+    );
+    assert!(entry["created"].is_string() && entry.get("revision").is_some());
+
+    // lode apply undoes the out-of-band edit (and snapshots the state it overwrites first).
+    let apply = repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert_contains(&apply.stderr, "Saved snapshot");
+    assert_contains(
+        &std::fs::read_to_string(&script).unwrap(),
+        "AMBIENT_C = 34.0",
+    );
+
+    // lode restore brings it back.
+    let restore = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    assert_contains(&restore.stdout, "~ gateway_script/physics_simulation");
+    assert_contains(
+        &std::fs::read_to_string(&script).unwrap(),
+        "AMBIENT_C = 41.5",
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["history", "--format", "json"], 0).stdout).unwrap();
+    let operations: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, ["apply", "snapshot", "apply", "restore"]);
+}
+
+#[test]
+fn restore_brings_table_data_back_with_its_delta_version() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
+    sql(
+        &repo,
+        "INSERT INTO ot_telemetry_bronze (event_id, tag_path) VALUES ('e1', '[default]Mining/Equipment/CR_002/Vibration_MM_S')",
+    );
+    sql(
+        &repo,
+        "DELETE FROM equipment_master WHERE equipment_id = 'CR_002'",
+    );
+    let restore = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    assert_contains(
+        &restore.stdout,
+        "RESTORE TABLE main.mining_demo.ot_telemetry_bronze VERSION AS OF",
+    );
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM ot_telemetry_bronze"),
+        serde_json::json!([["0"]])
+    );
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM equipment_master"),
+        serde_json::json!([["15"]])
+    );
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn stop_and_resume_round_trip() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let stop = repo.lode_ok(&["stop"], 0);
+    assert_contains(
+        &stop.stdout,
+        "disabled the timer script gateway_script/physics_simulation",
+    );
+    assert_contains(&stop.stdout, "disabled the Zerobus connector");
+    assert_contains(&stop.stdout, "stopped the updates of pipeline");
+    let resource = std::fs::read_to_string(
+        repo.gateway()
+            .join("projects/mining_demo/ignition/timer/Physics Simulation/resource.json"),
+    )
+    .unwrap();
+    assert_contains(&resource, "\"enabled\": false");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(&plan.stderr, "is stopped");
+    let refused = repo.lode_ok(&["apply", "--auto-approve"], 1);
+    assert_contains(&refused.stderr, "is stopped");
+    assert_contains(&refused.stderr, "--resume");
+    let resumed = repo.lode_ok(&["apply", "--auto-approve", "--resume"], 0);
+    assert_contains(&resumed.stdout, "~ gateway_script/physics_simulation");
+    let resource = std::fs::read_to_string(
+        repo.gateway()
+            .join("projects/mining_demo/ignition/timer/Physics Simulation/resource.json"),
+    )
+    .unwrap();
+    assert_contains(&resource, "\"enabled\": true");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    let history = repo.lode_ok(&["history"], 0).stdout;
+    for operation in ["stop", "resume"] {
+        assert_contains(&history, operation);
+    }
+}
+
+#[test]
+fn no_data_leaves_every_table_untouched() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let before = sql(&repo, "DESCRIBE HISTORY equipment_master");
+    repo.edit(
+        "databricks/seeds/equipment_master.csv",
+        "Pilbara North Pit,Caterpillar 793F,2020-03-16",
+        "Pilbara South Pit,Caterpillar 793F,2020-03-16",
+    );
+    repo.edit(
+        "ignition/scripts/physics_simulation.py",
+        "AMBIENT_C = 34.0",
+        "AMBIENT_C = 35.0",
+    );
+    repo.commit("data and config");
+    let run = repo.lode_ok(&["apply", "--auto-approve", "--no-data"], 1);
+    assert_contains(
+        &run.stdout,
+        "BLOCKED: it changes table data, which --no-data skips",
+    );
+    assert_contains(&run.stderr, "blocked: update table/equipment_master");
+    assert_eq!(
+        sql(&repo, "DESCRIBE HISTORY equipment_master"),
+        before,
+        "a table was changed"
+    );
+    assert_contains(
+        &std::fs::read_to_string(repo.gateway().join(PHYSICS)).unwrap(),
+        "AMBIENT_C = 35.0",
+    );
+}
