@@ -3,15 +3,18 @@
 //! module's error into an exit code, a message and `hint:` lines.
 
 mod apply;
+mod destroy;
 mod emulator;
 mod force_unlock;
 mod graph;
 mod history;
 mod plan;
+mod report;
 mod rollback;
 mod schema;
 mod snapshot;
 mod state;
+mod status;
 mod stop;
 mod validate;
 pub mod workspace;
@@ -67,6 +70,10 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     Snapshots(snapshot::SnapshotsArgs),
     Restore(snapshot::RestoreArgs),
+    Destroy(destroy::DestroyArgs),
+    Status(status::StatusArgs),
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -88,6 +95,9 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args),
         Command::Snapshots(args) => snapshot::list(&cli.global, args),
         Command::Restore(args) => snapshot::restore(&cli.global, args),
+        Command::Destroy(args) => destroy::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Report(command) => report::run(&cli.global, command),
     };
     match result {
         Ok(code) => code,

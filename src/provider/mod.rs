@@ -133,6 +133,11 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// Whether the live system is reachable and accepts our credentials: a line for people.
+    fn check_connection(&self) -> Result<String, ProviderError> {
+        Ok("reachable".to_string())
+    }
+
     /// The emergency stop for this object (stop a pipeline, disable a timer or a connector);
     /// says what it did, `None` when the object has nothing to stop.
     fn stop(
@@ -367,6 +372,14 @@ impl Providers {
     ) -> Result<Option<String>, ProviderError> {
         self.for_kind(address.kind)?
             .restore_data(address, live, data)
+    }
+
+    /// Each provider's system and its connection check.
+    pub fn check_connections(&self) -> Vec<(&'static str, Result<String, ProviderError>)> {
+        self.providers
+            .iter()
+            .map(|p| (p.system(), p.check_connection()))
+            .collect()
     }
 
     /// The emergency stop of one object (see `Provider::stop`).

@@ -181,3 +181,94 @@ fn no_data_leaves_every_table_untouched() {
         "AMBIENT_C = 35.0",
     );
 }
+
+#[test]
+fn status_shows_connections_drift_lock_and_the_last_apply() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let script = repo.gateway().join(PHYSICS);
+    let edited = std::fs::read_to_string(&script)
+        .unwrap()
+        .replace("AMBIENT_C = 34.0", "AMBIENT_C = 30.0");
+    std::fs::write(&script, edited).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["status", "--format", "json"], 0).stdout).unwrap();
+    assert_eq!(status["healthy"], true);
+    let systems: Vec<&str> = status["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(systems, ["ignition", "databricks"]);
+    assert_eq!(
+        status["drift"],
+        serde_json::json!(["gateway_script/physics_simulation"])
+    );
+    assert_eq!(status["pending_changes"], 1);
+    assert_eq!(status["genie_spaces"][0]["available"], true);
+    assert!(status["pipelines"][0]["state"].is_string());
+    assert_eq!(status["last_apply"]["outcome"], "succeeded");
+    assert!(status["lock"].is_null());
+    assert!(status["stopped"].is_null());
+    let text = repo.lode_ok(&["status"], 0).stdout;
+    assert_contains(
+        &text,
+        "drift: 1 object(s) changed outside lode (gateway_script/physics_simulation)",
+    );
+}
+
+#[test]
+fn destroy_then_apply_rebuilds_and_keeps_the_guards() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let destroy = repo.lode_ok(&["destroy", "--auto-approve"], 1);
+    // Tables hold data: without --allow-data-loss they stay, and say why.
+    assert_contains(
+        &destroy.stdout,
+        "BLOCKED: dropping the table deletes its data",
+    );
+    assert!(
+        !repo.gateway().join("projects/mining_demo").exists(),
+        "the project was not deleted"
+    );
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM equipment_master"),
+        serde_json::json!([["15"]])
+    );
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn the_incident_report_tells_the_story_from_the_journal() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
+    // A bad change fails (a file where the project folder goes), then the runbook: stop, restore.
+    std::fs::write(repo.gateway().join("projects/blocker"), "").unwrap();
+    repo.edit(
+        "ignition/project.yaml",
+        "name: mining_demo\n",
+        "name: mining_demo\n",
+    );
+    repo.lode_ok(&["stop"], 0);
+    repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    repo.lode_ok(&["apply", "--auto-approve", "--resume"], 0);
+    let report = repo.lode_ok(&["report", "incident"], 0).stdout;
+    for section in [
+        "# Incident report: environment `local`",
+        "## Summary",
+        "## Timeline",
+        "## What was rolled back",
+        "## Verification results",
+    ] {
+        assert_contains(&report, section);
+    }
+    assert_contains(&report, "| stop |");
+    assert_contains(&report, "`lode stop`");
+    assert_contains(
+        &report,
+        "disabled the timer script gateway_script/physics_simulation",
+    );
+}

@@ -91,6 +91,15 @@ impl Provider for DatabricksProvider {
         "databricks"
     }
 
+    fn check_connection(&self) -> Result<String, ProviderError> {
+        let me: Value = self.client.get("/api/2.0/preview/scim/v2/Me", &[])?;
+        Ok(format!(
+            "authenticated as {} at {}",
+            me.get("userName").and_then(Value::as_str).unwrap_or("?"),
+            self.host()
+        ))
+    }
+
     fn capture_data(
         &self,
         address: &Address,

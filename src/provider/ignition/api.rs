@@ -359,6 +359,20 @@ impl Provider for IgnitionApi {
         ]
     }
 
+    fn check_connection(&self) -> Result<String, ProviderError> {
+        let info = self
+            .gateway
+            .get("/data/api/v1/gateway-info")
+            .map_err(refused)?;
+        Ok(format!(
+            "gateway {} ({}) answers and accepts the token",
+            self.gateway.base(),
+            info.get("ignitionVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        ))
+    }
+
     fn stop(&self, address: &Address, live: &LiveObject) -> Result<Option<String>, ProviderError> {
         match address.kind {
             Kind::ZerobusConnection => zerobus::disable(&self.gateway),

@@ -393,6 +393,34 @@ impl Provider for IgnitionFiles {
         "ignition"
     }
 
+    fn check_connection(&self) -> Result<String, ProviderError> {
+        if !self.data_dir.is_dir() {
+            return Err(ProviderError::Refused(format!(
+                "the gateway data directory {} does not exist",
+                self.data_dir.display()
+            )));
+        }
+        match &self.gateway {
+            Some(gateway) => {
+                let info = gateway
+                    .get("/data/api/v1/gateway-info")
+                    .map_err(|e| ProviderError::Refused(e.to_string()))?;
+                Ok(format!(
+                    "data directory {}; gateway {} ({}) answers and accepts the token",
+                    self.data_dir.display(),
+                    gateway.base(),
+                    info.get("ignitionVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                ))
+            }
+            None => Ok(format!(
+                "data directory {} (no gateway URL: no scans)",
+                self.data_dir.display()
+            )),
+        }
+    }
+
     fn stop(&self, address: &Address, live: &LiveObject) -> Result<Option<String>, ProviderError> {
         match address.kind {
             Kind::ZerobusConnection => zerobus::disable(self.zerobus_gateway()?),

@@ -1,0 +1,165 @@
+//! `lode status`: the runbook's health check on one screen — connectivity and auth of each live
+//! system, pipeline state, Genie availability, drift, the lock holder, the last apply, and
+//! whether the environment is stopped.
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use super::workspace::Workspace;
+use super::{CommandError, GlobalArgs};
+use crate::engine::plan::{Action, PlanOptions};
+use crate::manifest::Kind;
+
+/// Show the environment's health: connections, pipelines, Genie, drift, lock, last apply.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// text (default) or json.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandError> {
+    let workspace = Workspace::open(global, None)?;
+    let connections: Vec<Value> = workspace
+        .providers
+        .check_connections()
+        .into_iter()
+        .map(|(system, result)| match result {
+            Ok(detail) => json!({"system": system, "ok": true, "detail": detail}),
+            Err(error) => json!({"system": system, "ok": false, "detail": workspace.redactor.text(&error.to_string())}),
+        })
+        .collect();
+    let state = workspace.load_state()?;
+    let (plan, live) = workspace.plan(&state, &PlanOptions::default())?;
+    let pipelines: Vec<Value> = live
+        .iter()
+        .filter(|(a, _)| a.kind == Kind::Pipeline)
+        .map(
+            |(a, l)| json!({"address": a.to_string(), "id": l.id, "state": l.outputs.get("state")}),
+        )
+        .collect();
+    let genie: Vec<Value> = workspace
+        .loaded
+        .desired
+        .resources
+        .keys()
+        .filter(|a| a.kind == Kind::GenieSpace)
+        .map(|a| json!({"address": a.to_string(), "available": live.contains_key(a), "id": live.get(a).and_then(|l| l.id.clone())}))
+        .collect();
+    let drifted: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.drift)
+        .map(|c| c.address.to_string())
+        .collect();
+    let pending = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.adopt)
+        .count();
+    let lock = workspace.backend.lock_holder()?.map(|l| l.describe());
+    let journal = workspace.backend.journal()?;
+    let last_apply = journal
+        .iter()
+        .rev()
+        .find(|e| matches!(e.operation.as_str(), "apply" | "rollback" | "restore" | "destroy"))
+        .map(|e| json!({"started": e.started, "operation": e.operation, "outcome": e.outcome, "revision": e.revision, "summary": e.summary}));
+    let stopped = workspace
+        .backend
+        .stopped()?
+        .map(|s| json!({"since": s.started, "by": s.who}));
+    let healthy = connections.iter().all(|c| c["ok"] == true);
+    let report = json!({
+        "environment": workspace.env_name,
+        "healthy": healthy,
+        "connections": connections,
+        "pipelines": pipelines,
+        "genie_spaces": genie,
+        "drift": drifted,
+        "pending_changes": pending,
+        "lock": lock,
+        "last_apply": last_apply,
+        "stopped": stopped,
+        "state_serial": state.serial,
+    });
+    if args.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("JSON serialises")
+        );
+    } else {
+        println!(
+            "Environment `{}`: {}",
+            workspace.env_name,
+            if healthy {
+                "reachable"
+            } else {
+                "NOT reachable"
+            }
+        );
+        for connection in report["connections"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<10} {}  {}",
+                connection["system"].as_str().unwrap_or(""),
+                if connection["ok"] == true {
+                    "ok  "
+                } else {
+                    "FAIL"
+                },
+                connection["detail"].as_str().unwrap_or("")
+            );
+        }
+        if let Some(stop) = report["stopped"].as_object() {
+            println!(
+                "STOPPED since {} by {} — `lode apply --resume` lifts it",
+                stop["since"].as_str().unwrap_or(""),
+                stop["by"].as_str().unwrap_or("")
+            );
+        }
+        for pipeline in report["pipelines"].as_array().into_iter().flatten() {
+            println!(
+                "  pipeline {}: {}",
+                pipeline["address"].as_str().unwrap_or(""),
+                pipeline["state"].as_str().unwrap_or("unknown")
+            );
+        }
+        for space in report["genie_spaces"].as_array().into_iter().flatten() {
+            println!(
+                "  genie {}: {}",
+                space["address"].as_str().unwrap_or(""),
+                if space["available"] == true {
+                    "available"
+                } else {
+                    "MISSING"
+                }
+            );
+        }
+        println!(
+            "  drift: {} object(s) changed outside lode{}",
+            drifted.len(),
+            if drifted.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", drifted.join(", "))
+            }
+        );
+        println!("  pending: {pending} change(s) to reach the manifests");
+        println!("  lock: {}", lock.as_deref().unwrap_or("free"));
+        match &last_apply {
+            Some(last) => println!(
+                "  last apply: {} {} {} ({})",
+                last["started"].as_str().unwrap_or(""),
+                last["operation"].as_str().unwrap_or(""),
+                last["outcome"].as_str().unwrap_or(""),
+                last["summary"].as_str().unwrap_or("")
+            ),
+            None => println!("  last apply: none"),
+        }
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
