@@ -123,29 +123,35 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
     let workspace = Workspace::open(global, None)?;
     let command = format!("lode restore {}", args.id);
     let lock = workspace.backend.lock(&command)?;
+    restore_snapshot(workspace, &lock, &args.id, args.no_data, &args.apply, &command)
+}
+
+/// Puts the environment back to snapshot `id`: table data first (unless `no_data`), then
+/// configuration through a plan and apply recorded as `restore`. The caller holds the lock.
+pub fn restore_snapshot(
+    workspace: Workspace,
+    lock: &crate::state::LockGuard,
+    id: &str,
+    no_data: bool,
+    apply: &ApplyOptions,
+    command: &str,
+) -> Result<ExitCode, CommandError> {
     let state = workspace.load_state()?;
-    let (index, resources) = Snapshots::new(&workspace.root, &workspace.env_name).load(&args.id)?;
+    let (index, resources) = Snapshots::new(&workspace.root, &workspace.env_name).load(id)?;
     let selected: BTreeSet<_> = index.resources.iter().cloned().collect();
 
     // Data first: a table restored to its version brings its schema back too.
     let mut restored_data = Vec::new();
-    if !args.no_data {
+    if !no_data {
         let live = workspace.refresh(&state, selected.iter().cloned())?;
         for resource in resources.iter().filter(|r| r.data.is_some()) {
-            let Some(object) = live.get(&resource.address) else {
-                continue;
-            };
-            if let Some(done) = workspace.providers.restore_data(
-                &resource.address,
-                object,
-                resource.data.as_ref().expect("filtered"),
-            )? {
+            let Some(object) = live.get(&resource.address) else { continue };
+            if let Some(done) = workspace.providers.restore_data(&resource.address, object, resource.data.as_ref().expect("filtered"))? {
                 println!("{done}");
                 restored_data.push(done);
             }
         }
     }
-
     // Then configuration: the snapshot's specs are what is wanted, secrets from the manifests.
     let current = &workspace.loaded.desired;
     let mut wanted = BTreeMap::new();
@@ -214,9 +220,9 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
         &options,
         &workspace.env_name,
     );
-    print_plan(&plan, args.apply.format, &workspace.redactor);
+    print_plan(&plan, apply.format, &workspace.redactor);
     if !plan.has_changes() {
-        let mut entry = JournalEntry::begin("restore", &command);
+        let mut entry = JournalEntry::begin("restore", command);
         entry.snapshot = Some(index.id.clone());
         entry.outcome = "succeeded".into();
         entry.details = restored_data;
@@ -230,14 +236,5 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
         },
         ..workspace
     };
-    execute(
-        &restored,
-        plan,
-        live,
-        state,
-        &args.apply,
-        &lock,
-        "restore",
-        &command,
-    )
+    execute(&restored, plan, live, state, apply, lock, "restore", command)
 }
