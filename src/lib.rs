@@ -12,3 +12,4 @@ pub mod redact;
 pub mod render;
 pub mod snapshot;
 pub mod state;
+pub mod verify;

@@ -17,6 +17,7 @@ mod state;
 mod status;
 mod stop;
 mod validate;
+mod verify;
 pub mod workspace;
 
 use std::io::IsTerminal;
@@ -55,6 +56,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Validate(validate::ValidateArgs),
+    Verify(verify::VerifyArgs),
     Plan(plan::PlanArgs),
     Apply(apply::ApplyArgs),
     Rollback(rollback::RollbackArgs),
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Verify(args) => verify::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),

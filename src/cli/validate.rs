@@ -21,8 +21,9 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode, Command
     files.sort();
     files.dedup();
     println!(
-        "The manifests are valid: {} resources in {} files (environment `{}`).",
+        "The manifests are valid: {} resources and {} checks in {} files (environment `{}`).",
         resources.len(),
+        loaded.desired.checks.len(),
         files.len(),
         global.env
     );

@@ -797,3 +797,141 @@ pub struct ZerobusConnectionSpec {
     )]
     pub debug_logging: Option<bool>,
 }
+
+/// What a `check` measures. Checks are not resources: `lode verify` runs them against the live
+/// systems; plans and applies never see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckType {
+    /// A SQL statement's first value (first row, first column) against `expect`.
+    Sql,
+    /// `SELECT count(*)` of `table` against `expect`.
+    RowCount,
+    /// Atomic tags under `path` (UDT instance members resolved from their definitions), or with
+    /// `instances_of`, the number of instances of that UDT under `path`; against `expect`.
+    TagCount,
+    /// A pipeline's state is one of `expect_state`.
+    PipelineState,
+    /// The newest `column` value of `table` is at most `within_minutes` old.
+    Freshness,
+    /// `url` answers with `expect_status` (default 200).
+    Http,
+    /// The Genie space `space` answers `question` with status COMPLETED within `within_seconds`.
+    Genie,
+}
+
+impl CheckType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckType::Sql => "sql",
+            CheckType::RowCount => "row_count",
+            CheckType::TagCount => "tag_count",
+            CheckType::PipelineState => "pipeline_state",
+            CheckType::Freshness => "freshness",
+            CheckType::Http => "http",
+            CheckType::Genie => "genie",
+        }
+    }
+}
+
+impl fmt::Display for CheckType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a failing check fails `lode verify`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckSeverity {
+    /// A failure makes `lode verify` exit 1 (the default).
+    #[default]
+    Error,
+    /// A failure is reported but does not change the exit code.
+    Warning,
+}
+
+/// What a measured number (or text) must be. Every bound given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckExpectation {
+    /// Exactly this value: a number (compared as a number) or a text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    /// Inclusive bounds `[low, high]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+}
+
+/// A verification check (`kind: check`). One flat spec for every `type`, so that every field
+/// keeps its line in error messages; which fields a type needs and allows is checked when the
+/// manifests are loaded.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    #[serde(rename = "type")]
+    pub check_type: CheckType,
+    /// What the check proves, for people reading the manifest and the results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub severity: CheckSeverity,
+    /// Longest time the measurement may take (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// `sql`: the statement whose first value is measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// `row_count`, `freshness`: the table, `catalog.schema.table`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// `freshness`: the timestamp column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// `freshness`: the newest value may be at most this many minutes old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_minutes: Option<u64>,
+    /// `tag_count`: the folder, e.g. `Mining/Equipment` (`[provider]` prefix allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `tag_count`: the tag provider (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// `tag_count`: count the instances of this UDT instead of atomic tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_of: Option<String>,
+    /// `pipeline_state`: the pipeline's id (e.g. `${ref.pipeline.x.id}`) or display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// `pipeline_state`: the acceptable pipeline states, e.g. `[IDLE, RUNNING]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_state: Vec<String>,
+    /// `pipeline_state`: the acceptable states of the latest update, e.g. `[COMPLETED]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_last_update: Vec<String>,
+    /// `http`: the URL to GET (redirects are not followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `http`: the status the URL must answer with (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
+    /// `http`: request headers; `${env.NAME}` values are secrets and never printed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `genie`: the space id, e.g. `${ref.genie_space.mining_ops.id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
+    /// `genie`: the question to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// `genie`: the answer must be COMPLETED within this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_seconds: Option<u64>,
+    /// `sql`, `row_count`, `tag_count`: what the measured value must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<CheckExpectation>,
+}

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use super::checks;
 use super::databricks;
 use super::environment::{self, EnvironmentConfig, ProjectConfig, environment_file};
 use super::interpolate::{InterpolateError, Interpolator};
@@ -79,15 +80,15 @@ struct Parsed {
 
 /// What building a spec needs: the file it came from and the files it may read.
 pub(super) struct SpecContext<'a> {
-    files: &'a ManifestFiles,
-    file: &'a str,
-    document: &'a YamlDocument,
+    pub(super) files: &'a ManifestFiles,
+    pub(super) file: &'a str,
+    pub(super) document: &'a YamlDocument,
     pub(super) errors: Vec<ManifestError>,
 }
 
 impl SpecContext<'_> {
     /// The position of the first occurrence of `needle` in the document, or its first line.
-    fn locate(&self, needle: &str) -> (usize, usize) {
+    pub(super) fn locate(&self, needle: &str) -> (usize, usize) {
         locate(self.document, needle)
     }
 
@@ -158,13 +159,21 @@ impl SpecContext<'_> {
     }
 }
 
-fn locate(document: &YamlDocument, needle: &str) -> (usize, usize) {
+pub(super) fn locate(document: &YamlDocument, needle: &str) -> (usize, usize) {
     for (index, line) in document.padded.lines().enumerate() {
         if let Some(column) = line.find(needle) {
             return (index + 1, column + 1);
         }
     }
     (document.first_line, 1)
+}
+
+/// The `kind` of a verification check document; checks are not resources, so not a `Kind`.
+pub(super) const CHECK_KIND: &str = "check";
+
+/// Every `kind:` a manifest document may have: the resource kinds and `check`.
+fn document_kinds() -> String {
+    format!("{}, {CHECK_KIND}", kind_list())
 }
 
 fn is_manifest_file(path: &str) -> bool {
@@ -251,6 +260,7 @@ pub fn load_desired(
     let mut explicit_deps: BTreeMap<Address, Vec<(Spanned<String>, String)>> = BTreeMap::new();
     let mut locators: BTreeMap<(Kind, String), Address> = BTreeMap::new();
     let mut failed = Failed::default();
+    let mut pending_checks = Vec::new();
 
     for (path, bytes) in &files.files {
         if !is_manifest_file(path) {
@@ -284,9 +294,21 @@ pub fn load_desired(
             }
         };
         for document in yaml::split_documents(text) {
-            let declared = yaml::parse::<NamedHeader>(path, &document)
-                .ok()
-                .and_then(|h| Some(Address::new(Kind::parse(&h.kind?)?, h.name?)));
+            let header = yaml::parse::<NamedHeader>(path, &document).ok();
+            if header.as_ref().and_then(|h| h.kind.as_deref()) == Some(CHECK_KIND) {
+                let mut context = SpecContext {
+                    files,
+                    file: path,
+                    document: &document,
+                    errors: Vec::new(),
+                };
+                if let Some(check) = checks::parse_check(&mut context, &mut interpolator) {
+                    pending_checks.push(check);
+                }
+                errors.append(&mut context.errors);
+                continue;
+            }
+            let declared = header.and_then(|h| Some(Address::new(Kind::parse(&h.kind?)?, h.name?)));
             let Some((parsed, spec)) = parse_document(files, path, &document, &mut errors) else {
                 match declared {
                     Some(address) => {
@@ -386,6 +408,12 @@ pub fn load_desired(
 
     databricks::link_by_value(&mut resources);
     check_references(&mut resources, &explicit_deps, files, &failed, &mut errors);
+    let checks = checks::finish_checks(
+        pending_checks,
+        &resources,
+        &|a| failed.explains(a),
+        &mut errors,
+    );
     if errors.is_empty() {
         check_cycles(&resources, &mut errors);
     }
@@ -401,6 +429,7 @@ pub fn load_desired(
     Ok(Loaded {
         desired: Desired {
             resources,
+            checks,
             source: files.info.clone(),
             secrets: interpolator.secrets,
         },
@@ -433,7 +462,7 @@ fn parse_document(
     let Some(kind_text) = header.kind else {
         errors.push(
             ManifestError::new(file, document.first_line, 1, "the document has no `kind`")
-                .with_hint(format!("add `kind:` with one of: {}", kind_list())),
+                .with_hint(format!("add `kind:` with one of: {}", document_kinds())),
         );
         return None;
     };
@@ -445,7 +474,7 @@ fn parse_document(
                 kind_text.referenced.column() as usize,
                 format!("unknown kind `{}`", kind_text.value),
             )
-            .with_hint(format!("use one of: {}", kind_list())),
+            .with_hint(format!("use one of: {}", document_kinds())),
         );
         return None;
     };
@@ -885,7 +914,7 @@ fn build_zerobus(context: &mut SpecContext, _: &str, spec: ZerobusConnectionSpec
     Some(to_value(&spec))
 }
 
-fn interpolate_value(
+pub(super) fn interpolate_value(
     value: &mut Value,
     interpolator: &mut Interpolator,
 ) -> Result<(), (String, InterpolateError)> {

@@ -2,6 +2,7 @@
 //! git revision), validating all of them in one pass, and turning them into `Desired`, the plain
 //! data the engine plans from. Nothing here talks to a live system.
 
+mod checks;
 mod databricks;
 pub mod environment;
 pub mod interpolate;
@@ -19,6 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use checks::is_table_name;
 pub use databricks::normalize_workspace_path;
 pub use environment::{EnvironmentConfig, ProjectConfig};
 pub use kinds::Kind;
@@ -126,10 +128,25 @@ pub struct DesiredResource {
     pub origin: Origin,
 }
 
+/// A verification check (`kind: check`): not a managed resource, so plans and applies never
+/// see it; `lode verify` measures it against the live systems.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    /// The validated spec: defaults applied, `${var.x}` and `${env.X}` interpolated;
+    /// `${ref.kind.name.field}` placeholders stay until verify resolves them from live objects.
+    pub spec: kinds::CheckSpec,
+    /// The resources its `${ref...}` placeholders name, sorted.
+    pub references: Vec<Address>,
+    pub origin: Origin,
+}
+
 /// Everything the manifests want, validated.
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub resources: BTreeMap<Address, DesiredResource>,
+    /// Verification checks, sorted by name; never part of a plan.
+    pub checks: Vec<Check>,
     pub source: SourceInfo,
     /// Values that came from `${env.NAME}`: never printed, stored or logged.
     pub secrets: Vec<String>,

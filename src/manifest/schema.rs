@@ -1,7 +1,8 @@
 //! The JSON Schema of the manifest format (`lode schema`), generated from the same typed specs
 //! that validation uses, so editors and `lode validate` cannot disagree. One generator serves
 //! every kind, so shared definitions (tag configuration, alarms) live once under the root
-//! `$defs`, where every `$ref` points.
+//! `$defs`, where every `$ref` points. Verification checks (`kind: check`) are documents too and
+//! have their own entry.
 
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
@@ -27,10 +28,26 @@ fn document_schema<S: JsonSchema>(generator: &mut SchemaGenerator, kind: Kind) -
     })
 }
 
-/// One schema accepting any manifest document (`oneOf` by `kind`).
+/// A `kind: check` document: verification, not a resource, so no `depends_on` or `lifecycle`.
+fn check_schema(generator: &mut SchemaGenerator) -> Value {
+    let spec = generator.subschema_for::<CheckSpec>().to_value();
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["kind", "name", "spec"],
+        "properties": {
+            "kind": {"const": "check"},
+            "name": {"type": "string", "minLength": 1},
+            "spec": spec,
+        }
+    })
+}
+
+/// One schema accepting any manifest document (`oneOf` by `kind`; resource kinds, then
+/// `check`).
 pub fn manifest_schema() -> Schema {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
-    let kinds: Vec<Value> = Kind::ALL
+    let mut kinds: Vec<Value> = Kind::ALL
         .into_iter()
         .map(|kind| match kind {
             Kind::Project => document_schema::<ProjectSpec>(&mut generator, kind),
@@ -52,6 +69,7 @@ pub fn manifest_schema() -> Schema {
             }
         })
         .collect();
+    kinds.push(check_schema(&mut generator));
     let value = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "lode manifest",

@@ -7,7 +7,8 @@ fn schema_is_stable_and_every_ref_resolves() {
     let repo = Repo::demo();
     let run = repo.lode_ok(&["schema"], 0);
     let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(schema["oneOf"].as_array().unwrap().len(), 15);
+    // 15 resource kinds and `check`.
+    assert_eq!(schema["oneOf"].as_array().unwrap().len(), 16);
     assert!(schema["$defs"].get("TagConfig").is_some());
     insta::assert_snapshot!(run.stdout);
 }

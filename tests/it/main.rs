@@ -14,3 +14,4 @@ mod invalid_manifests;
 mod plan_formats;
 mod runbook;
 mod support;
+mod verify;

@@ -1,0 +1,359 @@
+//! Checks measured in the Databricks workspace: SQL scalars, row counts and data freshness
+//! through the statement API, a pipeline's state through the Pipelines API, and a Genie space
+//! answering a question (start a conversation, poll the message until it is COMPLETED, then
+//! delete the conversation so checks leave nothing behind).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use super::{Measured, VerifyContext, judge, number, timeout_of};
+use crate::manifest::kinds::CheckSpec;
+use crate::provider::databricks::client::{
+    ApiError, Idempotency, SqlRequest, SqlResult, encode_path_segment,
+};
+
+/// Genie message states after which it will not change.
+const GENIE_DONE: [&str; 4] = ["COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"];
+
+/// `a.b.c` as `` `a`.`b`.`c` `` (names were checked to be plain identifiers when loaded).
+fn quote_name(name: &str) -> String {
+    name.split('.')
+        .map(|part| format!("`{}`", part.replace('`', "``")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn run_sql(
+    spec: &CheckSpec,
+    context: &VerifyContext,
+    statement: String,
+) -> Result<SqlResult, Measured> {
+    let client = context.databricks()?;
+    let warehouse_id = context.warehouse()?;
+    let request = SqlRequest {
+        warehouse_id,
+        statement,
+        ..SqlRequest::default()
+    };
+    client
+        .execute_sql(&request, timeout_of(spec))
+        .map_err(|e| Measured::error(e.to_string()))
+}
+
+/// The first value of the first row, as a number when it is one.
+fn scalar(result: &SqlResult) -> Value {
+    match result
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .cloned()
+        .flatten()
+    {
+        None => Value::Null,
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => number(n),
+            _ => Value::String(text),
+        },
+    }
+}
+
+pub(super) fn sql(spec: &CheckSpec, context: &VerifyContext) -> Measured {
+    let statement = spec.statement.clone().unwrap_or_default();
+    match run_sql(spec, context, statement) {
+        Ok(result) => {
+            let detail = if result.rows.is_empty() {
+                Some("the statement returned no rows".to_string())
+            } else {
+                None
+            };
+            judge(spec, scalar(&result), detail)
+        }
+        Err(measured) => measured,
+    }
+}
+
+pub(super) fn row_count(spec: &CheckSpec, context: &VerifyContext) -> Measured {
+    let table = spec.table.clone().unwrap_or_default();
+    if !crate::manifest::is_table_name(&table) {
+        return Measured::error(format!("`{table}` is not a table name"));
+    }
+    let statement = format!("SELECT count(*) AS n FROM {}", quote_name(&table));
+    match run_sql(spec, context, statement) {
+        Ok(result) => judge(spec, scalar(&result), None),
+        Err(measured) => measured,
+    }
+}
+
+/// A timestamp as the statement API sends it: RFC 3339 (`...T...Z`), `YYYY-MM-DD HH:MM:SS[.f]`
+/// (UTC), or a date.
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    let plain = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    if let Ok(t) = PrimitiveDateTime::parse(text.trim_end_matches('Z'), plain) {
+        return Some(t.assume_utc());
+    }
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, date)
+        .ok()
+        .map(|d| d.midnight().assume_utc())
+}
+
+pub(super) fn freshness(spec: &CheckSpec, context: &VerifyContext) -> Measured {
+    let table = spec.table.clone().unwrap_or_default();
+    let column = spec.column.clone().unwrap_or_default();
+    if !crate::manifest::is_table_name(&table) {
+        return Measured::error(format!("`{table}` is not a table name"));
+    }
+    let statement = format!(
+        "SELECT max({}) AS latest FROM {}",
+        quote_name(&column),
+        quote_name(&table)
+    );
+    let result = match run_sql(spec, context, statement) {
+        Ok(result) => result,
+        Err(measured) => return measured,
+    };
+    let Some(latest) = result
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+    else {
+        return Measured::fail(
+            Value::Null,
+            format!("{table} has no rows with a {column}: no data has arrived"),
+        );
+    };
+    let Some(at) = parse_timestamp(&latest) else {
+        return Measured::error(format!("{column} `{latest}` is not a timestamp"));
+    };
+    let age_minutes = (OffsetDateTime::now_utc() - at).as_seconds_f64() / 60.0;
+    let rounded = (age_minutes * 10.0).round() / 10.0;
+    let within = spec.within_minutes.unwrap_or(0) as f64;
+    Measured::judged(
+        age_minutes <= within,
+        number(rounded),
+        Some(format!(
+            "newest {column} is {latest} ({} min old)",
+            super::expect::format_number(rounded)
+        )),
+    )
+}
+
+fn looks_like_id(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+pub(super) fn pipeline_state(spec: &CheckSpec, context: &VerifyContext) -> Measured {
+    let client = match context.databricks() {
+        Ok(client) => client,
+        Err(measured) => return measured,
+    };
+    let wanted = spec.pipeline.clone().unwrap_or_default();
+    let info: Result<Option<Value>, ApiError> = if looks_like_id(&wanted) {
+        client.get_optional(
+            &format!("/api/2.0/pipelines/{}", encode_path_segment(&wanted)),
+            &[],
+        )
+    } else {
+        client
+            .list_all::<Value>("/api/2.0/pipelines", &[], "statuses")
+            .and_then(|all| {
+                match all
+                    .iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some(wanted.as_str()))
+                    .and_then(|p| p.get("pipeline_id").and_then(Value::as_str))
+                {
+                    Some(id) => client.get_optional(
+                        &format!("/api/2.0/pipelines/{}", encode_path_segment(id)),
+                        &[],
+                    ),
+                    None => Ok(None),
+                }
+            })
+    };
+    let info = match info {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            return Measured::fail(Value::Null, format!("there is no pipeline `{wanted}`"));
+        }
+        Err(error) => return Measured::error(error.to_string()),
+    };
+    let state = info
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("UNKNOWN")
+        .to_string();
+    let last_update = info
+        .pointer("/latest_updates/0/state")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut ok = spec
+        .expect_state
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&state));
+    let mut value = state.clone();
+    if !spec.expect_last_update.is_empty() {
+        let update = last_update.clone().unwrap_or_else(|| "NONE".to_string());
+        ok &= spec
+            .expect_last_update
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&update));
+        value = format!("{state}, last update {update}");
+    }
+    let detail = last_update
+        .filter(|_| spec.expect_last_update.is_empty())
+        .map(|u| format!("last update {u}"));
+    Measured::judged(ok, Value::String(value), detail)
+}
+
+/// The first text attachment of a Genie message, on one line, shortened.
+fn answer_text(message: &Value) -> Option<String> {
+    let text = message
+        .get("attachments")?
+        .as_array()?
+        .iter()
+        .find_map(|a| a.pointer("/text/content").and_then(Value::as_str))?;
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = line.chars().take(120).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    Some(short)
+}
+
+pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
+    let client = match context.databricks() {
+        Ok(client) => client,
+        Err(measured) => return measured,
+    };
+    let space = spec.space.clone().unwrap_or_default();
+    let question = spec.question.clone().unwrap_or_default();
+    let within = Duration::from_secs(spec.within_seconds.unwrap_or(5));
+    let space_path = format!("/api/2.0/genie/spaces/{}", encode_path_segment(&space));
+    let started = Instant::now();
+    // Not idempotent: a retried start would open a second conversation.
+    let start: Value = match client.post(
+        &format!("{space_path}/start-conversation"),
+        &json!({"content": question}),
+        Idempotency::NotIdempotent,
+    ) {
+        Ok(start) => start,
+        Err(error) => return Measured::error(format!("starting a conversation: {error}")),
+    };
+    let conversation = start
+        .get("conversation_id")
+        .or_else(|| start.pointer("/conversation/id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let message_id = start
+        .get("message_id")
+        .or_else(|| start.pointer("/message/message_id"))
+        .or_else(|| start.pointer("/message/id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (Some(conversation), Some(message_id)) = (conversation, message_id) else {
+        return Measured::error("the start-conversation answer has no conversation or message id");
+    };
+    let conversation_path = format!(
+        "{space_path}/conversations/{}",
+        encode_path_segment(&conversation)
+    );
+    let message_path = format!(
+        "{conversation_path}/messages/{}",
+        encode_path_segment(&message_id)
+    );
+    let mut message = start.get("message").cloned().unwrap_or(Value::Null);
+    let mut poll = Duration::from_millis(100);
+    let outcome = loop {
+        let status = message
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("SUBMITTED")
+            .to_string();
+        let elapsed = started.elapsed();
+        if GENIE_DONE.contains(&status.as_str()) {
+            break Ok((status, elapsed));
+        }
+        if elapsed >= within {
+            break Ok((status, elapsed));
+        }
+        std::thread::sleep(
+            poll.min(within.saturating_sub(elapsed))
+                .max(Duration::from_millis(10)),
+        );
+        poll = (poll * 3 / 2).min(Duration::from_secs(1));
+        match client.get::<Value>(&message_path, &[]) {
+            Ok(next) => message = next,
+            Err(error) => break Err(error),
+        }
+    };
+    // Checks leave nothing behind; a workspace that cannot delete conversations keeps it.
+    let _ = client.delete(&conversation_path, &[]);
+    let (status, elapsed) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return Measured::error(format!("reading the answer: {error}")),
+    };
+    let millis = elapsed.as_millis();
+    let value = Value::String(format!("{status} in {millis} ms"));
+    if status == "COMPLETED" && elapsed <= within {
+        return Measured::judged(
+            true,
+            value,
+            answer_text(&message).map(|a| format!("answer: {a}")),
+        );
+    }
+    let why = match status.as_str() {
+        "COMPLETED" => format!(
+            "answered after {millis} ms, later than {} s",
+            within.as_secs()
+        ),
+        "FAILED" | "CANCELLED" | "QUERY_RESULT_EXPIRED" => {
+            let error = message
+                .pointer("/error/error")
+                .and_then(Value::as_str)
+                .unwrap_or("no error message");
+            format!("Genie answered {status}: {error}")
+        }
+        other => format!("still {other} after {} s", within.as_secs()),
+    };
+    Measured::fail(value, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_every_form_the_api_sends() {
+        let expected = time::macros::datetime!(2026-03-01 10:20:30 UTC);
+        assert_eq!(parse_timestamp("2026-03-01T10:20:30.000Z"), Some(expected));
+        assert_eq!(parse_timestamp("2026-03-01T10:20:30Z"), Some(expected));
+        assert_eq!(parse_timestamp("2026-03-01 10:20:30"), Some(expected));
+        assert_eq!(
+            parse_timestamp("2026-03-01 10:20:30.5"),
+            Some(expected + time::Duration::milliseconds(500))
+        );
+        assert_eq!(
+            parse_timestamp("2026-03-01"),
+            Some(time::macros::datetime!(2026-03-01 0:00 UTC))
+        );
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn names_are_quoted_part_by_part() {
+        assert_eq!(quote_name("main.mining_demo.t"), "`main`.`mining_demo`.`t`");
+        assert_eq!(quote_name("window_end"), "`window_end`");
+    }
+}
