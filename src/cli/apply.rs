@@ -10,7 +10,7 @@ use super::workspace::Workspace;
 use super::{CommandError, GlobalArgs, colors_enabled};
 use crate::engine::apply::{ApplyInputs, ApplyReport, StepOutcome, StepStatus, apply_plan};
 use crate::engine::plan::{Action, Plan};
-use crate::manifest::{Address, ManifestFiles};
+use crate::manifest::{Address, Desired, ManifestFiles};
 use crate::provider::LiveObject;
 use crate::state::{JournalEntry, State};
 
@@ -29,6 +29,23 @@ pub struct ApplyOptions {
     /// Format of the plan printed before applying.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
+    /// After applying, run the verification checks (`kind: check`, as `lode verify`); a failed
+    /// check makes the exit code 1.
+    #[arg(long)]
+    pub verify: bool,
+    /// If a step fails or verification fails, put back the snapshot taken before this apply
+    /// (configuration and table data), verify again, and exit 1. Implies --verify.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+}
+
+/// A plan ready to execute, with what it was made from: the desired state (the manifests, or
+/// a snapshot's specs for restore, or nothing for destroy), the live reads and the state.
+pub struct Planned<'a> {
+    pub desired: &'a Desired,
+    pub plan: Plan,
+    pub live: BTreeMap<Address, LiveObject>,
+    pub state: State,
 }
 
 /// Make the live environment match the manifests: plan, confirm, then apply in dependency
@@ -83,9 +100,13 @@ pub fn apply_workspace(
         .nth(1)
         .unwrap_or("apply")
         .to_string();
-    execute(
-        workspace, plan, live, state, options, &lock, &operation, command,
-    )
+    let planned = Planned {
+        desired: &workspace.loaded.desired,
+        plan,
+        live,
+        state,
+    };
+    execute(workspace, planned, options, &lock, &operation, command)
 }
 
 /// Refuses to apply while an emergency stop is in force, unless `--resume` lifts it.
@@ -140,19 +161,30 @@ fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
 
 pub fn execute(
     workspace: &Workspace,
-    plan: Plan,
-    live: BTreeMap<Address, LiveObject>,
-    state: State,
+    planned: Planned,
     options: &ApplyOptions,
     lock: &crate::state::LockGuard,
     operation: &str,
     command: &str,
 ) -> Result<ExitCode, CommandError> {
+    let Planned {
+        desired,
+        plan,
+        live,
+        state,
+    } = planned;
     if !plan
         .changes
         .iter()
         .any(|c| c.needs_apply() || c.blocked.is_some())
     {
+        // Nothing to change, but the checks still say whether what is live works; with nothing
+        // applied there is nothing to roll back.
+        if (options.verify || options.rollback_on_failure)
+            && let Some(failure) = verify_after_apply(workspace, command)?
+        {
+            return Err(verification_failed(operation, &failure));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     confirm(options)?;
@@ -183,7 +215,7 @@ pub fn execute(
     let writer = workspace.backend.writer(state, lock)?;
     let inputs = ApplyInputs {
         plan: &plan,
-        desired: &workspace.loaded.desired,
+        desired,
         live: &live,
         providers: &workspace.providers,
         redactor: &workspace.redactor,
@@ -223,11 +255,166 @@ pub fn execute(
             }
         })
         .collect();
+    let applied = report.succeeded();
     let result = report_outcome(workspace, report);
     if let Err(error) = workspace.backend.append_journal(&entry) {
         eprintln!("warning: the journal could not record this {operation}: {error}");
     }
-    result
+    if !(options.verify || options.rollback_on_failure) {
+        return result;
+    }
+    let failure = if applied {
+        match verify_after_apply(workspace, command)? {
+            None => return result,
+            Some(failure) => failure,
+        }
+    } else {
+        "a step of the apply failed".to_string()
+    };
+    if !options.rollback_on_failure {
+        return result.and(Err(verification_failed(operation, &failure)));
+    }
+    if let Err(error) = &result {
+        error.print();
+    }
+    roll_back_failed_apply(
+        workspace,
+        lock,
+        entry.snapshot.as_deref(),
+        &failure,
+        started,
+    )
+}
+
+fn verification_failed(operation: &str, failure: &str) -> CommandError {
+    CommandError::user(format!("verification failed after {operation}: {failure}"))
+        .with_class(super::ErrorClass::Remote)
+        .hint("`lode verify` reruns the checks; `lode restore <snapshot>` or `lode rollback --to <rev>` puts the previous version back")
+}
+
+/// Runs the checks after an apply (they see what was just applied); `None` when all pass, else
+/// what failed, for the rollback message.
+fn verify_after_apply(
+    workspace: &Workspace,
+    command: &str,
+) -> Result<Option<String>, CommandError> {
+    let checks = &workspace.loaded.desired.checks;
+    if checks.is_empty() {
+        eprintln!(
+            "warning: --verify: the manifests declare no `kind: check` documents; nothing to verify"
+        );
+        return Ok(None);
+    }
+    let state = workspace.load_state()?;
+    eprintln!("\nVerifying: {} checks", checks.len());
+    let started = std::time::Instant::now();
+    let results = super::verify::verify_workspace(
+        workspace,
+        &state,
+        checks,
+        &crate::verify::VerifyOptions::default(),
+    );
+    super::verify::record_verification(workspace, command, &results, started.elapsed());
+    // Stdout is the data: the plan, then the check results.
+    print!(
+        "{}",
+        super::verify::render_text(&results, &workspace.redactor)
+    );
+    if crate::verify::all_passed(&results) {
+        return Ok(None);
+    }
+    let failing: Vec<&str> = results
+        .iter()
+        .filter(|r| r.is_blocking())
+        .map(|r| r.name.as_str())
+        .collect();
+    Ok(Some(format!(
+        "check{} {} failed",
+        if failing.len() == 1 { "" } else { "s" },
+        failing.join(", ")
+    )))
+}
+
+/// `--rollback-on-failure`: restores the pre-apply snapshot (configuration and table data),
+/// verifies again, records the incident in the journal, and always ends in an error, because
+/// the change that was asked for is not live.
+fn roll_back_failed_apply(
+    workspace: &Workspace,
+    lock: &crate::state::LockGuard,
+    snapshot: Option<&str>,
+    failure: &str,
+    apply_started: std::time::Instant,
+) -> Result<ExitCode, CommandError> {
+    let Some(snapshot) = snapshot else {
+        return Err(CommandError::user(format!(
+            "{failure}, and there is no snapshot to roll back to: this apply only created objects"
+        ))
+        .with_class(super::ErrorClass::Remote)
+        .hint("`lode destroy --target ADDRESS` removes what it created, or fix the manifests and apply again"));
+    };
+    let detected = apply_started.elapsed();
+    eprintln!("\n{failure}: rolling back to snapshot {snapshot} (taken before this apply).");
+    let restore_options = ApplyOptions {
+        auto_approve: true,
+        parallelism: None,
+        resume: false,
+        format: PlanFormat::Text,
+        verify: false,
+        rollback_on_failure: false,
+    };
+    let command = format!("lode apply --rollback-on-failure (restore {snapshot})");
+    // Verified here rather than by restore's own apply: a restore with nothing left to change
+    // (the failure came before any step) must still be validated.
+    let restored = super::snapshot::restore_snapshot(
+        workspace,
+        lock,
+        snapshot,
+        false,
+        &restore_options,
+        &command,
+    )
+    .and_then(|_| match verify_after_apply(workspace, &command)? {
+        None => Ok(()),
+        Some(failure) => Err(CommandError::user(format!("after the restore, {failure}"))),
+    });
+    let recovered = apply_started.elapsed();
+    let mut entry = JournalEntry::begin("rollback", &command);
+    entry.snapshot = Some(snapshot.to_string());
+    entry.revision = workspace.loaded.desired.source.commit.clone();
+    entry.duration_ms = (recovered - detected).as_millis() as u64;
+    entry.details.push(format!("rolled back after: {failure}"));
+    let outcome = match &restored {
+        Ok(_) => {
+            entry.outcome = "succeeded".into();
+            entry.details.push(format!(
+                "detected {:.1} s after the apply started; restored and verified {:.1} s later",
+                detected.as_secs_f64(),
+                (recovered - detected).as_secs_f64()
+            ));
+            Err(CommandError::user(format!(
+                "{failure}; rolled back to snapshot {snapshot} and verified in {:.1} s (detection to validated recovery); the change is not live",
+                (recovered - detected).as_secs_f64()
+            ))
+            .with_class(super::ErrorClass::Remote)
+            .hint("`lode report incident` shows the timeline; fix the change and apply again"))
+        }
+        Err(error) => {
+            entry.outcome = "failed".into();
+            entry
+                .details
+                .push(format!("the rollback failed: {}", error.message));
+            Err(CommandError::user(format!(
+                "{failure}, and rolling back to snapshot {snapshot} failed too: {}",
+                error.message
+            ))
+            .with_class(super::ErrorClass::Remote)
+            .hint(format!("run `lode restore {snapshot}` by hand; `lode status` shows where the environment is")))
+        }
+    };
+    if let Err(error) = workspace.backend.append_journal(&entry) {
+        eprintln!("warning: the journal could not record this rollback: {error}");
+    }
+    outcome
 }
 
 /// Captures the live objects a plan will change (and their data markers) before it runs.
@@ -423,11 +610,15 @@ fn apply_saved(
     }
     print_plan(&plan, options.format, &workspace.redactor);
     check_stopped(&workspace, options, "lode apply (saved plan)")?;
-    execute(
-        &workspace,
+    let planned = Planned {
+        desired: &workspace.loaded.desired,
         plan,
         live,
         state,
+    };
+    execute(
+        &workspace,
+        planned,
         options,
         &lock,
         "apply",

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::apply::{ApplyOptions, execute};
+use super::apply::{ApplyOptions, Planned, execute};
 use super::plan::{PlanSelection, print_plan};
 use super::workspace::Workspace;
 use super::{CommandError, GlobalArgs};
@@ -43,18 +43,15 @@ pub fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<ExitCode, CommandE
         &workspace.env_name,
     );
     print_plan(&plan, args.apply.format, &workspace.redactor);
-    let destroyed = Workspace {
-        loaded: crate::manifest::Loaded {
-            desired: nothing,
-            ..workspace.loaded.clone()
-        },
-        ..workspace
-    };
-    execute(
-        &destroyed,
+    let planned = Planned {
+        desired: &nothing,
         plan,
         live,
         state,
+    };
+    execute(
+        &workspace,
+        planned,
         &args.apply,
         &lock,
         "destroy",

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
-use super::apply::{ApplyOptions, execute};
+use super::apply::{ApplyOptions, Planned, execute};
 use super::plan::print_plan;
 use super::workspace::Workspace;
 use super::{CommandError, ErrorClass, GlobalArgs};
@@ -15,7 +15,7 @@ use crate::snapshot::{SnapshotError, Snapshots};
 use crate::state::JournalEntry;
 
 /// Capture the live state of every managed resource (specs, payloads, table versions) into
-/// `snapshots/<env>/<id>/`; secrets are never written.
+/// `.lode/snapshots/<env>/<id>/`; secrets are never written.
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {}
 
@@ -123,13 +123,20 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
     let workspace = Workspace::open(global, None)?;
     let command = format!("lode restore {}", args.id);
     let lock = workspace.backend.lock(&command)?;
-    restore_snapshot(workspace, &lock, &args.id, args.no_data, &args.apply, &command)
+    restore_snapshot(
+        &workspace,
+        &lock,
+        &args.id,
+        args.no_data,
+        &args.apply,
+        &command,
+    )
 }
 
 /// Puts the environment back to snapshot `id`: table data first (unless `no_data`), then
 /// configuration through a plan and apply recorded as `restore`. The caller holds the lock.
 pub fn restore_snapshot(
-    workspace: Workspace,
+    workspace: &Workspace,
     lock: &crate::state::LockGuard,
     id: &str,
     no_data: bool,
@@ -145,8 +152,14 @@ pub fn restore_snapshot(
     if !no_data {
         let live = workspace.refresh(&state, selected.iter().cloned())?;
         for resource in resources.iter().filter(|r| r.data.is_some()) {
-            let Some(object) = live.get(&resource.address) else { continue };
-            if let Some(done) = workspace.providers.restore_data(&resource.address, object, resource.data.as_ref().expect("filtered"))? {
+            let Some(object) = live.get(&resource.address) else {
+                continue;
+            };
+            if let Some(done) = workspace.providers.restore_data(
+                &resource.address,
+                object,
+                resource.data.as_ref().expect("filtered"),
+            )? {
                 println!("{done}");
                 restored_data.push(done);
             }
@@ -195,7 +208,7 @@ pub fn restore_snapshot(
                     .collect(),
                 lifecycle,
                 origin: Origin {
-                    file: format!("snapshots/{}/{}", workspace.env_name, index.id),
+                    file: format!(".lode/snapshots/{}/{}", workspace.env_name, index.id),
                     line: 0,
                 },
             },
@@ -229,12 +242,11 @@ pub fn restore_snapshot(
         workspace.backend.append_journal(&entry)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let restored = Workspace {
-        loaded: crate::manifest::Loaded {
-            desired,
-            ..workspace.loaded.clone()
-        },
-        ..workspace
+    let planned = Planned {
+        desired: &desired,
+        plan,
+        live,
+        state,
     };
-    execute(&restored, plan, live, state, apply, lock, "restore", command)
+    execute(workspace, planned, apply, lock, "restore", command)
 }

@@ -245,13 +245,7 @@ fn the_incident_report_tells_the_story_from_the_journal() {
     let repo = Repo::demo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
-    // A bad change fails (a file where the project folder goes), then the runbook: stop, restore.
-    std::fs::write(repo.gateway().join("projects/blocker"), "").unwrap();
-    repo.edit(
-        "ignition/project.yaml",
-        "name: mining_demo\n",
-        "name: mining_demo\n",
-    );
+    // The hand-run runbook: stop, restore the snapshot, resume.
     repo.lode_ok(&["stop"], 0);
     repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
     repo.lode_ok(&["apply", "--auto-approve", "--resume"], 0);
@@ -270,5 +264,126 @@ fn the_incident_report_tells_the_story_from_the_journal() {
     assert_contains(
         &report,
         "disabled the timer script gateway_script/physics_simulation",
+    );
+}
+
+/// Issue #5's scripted incident: v1 is live, v2 drops a seed row, `apply --verify
+/// --rollback-on-failure` sees the row count fail, puts the snapshot back (data included),
+/// verifies again, and the journal and incident report tell it in order.
+#[test]
+fn a_bad_deploy_is_detected_rolled_back_and_validated() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve", "--verify"], 0);
+    repo.edit(
+        "databricks/seeds/equipment_master.csv",
+        "HT_002,HAUL_TRUCK,Pilbara North Pit,Caterpillar 793F,2020-03-16,20.0,105.0,,true\n",
+        "",
+    );
+    repo.edit(
+        "ignition/scripts/physics_simulation.py",
+        "AMBIENT_C = 34.0",
+        "AMBIENT_C = 35.0",
+    );
+    repo.commit("v2: a bad deploy that loses an asset");
+    let run = repo.lode_ok(
+        &[
+            "apply",
+            "--auto-approve",
+            "--allow-data-loss",
+            "--rollback-on-failure",
+        ],
+        1,
+    );
+    // Detected: the row count after the apply, with the measured value.
+    assert_contains(&run.stdout, "Verification FAILED");
+    assert_contains(&run.stdout, "FAIL   equipment_master_rows");
+    assert_contains(&run.stderr, "rolling back to snapshot");
+    assert_contains(
+        &run.stderr,
+        "check equipment_master_rows failed; rolled back to snapshot",
+    );
+    assert_contains(
+        &run.stderr,
+        "(detection to validated recovery); the change is not live",
+    );
+    // Recovered: the row, its Delta history, and the script are back; the checks pass.
+    assert_eq!(
+        sql(
+            &repo,
+            "SELECT COUNT(*) FROM equipment_master WHERE equipment_id = 'HT_002'"
+        ),
+        serde_json::json!([["1"]])
+    );
+    assert_contains(
+        &std::fs::read_to_string(repo.gateway().join(PHYSICS)).unwrap(),
+        "AMBIENT_C = 34.0",
+    );
+    assert_contains(&run.stdout, "Verification passed");
+    repo.lode_ok(&["verify"], 0);
+
+    let history: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["history", "--format", "json"], 0).stdout).unwrap();
+    let timeline: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("apply", "succeeded"),
+        ("verify", "succeeded"),
+        ("apply", "succeeded"),
+        ("verify", "failed"),
+        ("restore", "succeeded"),
+        ("verify", "succeeded"),
+        ("rollback", "succeeded"),
+        ("verify", "succeeded"),
+    ]
+    .iter()
+    .map(|(o, r)| (o.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(timeline, expected);
+
+    let report = repo.lode_ok(&["report", "incident"], 0).stdout;
+    assert_contains(&report, "- Detected: ");
+    assert_contains(&report, "verify failed");
+    assert_contains(
+        &report,
+        "rolled back after: check equipment_master_rows failed",
+    );
+    assert_contains(&report, "FAIL equipment_master_rows: 14 (expected = 15)");
+    assert_contains(&report, "(all checks passed)");
+}
+
+/// `apply --verify` verifies even when there is nothing to change, and a failed check without
+/// `--rollback-on-failure` is exit 1 with the check named, leaving what is live alone.
+#[test]
+fn apply_verify_fails_on_a_failed_check_with_nothing_to_change() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "checks/ignition.yaml",
+        "expect: {equals: 105}",
+        "expect: {equals: 104}",
+    );
+    let run = repo.lode_ok(&["apply", "--auto-approve", "--verify"], 1);
+    assert_contains(&run.stdout, "No changes.");
+    assert_contains(&run.stdout, "FAIL   equipment_tags");
+    assert_contains(
+        &run.stderr,
+        "error: verification failed after apply: check equipment_tags failed",
+    );
+    assert!(!run.stderr.contains("rolling back"));
+    let history: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["history", "--format", "json"], 0).stdout).unwrap();
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (&last["operation"], &last["outcome"]),
+        (&"verify".into(), &"failed".into())
     );
 }

@@ -91,8 +91,18 @@ impl std::fmt::Debug for GatewayClient {
 fn message_of(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
         // The Zerobus servlet answers `{"error": "validation_failed", "details": [...]}`.
-        if let (Some(error), Some(Value::Array(details))) = (value.get("error").and_then(Value::as_str), value.get("details")) {
-            let details: Vec<String> = details.iter().map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string())).collect();
+        if let (Some(error), Some(Value::Array(details))) = (
+            value.get("error").and_then(Value::as_str),
+            value.get("details"),
+        ) {
+            let details: Vec<String> = details
+                .iter()
+                .map(|d| {
+                    d.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| d.to_string())
+                })
+                .collect();
             return format!("{error}: {}", details.join("; "));
         }
         for pointer in [
