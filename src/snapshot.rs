@@ -1,6 +1,6 @@
 //! Snapshots: the live state of resources at a moment, as readable files, so an environment can
 //! be put back exactly — including changes made outside git, and table data (through the Delta
-//! version each table had). `.lode/snapshots/<env>/<id>/index.json` lists what is in it; each resource
+//! version each table had). `snapshots/<env>/<id>/index.json` lists what is in it; each resource
 //! is `resources/<kind>/<name>.json` with its spec (secrets masked), server id and outputs, and
 //! the data marker its provider captured (a table's Delta version). Secrets are never written.
 
@@ -80,11 +80,10 @@ fn resource_file(address: &Address) -> String {
 }
 
 impl Snapshots {
-    /// `root` is the manifest root; snapshots live under its `.lode/`, which is never read as a
-    /// manifest, so taking one does not change the manifest digest a saved plan is checked against.
+    /// `root` is the manifest root; its `snapshots/` folder is never read as manifests.
     pub fn new(root: &Path, environment: &str) -> Snapshots {
         Snapshots {
-            dir: root.join(".lode").join("snapshots").join(environment),
+            dir: root.join("snapshots").join(environment),
             environment: environment.to_string(),
         }
     }

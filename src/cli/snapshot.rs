@@ -15,7 +15,7 @@ use crate::snapshot::{SnapshotError, Snapshots};
 use crate::state::JournalEntry;
 
 /// Capture the live state of every managed resource (specs, payloads, table versions) into
-/// `.lode/snapshots/<env>/<id>/`; secrets are never written.
+/// `snapshots/<env>/<id>/`; secrets are never written.
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {}
 
@@ -208,7 +208,7 @@ pub fn restore_snapshot(
                     .collect(),
                 lifecycle,
                 origin: Origin {
-                    file: format!(".lode/snapshots/{}/{}", workspace.env_name, index.id),
+                    file: format!("snapshots/{}/{}", workspace.env_name, index.id),
                     line: 0,
                 },
             },

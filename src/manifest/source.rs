@@ -88,9 +88,12 @@ fn digest_files(files: &BTreeMap<String, Vec<u8>>) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Folders never read as manifests: lode's own data, VCS and build output.
-fn skipped_dir(name: &str) -> bool {
-    name.starts_with('.') || name == "target" || name == "node_modules"
+/// Folders never read as manifests: lode's own data (`.lode/`, and `snapshots/` at the root,
+/// which every changing apply writes to and so must not change the manifest digest a saved plan
+/// is checked against), VCS and build output. `rel` is the folder's path from the root.
+fn skipped_dir(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.starts_with('.') || name == "target" || name == "node_modules" || rel == "snapshots"
 }
 
 impl ManifestFiles {
@@ -185,7 +188,7 @@ impl ManifestFiles {
         subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             let name = entry.name().unwrap_or_default();
             if entry.kind() == Some(git2::ObjectType::Tree) {
-                return if skipped_dir(name) {
+                return if skipped_dir(&format!("{dir}{name}")) {
                     git2::TreeWalkResult::Skip
                 } else {
                     git2::TreeWalkResult::Ok
@@ -303,7 +306,7 @@ fn walk_dir(
                 }
             }
         } else if file_type.is_dir() {
-            if !skipped_dir(&name) {
+            if !skipped_dir(&rel_path) {
                 walk_dir(root, &path, &rel_path, files, escaping_links)?;
             }
         } else if file_type.is_file() {

@@ -306,7 +306,12 @@ fn a_bad_deploy_is_detected_rolled_back_and_validated() {
         &run.stderr,
         "(detection to validated recovery); the change is not live",
     );
-    // Recovered: the row, its Delta history, and the script are back; the checks pass.
+    let recovery = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("detection to validated recovery"));
+    println!("issue #5 scripted incident: {}", recovery.unwrap());
+    // Recovered: the row and the script are back; the checks pass.
     assert_eq!(
         sql(
             &repo,
