@@ -299,3 +299,41 @@ fn emulator_serve_runs_both_emulators_on_the_local_state() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A UDT member removed from the manifests is removed through the API too: the definition is
+/// imported with collision policy Overwrite (replace the whole definition), not MergeOverwrite,
+/// which keeps members the import does not mention and never converges.
+#[test]
+fn removing_a_udt_member_through_the_api_converges() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["--env", "local-api", "apply", "--auto-approve"], 0);
+    repo.edit(
+        "ignition/udts.yaml",
+        "    - name: Throughput_TPH
+      tagType: AtomicTag
+      valueSource: memory
+      dataType: Float4
+      value: 2400.0
+      engUnit: t/h
+      engLow: 0
+      engHigh: 3500
+      documentation: Crushed product rate leaving the crusher
+",
+        "",
+    );
+    repo.commit("drop a crusher member");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let plan = repo.lode_ok(&["--env", "local-api", "plan", "--detailed-exitcode"], 2);
+    assert_contains(&plan.stdout, "~ udt/");
+    repo.lode_ok(&["--env", "local-api", "apply", "--auto-approve"], 0);
+    repo.lode_ok(&["--env", "local-api", "plan", "--detailed-exitcode"], 0);
+    let api_tree = comparable_tree(&gateway(&repo, "local-api"));
+    assert_eq!(comparable_tree(&gateway(&repo, "local")), api_tree);
+    assert!(
+        !api_tree
+            .values()
+            .any(|c| c.contains("Crushed product rate")),
+        "the member is still defined"
+    );
+}

@@ -298,7 +298,9 @@ impl IgnitionApi {
                     nested = json!({"name": folder, "tagType": "Folder", "tags": [nested]});
                 }
                 let types = json!({"name": "_types_", "tagType": "Folder", "tags": [nested]});
-                self.import(str_field(desired, "provider"), "", types, "MergeOverwrite")?;
+                // Overwrite replaces the whole definition, so a member removed from the
+                // manifest goes too (MergeOverwrite would keep it); the folders above it merge.
+                self.import(str_field(desired, "provider"), "", types, "Overwrite")?;
             }
             Kind::Tag => {
                 let mut config = desired.clone();
