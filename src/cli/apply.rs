@@ -46,6 +46,29 @@ pub struct Planned<'a> {
     pub plan: Plan,
     pub live: BTreeMap<Address, LiveObject>,
     pub state: State,
+    /// A snapshot the caller already took of what this changes (restore takes one before it
+    /// restores table data); otherwise `execute` takes one.
+    pub snapshot: Option<String>,
+    /// Lines for the journal entry ahead of the step outcomes (what restore did to the data).
+    pub notes: Vec<String>,
+}
+
+impl<'a> Planned<'a> {
+    pub fn new(
+        desired: &'a Desired,
+        plan: Plan,
+        live: BTreeMap<Address, LiveObject>,
+        state: State,
+    ) -> Planned<'a> {
+        Planned {
+            desired,
+            plan,
+            live,
+            state,
+            snapshot: None,
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// Make the live environment match the manifests: plan, confirm, then apply in dependency
@@ -100,17 +123,12 @@ pub fn apply_workspace(
         .nth(1)
         .unwrap_or("apply")
         .to_string();
-    let planned = Planned {
-        desired: &workspace.loaded.desired,
-        plan,
-        live,
-        state,
-    };
+    let planned = Planned::new(&workspace.loaded.desired, plan, live, state);
     execute(workspace, planned, options, &lock, &operation, command)
 }
 
 /// Refuses to apply while an emergency stop is in force, unless `--resume` lifts it.
-fn check_stopped(
+pub fn check_stopped(
     workspace: &Workspace,
     options: &ApplyOptions,
     command: &str,
@@ -172,6 +190,8 @@ pub fn execute(
         plan,
         live,
         state,
+        snapshot,
+        notes,
     } = planned;
     if !plan
         .changes
@@ -188,7 +208,18 @@ pub fn execute(
         return Ok(ExitCode::SUCCESS);
     }
     confirm(options)?;
-    let snapshot = snapshot_before(workspace, &plan, &live)?;
+    let snapshot = match snapshot {
+        Some(id) => Some(id),
+        None => {
+            let changed = plan.changes.iter().filter(|c| c.needs_apply());
+            snapshot_before(
+                workspace,
+                changed.map(|c| c.address.clone()),
+                &live,
+                state.revision.clone(),
+            )?
+        }
+    };
     let progress = std::io::stderr().is_terminal();
     let color = colors_enabled(&std::io::stderr());
     let on_step = move |step: &StepOutcome| {
@@ -230,6 +261,7 @@ pub fn execute(
     entry.revision = workspace.loaded.desired.source.commit.clone();
     entry.summary = Some(crate::render::summary_line(&plan.summary));
     entry.snapshot = snapshot;
+    entry.details = notes;
     let report = apply_plan(&inputs, writer);
     entry.duration_ms = started.elapsed().as_millis() as u64;
     entry.outcome = if report.succeeded() {
@@ -239,10 +271,9 @@ pub fn execute(
     } else {
         "blocked".into()
     };
-    entry.details = report
-        .steps
-        .iter()
-        .filter_map(|s| match &s.status {
+    entry
+        .details
+        .extend(report.steps.iter().filter_map(|s| match &s.status {
             StepStatus::Applied => None,
             StepStatus::Failed(m) => {
                 Some(format!("failed: {} {}: {m}", s.action.as_str(), s.address))
@@ -253,9 +284,9 @@ pub fn execute(
             StepStatus::Blocked(m) => {
                 Some(format!("blocked: {} {}: {m}", s.action.as_str(), s.address))
             }
-        })
-        .collect();
-    let applied = report.succeeded();
+        }));
+    // A step a guard held back (blocked) is not a failure to roll back from: what ran, worked.
+    let applied = report.failed() == 0 && report.state_error.is_none();
     let result = report_outcome(workspace, report);
     if let Err(error) = workspace.backend.append_journal(&entry) {
         eprintln!("warning: the journal could not record this {operation}: {error}");
@@ -307,6 +338,7 @@ fn verify_after_apply(
     }
     let state = workspace.load_state()?;
     eprintln!("\nVerifying: {} checks", checks.len());
+    let entry = JournalEntry::begin("verify", command);
     let started = std::time::Instant::now();
     let results = super::verify::verify_workspace(
         workspace,
@@ -314,7 +346,7 @@ fn verify_after_apply(
         checks,
         &crate::verify::VerifyOptions::default(),
     );
-    super::verify::record_verification(workspace, command, &results, started.elapsed());
+    super::verify::record_verification(workspace, entry, &results, started.elapsed());
     // Stdout is the data: the plan, then the check results.
     print!(
         "{}",
@@ -363,6 +395,7 @@ fn roll_back_failed_apply(
         rollback_on_failure: false,
     };
     let command = format!("lode apply --rollback-on-failure (restore {snapshot})");
+    let mut entry = JournalEntry::begin("rollback", &command);
     // Verified here rather than by restore's own apply: a restore with nothing left to change
     // (the failure came before any step) must still be validated.
     let restored = super::snapshot::restore_snapshot(
@@ -378,7 +411,6 @@ fn roll_back_failed_apply(
         Some(failure) => Err(CommandError::user(format!("after the restore, {failure}"))),
     });
     let recovered = apply_started.elapsed();
-    let mut entry = JournalEntry::begin("rollback", &command);
     entry.snapshot = Some(snapshot.to_string());
     entry.revision = workspace.loaded.desired.source.commit.clone();
     entry.duration_ms = (recovered - detected).as_millis() as u64;
@@ -400,9 +432,10 @@ fn roll_back_failed_apply(
         }
         Err(error) => {
             entry.outcome = "failed".into();
-            entry
-                .details
-                .push(format!("the rollback failed: {}", error.message));
+            entry.details.push(format!(
+                "the rollback failed: {}",
+                workspace.redactor.text(&error.message)
+            ));
             Err(CommandError::user(format!(
                 "{failure}, and rolling back to snapshot {snapshot} failed too: {}",
                 error.message
@@ -420,14 +453,15 @@ fn roll_back_failed_apply(
 /// Captures the live objects a plan will change (and their data markers) before it runs.
 pub fn snapshot_before(
     workspace: &Workspace,
-    plan: &Plan,
+    addresses: impl Iterator<Item = Address>,
     live: &BTreeMap<Address, LiveObject>,
+    live_revision: Option<String>,
 ) -> Result<Option<String>, CommandError> {
     let mut objects = BTreeMap::new();
-    for change in plan.changes.iter().filter(|c| c.needs_apply()) {
-        if let Some(object) = live.get(&change.address) {
-            let data = workspace.providers.capture_data(&change.address, object)?;
-            objects.insert(change.address.clone(), (object.clone(), data));
+    for address in addresses {
+        if let Some(object) = live.get(&address) {
+            let data = workspace.providers.capture_data(&address, object)?;
+            objects.insert(address, (object.clone(), data));
         }
     }
     if objects.is_empty() {
@@ -437,7 +471,8 @@ pub fn snapshot_before(
     let index = snapshots
         .capture(
             "before apply",
-            workspace.loaded.desired.source.commit.clone(),
+            // What is live: the revision last applied, not the one about to be.
+            live_revision,
             &objects,
             &workspace.loaded.desired.secrets,
         )
@@ -610,12 +645,7 @@ fn apply_saved(
     }
     print_plan(&plan, options.format, &workspace.redactor);
     check_stopped(&workspace, options, "lode apply (saved plan)")?;
-    let planned = Planned {
-        desired: &workspace.loaded.desired,
-        plan,
-        live,
-        state,
-    };
+    let planned = Planned::new(&workspace.loaded.desired, plan, live, state);
     execute(
         &workspace,
         planned,

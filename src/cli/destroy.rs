@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::apply::{ApplyOptions, Planned, execute};
+use super::apply::{ApplyOptions, Planned, check_stopped, execute};
 use super::plan::{PlanSelection, print_plan};
 use super::workspace::Workspace;
 use super::{CommandError, GlobalArgs};
@@ -25,6 +25,7 @@ pub struct DestroyArgs {
 pub fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<ExitCode, CommandError> {
     let workspace = Workspace::open(global, None)?;
     let lock = workspace.backend.lock("lode destroy")?;
+    check_stopped(&workspace, &args.apply, "lode destroy")?;
     let state = workspace.load_state()?;
     let nothing = Desired {
         resources: Default::default(),
@@ -43,12 +44,7 @@ pub fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<ExitCode, CommandE
         &workspace.env_name,
     );
     print_plan(&plan, args.apply.format, &workspace.redactor);
-    let planned = Planned {
-        desired: &nothing,
-        plan,
-        live,
-        state,
-    };
+    let planned = Planned::new(&nothing, plan, live, state);
     execute(
         &workspace,
         planned,

@@ -123,6 +123,7 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
     let workspace = Workspace::open(global, None)?;
     let command = format!("lode restore {}", args.id);
     let lock = workspace.backend.lock(&command)?;
+    super::apply::check_stopped(&workspace, &args.apply, &command)?;
     restore_snapshot(
         &workspace,
         &lock,
@@ -146,11 +147,22 @@ pub fn restore_snapshot(
     let state = workspace.load_state()?;
     let (index, resources) = Snapshots::new(&workspace.root, &workspace.env_name).load(id)?;
     let selected: BTreeSet<_> = index.resources.iter().cloned().collect();
+    let started = std::time::Instant::now();
+    let mut entry = JournalEntry::begin("restore", command);
+
+    // What is live now is snapshotted before anything changes, table versions included, so a
+    // restore can itself be undone with `lode restore`.
+    let mut live = workspace.refresh(&state, selected.iter().cloned())?;
+    let before = super::apply::snapshot_before(
+        workspace,
+        selected.iter().cloned(),
+        &live,
+        state.revision.clone(),
+    )?;
 
     // Data first: a table restored to its version brings its schema back too.
     let mut restored_data = Vec::new();
     if !no_data {
-        let live = workspace.refresh(&state, selected.iter().cloned())?;
         for resource in resources.iter().filter(|r| r.data.is_some()) {
             let Some(object) = live.get(&resource.address) else {
                 continue;
@@ -216,11 +228,12 @@ pub fn restore_snapshot(
     }
     let desired = Desired {
         resources: wanted,
-        source: current.source.clone(),
-        secrets: current.secrets.clone(),
         ..current.clone()
     };
-    let live = workspace.refresh(&state, selected.iter().cloned())?;
+    if !restored_data.is_empty() {
+        // RESTORE TABLE moved the tables: plan against them as they are now.
+        live = workspace.refresh(&state, selected.iter().cloned())?;
+    }
     let options = PlanOptions {
         limitations: workspace.providers.limitations(),
         ..PlanOptions::default()
@@ -235,18 +248,22 @@ pub fn restore_snapshot(
     );
     print_plan(&plan, apply.format, &workspace.redactor);
     if !plan.has_changes() {
-        let mut entry = JournalEntry::begin("restore", command);
-        entry.snapshot = Some(index.id.clone());
+        entry.revision = state.revision.clone();
+        entry.snapshot = before;
+        entry.duration_ms = started.elapsed().as_millis() as u64;
         entry.outcome = "succeeded".into();
         entry.details = restored_data;
+        entry
+            .details
+            .insert(0, format!("restored snapshot {}", index.id));
         workspace.backend.append_journal(&entry)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let planned = Planned {
-        desired: &desired,
-        plan,
-        live,
-        state,
-    };
+    let mut planned = Planned::new(&desired, plan, live, state);
+    planned.snapshot = before;
+    planned.notes = restored_data;
+    planned
+        .notes
+        .insert(0, format!("restored snapshot {}", index.id));
     execute(workspace, planned, apply, lock, "restore", command)
 }

@@ -75,9 +75,10 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
     let options = VerifyOptions {
         parallelism: usize::from(args.parallelism),
     };
+    let entry = crate::state::JournalEntry::begin("verify", "lode verify");
     let started = std::time::Instant::now();
     let results = verify_workspace(&workspace, &state, &selected, &options);
-    record_verification(&workspace, "lode verify", &results, started.elapsed());
+    record_verification(&workspace, entry, &results, started.elapsed());
     match args.format {
         VerifyFormat::Json => {
             let value = workspace
@@ -127,13 +128,13 @@ pub fn verify_workspace(
 /// Adds a `verify` entry to the journal (one detail line per check), so `lode history` and the
 /// incident report show when the environment was last validated. A journal that cannot be
 /// written is a warning: the checks already ran and their result stands.
+/// `entry` is begun before the checks run, so the journal shows when they started.
 pub fn record_verification(
     workspace: &Workspace,
-    command: &str,
+    mut entry: crate::state::JournalEntry,
     results: &[CheckResult],
     duration: std::time::Duration,
 ) {
-    let mut entry = crate::state::JournalEntry::begin("verify", command);
     entry.duration_ms = duration.as_millis() as u64;
     entry.revision = workspace.loaded.desired.source.commit.clone();
     entry.outcome = if verify::all_passed(results) {

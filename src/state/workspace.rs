@@ -4,9 +4,6 @@
 //! whose holder died is broken only with `lode force-unlock ID`. Workspace files have no append,
 //! so the log is rewritten whole on each record (it stays small: two lines per change).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -17,8 +14,6 @@ use crate::provider::databricks::client::{ApiError, DatabricksClient, Idempotenc
 pub struct WorkspaceStore {
     client: std::sync::Arc<DatabricksClient>,
     folder: String,
-    /// Documents as last written, so appends need no read.
-    cache: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 fn storage(operation: &'static str, location: &str) -> impl FnOnce(ApiError) -> StateError {
@@ -35,7 +30,6 @@ impl WorkspaceStore {
         WorkspaceStore {
             client,
             folder: folder.trim_end_matches('/').to_string(),
-            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,34 +115,20 @@ impl StateStore for WorkspaceStore {
     }
 
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
-        let bytes = self
-            .export(name)
-            .map_err(storage("read", &self.path(name)))?;
-        if let Some(bytes) = &bytes {
-            self.cache
-                .lock()
-                .expect("cache lock")
-                .insert(name.to_string(), bytes.clone());
-        }
-        Ok(bytes)
+        self.export(name).map_err(storage("read", &self.path(name)))
     }
 
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         self.import(name, bytes, true)
-            .map_err(storage("write", &self.path(name)))?;
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(name.to_string(), bytes.to_vec());
-        Ok(())
+            .map_err(storage("write", &self.path(name)))
     }
 
     fn append(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
-        let cached = self.cache.lock().expect("cache lock").get(name).cloned();
-        let mut content = match cached {
-            Some(content) => content,
-            None => self.read(name)?.unwrap_or_default(),
-        };
+        // Workspace files cannot be appended to: read, extend, rewrite. Always re-read (never a
+        // copy held by this process), so an entry another lode wrote meanwhile (`lode verify`
+        // and `lode snapshot` journal without the lock) is kept. Two appends at the same
+        // instant can still race; the journal is a record, not the state.
+        let mut content = self.read(name)?.unwrap_or_default();
         content.extend_from_slice(bytes);
         self.replace(name, &content)
     }
@@ -156,7 +136,6 @@ impl StateStore for WorkspaceStore {
     fn remove(&self, name: &str) -> Result<(), StateError> {
         self.delete(name)
             .map_err(storage("remove", &self.path(name)))?;
-        self.cache.lock().expect("cache lock").remove(name);
         Ok(())
     }
 

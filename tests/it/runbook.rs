@@ -55,7 +55,9 @@ fn an_out_of_band_change_is_snapshotted_undone_and_restored() {
             .iter()
             .any(|a| a == "gateway_script/physics_simulation")
     );
-    assert!(entry["created"].is_string() && entry.get("revision").is_some());
+    assert!(entry["created"].is_string());
+    // The revision is what is live (the last apply), not whatever the work tree holds.
+    assert_eq!(entry["revision"], repo.git(&["rev-parse", "HEAD"]).trim());
 
     // lode apply undoes the out-of-band edit (and snapshots the state it overwrites first).
     let apply = repo.lode_ok(&["apply", "--auto-approve"], 0);
@@ -110,6 +112,26 @@ fn restore_brings_table_data_back_with_its_delta_version() {
         serde_json::json!([["15"]])
     );
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+
+    // The restore is journaled with what it did, and snapshotted first (table versions taken
+    // before RESTORE TABLE ran), so restoring that snapshot undoes it.
+    let history: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["history", "--format", "json"], 0).stdout).unwrap();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["operation"], "restore");
+    let details = last["details"].to_string();
+    assert_contains(&details, &format!("restored snapshot {id}"));
+    assert_contains(
+        &details,
+        "RESTORE TABLE main.mining_demo.equipment_master VERSION AS OF",
+    );
+    let before_restore = last["snapshot"].as_str().unwrap().to_string();
+    assert_ne!(before_restore, id);
+    repo.lode_ok(&["restore", &before_restore, "--auto-approve"], 0);
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM equipment_master"),
+        serde_json::json!([["14"]])
+    );
 }
 
 #[test]
@@ -165,7 +187,17 @@ fn no_data_leaves_every_table_untouched() {
         "AMBIENT_C = 35.0",
     );
     repo.commit("data and config");
-    let run = repo.lode_ok(&["apply", "--auto-approve", "--no-data"], 1);
+    // A step held back by --no-data is not a failure: --rollback-on-failure leaves the rest.
+    let run = repo.lode_ok(
+        &[
+            "apply",
+            "--auto-approve",
+            "--no-data",
+            "--rollback-on-failure",
+        ],
+        1,
+    );
+    assert!(!run.stderr.contains("rolling back"), "{}", run.stderr);
     assert_contains(
         &run.stdout,
         "BLOCKED: it changes table data, which --no-data skips",
@@ -247,8 +279,11 @@ fn the_incident_report_tells_the_story_from_the_journal() {
     let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
     // The hand-run runbook: stop, restore the snapshot, resume.
     repo.lode_ok(&["stop"], 0);
-    repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
-    repo.lode_ok(&["apply", "--auto-approve", "--resume"], 0);
+    // A restore would turn the stopped timers back on: it needs --resume like apply.
+    let refused = repo.lode_ok(&["restore", &id, "--auto-approve"], 1);
+    assert_contains(&refused.stderr, "is stopped (`lode stop` by");
+    repo.lode_ok(&["restore", &id, "--auto-approve", "--resume"], 0);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
     let report = repo.lode_ok(&["report", "incident"], 0).stdout;
     for section in [
         "# Incident report: environment `local`",
