@@ -1,6 +1,8 @@
 //! `lode status`: the runbook's health check on one screen — connectivity and auth of each live
 //! system, pipeline state, Genie availability, drift, the lock holder, the last apply, and
-//! whether the environment is stopped.
+//! whether the environment is stopped. Pipeline last updates and data freshness come from the
+//! manifests' `pipeline_state` and `freshness` checks (the same measurement `lode verify` makes),
+//! so status and verify can never disagree.
 
 use std::process::ExitCode;
 
@@ -9,7 +11,9 @@ use serde_json::{Value, json};
 use super::workspace::Workspace;
 use super::{CommandError, GlobalArgs};
 use crate::engine::plan::{Action, PlanOptions};
-use crate::manifest::Kind;
+use crate::manifest::kinds::CheckType;
+use crate::manifest::{Check, Kind};
+use crate::verify::{CheckResult, VerifyOptions, format_value};
 
 /// Show the environment's health: connections, pipelines, Genie, drift, lock, last apply.
 #[derive(Debug, clap::Args)]
@@ -39,6 +43,29 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandEr
             |(a, l)| json!({"address": a.to_string(), "id": l.id, "state": l.outputs.get("state")}),
         )
         .collect();
+    let health_checks: Vec<Check> = workspace
+        .loaded
+        .desired
+        .checks
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.spec.check_type,
+                CheckType::PipelineState | CheckType::Freshness
+            )
+        })
+        .cloned()
+        .collect();
+    let health: Vec<CheckResult> = if health_checks.is_empty() {
+        Vec::new()
+    } else {
+        super::verify::verify_workspace(
+            &workspace,
+            &state,
+            &health_checks,
+            &VerifyOptions::default(),
+        )
+    };
     let genie: Vec<Value> = workspace
         .loaded
         .desired
@@ -76,6 +103,7 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandEr
         "connections": connections,
         "pipelines": pipelines,
         "genie_spaces": genie,
+        "health_checks": workspace.redactor.value(&serde_json::to_value(&health).expect("results serialise")),
         "drift": drifted,
         "pending_changes": pending,
         "lock": lock,
@@ -122,6 +150,25 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandEr
                 "  pipeline {}: {}",
                 pipeline["address"].as_str().unwrap_or(""),
                 pipeline["state"].as_str().unwrap_or("unknown")
+            );
+        }
+        if health.is_empty() {
+            println!("  freshness: no `pipeline_state` or `freshness` checks in the manifests");
+        }
+        for result in &health {
+            println!(
+                "  {} {}: {} {} (expected {}){}",
+                result.check_type.as_str(),
+                result.name,
+                result.status.as_str(),
+                format_value(&result.value),
+                result.expected,
+                result
+                    .message
+                    .as_deref()
+                    .and_then(|m| m.lines().next())
+                    .map(|m| format!(" — {}", workspace.redactor.text(m)))
+                    .unwrap_or_default()
             );
         }
         for space in report["genie_spaces"].as_array().into_iter().flatten() {

@@ -240,6 +240,19 @@ fn status_shows_connections_drift_lock_and_the_last_apply() {
     assert_eq!(status["pending_changes"], 1);
     assert_eq!(status["genie_spaces"][0]["available"], true);
     assert!(status["pipelines"][0]["state"].is_string());
+    // Pipeline last update and data freshness, measured by the manifests' checks.
+    let health = status["health_checks"].as_array().unwrap();
+    let pipeline = health
+        .iter()
+        .find(|c| c["name"] == "pipeline_healthy")
+        .unwrap();
+    assert_eq!(pipeline["status"], "PASS");
+    assert_contains(pipeline["value"].as_str().unwrap(), "last update COMPLETED");
+    let fresh = health
+        .iter()
+        .find(|c| c["name"] == "telemetry_fresh")
+        .unwrap();
+    assert_eq!(fresh["type"], "freshness");
     assert_eq!(status["last_apply"]["outcome"], "succeeded");
     assert!(status["lock"].is_null());
     assert!(status["stopped"].is_null());
@@ -248,6 +261,11 @@ fn status_shows_connections_drift_lock_and_the_last_apply() {
         &text,
         "drift: 1 object(s) changed outside lode (gateway_script/physics_simulation)",
     );
+    assert_contains(
+        &text,
+        "  pipeline_state pipeline_healthy: PASS IDLE, last update COMPLETED",
+    );
+    assert_contains(&text, "  freshness telemetry_fresh: FAIL");
 }
 
 #[test]
