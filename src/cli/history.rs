@@ -10,8 +10,8 @@ use super::{CommandError, GlobalArgs};
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
     /// text (default) or json (an array of journal records).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::TextOrJson,
     /// Only the last N records.
     #[arg(long)]
     pub last: Option<usize>,
@@ -24,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<ExitCode, CommandE
         let skip = entries.len().saturating_sub(last);
         entries.drain(..skip);
     }
-    if args.format == "json" {
+    if args.format == super::TextOrJson::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(&entries).expect("journal entries serialise")

@@ -142,6 +142,13 @@ pub enum ErrorClass {
     Internal,
 }
 
+/// `--format` of the commands that print either lines for people or JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
 /// An error ready to print: message, hints, and manifest problems with their source lines.
 #[derive(Debug)]
 pub struct CommandError {

@@ -23,8 +23,8 @@ pub struct SnapshotArgs {}
 #[derive(Debug, clap::Args)]
 pub struct SnapshotsArgs {
     /// text (default) or json (an array of {id, created, revision, resources}).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::TextOrJson,
 }
 
 /// Put the environment back to snapshot ID: shows the plan first; restores table data with
@@ -92,7 +92,7 @@ pub fn snapshot(global: &GlobalArgs, _: &SnapshotArgs) -> Result<ExitCode, Comma
 pub fn list(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<ExitCode, CommandError> {
     let root = super::workspace::find_root(global.dir.as_deref())?;
     let all = Snapshots::new(&root, &global.env).list()?;
-    if args.format == "json" {
+    if args.format == super::TextOrJson::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(&all).expect("snapshot indexes serialise")

@@ -19,8 +19,8 @@ use crate::verify::{CheckResult, VerifyOptions, format_value};
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// text (default) or json.
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::TextOrJson,
 }
 
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandError> {
@@ -111,7 +111,7 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandEr
         "stopped": stopped,
         "state_serial": state.serial,
     });
-    if args.format == "json" {
+    if args.format == super::TextOrJson::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("JSON serialises")

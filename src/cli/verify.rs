@@ -6,19 +6,12 @@
 use std::process::ExitCode;
 
 use super::workspace::Workspace;
-use super::{CommandError, GlobalArgs};
+use super::{CommandError, GlobalArgs, TextOrJson};
 use crate::manifest::Check;
 use crate::manifest::kinds::CheckSeverity;
 use crate::redact::Redactor;
 use crate::state::State;
 use crate::verify::{self, CheckResult, CheckStatus, VerifyContext, VerifyOptions, format_value};
-
-/// Output formats of `lode verify`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum VerifyFormat {
-    Text,
-    Json,
-}
 
 /// Run the verification checks (`kind: check` manifests: row counts, tag counts, pipeline
 /// state, data freshness, HTTP, Genie) against the live environment, in parallel. Prints each
@@ -30,7 +23,7 @@ pub struct VerifyArgs {
     /// `text` (one line per check) or `json` (an array of objects with name, type, status,
     /// severity, value, expected, duration_ms, message).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: VerifyFormat,
+    pub format: TextOrJson,
     /// Run only these checks, by name. Repeatable.
     #[arg(long = "check", value_name = "NAME")]
     pub checks: Vec<String>,
@@ -64,8 +57,8 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
         .collect();
     if selected.is_empty() {
         match args.format {
-            VerifyFormat::Json => println!("[]"),
-            VerifyFormat::Text => {
+            TextOrJson::Json => println!("[]"),
+            TextOrJson::Text => {
                 println!("No checks: the manifests declare no `kind: check` documents.")
             }
         }
@@ -80,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
     let results = verify_workspace(&workspace, &state, &selected, &options);
     record_verification(&workspace, entry, &results, started.elapsed());
     match args.format {
-        VerifyFormat::Json => {
+        TextOrJson::Json => {
             let value = workspace
                 .redactor
                 .value(&serde_json::to_value(&results).expect("results serialise"));
@@ -89,7 +82,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
                 serde_json::to_string_pretty(&value).expect("JSON serialises")
             );
         }
-        VerifyFormat::Text => print!("{}", render_text(&results, &workspace.redactor)),
+        TextOrJson::Text => print!("{}", render_text(&results, &workspace.redactor)),
     }
     Ok(if verify::all_passed(&results) {
         ExitCode::SUCCESS

@@ -188,6 +188,8 @@ pub struct Providers {
     providers: Vec<Box<dyn Provider>>,
     /// The Databricks client, shared with a `workspace` state backend.
     databricks_client: Option<std::sync::Arc<databricks::client::DatabricksClient>>,
+    /// The SQL warehouse set for the environment or by its auth profile (verify runs on it too).
+    databricks_warehouse_id: Option<String>,
     /// The Ignition gateway's HTTP client, when the environment has one (verify reads tags).
     ignition_gateway: Option<Arc<ignition::client::GatewayClient>>,
     /// Kept alive while the providers are in use; dropped last.
@@ -227,6 +229,7 @@ impl Providers {
         let mut providers: Vec<Box<dyn Provider>> = Vec::new();
         let mut emulators = Vec::new();
         let mut databricks_client = None;
+        let mut databricks_warehouse_id = None;
         let mut gateways = Vec::new();
         let mut ignition_gateway = None;
         if let Some(ignition) = &environment.ignition {
@@ -324,6 +327,7 @@ impl Providers {
                 databricks::client::ClientOptions::default(),
             )?);
             databricks_client = Some(client.clone());
+            databricks_warehouse_id = warehouse_id.clone();
             let mut settings = databricks::provider::DatabricksSettings {
                 warehouse_id,
                 ..Default::default()
@@ -338,6 +342,7 @@ impl Providers {
         Ok(Providers {
             providers,
             databricks_client,
+            databricks_warehouse_id,
             ignition_gateway,
             emulators,
             gateways,
@@ -348,6 +353,7 @@ impl Providers {
         Providers {
             providers,
             databricks_client: None,
+            databricks_warehouse_id: None,
             ignition_gateway: None,
             emulators: Vec::new(),
             gateways: Vec::new(),
@@ -404,6 +410,11 @@ impl Providers {
         &self,
     ) -> Option<std::sync::Arc<databricks::client::DatabricksClient>> {
         self.databricks_client.clone()
+    }
+
+    /// The SQL warehouse configured for the environment (its file, else its auth profile).
+    pub fn databricks_warehouse_id(&self) -> Option<String> {
+        self.databricks_warehouse_id.clone()
     }
 
     /// The environment's Ignition gateway client, if it has one (a URL or the emulator).

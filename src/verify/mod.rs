@@ -158,28 +158,7 @@ impl VerifyContext {
             });
         VerifyContext {
             databricks: providers.databricks_client(),
-            warehouse_id: environment
-                .databricks
-                .as_ref()
-                .and_then(|d| d.warehouse_id.clone()),
-            tags,
-            live,
-            live_error: None,
-            warehouse: OnceLock::new(),
-            tag_trees: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// A context from its parts (tests, other callers).
-    pub fn from_parts(
-        databricks: Option<Arc<DatabricksClient>>,
-        warehouse_id: Option<String>,
-        tags: Option<TagSource>,
-        live: BTreeMap<Address, LiveObject>,
-    ) -> VerifyContext {
-        VerifyContext {
-            databricks,
-            warehouse_id,
+            warehouse_id: providers.databricks_warehouse_id(),
             tags,
             live,
             live_error: None,
