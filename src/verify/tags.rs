@@ -10,8 +10,7 @@ use serde_json::Value;
 
 use super::{Measured, VerifyContext, judge, number};
 use crate::manifest::kinds::CheckSpec;
-use crate::provider::ignition::client::encode_path;
-use crate::provider::ignition::tags::{TagFolder, flatten};
+use crate::provider::ignition::tags::TagFolder;
 
 use super::TagSource;
 
@@ -47,34 +46,9 @@ pub fn read_tree(source: &TagSource, provider: &str) -> Result<TagTree, String> 
             Ok(TagTree { tags, types })
         }
         TagSource::Api(gateway) => {
-            let path = format!(
-                "/data/api/v1/tags/export?provider={}&type=json&recursive=true&includeUdts=true",
-                encode_path(provider)
-            );
-            let export = gateway
-                .get(&path)
+            let (tags, types) = crate::provider::ignition::api::export_tags(gateway, provider)
                 .map_err(|e| format!("exporting the tags of provider {provider}: {e}"))?;
-            let mut tree = TagTree::default();
-            for entry in export
-                .get("tags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if entry.get("name").and_then(Value::as_str) == Some("_types_") {
-                    for child in entry
-                        .get("tags")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        flatten(child, "", &mut tree.types);
-                    }
-                } else {
-                    flatten(entry, "", &mut tree.tags);
-                }
-            }
-            Ok(tree)
+            Ok(TagTree { tags, types })
         }
     }
 }

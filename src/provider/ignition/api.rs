@@ -21,7 +21,7 @@ use crate::provider::{
 };
 
 /// One provider's export: tags by path, and UDT definitions by path under `_types_`.
-type TagExport = (BTreeMap<String, Value>, BTreeMap<String, Value>);
+pub type TagExport = (BTreeMap<String, Value>, BTreeMap<String, Value>);
 
 /// A gateway reached only over HTTP.
 pub struct IgnitionApi {
@@ -199,33 +199,7 @@ impl IgnitionApi {
 
     /// Every tag and type of `provider`, by path, from one export.
     fn export_tags(&self, provider: &str) -> Result<TagExport, ProviderError> {
-        let path = format!(
-            "/data/api/v1/tags/export?provider={}&type=json&recursive=true&includeUdts=true",
-            encode_path(provider)
-        );
-        let export = self.gateway.get(&path).map_err(refused)?;
-        let mut tags = BTreeMap::new();
-        let mut types = BTreeMap::new();
-        for entry in export
-            .get("tags")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if entry.get("name").and_then(Value::as_str) == Some("_types_") {
-                for child in entry
-                    .get("tags")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    flatten(child, "", &mut types);
-                }
-            } else {
-                flatten(entry, "", &mut tags);
-            }
-        }
-        Ok((tags, types))
+        export_tags(&self.gateway, provider).map_err(refused)
     }
 
     /// Imports one entry at `folder` of `provider`.
@@ -533,4 +507,36 @@ fn with_type(config: &Value) -> Value {
         entry["tagType"] = json!("UdtType");
     }
     entry
+}
+
+/// Every tag and UDT definition of `provider`, each by path (types by their path under
+/// `_types_`), from one recursive tag export. Verify's tag counts read the gateway this way too.
+pub fn export_tags(gateway: &GatewayClient, provider: &str) -> Result<TagExport, GatewayError> {
+    let path = format!(
+        "/data/api/v1/tags/export?provider={}&type=json&recursive=true&includeUdts=true",
+        encode_path(provider)
+    );
+    let export = gateway.get(&path)?;
+    let mut tags = BTreeMap::new();
+    let mut types = BTreeMap::new();
+    for entry in export
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if entry.get("name").and_then(Value::as_str) == Some("_types_") {
+            for child in entry
+                .get("tags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                flatten(child, "", &mut types);
+            }
+        } else {
+            flatten(entry, "", &mut tags);
+        }
+    }
+    Ok((tags, types))
 }
