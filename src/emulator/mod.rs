@@ -1,7 +1,9 @@
 //! Emulators of the live systems: a Databricks workspace (`databricks/`) that keeps its tables
-//! as real Delta tables, and (later) an Ignition gateway. They are part of the product: the
+//! as real Delta tables, and an Ignition 8.3 gateway (`ignition/`) backed by a gateway data
+//! directory. They are part of the product: the
 //! `local` environment runs them in-process on loopback ports, `lode emulator serve` runs them
 //! standalone, and tests rely on them behaving like the real APIs, awkward parts included.
 
 pub mod databricks;
 pub mod ignition;
+pub mod server;

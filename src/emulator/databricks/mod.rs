@@ -11,7 +11,6 @@ pub mod sql;
 pub mod store;
 pub mod workspace;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -248,61 +247,21 @@ pub fn router(workspace: Shared) -> Router {
 pub struct RunningEmulator {
     pub url: String,
     pub workspace: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for RunningEmulator {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _server: crate::emulator::server::BackgroundServer,
 }
 
 /// Binds 127.0.0.1:`port` and serves until the returned handle is dropped.
 pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartEmulatorError> {
     let port = config.port;
     let workspace = Arc::new(Workspace::open(config)?);
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+    let (listener, url) = crate::emulator::server::bind_loopback(port)
         .map_err(|source| StartEmulatorError::Bind { port, source })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartEmulatorError::Bind { port, source })?;
-    let address = listener
-        .local_addr()
-        .map_err(|source| StartEmulatorError::Bind { port, source })?;
-    let url = format!("http://{address}");
     let _ = workspace.base_url.set(url.clone());
-    let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(workspace.clone());
-    let thread = std::thread::Builder::new()
-        .name("databricks-emulator".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime starts");
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("a bound listener converts");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = shutdown_rx.await;
-                    })
-                    .await;
-            });
-        })
-        .expect("the emulator thread starts");
     Ok(RunningEmulator {
         url,
         workspace,
-        shutdown: Some(shutdown),
-        thread: Some(thread),
+        _server: crate::emulator::server::serve_in_background("databricks-emulator", listener, app),
     })
 }
 

@@ -14,7 +14,6 @@ pub mod tags;
 pub mod zerobus;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -310,61 +309,21 @@ pub fn router(gateway: Shared) -> Router {
 pub struct RunningGateway {
     pub url: String,
     pub gateway: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for RunningGateway {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _server: crate::emulator::server::BackgroundServer,
 }
 
 /// Binds 127.0.0.1:`port` and serves until the returned handle is dropped.
 pub fn start(config: GatewayConfig) -> Result<RunningGateway, StartGatewayError> {
     let port = config.port;
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .map_err(|source| StartGatewayError::Bind { port, source })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartGatewayError::Bind { port, source })?;
-    let address = listener
-        .local_addr()
+    let (listener, url) = crate::emulator::server::bind_loopback(port)
         .map_err(|source| StartGatewayError::Bind { port, source })?;
     let gateway = Arc::new(Gateway::open(config)?);
-    let url = format!("http://{address}");
     let _ = gateway.base_url.set(url.clone());
-    let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(gateway.clone());
-    let thread = std::thread::Builder::new()
-        .name("ignition-emulator".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime starts");
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("a bound listener converts");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = shutdown_rx.await;
-                    })
-                    .await;
-            });
-        })
-        .expect("the emulator thread starts");
     Ok(RunningGateway {
         url,
         gateway,
-        shutdown: Some(shutdown),
-        thread: Some(thread),
+        _server: crate::emulator::server::serve_in_background("ignition-emulator", listener, app),
     })
 }
 
