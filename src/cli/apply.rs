@@ -114,7 +114,7 @@ pub fn apply_workspace(
 ) -> Result<ExitCode, CommandError> {
     let lock = workspace.backend.lock(command)?;
     check_stopped(workspace, options, command)?;
-    let state = workspace.load_state()?;
+    let state = workspace.load_state_for_change(&lock)?;
     let (plan, live) = workspace.plan(&state, &selection.options())?;
     print_plan(&plan, options.format, &workspace.redactor);
     // `lode apply` → apply, `lode rollback --to X` → rollback: the journal's operation.
@@ -617,7 +617,7 @@ fn apply_saved(
     }
     let workspace = Workspace::from_files(global, files)?;
     let lock = workspace.backend.lock("lode apply (saved plan)")?;
-    let mut state = workspace.load_state()?;
+    let mut state = workspace.load_state_for_change(&lock)?;
     if state.serial == 0 && plan.state.serial == 0 && state.resources.is_empty() {
         // A first deployment: the new state takes the plan's lineage, so its fingerprints hold.
         state.lineage = plan.state.lineage.clone();

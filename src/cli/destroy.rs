@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<ExitCode, CommandE
     let workspace = Workspace::open(global, None)?;
     let lock = workspace.backend.lock("lode destroy")?;
     check_stopped(&workspace, &args.apply, "lode destroy")?;
-    let state = workspace.load_state()?;
+    let state = workspace.load_state_for_change(&lock)?;
     let nothing = Desired {
         resources: Default::default(),
         ..workspace.loaded.desired.clone()

@@ -52,11 +52,20 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
         ),
         None => None,
     };
+    let faults = crate::emulator::faults::Faults::from_env()
+        .map_err(|e| CommandError::user(e.to_string()))?;
+    if faults.is_some() {
+        eprintln!(
+            "Injecting faults from {}",
+            crate::emulator::faults::FAULTS_VARIABLE
+        );
+    }
     let config = EmulatorConfig {
         data_dir: args.data.join("databricks"),
         token: args.token.clone(),
         oauth_client,
         port: args.databricks_port,
+        faults: faults.clone(),
     };
     // Without an explicit port, serve where the local environment's URLs point.
     let workspace = if args.databricks_port == 0 {
@@ -79,6 +88,7 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
                 token: args.ignition_token.clone(),
                 read_only_token: None,
                 port,
+                faults: faults.clone(),
             };
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
                 CommandError::user(format!("cannot create {}: {e}", config.data_dir.display()))

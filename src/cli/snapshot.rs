@@ -144,7 +144,7 @@ pub fn restore_snapshot(
     apply: &ApplyOptions,
     command: &str,
 ) -> Result<ExitCode, CommandError> {
-    let state = workspace.load_state()?;
+    let state = workspace.load_state_for_change(lock)?;
     let (index, resources) = Snapshots::new(&workspace.root, &workspace.env_name).load(id)?;
     let selected: BTreeSet<_> = index.resources.iter().cloned().collect();
     let started = std::time::Instant::now();

@@ -12,7 +12,7 @@ use crate::manifest::environment::StateBackendKind;
 use crate::manifest::{Address, Loaded, ManifestFiles, load_desired};
 use crate::provider::{LiveObject, Providers, RefreshRequest};
 use crate::redact::Redactor;
-use crate::state::{LocalStore, State, StateBackend};
+use crate::state::{LocalStore, LockGuard, Recovery, State, StateBackend};
 
 /// An opened manifest root and environment.
 pub struct Workspace {
@@ -134,11 +134,33 @@ impl Workspace {
 
     /// Loads state, warning on stderr about calls an earlier apply did not finish.
     pub fn load_state(&self) -> Result<State, CommandError> {
+        Ok(self.load_state_with_recovery()?.0)
+    }
+
+    fn load_state_with_recovery(&self) -> Result<(State, Recovery), CommandError> {
         let (state, recovery) = self.backend.load()?;
         for (address, action) in &recovery.interrupted {
             eprintln!(
                 "warning: an earlier apply was interrupted during `{action}` of {address}; its live state is read again now"
             );
+        }
+        Ok((state, recovery))
+    }
+
+    /// Loads state for a command about to change things (it holds the lock). When an earlier
+    /// apply was interrupted (its write-ahead log is still there), the live systems are first
+    /// asked to finish what it may have left half done: a gateway scan lock it held, files
+    /// it wrote that the gateway has not read.
+    pub fn load_state_for_change(&self, _lock: &LockGuard) -> Result<State, CommandError> {
+        let (state, recovery) = self.load_state_with_recovery()?;
+        if recovery.was_interrupted() {
+            for done in self
+                .providers
+                .recover_interrupted()
+                .map_err(|e| CommandError::from(e).with_class(super::ErrorClass::Remote))?
+            {
+                eprintln!("Recovered from the interrupted apply: {done}");
+            }
         }
         Ok(state)
     }

@@ -5,5 +5,6 @@
 //! standalone, and tests rely on them behaving like the real APIs, awkward parts included.
 
 pub mod databricks;
+pub mod faults;
 pub mod ignition;
 pub mod server;

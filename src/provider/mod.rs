@@ -148,6 +148,14 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// Finishes what an interrupted apply may have left half done on the live system (a held
+    /// gateway scan lock, files written but not yet read by the gateway). Called under the
+    /// lock, before planning, when the write-ahead log shows an apply was interrupted; must be
+    /// safe to repeat. Says what it did.
+    fn recover_interrupted(&self) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
     /// `ignition`, `databricks`: matches `Kind::system`.
     fn system(&self) -> &'static str;
 
@@ -210,6 +218,8 @@ pub enum ConnectProvidersError {
     Gateway(String),
     #[error("the environment file is incomplete: {0}")]
     Config(&'static str),
+    #[error("{0}")]
+    Faults(#[from] crate::emulator::faults::FaultSpecError),
 }
 
 /// The API token of the in-process gateway emulator of the local environments.
@@ -232,6 +242,8 @@ impl Providers {
         let mut databricks_warehouse_id = None;
         let mut gateways = Vec::new();
         let mut ignition_gateway = None;
+        // Read only when an emulator is started; real systems get no injected faults.
+        let emulator_faults = || crate::emulator::faults::Faults::from_env();
         if let Some(ignition) = &environment.ignition {
             let data_dir = ignition.data_dir.as_ref().map(|d| root.join(d));
             let gateway = if ignition.emulator {
@@ -246,6 +258,7 @@ impl Providers {
                         token: LOCAL_GATEWAY_TOKEN.to_string(),
                         read_only_token: None,
                         port: 0,
+                        faults: emulator_faults()?,
                     },
                 )
                 .map_err(|e| ConnectProvidersError::Gateway(e.to_string()))?;
@@ -298,6 +311,7 @@ impl Providers {
                         token: LOCAL_EMULATOR_TOKEN.to_string(),
                         oauth_client: None,
                         port: 0,
+                        faults: emulator_faults()?,
                     },
                 )?;
                 let auth = databricks::auth::ResolvedAuth {
@@ -395,6 +409,15 @@ impl Providers {
         live: &LiveObject,
     ) -> Result<Option<String>, ProviderError> {
         self.for_kind(address.kind)?.stop(address, live)
+    }
+
+    /// Every provider's `recover_interrupted`: what each did.
+    pub fn recover_interrupted(&self) -> Result<Vec<String>, ProviderError> {
+        let mut done = Vec::new();
+        for provider in &self.providers {
+            done.extend(provider.recover_interrupted()?);
+        }
+        Ok(done)
     }
 
     /// What the providers cannot do, for the planner.

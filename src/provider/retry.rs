@@ -41,9 +41,10 @@ pub fn is_retryable(failure: Failure, idempotent: bool) -> bool {
     match failure {
         // Rejected before processing: safe for every method.
         Failure::Status(429 | 503) => true,
-        // A gateway gave up waiting; the backend may or may not have acted on the request.
-        Failure::Status(502 | 504) => idempotent,
-        // 500 is a real server fault that repeating rarely cures (the SDKs do not retry it).
+        // A gateway gave up waiting, or the server failed: it may or may not have acted on
+        // the request. The SDKs do not retry 500, but a reconciler's reads are safe to repeat
+        // and one failed read would otherwise fail a whole plan.
+        Failure::Status(500 | 502 | 504) => idempotent,
         Failure::Status(_) => false,
         Failure::Transport => idempotent,
     }
@@ -124,7 +125,7 @@ mod tests {
         for idempotent in [true, false] {
             assert!(is_retryable(Failure::Status(429), idempotent));
             assert!(is_retryable(Failure::Status(503), idempotent));
-            assert!(!is_retryable(Failure::Status(500), idempotent));
+            assert_eq!(is_retryable(Failure::Status(500), idempotent), idempotent);
             assert!(!is_retryable(Failure::Status(400), idempotent));
         }
         assert!(is_retryable(Failure::Status(502), true));

@@ -129,6 +129,15 @@ pub struct Recovery {
     /// Calls that began but never reported back: their outcome is unknown until refreshed.
     pub interrupted: Vec<(Address, String)>,
     pub replayed: usize,
+    /// A write-ahead log was there: the last apply did not finish.
+    pub found_log: bool,
+}
+
+impl Recovery {
+    /// Whether an apply ended without committing (its write-ahead log was found).
+    pub fn was_interrupted(&self) -> bool {
+        self.found_log
+    }
 }
 
 const STATE: &str = "state.json";
@@ -310,7 +319,10 @@ fn record_line(record: &WalRecord) -> Vec<u8> {
 }
 
 fn replay(log: &[u8], state: &mut State) -> Recovery {
-    let mut recovery = Recovery::default();
+    let mut recovery = Recovery {
+        found_log: true,
+        ..Recovery::default()
+    };
     let mut pending: Vec<(u64, Address, String)> = Vec::new();
     for (index, line) in log.lines().enumerate() {
         // A torn last line is what a crash mid-append leaves; everything before it counts.

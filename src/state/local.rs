@@ -132,6 +132,17 @@ impl StateStore for LocalStore {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(storage("lock", &path)(e)),
         }
+        // A holder that lets go empties the file; one that still names a holder died holding it
+        // (killed or crashed), and the kernel released its lock. Say whose lock is taken over.
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
+        if let Ok(dead) = serde_json::from_str::<LockInfo>(&previous) {
+            tracing::warn!(
+                "took over the lock of {}, which ended without releasing it (killed or crashed); \
+                 its write-ahead log, if any, is replayed",
+                dead.describe()
+            );
+        }
         file.set_len(0).map_err(storage("write", &path))?;
         file.rewind().map_err(storage("write", &path))?;
         file.write_all(

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::{Address, Lifecycle};
 
-pub use backend::{JournalEntry, LockGuard, StateBackend, StateError, StateWriter};
+pub use backend::{JournalEntry, LockGuard, Recovery, StateBackend, StateError, StateWriter};
 pub use local::LocalStore;
 
 pub const STATE_FORMAT_VERSION: u32 = 1;

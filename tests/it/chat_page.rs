@@ -78,6 +78,7 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
             token: lode::provider::LOCAL_EMULATOR_TOKEN.into(),
             oauth_client: None,
             port: 0,
+            faults: None,
         },
     )
     .expect("the emulator starts on the applied data folder");

@@ -62,6 +62,7 @@ fn sql(repo: &Repo, statement: &str) -> serde_json::Value {
             token: "t".into(),
             oauth_client: None,
             port: 0,
+            faults: None,
         })
         .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -295,6 +296,7 @@ fn emulator_files(repo: &Repo) -> lode::emulator::databricks::Workspace {
         token: "t".into(),
         oauth_client: None,
         port: 0,
+        faults: None,
     })
     .unwrap()
 }

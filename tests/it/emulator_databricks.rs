@@ -84,6 +84,7 @@ fn config(dir: &Path) -> EmulatorConfig {
         token: TOKEN.into(),
         oauth_client: Some((CLIENT_ID.into(), CLIENT_SECRET.into())),
         port: 0,
+        faults: None,
     }
 }
 
@@ -744,6 +745,7 @@ fn lodes_client_execute_sql_polls_and_fetches_all_chunks() {
         catalog: Some("main".into()),
         schema: Some("cl".into()),
         parameters: vec![("min".into(), Some("5".into()))],
+        idempotent: false,
     };
 
     // A timeout under 5 s makes the client submit with wait_timeout 0s: PENDING, then polls.

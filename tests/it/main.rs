@@ -4,6 +4,7 @@
 mod chat_page;
 mod cli_misc;
 mod core_flow;
+mod crash;
 mod databricks;
 mod emulator_databricks;
 mod fixtures;

@@ -13,6 +13,7 @@ fn sql(repo: &Repo, statement: &str) -> serde_json::Value {
             token: "t".into(),
             oauth_client: None,
             port: 0,
+            faults: None,
         })
         .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -35,6 +35,8 @@ pub struct EmulatorConfig {
     pub oauth_client: Option<(String, String)>,
     /// 0 picks a free port.
     pub port: u16,
+    /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
+    pub faults: Option<Arc<crate::emulator::faults::Faults>>,
 }
 
 /// Shared state of one running emulator.
@@ -217,9 +219,10 @@ async fn authenticate(
     }
 }
 
-/// Every route, with auth.
+/// Every route, with auth, behind the configured fault injection.
 pub fn router(workspace: Shared) -> Router {
-    Router::new()
+    let faults = workspace.config.faults.clone();
+    let router = Router::new()
         .merge(identity::routes())
         .merge(workspace::routes())
         .merge(catalog::routes())
@@ -240,7 +243,28 @@ pub fn router(workspace: Shared) -> Router {
             workspace.clone(),
             authenticate,
         ))
-        .with_state(workspace)
+        .with_state(workspace);
+    match faults {
+        Some(faults) => router.layer(middleware::from_fn_with_state(
+            crate::emulator::faults::FaultLayer {
+                faults,
+                error_body: fault_error_body,
+            },
+            crate::emulator::faults::inject,
+        )),
+        None => router,
+    }
+}
+
+/// Injected failures in Databricks' error shape, with the codes its gateway uses.
+fn fault_error_body(status: StatusCode, message: &str) -> Response {
+    let code = match status.as_u16() {
+        404 => "RESOURCE_DOES_NOT_EXIST",
+        429 => "REQUEST_LIMIT_EXCEEDED",
+        503 => "TEMPORARILY_UNAVAILABLE",
+        _ => "INTERNAL_ERROR",
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// An emulator running on its own thread and tokio runtime (in-process use).

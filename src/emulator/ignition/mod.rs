@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     pub read_only_token: Option<String>,
     /// 0 picks a free port.
     pub port: u16,
+    /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
+    pub faults: Option<Arc<crate::emulator::faults::Faults>>,
 }
 
 /// Shared state of one running gateway.
@@ -281,9 +283,10 @@ async fn authenticate(
     next.run(request).await
 }
 
-/// Every route, with auth.
+/// Every route, with auth, behind the configured fault injection.
 pub fn router(gateway: Shared) -> Router {
-    Router::new()
+    let faults = gateway.config.faults.clone();
+    let router = Router::new()
         .merge(gateway::routes())
         .merge(scan::routes())
         .merge(projects::routes())
@@ -301,7 +304,17 @@ pub fn router(gateway: Shared) -> Router {
             gateway.clone(),
             authenticate,
         ))
-        .with_state(gateway)
+        .with_state(gateway);
+    match faults {
+        Some(faults) => router.layer(middleware::from_fn_with_state(
+            crate::emulator::faults::FaultLayer {
+                faults,
+                error_body: |status, message| ApiError::new(status, message).into_response(),
+            },
+            crate::emulator::faults::inject,
+        )),
+        None => router,
+    }
 }
 
 /// A gateway emulator running on its own thread and tokio runtime (in-process use); dropping
@@ -405,6 +418,7 @@ pub(crate) mod test_support {
             token: TOKEN.into(),
             read_only_token: Some(READ_ONLY.into()),
             port: 0,
+            faults: None,
         })
         .unwrap();
         (dir, running)
@@ -522,6 +536,7 @@ mod tests {
             token: TOKEN.into(),
             read_only_token: None,
             port: 0,
+            faults: None,
         })
         .unwrap();
         assert_eq!(
@@ -545,6 +560,7 @@ mod tests {
             token: TOKEN.into(),
             read_only_token: None,
             port: 0,
+            faults: None,
         };
         let first = super::start_remembering_port(config.clone()).unwrap();
         let url = first.url.clone();

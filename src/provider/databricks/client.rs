@@ -87,6 +87,9 @@ pub struct SqlRequest {
     pub schema: Option<String>,
     /// Named parameters for `:name` markers, all typed STRING; `None` binds NULL.
     pub parameters: Vec<(String, Option<String>)>,
+    /// Running the statement twice ends as running it once (a `MERGE` by key, `CREATE ...
+    /// IF NOT EXISTS`, a read), so a submission whose answer was lost may be sent again.
+    pub idempotent: bool,
 }
 
 /// A finished statement's result, every value as the API sends it (string or NULL).
@@ -182,6 +185,17 @@ impl ApiError {
             ApiError::Sql { .. } => self
                 .sql_error_class()
                 .is_some_and(|class| class.ends_with("_NOT_FOUND")),
+            _ => false,
+        }
+    }
+
+    /// The request may or may not have been carried out: no complete answer came, or the server
+    /// failed (500, 502, 504) without saying what it did. A create that ends this way must be
+    /// looked for before it is sent again.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } | ApiError::Timeout { .. } => true,
+            ApiError::Http { status, .. } => matches!(status, 500 | 502 | 504),
             _ => false,
         }
     }
@@ -366,6 +380,27 @@ impl DatabricksClient {
         }
     }
 
+    /// Reads an object known to exist (just created, or just listed): a 404 is the store not
+    /// having caught up yet, so it is asked again a few times (0.25 s, 0.5 s, 1 s, 2 s) before
+    /// the object is believed gone. Trusting the first 404 would make a lookup miss an object
+    /// and create it twice.
+    pub fn get_visible<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, ApiError> {
+        let mut wait = Duration::from_millis(250);
+        for _ in 0..4 {
+            if let Some(found) = self.get_optional(path, query)? {
+                return Ok(Some(found));
+            }
+            tracing::info!(path, "not found right after it was seen; asking again");
+            self.options.clock.sleep(wait);
+            wait *= 2;
+        }
+        self.get_optional(path, query)
+    }
+
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -542,9 +577,15 @@ impl DatabricksClient {
         body.insert("disposition".into(), "INLINE".into());
         body.insert("format".into(), "JSON_ARRAY".into());
 
-        // Not idempotent: repeating an INSERT after a lost response would insert twice.
+        // Only statements the caller vouches for are sent again after a lost answer: repeating
+        // an INSERT would insert twice.
+        let idempotency = if request.idempotent {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent
+        };
         let mut response: StatementResponse =
-            self.post(STATEMENTS, &Value::Object(body), Idempotency::NotIdempotent)?;
+            self.post(STATEMENTS, &Value::Object(body), idempotency)?;
         let statement_id = response
             .statement_id
             .clone()
@@ -1788,6 +1829,7 @@ mod tests {
                 ("site".to_string(), Some("A".to_string())),
                 ("x".to_string(), None),
             ],
+            idempotent: false,
         };
         let result = client
             .execute_sql(&request, Duration::from_secs(120))

@@ -174,6 +174,14 @@ fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiErro
     )
 }
 
+/// `get` for a space known to exist: a 404 is asked again (eventual consistency).
+fn get_visible(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
+    provider.client.get_visible(
+        &format!("/api/2.0/genie/spaces/{id}"),
+        &[("include_serialized_space", "true".into())],
+    )
+}
+
 /// The space whose description carries this address's marker.
 fn find_owned(
     provider: &DatabricksProvider,
@@ -189,7 +197,7 @@ fn find_owned(
             .and_then(Value::as_str)
             .is_some_and(|d| d.contains(&marker))
             && let Some(id) = space.get("space_id").and_then(Value::as_str)
-            && let Some(info) = get(provider, id)?
+            && let Some(info) = get_visible(provider, id)?
         {
             return Ok(Some((id.to_string(), info)));
         }
@@ -267,13 +275,20 @@ pub fn create(
         );
     }
     ensure_folder(provider, text(desired, "parent_path"))?;
-    let info: Value = provider.client.post(
-        "/api/2.0/genie/spaces",
-        &body(provider, address, desired)?,
-        Idempotency::NotIdempotent,
+    let request = body(provider, address, desired)?;
+    let (id, info) = super::create_once::create_once(
+        &format!("Genie space {address}"),
+        || Ok(find_owned(provider, address)?),
+        || {
+            let info: Value = provider.client.post(
+                "/api/2.0/genie/spaces",
+                &request,
+                Idempotency::NotIdempotent,
+            )?;
+            Ok((text(&info, "space_id").to_string(), info))
+        },
     )?;
-    let id = text(&info, "space_id").to_string();
-    let info = get(provider, &id)?.unwrap_or(info);
+    let info = get_visible(provider, &id)?.unwrap_or(info);
     Ok(object(provider, &id, &info, desired))
 }
 

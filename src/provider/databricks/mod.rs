@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod client;
+mod create_once;
 mod files;
 mod genie;
 mod monitors;

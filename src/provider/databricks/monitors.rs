@@ -105,16 +105,23 @@ pub fn write(
             &json!({"path": text(desired, "assets_dir")}),
             Idempotency::Idempotent,
         )?;
-        match provider
-            .client
-            .post(&path(table), &body(desired), Idempotency::NotIdempotent)
-        {
-            Ok(info) => info,
-            // An earlier create whose answer was lost: the monitor is there; set it.
-            Err(error) if error.status() == Some(409) => {
-                provider.client.put(&path(table), &body(desired))?
-            }
-            Err(error) => return Err(error.into()),
+        // An earlier create whose answer was lost (409, also on the retry after an uncertain
+        // failure): the monitor is there; set it.
+        let created = super::create_once::create_once(
+            &format!("monitor on {table}"),
+            || Ok(None),
+            || match provider.client.post::<_, Value>(
+                &path(table),
+                &body(desired),
+                Idempotency::NotIdempotent,
+            ) {
+                Err(error) if error.status() == Some(409) => Ok(None),
+                other => other.map(Some),
+            },
+        )?;
+        match created {
+            Some(info) => info,
+            None => provider.client.put(&path(table), &body(desired))?,
         }
     } else {
         provider.client.put(&path(table), &body(desired))?

@@ -112,6 +112,13 @@ fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiErro
         .get_optional(&format!("/api/2.0/pipelines/{id}"), &[])
 }
 
+/// `get` for a pipeline known to exist: a 404 is asked again (eventual consistency).
+fn get_visible(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
+    provider
+        .client
+        .get_visible(&format!("/api/2.0/pipelines/{id}"), &[])
+}
+
 /// The pipeline lode marked as `address`, or one of the same name that nobody marked (adopted).
 fn find_owned(
     provider: &DatabricksProvider,
@@ -129,7 +136,7 @@ fn find_owned(
         let Some(id) = status.get("pipeline_id").and_then(Value::as_str) else {
             continue;
         };
-        let Some(info) = get(provider, id)? else {
+        let Some(info) = get_visible(provider, id)? else {
             continue;
         };
         match info
@@ -182,24 +189,67 @@ fn body(address: &Address, desired: &Value) -> Value {
     body
 }
 
+/// Starts an update and returns its id. When the answer is lost the start is sent again: if
+/// the first went through, its update is still active and the second is refused with 409, so
+/// the active update is followed instead; at worst a finished first update is followed by a
+/// second one, which recomputes the same datasets. An update is never skipped.
+fn start_update(
+    provider: &DatabricksProvider,
+    id: &str,
+    full_refresh: bool,
+) -> Result<String, ProviderError> {
+    let path = format!("/api/2.0/pipelines/{id}/updates");
+    let mut attempt = 1;
+    loop {
+        let started: Result<Value, ApiError> = provider.client.post(
+            &path,
+            &json!({"full_refresh": full_refresh, "cause": "API_CALL"}),
+            Idempotency::NotIdempotent,
+        );
+        match started {
+            Ok(started) => {
+                return Ok(started["update_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string());
+            }
+            Err(error) if error.outcome_unknown() && attempt < 3 => {}
+            Err(error) if error.status() == Some(409) && attempt > 1 => {
+                let info = get_visible(provider, id)?.unwrap_or_default();
+                let active = info["latest_updates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|u| {
+                        !matches!(
+                            u["state"].as_str(),
+                            Some("COMPLETED" | "FAILED" | "CANCELED")
+                        )
+                    })
+                    .and_then(|u| u["update_id"].as_str());
+                match active {
+                    Some(update_id) => return Ok(update_id.to_string()),
+                    None => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tracing::warn!(
+            pipeline = id,
+            attempt,
+            "the update may not have started; starting it again"
+        );
+        attempt += 1;
+    }
+}
+
 /// Starts an update and waits until it is RUNNING or COMPLETED.
 fn run_update(
     provider: &DatabricksProvider,
     id: &str,
     full_refresh: bool,
 ) -> Result<(), ProviderError> {
-    let started: Value = provider
-        .client
-        .post(
-            &format!("/api/2.0/pipelines/{id}/updates"),
-            &json!({"full_refresh": full_refresh, "cause": "API_CALL"}),
-            Idempotency::NotIdempotent,
-        )
-        .map_err(ProviderError::from)?;
-    let update_id = started["update_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let update_id = start_update(provider, id, full_refresh)?;
     let deadline = Instant::now() + provider.settings.pipeline_timeout;
     let mut wait = std::time::Duration::from_millis(100);
     loop {
@@ -261,29 +311,33 @@ pub fn create(
                 .put(&format!("/api/2.0/pipelines/{id}"), &body(address, desired))?;
             id
         }
-        None => {
-            let created: Result<Value, ApiError> = provider.client.post(
-                "/api/2.0/pipelines",
-                &body(address, desired),
-                Idempotency::NotIdempotent,
-            );
-            match created {
-                Ok(created) => created["pipeline_id"]
+        None => super::create_once::create_once(
+            &format!("pipeline {name}"),
+            || Ok(find_owned(provider, address, &name)?.map(|(id, _)| id)),
+            || {
+                let created: Value = match provider.client.post(
+                    "/api/2.0/pipelines",
+                    &body(address, desired),
+                    Idempotency::NotIdempotent,
+                ) {
+                    // Made by an attempt whose answer was lost.
+                    Err(error) if error.status() == Some(409) => {
+                        if let Some((id, _)) = find_owned(provider, address, &name)? {
+                            return Ok(id);
+                        }
+                        return Err(error);
+                    }
+                    other => other?,
+                };
+                Ok(created["pipeline_id"]
                     .as_str()
                     .unwrap_or_default()
-                    .to_string(),
-                Err(error) if error.status() == Some(409) => {
-                    match find_owned(provider, address, &name)? {
-                        Some((id, _)) => id,
-                        None => return Err(error.into()),
-                    }
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+                    .to_string())
+            },
+        )?,
     };
     run_update(provider, &id, options.allow_full_refresh)?;
-    let info = get(provider, &id)?.ok_or_else(|| {
+    let info = get_visible(provider, &id)?.ok_or_else(|| {
         ProviderError::Refused(format!("pipeline {id} vanished after its create"))
     })?;
     Ok(object(provider, &id, &info, desired))

@@ -48,6 +48,10 @@ pub fn full_name(spec: &Value) -> String {
     )
 }
 
+/// Runs one of this module's statements. Each may be sent again after a lost answer: seed rows
+/// are a `MERGE` by key, `DELETE`/`DROP ... IF EXISTS`/`RESTORE` end the same when repeated,
+/// a repeated `CREATE TABLE` is recognised by its already-exists error, and a repeated
+/// `ALTER TABLE` fails on what the first one did rather than doing it twice.
 fn sql(
     provider: &DatabricksProvider,
     statement: String,
@@ -55,9 +59,8 @@ fn sql(
     let request = SqlRequest {
         warehouse_id: provider.warehouse_id()?,
         statement,
-        catalog: None,
-        schema: None,
-        parameters: Vec::new(),
+        idempotent: true,
+        ..SqlRequest::default()
     };
     Ok(provider
         .client
@@ -138,16 +141,23 @@ pub fn create_schema(
     if let Some(comment) = desired.get("comment") {
         body["comment"] = comment.clone();
     }
-    // A create whose answer was lost may have happened: an existing schema is ours to update.
-    let created: Result<Value, _> = provider.client.post(
-        "/api/2.1/unity-catalog/schemas",
-        &body,
-        Idempotency::NotIdempotent,
-    );
+    // A create whose answer was lost may have happened: an existing schema (409, also on the
+    // retry after an uncertain failure) is ours to update.
+    let created = super::create_once::create_once(
+        &format!("schema {}", text(desired, "name")),
+        || Ok(None),
+        || match provider.client.post::<_, Value>(
+            "/api/2.1/unity-catalog/schemas",
+            &body,
+            Idempotency::NotIdempotent,
+        ) {
+            Err(error) if error.status() == Some(409) => Ok(None),
+            other => other.map(Some),
+        },
+    )?;
     match created {
-        Ok(info) => Ok(schema_object(provider, schema_spec(&info))),
-        Err(error) if error.status() == Some(409) => update_schema(provider, desired),
-        Err(error) => Err(error.into()),
+        Some(info) => Ok(schema_object(provider, schema_spec(&info))),
+        None => update_schema(provider, desired),
     }
 }
 

@@ -241,9 +241,26 @@ impl IgnitionApi {
                 .map_err(refused)?;
         } else {
             body["name"] = json!(name);
-            self.gateway
-                .post_json("/data/api/v1/projects", &body, false)
-                .map_err(refused)?;
+            let path = format!("/data/api/v1/projects/{}", encode_path(name));
+            let mut attempt = 1;
+            loop {
+                match self
+                    .gateway
+                    .post_json("/data/api/v1/projects", &body, false)
+                {
+                    Ok(_) => break,
+                    // A create whose answer was lost may have happened: look before sending it
+                    // again, and set the project that is there.
+                    Err(error) if error.outcome_unknown() && attempt < 3 => {
+                        if self.gateway.get_optional(&path).map_err(refused)?.is_some() {
+                            self.gateway.put_json(&path, desired).map_err(refused)?;
+                            break;
+                        }
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(refused(error)),
+                }
+            }
         }
         Ok(())
     }
@@ -315,6 +332,13 @@ impl IgnitionApi {
 impl Provider for IgnitionApi {
     fn system(&self) -> &'static str {
         "ignition"
+    }
+
+    fn recover_interrupted(&self) -> Result<Option<String>, ProviderError> {
+        self.gateway
+            .finish_interrupted_writes()
+            .map(Some)
+            .map_err(refused)
     }
 
     fn limitations(&self) -> Vec<Limitation> {

@@ -58,6 +58,16 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// The request may or may not have been carried out (no complete answer, or a server
+    /// failure that does not say): a create must be looked for before it is sent again.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            GatewayError::Transport { .. } => true,
+            GatewayError::Http { status, .. } => matches!(status, 500 | 502 | 504),
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             GatewayError::Unauthorized { .. } => Some(401),
@@ -336,11 +346,39 @@ impl GatewayClient {
             .map(|_| ())
     }
 
+    /// After an interrupted apply: scans both areas, which releases a scan lock the dead
+    /// apply held (the gateway would otherwise hold it for `holdTimeout`, and every write
+    /// would time out waiting) and makes the gateway read files it wrote but never scanned.
+    pub fn finish_interrupted_writes(&self) -> Result<String, GatewayError> {
+        self.scan("projects")?;
+        self.scan("config")?;
+        Ok("the gateway scanned projects and config, releasing any scan lock it held".into())
+    }
+
     /// Holds scans of `area` off while several files change; the next scan releases it.
+    ///
+    /// Taking the lock is not idempotent: after a lost answer the lock may be ours already, and
+    /// asking again would wait `acquireTimeout` for ourselves. So the lock's status is read
+    /// instead: held means the lost request took it (the lock names no owner, so another
+    /// client's lock cannot be told apart; that only means our scan releases it early, which
+    /// the gateway tolerates), free means it was not taken and is asked for again.
     pub fn scan_lock(&self, area: &str) -> Result<(), GatewayError> {
+        let path = format!("/data/api/v1/scan-lock/{area}");
         let body = serde_json::json!({"acquireTimeout": 10, "holdTimeout": 60});
-        self.post_json(&format!("/data/api/v1/scan-lock/{area}"), &body, true)
-            .map(|_| ())
+        let mut attempt = 1;
+        loop {
+            match self.post_json(&path, &body, false) {
+                Ok(_) => return Ok(()),
+                Err(error) if error.outcome_unknown() && attempt < 3 => {
+                    let status = self.get(&path)?;
+                    if status.get("locked") == Some(&Value::Bool(true)) {
+                        return Ok(());
+                    }
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 

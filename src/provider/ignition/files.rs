@@ -393,6 +393,17 @@ impl Provider for IgnitionFiles {
         "ignition"
     }
 
+    fn recover_interrupted(&self) -> Result<Option<String>, ProviderError> {
+        match &self.gateway {
+            Some(gateway) => gateway
+                .finish_interrupted_writes()
+                .map(Some)
+                .map_err(|e| ProviderError::Refused(e.to_string())),
+            // Without the API the gateway scans on its own schedule; nothing to release.
+            None => Ok(None),
+        }
+    }
+
     fn check_connection(&self) -> Result<String, ProviderError> {
         if !self.data_dir.is_dir() {
             return Err(ProviderError::Refused(format!(
