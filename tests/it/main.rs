@@ -7,6 +7,7 @@ mod core_flow;
 mod crash;
 mod databricks;
 mod emulator_databricks;
+mod emulator_validation;
 mod fixtures;
 mod guards;
 mod ignition_api;

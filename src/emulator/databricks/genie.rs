@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::catalog::request::Fields;
 use super::{ApiError, ApiResult, Body, Params, Shared, hex_id, now_ms};
 
 /// Milliseconds a message spends before it completes, so clients really poll.
@@ -168,7 +169,22 @@ fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Space ids are 32 lowercase hex characters (reference `databricks-api.md` §3). A path id
+/// that is not one is refused with 400 before any lookup; an unknown well-formed one is 404.
+/// **Unverified**: the reference records neither the status nor the message for an ill-formed
+/// id.
+pub fn check_space_id(id: &str) -> ApiResult<()> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid space id '{id}': expected 32 lowercase hex characters."
+        )))
+    }
+}
+
 fn find_space(workspace: &Shared, id: &str) -> ApiResult<SpaceRecord> {
+    check_space_id(id)?;
     workspace
         .genie
         .get(id)
@@ -195,42 +211,42 @@ fn parent_folder(workspace: &Shared, parent: Option<&str>) -> ApiResult<String> 
     }
 }
 
-#[derive(Deserialize)]
-struct CreateSpace {
-    warehouse_id: Option<String>,
-    serialized_space: Option<String>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parent_path: Option<String>,
-}
+/// The space fields a create or update body may carry, all strings (reference §3).
+const SPACE_FIELDS: [&str; 6] = [
+    "warehouse_id",
+    "serialized_space",
+    "title",
+    "description",
+    "parent_path",
+    "etag",
+];
 
 async fn create_space(
     State(workspace): State<Shared>,
-    Body(request): Body<CreateSpace>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let warehouse_id = request
-        .warehouse_id
-        .ok_or_else(|| ApiError::invalid("warehouse_id is required."))?;
+    let fields = Fields::of(&body)?;
+    for field in SPACE_FIELDS {
+        fields.string(field)?;
+    }
+    let warehouse_id = fields.required_string("warehouse_id")?.to_string();
+    let serialized = fields.required_string("serialized_space")?;
     if warehouse_id != super::catalog::WAREHOUSE_ID {
         return Err(ApiError::invalid(format!(
             "Warehouse {warehouse_id} does not exist."
         )));
     }
-    let serialized = normalize_serialized(
-        &request
-            .serialized_space
-            .ok_or_else(|| ApiError::invalid("serialized_space is required."))?,
-    )?;
+    let serialized = normalize_serialized(serialized)?;
     check_tables(&workspace, &serialized).await?;
-    let parent_path = parent_folder(&workspace, request.parent_path.as_deref())?;
+    let parent_path = parent_folder(&workspace, fields.string("parent_path")?)?;
     let id = hex_id();
     let now = now_ms();
     let space = SpaceRecord {
-        title: request.title.unwrap_or_else(|| "New Space".into()),
-        description: request.description,
+        title: fields
+            .string("title")?
+            .map(str::to_string)
+            .unwrap_or_else(|| "New Space".into()),
+        description: fields.string("description")?.map(str::to_string),
         warehouse_id,
         parent_path,
         serialized_space: serialized,
@@ -262,30 +278,18 @@ async fn get_space(
     )))
 }
 
-#[derive(Deserialize)]
-struct UpdateSpace {
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    warehouse_id: Option<String>,
-    #[serde(default)]
-    parent_path: Option<String>,
-    #[serde(default)]
-    serialized_space: Option<String>,
-    #[serde(default)]
-    etag: Option<String>,
-}
-
 async fn update_space(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
-    Body(request): Body<UpdateSpace>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
+    let fields = Fields::of(&body)?;
+    for field in SPACE_FIELDS {
+        fields.string(field)?;
+    }
     let mut space = find_space(&workspace, &id)?;
-    if let Some(etag) = &request.etag
-        && *etag != space.etag.to_string()
+    if let Some(etag) = fields.string("etag")?
+        && etag != space.etag.to_string()
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -293,7 +297,7 @@ async fn update_space(
             format!("The space was modified (etag {} != {etag}).", space.etag),
         ));
     }
-    if let Some(serialized) = &request.serialized_space {
+    if let Some(serialized) = fields.string("serialized_space")? {
         let serialized = normalize_serialized(serialized)?;
         check_tables(&workspace, &serialized).await?;
         if serialized != space.serialized_space {
@@ -301,22 +305,22 @@ async fn update_space(
             space.etag += 1;
         }
     }
-    if let Some(title) = request.title {
-        space.title = title;
+    if let Some(title) = fields.string("title")? {
+        space.title = title.to_string();
     }
-    if let Some(description) = request.description {
-        space.description = Some(description);
+    if let Some(description) = fields.string("description")? {
+        space.description = Some(description.to_string());
     }
-    if let Some(warehouse_id) = request.warehouse_id {
+    if let Some(warehouse_id) = fields.string("warehouse_id")? {
         if warehouse_id != super::catalog::WAREHOUSE_ID {
             return Err(ApiError::invalid(format!(
                 "Warehouse {warehouse_id} does not exist."
             )));
         }
-        space.warehouse_id = warehouse_id;
+        space.warehouse_id = warehouse_id.to_string();
     }
-    if let Some(parent) = request.parent_path {
-        space.parent_path = parent_folder(&workspace, Some(&parent))?;
+    if let Some(parent) = fields.string("parent_path")? {
+        space.parent_path = parent_folder(&workspace, Some(parent))?;
     }
     space.update_time = now_ms();
     save_space(&workspace, &id, space.clone())?;
@@ -525,9 +529,19 @@ fn message_json(space_id: &str, conversation_id: &str, message: &MessageRecord) 
     body
 }
 
-#[derive(Deserialize)]
+/// A question: `{"content": "..."}` (reference §3, Conversation API).
 struct Ask {
     content: String,
+}
+
+impl Ask {
+    fn from_body(body: &Value) -> ApiResult<Ask> {
+        let fields = Fields::of(body)?;
+        fields.boolean("enable_visualization")?;
+        Ok(Ask {
+            content: fields.required_string("content")?.to_string(),
+        })
+    }
 }
 
 async fn new_message(
@@ -550,8 +564,9 @@ async fn new_message(
 async fn start_conversation(
     State(workspace): State<Shared>,
     Path(space_id): Path<String>,
-    Body(ask): Body<Ask>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
+    let ask = Ask::from_body(&body)?;
     let message = new_message(&workspace, &space_id, &ask.content).await?;
     let conversation_id = hex_id();
     let conversation = ConversationRecord {
@@ -589,8 +604,9 @@ fn find_conversation(
 async fn create_message(
     State(workspace): State<Shared>,
     Path((space_id, conversation_id)): Path<(String, String)>,
-    Body(ask): Body<Ask>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
+    let ask = Ask::from_body(&body)?;
     let mut conversation = find_conversation(&workspace, &space_id, &conversation_id)?;
     let message = new_message(&workspace, &space_id, &ask.content).await?;
     conversation.messages.push(message.clone());

@@ -99,13 +99,89 @@ const INPUT_ONLY: [&str; 5] = [
     "pipeline_id",
 ];
 
+/// `channel` values. The reference (`databricks-api.md` §1) has CURRENT from DABs and PREVIEW
+/// "per product docs, not verified here": **unverified**, and compared ignoring case.
+pub const PIPELINE_CHANNELS: [&str; 2] = ["CURRENT", "PREVIEW"];
+/// `edition` values: CORE/PRO/ADVANCED "per product docs, not verified here" (reference §1):
+/// **unverified**, and compared ignoring case.
+pub const PIPELINE_EDITIONS: [&str; 3] = ["CORE", "PRO", "ADVANCED"];
+/// `cause` of an update (reference §1, Update cause).
+const UPDATE_CAUSES: [&str; 7] = [
+    "API_CALL",
+    "JOB_TASK",
+    "RETRY_ON_FAILURE",
+    "SCHEMA_CHANGE",
+    "SERVICE_UPGRADE",
+    "USER_ACTION",
+    "INFRASTRUCTURE_MAINTENANCE",
+];
+/// A pipeline carries at most this many tags (reference §1: `tags{} (max 25)`).
+const MAX_TAGS: usize = 25;
+
+/// Checks a create or edit body (a PipelineSpec plus the request-only fields, reference §1):
+/// JSON types, a name, exactly one of schema or target (without dots), the enums, each
+/// library naming exactly one kind of source, at most 25 tags. Unknown fields pass, as they
+/// do on Databricks.
 fn validate_spec(spec: &Value) -> ApiResult<()> {
-    let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
+    use super::catalog::request::{Fields, not_one_of};
+    let fields = Fields::of(spec)?;
+    for field in [
+        "name",
+        "catalog",
+        "schema",
+        "target",
+        "storage",
+        "root_path",
+        "channel",
+        "edition",
+        "serverless_compute_id",
+        "budget_policy_id",
+        "usage_policy_id",
+        "id",
+    ] {
+        fields.string(field)?;
+    }
+    for field in [
+        "continuous",
+        "development",
+        "photon",
+        "serverless",
+        "allow_duplicate_names",
+        "dry_run",
+    ] {
+        fields.boolean(field)?;
+    }
+    fields.integer("expected_last_modified")?;
+    fields.string_map("configuration")?;
+    for field in ["clusters", "notifications"] {
+        fields.object_list(field)?;
+    }
+    for field in [
+        "trigger",
+        "filters",
+        "environment",
+        "event_log",
+        "deployment",
+        "run_as",
+    ] {
+        fields.object(field)?;
+    }
+    let name = fields.string("name")?.unwrap_or("");
     if name.trim().is_empty() {
         return Err(ApiError::invalid("Pipeline name must be specified."));
     }
-    let schema = spec.get("schema").and_then(Value::as_str);
-    let target = spec.get("target").and_then(Value::as_str);
+    for (field, allowed) in [
+        ("channel", &PIPELINE_CHANNELS[..]),
+        ("edition", &PIPELINE_EDITIONS[..]),
+    ] {
+        if let Some(value) = fields.string(field)?
+            && !allowed.iter().any(|a| a.eq_ignore_ascii_case(value))
+        {
+            return Err(not_one_of(field, value, allowed));
+        }
+    }
+    let schema = fields.string("schema")?;
+    let target = fields.string("target")?;
     if schema.is_some() && target.is_some() {
         return Err(ApiError::invalid(
             "Exactly one of schema or target must be specified.",
@@ -118,35 +194,81 @@ fn validate_spec(spec: &Value) -> ApiResult<()> {
             "'{target}' is not a valid name."
         )));
     }
-    if spec.get("catalog").is_some() && schema.is_none() && target.is_none() {
+    if fields.get("catalog").is_some() && schema.is_none() && target.is_none() {
         return Err(ApiError::invalid(
             "A schema must be specified when a catalog is set.",
         ));
     }
-    for library in spec
-        .get("libraries")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let kinds = ["notebook", "file", "glob", "jar", "whl", "maven"]
-            .iter()
-            .filter(|k| library.get(**k).is_some())
-            .count();
-        if kinds != 1 {
+    let libraries = fields.object_list("libraries")?;
+    for (index, library) in libraries.into_iter().flatten().enumerate() {
+        let label = format!("libraries[{index}]");
+        let library = Fields::nested(library, &label)?;
+        let kinds: Vec<&str> = ["notebook", "file", "glob", "jar", "whl", "maven"]
+            .into_iter()
+            .filter(|k| library.get(k).is_some())
+            .collect();
+        if kinds.len() != 1 {
             return Err(ApiError::invalid(
                 "Each library must have exactly one of notebook, file, glob, jar, whl or maven.",
             ));
         }
+        match kinds[0] {
+            kind @ ("notebook" | "file") => {
+                let source_label = library.label(kind);
+                let source = Fields::nested(library.get(kind).expect("present"), &source_label)?;
+                source.required_string("path")?;
+            }
+            "glob" => {
+                let glob_label = library.label("glob");
+                let glob = Fields::nested(library.get("glob").expect("present"), &glob_label)?;
+                glob.required_string("include")?;
+            }
+            "maven" => {
+                library.object("maven")?;
+            }
+            other => {
+                library.string(other)?;
+            }
+        }
     }
-    if spec
-        .get("tags")
-        .and_then(Value::as_object)
-        .is_some_and(|t| t.len() > 25)
+    if let Some(tags) = fields.string_map("tags")?
+        && tags.len() > MAX_TAGS
     {
         return Err(ApiError::invalid("A pipeline may have at most 25 tags."));
     }
     Ok(())
+}
+
+/// Pipeline ids are UUIDs (`3f1c...-...`, reference §1/§11). A path id that is not one is
+/// refused with 400 before any lookup; an unknown well-formed one is 404. **Unverified**: the
+/// reference records neither the status nor the message for an ill-formed id.
+pub fn check_pipeline_id(id: &str) -> ApiResult<()> {
+    if id.len() == 36 && uuid::Uuid::parse_str(id).is_ok() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid pipeline id '{id}': expected a UUID."
+        )))
+    }
+}
+
+/// Checks a start-update body (reference §1): JSON types, and `cause` from the enum.
+fn validate_update(body: &Value) -> ApiResult<(bool, Option<String>)> {
+    use super::catalog::request::Fields;
+    let fields = Fields::of(body)?;
+    let full_refresh = fields.boolean("full_refresh")?.unwrap_or(false);
+    fields.boolean("validate_only")?;
+    for field in [
+        "full_refresh_selection",
+        "refresh_selection",
+        "refresh_flow_selection",
+        "reset_checkpoint_selection",
+    ] {
+        fields.string_list(field)?;
+    }
+    fields.object("parameters")?;
+    let cause = fields.one_of("cause", &UPDATE_CAUSES)?;
+    Ok((full_refresh, cause.map(str::to_string)))
 }
 
 /// The stored spec: the request minus input-only fields, with server defaults filled in.
@@ -164,6 +286,7 @@ fn stored_spec(request: &Value, id: &str) -> Value {
 }
 
 fn find(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
+    check_pipeline_id(id)?;
     workspace
         .pipelines
         .get(id)
@@ -654,9 +777,8 @@ async fn edit(
 ) -> ApiResult<Json<Value>> {
     let mut record = find(&workspace, &id)?;
     validate_spec(&request)?;
-    if let Some(expected) = request
-        .get("expected_last_modified")
-        .and_then(Value::as_i64)
+    if let Some(expected) =
+        super::catalog::request::Fields::of(&request)?.integer("expected_last_modified")?
         && expected != record.last_modified
     {
         return Err(ApiError::new(
@@ -721,7 +843,7 @@ struct ListQuery {
     #[serde(default)]
     filter: Option<String>,
     #[serde(default)]
-    max_results: Option<usize>,
+    max_results: Option<String>,
     #[serde(default)]
     page_token: Option<String>,
 }
@@ -730,13 +852,18 @@ async fn list(
     State(workspace): State<Shared>,
     Params(query): Params<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    // Reference §1: default 25, at most 100.
+    let max = match query.max_results.as_deref() {
+        None => 25,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|m| (1..=100).contains(m))
+            .ok_or_else(|| ApiError::invalid("max_results must be between 1 and 100."))?,
+    };
     // Updates progress with time whoever looks: a list shows (and publishes) what completed.
     for (id, _) in workspace.pipelines.all() {
         advance(&workspace, &id).await?;
-    }
-    let max = query.max_results.unwrap_or(25);
-    if max == 0 || max > 100 {
-        return Err(ApiError::invalid("max_results must be between 1 and 100."));
     }
     let pattern = match query.filter.as_deref() {
         None => None,
@@ -795,19 +922,25 @@ async fn list(
     Ok(Json(body))
 }
 
-#[derive(Deserialize, Default)]
-struct StartUpdate {
-    #[serde(default)]
-    full_refresh: bool,
-    #[serde(default)]
-    cause: Option<String>,
-}
-
 async fn start_update(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
+    // The body is optional: an empty POST starts a default update. A malformed one is refused
+    // before anything about the pipeline is looked at.
+    let (full_refresh, cause) = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        (false, None)
+    } else {
+        let body: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                super::catalog::request::MALFORMED_REQUEST,
+                e.to_string(),
+            )
+        })?;
+        validate_update(&body)?
+    };
     let mut record = advance(&workspace, &id).await?;
     let continuous = continuous(&record);
     if record
@@ -823,14 +956,6 @@ async fn start_update(
             ),
         ));
     }
-    // The body is optional: an empty POST starts a default update.
-    let request: StartUpdate = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        StartUpdate::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", e.to_string())
-        })?
-    };
     let update_id = uuid::Uuid::new_v4().to_string();
     record
         .events
@@ -838,8 +963,8 @@ async fn start_update(
     record.updates.push(UpdateRecord {
         update_id: update_id.clone(),
         creation_time: now_ms(),
-        full_refresh: request.full_refresh,
-        cause: request.cause.unwrap_or_else(|| "API_CALL".into()),
+        full_refresh,
+        cause: cause.unwrap_or_else(|| "API_CALL".into()),
         final_state: None,
         error: None,
         datasets_created: false,

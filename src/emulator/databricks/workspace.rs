@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::catalog::request::{Fields, missing, not_one_of};
 use super::store::JsonStore;
 use super::{ApiError, ApiResult, Body, Params, Shared, now_ms};
 
@@ -327,17 +328,39 @@ async fn serve_file(
         .into_response())
 }
 
-#[derive(Deserialize)]
 struct ImportRequest {
     path: String,
-    #[serde(default)]
     content: Option<String>,
-    #[serde(default)]
     format: Option<String>,
-    #[serde(default)]
     language: Option<String>,
-    #[serde(default)]
     overwrite: bool,
+}
+
+/// Import formats (reference `databricks-api.md` §4).
+const IMPORT_FORMATS: [&str; 7] = [
+    "AUTO",
+    "SOURCE",
+    "HTML",
+    "JUPYTER",
+    "DBC",
+    "R_MARKDOWN",
+    "RAW",
+];
+/// Notebook languages (reference §4: `SOURCE` needs one of them).
+const LANGUAGES: [&str; 4] = ["PYTHON", "SQL", "SCALA", "R"];
+
+impl ImportRequest {
+    /// The JSON form: `{path, content (base64), format, language, overwrite}`.
+    fn from_json(body: &Value) -> ApiResult<ImportRequest> {
+        let fields = Fields::of(body)?;
+        Ok(ImportRequest {
+            path: fields.required_string("path")?.to_string(),
+            content: fields.string("content")?.map(str::to_string),
+            format: fields.string("format")?.map(str::to_string),
+            language: fields.string("language")?.map(str::to_string),
+            overwrite: fields.boolean("overwrite")?.unwrap_or(false),
+        })
+    }
 }
 
 /// Notebook language from a source header, as `AUTO` import detects it.
@@ -362,7 +385,8 @@ async fn import_request(request: axum::extract::Request) -> ApiResult<(ImportReq
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
         use axum::extract::FromRequest;
-        let Body(parsed) = Body::<ImportRequest>::from_request(request, &()).await?;
+        let Body(body) = Body::<Value>::from_request(request, &()).await?;
+        let parsed = ImportRequest::from_json(&body)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(parsed.content.clone().unwrap_or_default())
             .map_err(|_| ApiError::invalid("content is not valid base64"))?;
@@ -399,7 +423,7 @@ async fn import_request(request: axum::extract::Request) -> ApiResult<(ImportReq
         }
     }
     if parsed.path.is_empty() {
-        return Err(ApiError::invalid("path is required."));
+        return Err(missing("path"));
     }
     Ok((parsed, bytes))
 }
@@ -417,12 +441,16 @@ async fn import(
             "File size imported is (over 10 MB) too large.",
         ));
     }
-    let format = request
-        .format
-        .as_deref()
-        .unwrap_or("SOURCE")
-        .to_ascii_uppercase();
-    let (object_type, language, path) = match format.as_str() {
+    let format = request.format.as_deref().unwrap_or("SOURCE");
+    if !IMPORT_FORMATS.contains(&format) {
+        return Err(not_one_of("format", format, &IMPORT_FORMATS));
+    }
+    if let Some(language) = request.language.as_deref()
+        && !LANGUAGES.contains(&language)
+    {
+        return Err(not_one_of("language", language, &LANGUAGES));
+    }
+    let (object_type, language, path) = match format {
         "AUTO" | "RAW" => match notebook_language(&bytes).filter(|_| format == "AUTO") {
             // Notebooks lose their extension, as on Databricks.
             Some(language) => (
@@ -439,10 +467,9 @@ async fn import(
                 .language
                 .clone()
                 .ok_or_else(|| ApiError::invalid("The language must be set for SOURCE format."))?;
-            ("NOTEBOOK", Some(language.to_ascii_uppercase()), path)
+            ("NOTEBOOK", Some(language), path)
         }
-        "HTML" | "JUPYTER" | "DBC" | "R_MARKDOWN" => ("NOTEBOOK", request.language.clone(), path),
-        other => return Err(ApiError::invalid(format!("Invalid format: {other}"))),
+        _ => ("NOTEBOOK", request.language.clone(), path),
     };
     workspace
         .files
@@ -452,20 +479,38 @@ async fn import(
 
 #[derive(Deserialize)]
 struct PathQuery {
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     direct_download: bool,
     #[serde(default)]
     format: Option<String>,
 }
 
+impl PathQuery {
+    /// The `path` parameter, required by every route that takes it, normalised.
+    fn path(&self) -> ApiResult<String> {
+        match self.path.as_deref() {
+            Some(path) if !path.is_empty() => normalize_path(path),
+            _ => Err(missing("path")),
+        }
+    }
+}
+
+/// Export formats (reference §4: `SOURCE|AUTO|...`, the import formats).
+const EXPORT_FORMATS: [&str; 7] = IMPORT_FORMATS;
+
 async fn export(
     State(workspace): State<Shared>,
     Params(query): Params<PathQuery>,
 ) -> ApiResult<Response> {
-    let path = normalize_path(&query.path)?;
+    let path = query.path()?;
+    if let Some(format) = query.format.as_deref()
+        && !EXPORT_FORMATS.contains(&format)
+    {
+        return Err(not_one_of("format", format, &EXPORT_FORMATS));
+    }
     let (info, bytes) = workspace.files.read(&path)?;
-    let _ = query.format;
     if query.direct_download {
         return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     }
@@ -485,7 +530,7 @@ async fn get_status(
     State(workspace): State<Shared>,
     Params(query): Params<PathQuery>,
 ) -> ApiResult<Json<ObjectInfo>> {
-    let path = normalize_path(&query.path)?;
+    let path = query.path()?;
     workspace
         .files
         .status(&path)
@@ -497,7 +542,7 @@ async fn list(
     State(workspace): State<Shared>,
     Params(query): Params<PathQuery>,
 ) -> ApiResult<Json<Value>> {
-    let path = normalize_path(&query.path)?;
+    let path = query.path()?;
     let objects = workspace.files.list(&path)?;
     if objects.is_empty() {
         return Ok(Json(json!({})));
@@ -505,32 +550,22 @@ async fn list(
     Ok(Json(json!({"objects": objects})))
 }
 
-#[derive(Deserialize)]
-struct MkdirsRequest {
-    path: String,
-}
-
 async fn mkdirs(
     State(workspace): State<Shared>,
-    Body(request): Body<MkdirsRequest>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    workspace.files.mkdirs(&normalize_path(&request.path)?)?;
+    let path = Fields::of(&body)?.required_string("path")?;
+    workspace.files.mkdirs(&normalize_path(path)?)?;
     Ok(Json(json!({})))
-}
-
-#[derive(Deserialize)]
-struct DeleteRequest {
-    path: String,
-    #[serde(default)]
-    recursive: bool,
 }
 
 async fn delete(
     State(workspace): State<Shared>,
-    Body(request): Body<DeleteRequest>,
+    Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    workspace
-        .files
-        .delete(&normalize_path(&request.path)?, request.recursive)?;
+    let fields = Fields::of(&body)?;
+    let path = fields.required_string("path")?;
+    let recursive = fields.boolean("recursive")?.unwrap_or(false);
+    workspace.files.delete(&normalize_path(path)?, recursive)?;
     Ok(Json(json!({})))
 }

@@ -154,12 +154,22 @@ fn check_parent(
 
 async fn create(State(gateway): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let body = parse_body(&body)?;
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Missing required parameter 'name'"))?
-        .to_string();
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        ));
+    }
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid value for 'name': {other}"
+            )));
+        }
+    }
+    .filter(|n| !n.is_empty())
+    .ok_or_else(|| ApiError::bad_request("Missing required parameter 'name'"))?;
     check_name(&name)?;
     let mut view = gateway.view();
     if let Some(existing) = view.projects.keys().find(|n| n.eq_ignore_ascii_case(&name)) {

@@ -729,11 +729,24 @@ async fn post_lock(
 ) -> ApiResult<Response> {
     let target = Target::parse(&target)?;
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let Some(Value::Object(options)) = parsed else {
-        return Err(ApiError::internal(
+    let unreadable = || {
+        ApiError::internal(
             "Cannot deserialize scan lock request: a JSON object {acquireTimeout, holdTimeout} is required",
-        ));
+        )
     };
+    let Some(Value::Object(options)) = parsed else {
+        return Err(unreadable());
+    };
+    // The timeouts are numbers of seconds; another JSON type cannot be read into the request
+    // either. **Unverified**: only the empty body's 500 is live-witnessed (reference
+    // `ignition-83.md` §1.3); a wrong type is assumed to fail the same way.
+    if ["acquireTimeout", "holdTimeout"].iter().any(|key| {
+        options
+            .get(*key)
+            .is_some_and(|v| !v.is_number() && !v.is_null())
+    }) {
+        return Err(unreadable());
+    }
     let seconds = |key: &str, default: u64| {
         options
             .get(key)

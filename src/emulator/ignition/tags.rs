@@ -233,6 +233,13 @@ impl Policy {
     }
 }
 
+/// The `tagType`s an import entry may have (reference `ignition-83.md` §3.1: `Provider` is only
+/// the export's root, `Property` only a browse result). An entry with another one gets a
+/// `Bad_Failure` quality and is not written while the rest of the import goes on.
+/// **Unverified**: the reference does not record the gateway's answer to an unknown tagType;
+/// the code and the per-entry refusal are the emulator's guess, kept here.
+const IMPORTABLE_TAG_TYPES: [&str; 4] = ["Folder", "AtomicTag", "UdtType", "UdtInstance"];
+
 /// One tag or type to write, at a path relative to its provider folder.
 #[derive(Debug)]
 struct Write {
@@ -339,10 +346,19 @@ impl Plan<'_> {
             ));
             return;
         };
-        let tag_type = entry
-            .get("tagType")
-            .and_then(Value::as_str)
-            .unwrap_or("AtomicTag");
+        let tag_type = match entry.get("tagType") {
+            None => "AtomicTag",
+            Some(Value::String(t)) if IMPORTABLE_TAG_TYPES.contains(&t.as_str()) => t.as_str(),
+            Some(other) => {
+                self.qualities.push(quality(
+                    "Bad_Failure",
+                    provider,
+                    &join(base, name),
+                    &format!("Unknown tagType {other}"),
+                ));
+                return;
+            }
+        };
         let children = entry
             .get("tags")
             .and_then(Value::as_array)

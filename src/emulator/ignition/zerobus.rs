@@ -199,8 +199,15 @@ fn number(config: &Map<String, Value>, key: &str) -> f64 {
     config.get(key).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
+/// `batchSize` must be in this range (reference `ignition-83.md` §7: `batchSize (1..10000)`).
+pub const BATCH_SIZE: std::ops::RangeInclusive<i64> = 1..=10_000;
+/// `batchFlushIntervalMs` must be in this range, in milliseconds (reference `ignition-83.md`
+/// §7: `batchFlushIntervalMs (100..60000)`, from the module's `ConfigModel.validate`).
+pub const BATCH_FLUSH_INTERVAL_MS: std::ops::RangeInclusive<i64> = 100..=60_000;
+
 /// `catalog.schema.table` split the way Java's `String.split("\\.")` does (trailing empty
-/// parts dropped); `None` unless exactly three parts.
+/// parts dropped); `None` unless exactly three parts. Reference `ignition-83.md` §7:
+/// `targetTable` is `catalog.schema.table`, exactly 3 parts.
 fn table_parts(target: &str) -> Option<[String; 3]> {
     let mut parts: Vec<&str> = target.split('.').collect();
     while parts.last() == Some(&"") {
@@ -212,6 +219,13 @@ fn table_parts(target: &str) -> Option<[String; 3]> {
         }
         _ => None,
     }
+}
+
+/// Whether a target names a table in three non-empty parts: `catalog.schema.table`. The module
+/// checks it only when it is enabled (a disabled module saves partial settings), and then
+/// reports "Target table must be in format: catalog.schema.table".
+pub fn is_three_part_table(target: &str) -> bool {
+    table_parts(target).is_some_and(|parts| parts.iter().all(|p| !p.is_empty()))
 }
 
 /// The module's normalisation before validating: spool paths made portable, and the catalog,
@@ -273,9 +287,8 @@ fn validate(config: &Map<String, Value>) -> Vec<String> {
             if target.is_empty() {
                 require(false, "Target table is required");
             } else {
-                let complete = table_parts(target).is_some_and(|p| p.iter().all(|s| !s.is_empty()));
                 require(
-                    complete,
+                    is_three_part_table(target),
                     "Target table must be in format: catalog.schema.table",
                 );
             }
@@ -315,15 +328,25 @@ fn validate(config: &Map<String, Value>) -> Vec<String> {
             }
         }
     }
-    let batch = number(config, "batchSize");
+    let in_range = |key: &str, range: &std::ops::RangeInclusive<i64>| {
+        let value = number(config, key);
+        value >= *range.start() as f64 && value <= *range.end() as f64
+    };
     require(
-        batch > 0.0 && batch <= 10000.0,
-        "Batch size must be between 1 and 10000",
+        in_range("batchSize", &BATCH_SIZE),
+        &format!(
+            "Batch size must be between {} and {}",
+            BATCH_SIZE.start(),
+            BATCH_SIZE.end()
+        ),
     );
-    let flush = number(config, "batchFlushIntervalMs");
     require(
-        (100.0..=60000.0).contains(&flush),
-        "Batch flush interval must be between 100ms and 60000ms",
+        in_range("batchFlushIntervalMs", &BATCH_FLUSH_INTERVAL_MS),
+        &format!(
+            "Batch flush interval must be between {}ms and {}ms",
+            BATCH_FLUSH_INTERVAL_MS.start(),
+            BATCH_FLUSH_INTERVAL_MS.end()
+        ),
     );
     if flag(config, "enableStoreAndForward") {
         let high = number(config, "spoolHighWatermarkPct");
