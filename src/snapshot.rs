@@ -95,6 +95,7 @@ impl Snapshots {
         revision: Option<String>,
         objects: &BTreeMap<Address, (LiveObject, Option<Value>)>,
         secrets: &[String],
+        secret_places: &BTreeMap<Address, Vec<String>>,
     ) -> Result<SnapshotIndex, SnapshotError> {
         let created = crate::engine::now_rfc3339();
         // Sortable ids: the time, then a short random part for two in one second.
@@ -108,7 +109,16 @@ impl Snapshots {
         self.ignore_in_git()?;
         let redactor = Redactor::new(secrets);
         for (address, (live, data)) in objects {
-            let sensitive = sensitive_pointers(&live.spec, secrets);
+            // Masked by value where lode knows it, and by place where the manifests or the
+            // state say a secret lives: a live object can still hold a secret's previous value,
+            // which lode no longer knows.
+            let mut sensitive = sensitive_pointers(&live.spec, secrets);
+            for pointer in secret_places.get(address).into_iter().flatten() {
+                if live.spec.pointer(pointer).is_some() && !sensitive.contains(pointer) {
+                    sensitive.push(pointer.clone());
+                }
+            }
+            sensitive.sort();
             let resource = SnapshotResource {
                 address: address.clone(),
                 spec: redactor.value(&mask_pointers(&live.spec, &sensitive)),

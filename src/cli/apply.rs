@@ -212,12 +212,7 @@ pub fn execute(
         Some(id) => Some(id),
         None => {
             let changed = plan.changes.iter().filter(|c| c.needs_apply());
-            snapshot_before(
-                workspace,
-                changed.map(|c| c.address.clone()),
-                &live,
-                state.revision.clone(),
-            )?
+            snapshot_before(workspace, &state, changed.map(|c| c.address.clone()), &live)?
         }
     };
     let progress = std::io::stderr().is_terminal();
@@ -453,9 +448,9 @@ fn roll_back_failed_apply(
 /// Captures the live objects a plan will change (and their data markers) before it runs.
 pub fn snapshot_before(
     workspace: &Workspace,
+    state: &State,
     addresses: impl Iterator<Item = Address>,
     live: &BTreeMap<Address, LiveObject>,
-    live_revision: Option<String>,
 ) -> Result<Option<String>, CommandError> {
     let mut objects = BTreeMap::new();
     for address in addresses {
@@ -472,9 +467,10 @@ pub fn snapshot_before(
         .capture(
             "before apply",
             // What is live: the revision last applied, not the one about to be.
-            live_revision,
+            state.revision.clone(),
             &objects,
             &workspace.loaded.desired.secrets,
+            &workspace.secret_places(state),
         )
         .map_err(|e| CommandError::user(e.to_string()).with_class(super::ErrorClass::Config))?;
     let keep = workspace.loaded.project.snapshot_retention.unwrap_or(20);
@@ -614,6 +610,20 @@ fn apply_saved(
     };
     if files.info.digest != plan.source.digest {
         return Err(stale("the manifests"));
+    }
+    // A plan of the work tree is bound to the commit it was made on: a new commit (a rebase,
+    // a merge that happens to leave the manifests equal) is a different thing to review.
+    if plan.source.rev.is_none() && files.info.commit != plan.source.commit {
+        let short = |c: &Option<String>| {
+            c.as_deref()
+                .map(|c| c.chars().take(12).collect::<String>())
+                .unwrap_or_else(|| "none".into())
+        };
+        return Err(stale(&format!(
+            "the git revision ({} → {})",
+            short(&plan.source.commit),
+            short(&files.info.commit)
+        )));
     }
     let workspace = Workspace::from_files(global, files)?;
     let lock = workspace.backend.lock("lode apply (saved plan)")?;

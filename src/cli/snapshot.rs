@@ -75,6 +75,7 @@ pub fn snapshot(global: &GlobalArgs, _: &SnapshotArgs) -> Result<ExitCode, Comma
         state.revision.clone(),
         &objects,
         &workspace.loaded.desired.secrets,
+        &workspace.secret_places(&state),
     )?;
     let mut entry = JournalEntry::begin("snapshot", "lode snapshot");
     entry.snapshot = Some(index.id.clone());
@@ -153,12 +154,7 @@ pub fn restore_snapshot(
     // What is live now is snapshotted before anything changes, table versions included, so a
     // restore can itself be undone with `lode restore`.
     let mut live = workspace.refresh(&state, selected.iter().cloned())?;
-    let before = super::apply::snapshot_before(
-        workspace,
-        selected.iter().cloned(),
-        &live,
-        state.revision.clone(),
-    )?;
+    let before = super::apply::snapshot_before(workspace, &state, selected.iter().cloned(), &live)?;
 
     // Data first: a table restored to its version brings its schema back too.
     let mut restored_data = Vec::new();

@@ -165,6 +165,28 @@ impl Workspace {
         Ok(state)
     }
 
+    /// Where each object holds a secret (JSON pointers): where the manifests put one now, and
+    /// where the state recorded one when it was last applied.
+    pub fn secret_places(&self, state: &State) -> BTreeMap<Address, Vec<String>> {
+        let secrets = &self.loaded.desired.secrets;
+        let mut places: BTreeMap<Address, Vec<String>> = BTreeMap::new();
+        for (address, resource) in &self.loaded.desired.resources {
+            let found = crate::redact::sensitive_pointers(&resource.spec, secrets);
+            places.entry(address.clone()).or_default().extend(found);
+        }
+        for (address, entry) in &state.resources {
+            places
+                .entry(address.clone())
+                .or_default()
+                .extend(entry.sensitive.iter().cloned());
+        }
+        for pointers in places.values_mut() {
+            pointers.sort();
+            pointers.dedup();
+        }
+        places
+    }
+
     /// Reads the live objects for `addresses`, located by their last applied spec when known.
     pub fn refresh(
         &self,

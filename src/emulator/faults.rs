@@ -16,8 +16,9 @@
 //!   arrives, so the client cannot know whether its change happened.
 //! - `not_found_after_create`: the share of created pipelines and Genie spaces whose first read
 //!   by id answers 404, as an eventually consistent store does.
-//! - `slow_sql_ms`: SQL statements take this long; past the client's `wait_timeout` the answer
-//!   is `PENDING` and polling reports `RUNNING` until the time is up.
+//! - `slow_sql_ms`: SQL statements take this long; past the client's `wait_timeout` (or
+//!   `sql_hold_ms`, a busy warehouse that answers sooner) the answer is `PENDING` and polling
+//!   reports `RUNNING` until the time is up.
 //!
 //! A cut connection is a response whose body fails after the status line: the server closes
 //! the connection and the client sees an incomplete answer, as it would after a reset.
@@ -78,6 +79,7 @@ pub struct FaultSettings {
     pub drop_rate: Option<f64>,
     pub not_found_after_create: Option<f64>,
     pub slow_sql_ms: Option<u64>,
+    pub sql_hold_ms: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -93,6 +95,7 @@ const KEYS: &[&str] = &[
     "drop_rate",
     "not_found_after_create",
     "slow_sql_ms",
+    "sql_hold_ms",
 ];
 
 impl FaultSettings {
@@ -108,6 +111,7 @@ impl FaultSettings {
             drop_rate: rule.drop_rate.or(self.drop_rate),
             not_found_after_create: rule.not_found_after_create.or(self.not_found_after_create),
             slow_sql_ms: rule.slow_sql_ms.or(self.slow_sql_ms),
+            sql_hold_ms: rule.sql_hold_ms.or(self.sql_hold_ms),
         }
     }
 
@@ -274,6 +278,7 @@ impl Faults {
                 "drop_rate" => settings.drop_rate = Some(number()?),
                 "not_found_after_create" => settings.not_found_after_create = Some(number()?),
                 "slow_sql_ms" => settings.slow_sql_ms = Some(whole()?),
+                "sql_hold_ms" => settings.sql_hold_ms = Some(whole()?),
                 _ => {
                     return Err(FaultSpecError::UnknownKey {
                         key: key.into(),
@@ -402,7 +407,14 @@ pub async fn inject(State(layer): State<FaultLayer>, request: Request, next: Nex
     let response = next.run(request).await;
 
     let response = match slow_sql {
-        Some(ms) => slow_statement(faults, response, Duration::from_millis(ms), wait_timeout).await,
+        Some(ms) => {
+            let hold = match (wait_timeout, settings.sql_hold_ms) {
+                (Some(wait), Some(hold)) => Some(wait.min(Duration::from_millis(hold))),
+                (None, Some(hold)) => Some(Duration::from_millis(hold)),
+                (wait, None) => wait,
+            };
+            slow_statement(faults, response, Duration::from_millis(ms), hold).await
+        }
         None => response,
     };
     let response = if method == Method::POST {

@@ -6,7 +6,9 @@
 //! Where a kill lands is chosen by a seed: after the write-ahead log holds k records (k drawn
 //! from the number of steps), so kills fall before the lock, between a step's start and end
 //! (the remote call made, its result not recorded) and between steps. Which moment a kill
-//! actually hits can vary with machine speed; what is asserted holds at every moment.
+//! actually hits can vary with machine speed; what is asserted holds at every moment. A local
+//! lock left by the killed run is taken over (and named); a workspace lock is refused until
+//! `lode force-unlock ID`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -206,11 +208,20 @@ impl World {
         )
     }
 
+    /// Where the state, its log and its lock are on disk: the repository's `.lode/crash`, or
+    /// for workspace state, the served emulator's copy of the workspace folder.
     fn state_dir(&self) -> PathBuf {
-        self.repo.path().join(".lode").join(ENV)
+        match self.setup {
+            Setup::ApiWorkspaceState => self
+                .emulators
+                .data
+                .join("databricks/workspace/objects/Shared/.lode/mining-demo")
+                .join(ENV),
+            _ => self.repo.path().join(".lode").join(ENV),
+        }
     }
 
-    /// Records in the write-ahead log now (local state only).
+    /// Records in the write-ahead log now.
     fn wal_records(&self) -> usize {
         std::fs::read_to_string(self.state_dir().join("wal.jsonl"))
             .map(|log| log.lines().count())
@@ -218,8 +229,8 @@ impl World {
     }
 
     /// Starts an apply and kills it with SIGKILL once the log holds `records` records (0: at
-    /// once), or after `delay` for workspace state, whose log is remote. Returns where it hit.
-    fn kill_apply(&self, records: usize, delay: Duration) -> KillPoint {
+    /// once). Returns where it hit.
+    fn kill_apply(&self, records: usize) -> KillPoint {
         let mut child = self
             .lode_command(&["apply", "--auto-approve"])
             .stdout(Stdio::null())
@@ -231,10 +242,7 @@ impl World {
             if child.try_wait().unwrap().is_some() {
                 return KillPoint::Finished;
             }
-            let due = match self.setup {
-                Setup::ApiWorkspaceState => started.elapsed() >= delay,
-                _ => records == 0 || self.wal_records() >= records,
-            };
+            let due = records == 0 || self.wal_records() >= records;
             if due || started.elapsed() > Duration::from_secs(120) {
                 break;
             }
@@ -242,33 +250,43 @@ impl World {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        match self.setup {
-            Setup::ApiWorkspaceState => KillPoint::After(delay),
-            _ if records == 0 => KillPoint::AtStart,
-            _ => KillPoint::AfterRecords(self.wal_records()),
+        if records == 0 {
+            KillPoint::AtStart
+        } else {
+            KillPoint::AfterRecords(self.wal_records())
         }
     }
 
     /// What must hold after any kill, then the apply that must converge.
     fn recover(&self, seed: u64, point: &KillPoint) {
         let context = format!("seed {seed} ({:?}, killed {point:?})", self.setup);
-        if self.setup != Setup::ApiWorkspaceState {
-            if let Ok(state) = std::fs::read(self.state_dir().join("state.json")) {
-                serde_json::from_slice::<Value>(&state)
-                    .unwrap_or_else(|e| panic!("{context}: state.json does not parse: {e}"));
-            }
-            if let Ok(log) = std::fs::read_to_string(self.state_dir().join("wal.jsonl")) {
-                // Records are whole lines; only the last may be cut off by the kill.
-                let lines: Vec<&str> = log.lines().collect();
-                for line in lines.iter().take(lines.len().saturating_sub(1)) {
-                    serde_json::from_str::<Value>(line)
-                        .unwrap_or_else(|e| panic!("{context}: a WAL record does not parse: {e}"));
-                }
+        if let Ok(state) = std::fs::read(self.state_dir().join("state.json")) {
+            serde_json::from_slice::<Value>(&state)
+                .unwrap_or_else(|e| panic!("{context}: state.json does not parse: {e}"));
+        }
+        if let Ok(log) = std::fs::read_to_string(self.state_dir().join("wal.jsonl")) {
+            // Records are whole lines; only the last may be cut off by the kill.
+            let lines: Vec<&str> = log.lines().collect();
+            for line in lines.iter().take(lines.len().saturating_sub(1)) {
+                serde_json::from_str::<Value>(line)
+                    .unwrap_or_else(|e| panic!("{context}: a WAL record does not parse: {e}"));
             }
         }
+        let held_lock = self.state_dir().join("lock").exists()
+            && std::fs::metadata(self.state_dir().join("lock")).is_ok_and(|m| m.len() > 0);
         let (mut code, _, mut stderr) = self.lode(&["apply", "--auto-approve"]);
+        if self.setup == Setup::ApiWorkspaceState {
+            // A remote lock left by the killed run is refused, never broken by itself.
+            assert_eq!(
+                held_lock,
+                code != 0 && stderr.contains("is locked by"),
+                "{context}: {stderr}"
+            );
+        } else if held_lock {
+            assert_contains(&stderr, "took over the lock of");
+        }
         if code != 0 && stderr.contains("is locked by") {
-            // A remote lock is never broken by itself: only by its id, given by a person.
+            // Broken only by its id, given by a person.
             assert_eq!(self.setup, Setup::ApiWorkspaceState, "{context}: {stderr}");
             let id =
                 lock_id(&stderr).unwrap_or_else(|| panic!("{context}: no lock id in {stderr}"));
@@ -309,7 +327,6 @@ impl World {
 enum KillPoint {
     AtStart,
     AfterRecords(usize),
-    After(Duration),
     Finished,
 }
 
@@ -370,8 +387,7 @@ fn issue_6_sigkill_at_fifty_moments_then_the_next_apply_converges() {
                 .or_insert_with(|| planned_changes(&world));
             let records = 2 * planned + 1;
             let k = (draw(seed, 1) % (records as u64 + 1)) as usize;
-            let delay = Duration::from_millis(draw(seed, 2) % 4000);
-            let point = world.kill_apply(k, delay);
+            let point = world.kill_apply(k);
             world.recover(seed, &point);
             landed.push((seed, point));
             target = if target == world.v1 {

@@ -14,6 +14,7 @@ mod ignition_api;
 mod ignition_files;
 mod invalid_manifests;
 mod plan_formats;
+mod reliability;
 mod runbook;
 mod support;
 mod verify;

@@ -1597,18 +1597,36 @@ mod tests {
 
     #[test]
     fn server_errors_that_may_have_acted_are_not_retried_blindly() {
+        // A read is safe to repeat: a 500 is tried again, then reported.
+        let server = TestServer::start(sequence(vec![
+            Reply::json(
+                500,
+                json!({"error_code": "INTERNAL_ERROR", "message": "boom"}),
+            ),
+            Reply::json(200, json!({"ok": 1})),
+        ]));
+        let clock = FakeClock::new();
+        let client = pat_client(&server, &clock);
+        let value: Value = client.get("/api/2.0/x", &[]).unwrap();
+        assert_eq!(value["ok"], 1);
+        assert_eq!(server.count(), 2);
+
+        // A create is not: the server may have made the object before failing.
         let server = TestServer::start(|_| {
             Reply::json(
                 500,
                 json!({"error_code": "INTERNAL_ERROR", "message": "boom"}),
             )
         });
-        let clock = FakeClock::new();
         let client = pat_client(&server, &clock);
-        let err = client.get::<Value>("/api/2.0/x", &[]).unwrap_err();
+        let err = client
+            .post::<_, Value>("/api/2.0/x", &json!({}), Idempotency::NotIdempotent)
+            .unwrap_err();
         assert_eq!(err.status(), Some(500));
+        assert!(err.outcome_unknown());
         assert_eq!(server.count(), 1);
 
+        let clock = FakeClock::new();
         let server = TestServer::start(|_| Reply::text(502, "Bad Gateway"));
         let client = pat_client(&server, &clock);
         let err = client
