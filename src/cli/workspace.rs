@@ -205,7 +205,19 @@ impl Workspace {
                         .map(|r| r.spec.clone())
                 })?;
                 let id = entry.and_then(|e| e.id.clone());
-                Some(RefreshRequest { address, spec, id })
+                let last_read = entry
+                    .filter(|e| e.sensitive.is_empty() && e.write_only.is_empty())
+                    .map(|e| LiveObject {
+                        spec: e.spec.clone(),
+                        id: e.id.clone(),
+                        outputs: e.outputs.clone(),
+                    });
+                Some(RefreshRequest {
+                    address,
+                    spec,
+                    id,
+                    last_read,
+                })
             })
             .collect();
         Ok(self.providers.refresh(requests)?)

@@ -367,6 +367,7 @@ pub async fn inject(State(layer): State<FaultLayer>, request: Request, next: Nex
     let path = request.uri().path().to_string();
     let settings = faults.settings_for(&method, &path);
     faults.counts.requests.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%method, %path, "emulator request");
     if let Some(ms) = settings.latency_ms.filter(|ms| *ms > 0) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }

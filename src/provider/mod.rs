@@ -58,6 +58,11 @@ pub struct RefreshRequest {
     pub spec: Value,
     /// The server id recorded in state, for kinds that have one.
     pub id: Option<String>,
+    /// The object as the last apply read it back, when state holds it whole (no masked
+    /// secrets). A provider that can tell from one cheap listing that the object has not
+    /// changed since (its update or modification time) returns this instead of reading the
+    /// object, so a plan costs what changed rather than what exists.
+    pub last_read: Option<LiveObject>,
 }
 
 /// Why a provider call failed.

@@ -16,5 +16,6 @@ mod invalid_manifests;
 mod plan_formats;
 mod reliability;
 mod runbook;
+mod scale;
 mod support;
 mod verify;

@@ -22,13 +22,72 @@ fn object(provider: &DatabricksProvider, path: &str, content: String) -> LiveObj
     live
 }
 
+/// The folder a workspace path is in (`/` for a top-level object).
+fn folder_of(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((folder, _)) => folder,
+    }
+}
+
+/// The `modified_at` of every object in the folders of files read before: one listing per
+/// folder tells which files changed since; only those are exported.
+fn modification_times(
+    provider: &DatabricksProvider,
+    requests: &[&RefreshRequest],
+) -> Result<BTreeMap<String, Value>, ProviderError> {
+    let folders: std::collections::BTreeSet<&str> = requests
+        .iter()
+        .filter(|r| {
+            r.last_read
+                .as_ref()
+                .is_some_and(|l| l.outputs.contains_key("modified_at"))
+        })
+        .map(|r| folder_of(text(&r.spec, "path")))
+        .collect();
+    let mut times = BTreeMap::new();
+    for folder in folders {
+        let listed: Result<Option<Value>, ApiError> = provider
+            .client
+            .get_optional("/api/2.0/workspace/list", &[("path", folder.to_string())]);
+        for object in listed?
+            .as_ref()
+            .and_then(|l| l.get("objects"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(path), Some(modified)) = (
+                object.get("path").and_then(Value::as_str),
+                object.get("modified_at"),
+            ) {
+                times.insert(path.to_string(), modified.clone());
+            }
+        }
+    }
+    Ok(times)
+}
+
 pub fn read(
     provider: &DatabricksProvider,
     requests: &[&RefreshRequest],
 ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
     let mut live = BTreeMap::new();
+    let times = modification_times(provider, requests)?;
     for request in requests {
         let path = text(&request.spec, "path");
+        if let Some(last) = &request.last_read
+            && last.outputs.get("modified_at").is_some()
+            && times.get(path) == last.outputs.get("modified_at")
+        {
+            // Outputs are made again: they name the host, which may have moved.
+            let mut object = object(provider, path, text(&last.spec, "content").to_string());
+            object
+                .outputs
+                .insert("modified_at".into(), times[path].clone());
+            live.insert(request.address.clone(), object);
+            continue;
+        }
         let exported: Result<Option<Value>, ApiError> = provider.client.get_optional(
             "/api/2.0/workspace/export",
             &[("path", path.to_string()), ("format", "SOURCE".into())],
@@ -39,10 +98,13 @@ pub fn read(
             .map_err(|e| {
                 ProviderError::Refused(format!("{path}: the workspace sent invalid base64: {e}"))
             })?;
-        live.insert(
-            request.address.clone(),
-            object(provider, path, String::from_utf8_lossy(&bytes).to_string()),
-        );
+        let mut object = object(provider, path, String::from_utf8_lossy(&bytes).to_string());
+        if let Some(modified) = times.get(path) {
+            object
+                .outputs
+                .insert("modified_at".into(), modified.clone());
+        }
+        live.insert(request.address.clone(), object);
     }
     Ok(live)
 }
@@ -69,7 +131,18 @@ pub fn write(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObjec
         provider
             .client
             .post("/api/2.0/workspace/import", &body, Idempotency::Idempotent)?;
-    Ok(object(provider, path, content.to_string()))
+    let mut written = object(provider, path, content.to_string());
+    // Recorded so the next plan can tell from a folder listing that the file did not change.
+    let status: Option<Value> = provider.client.get_visible(
+        "/api/2.0/workspace/get-status",
+        &[("path", path.to_string())],
+    )?;
+    if let Some(modified) = status.as_ref().and_then(|s| s.get("modified_at")) {
+        written
+            .outputs
+            .insert("modified_at".into(), modified.clone());
+    }
+    Ok(written)
 }
 
 pub fn delete(provider: &DatabricksProvider, live: &Value) -> Result<(), ProviderError> {

@@ -519,6 +519,7 @@ fn reread(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObject, 
         address: Address::new(Kind::Table, text(desired, "name")),
         spec: desired.clone(),
         id: None,
+        last_read: None,
     };
     read_tables(provider, &[&request])?
         .into_values()
