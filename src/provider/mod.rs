@@ -3,6 +3,7 @@
 //! tells it to. It speaks canonical spec JSON in the same shape as the manifests, so the engine
 //! can diff without knowing any system's wire format; it knows nothing about rendering.
 
+pub mod concurrent;
 pub mod databricks;
 pub mod ignition;
 pub mod retry;
@@ -480,10 +481,14 @@ impl Providers {
                 .or_default()
                 .push(request);
         }
+        // Each system is read on its own thread: Databricks and the gateway answer in parallel.
+        let systems: Vec<Vec<RefreshRequest>> = by_system.into_values().collect();
+        let results = concurrent::map_bounded(&systems, systems.len(), |requests| {
+            self.for_kind(requests[0].address.kind)?.refresh(requests)
+        });
         let mut live = BTreeMap::new();
-        for (_, requests) in by_system {
-            let provider = self.for_kind(requests[0].address.kind)?;
-            live.extend(provider.refresh(&requests)?);
+        for result in results {
+            live.extend(result?);
         }
         Ok(live)
     }

@@ -72,9 +72,8 @@ pub fn read(
     provider: &DatabricksProvider,
     requests: &[&RefreshRequest],
 ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
-    let mut live = BTreeMap::new();
     let times = modification_times(provider, requests)?;
-    for request in requests {
+    crate::provider::concurrent::read_each(requests, |request| {
         let path = text(&request.spec, "path");
         if let Some(last) = &request.last_read
             && last.outputs.get("modified_at").is_some()
@@ -85,14 +84,15 @@ pub fn read(
             object
                 .outputs
                 .insert("modified_at".into(), times[path].clone());
-            live.insert(request.address.clone(), object);
-            continue;
+            return Ok(Some(object));
         }
         let exported: Result<Option<Value>, ApiError> = provider.client.get_optional(
             "/api/2.0/workspace/export",
             &[("path", path.to_string()), ("format", "SOURCE".into())],
         );
-        let Some(exported) = exported? else { continue };
+        let Some(exported) = exported? else {
+            return Ok(None);
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text(&exported, "content"))
             .map_err(|e| {
@@ -104,9 +104,8 @@ pub fn read(
                 .outputs
                 .insert("modified_at".into(), modified.clone());
         }
-        live.insert(request.address.clone(), object);
-    }
-    Ok(live)
+        Ok(Some(object))
+    })
 }
 
 pub fn write(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObject, ProviderError> {

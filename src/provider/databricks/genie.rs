@@ -236,7 +236,7 @@ pub fn read(
     } else {
         BTreeMap::new()
     };
-    for request in requests {
+    let read = crate::provider::concurrent::read_each(requests, |request| {
         if let (Some(id), Some(last)) = (&request.id, &request.last_read)
             && listed
                 .get(id)
@@ -248,8 +248,7 @@ pub fn read(
                 "url".into(),
                 json!(format!("{}/genie/rooms/{id}", provider.host())),
             );
-            live.insert(request.address.clone(), object);
-            continue;
+            return Ok(Some(object));
         }
         let found = match &request.id {
             Some(id) => get(provider, id)?.map(|info| (id.clone(), info)),
@@ -259,13 +258,9 @@ pub fn read(
             Some(found) => Some(found),
             None => find_owned(provider, &request.address)?,
         };
-        if let Some((id, info)) = found {
-            live.insert(
-                request.address.clone(),
-                object(provider, &id, &info, &request.spec),
-            );
-        }
-    }
+        Ok(found.map(|(id, info)| object(provider, &id, &info, &request.spec)))
+    })?;
+    live.extend(read);
     Ok(live)
 }
 

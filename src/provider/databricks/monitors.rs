@@ -61,22 +61,17 @@ pub fn read(
     provider: &DatabricksProvider,
     requests: &[&RefreshRequest],
 ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
-    let mut live = BTreeMap::new();
-    for request in requests {
+    crate::provider::concurrent::read_each(requests, |request| {
         let info: Result<Option<Value>, ApiError> = provider
             .client
             .get_optional(&path(text(&request.spec, "table")), &[]);
-        let info = match info {
-            Ok(info) => info,
+        match info {
+            Ok(info) => Ok(info.map(|info| object(&info))),
             // The table itself may not exist yet (a pipeline creates it).
-            Err(error) if error.error_code() == Some("TABLE_DOES_NOT_EXIST") => None,
-            Err(error) => return Err(error.into()),
-        };
-        if let Some(info) = info {
-            live.insert(request.address.clone(), object(&info));
+            Err(error) if error.error_code() == Some("TABLE_DOES_NOT_EXIST") => Ok(None),
+            Err(error) => Err(error.into()),
         }
-    }
-    Ok(live)
+    })
 }
 
 fn body(desired: &Value) -> Value {

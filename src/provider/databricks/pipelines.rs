@@ -157,8 +157,9 @@ pub fn read(
     provider: &DatabricksProvider,
     requests: &[&RefreshRequest],
 ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
-    let mut live = BTreeMap::new();
-    for request in requests {
+    // The API has no batch read and its listing shows no modification time: one read per
+    // pipeline, several at a time.
+    crate::provider::concurrent::read_each(requests, |request| {
         let found = match &request.id {
             Some(id) => get(provider, id)?.map(|info| (id.clone(), info)),
             None => None,
@@ -167,14 +168,8 @@ pub fn read(
             Some(found) => Some(found),
             None => find_owned(provider, &request.address, text(&request.spec, "name"))?,
         };
-        if let Some((id, info)) = found {
-            live.insert(
-                request.address.clone(),
-                object(provider, &id, &info, &request.spec),
-            );
-        }
-    }
-    Ok(live)
+        Ok(found.map(|(id, info)| object(provider, &id, &info, &request.spec)))
+    })
 }
 
 /// The request body: the desired spec with lode's ownership tag.

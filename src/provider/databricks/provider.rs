@@ -156,13 +156,31 @@ impl Provider for DatabricksProvider {
                 .filter(move |r| r.address.kind == kind)
                 .collect::<Vec<_>>()
         };
+        type Read = fn(
+            &DatabricksProvider,
+            &[&RefreshRequest],
+        ) -> Result<BTreeMap<Address, LiveObject>, ProviderError>;
+        let readers: [(Kind, Read); 6] = [
+            (Kind::Schema, tables::read_schemas),
+            (Kind::Table, tables::read_tables),
+            (Kind::Pipeline, pipelines::read),
+            (Kind::GenieSpace, genie::read),
+            (Kind::QualityMonitor, monitors::read),
+            (Kind::WorkspaceFile, files::read),
+        ];
+        // The kinds are read side by side: their listings and reads do not depend on each other.
+        let results =
+            crate::provider::concurrent::map_bounded(&readers, readers.len(), |(kind, read)| {
+                let requests = of_kind(*kind);
+                if requests.is_empty() {
+                    return Ok(BTreeMap::new());
+                }
+                read(self, &requests)
+            });
         let mut live = BTreeMap::new();
-        live.extend(tables::read_schemas(self, &of_kind(Kind::Schema))?);
-        live.extend(tables::read_tables(self, &of_kind(Kind::Table))?);
-        live.extend(pipelines::read(self, &of_kind(Kind::Pipeline))?);
-        live.extend(genie::read(self, &of_kind(Kind::GenieSpace))?);
-        live.extend(monitors::read(self, &of_kind(Kind::QualityMonitor))?);
-        live.extend(files::read(self, &of_kind(Kind::WorkspaceFile))?);
+        for result in results {
+            live.extend(result?);
+        }
         Ok(live)
     }
 

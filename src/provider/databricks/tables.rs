@@ -360,17 +360,21 @@ pub fn read_tables(
                 Err(error) if error.is_not_found() => Vec::new(),
                 Err(error) => return Err(error.into()),
             };
-        for request in requests {
-            let name = text(&request.spec, "name");
-            let Some(info) = tables.iter().find(|t| t["name"] == name) else {
-                continue;
-            };
-            let mut spec = table_spec(info, &request.spec);
-            if request.spec.get("rows").is_some() {
-                spec["rows"] = json!(read_rows(provider, &spec)?);
-            }
-            live.insert(request.address.clone(), table_object(provider, spec, info));
-        }
+        // Seed rows take a statement per table, several at a time.
+        live.extend(crate::provider::concurrent::read_each(
+            &requests,
+            |request| {
+                let name = text(&request.spec, "name");
+                let Some(info) = tables.iter().find(|t| t["name"] == name) else {
+                    return Ok(None);
+                };
+                let mut spec = table_spec(info, &request.spec);
+                if request.spec.get("rows").is_some() {
+                    spec["rows"] = json!(read_rows(provider, &spec)?);
+                }
+                Ok(Some(table_object(provider, spec, info)))
+            },
+        )?);
     }
     Ok(live)
 }
