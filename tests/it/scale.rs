@@ -1,6 +1,7 @@
 //! Plans that cost what changed (issue #7): after an apply, a plan reads Genie spaces and
 //! workspace files through one listing each and reads an object whole only when the listing
-//! says it changed since, so drift made behind lode's back is still found.
+//! says it changed since, so drift made behind lode's back is still found; the seed rows of a
+//! schema's tables come back in one statement.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -90,6 +91,12 @@ fn issue_7_a_plan_lists_spaces_and_files_and_reads_only_what_changed() {
     assert_eq!(
         reads_whole(&requests, "GET /api/2.0/workspace/export"),
         0,
+        "{requests:?}"
+    );
+    // The demo's two seeded tables share a schema: one statement reads both.
+    assert_eq!(
+        reads_whole(&requests, "POST /api/2.0/sql/statements"),
+        1,
         "{requests:?}"
     );
 

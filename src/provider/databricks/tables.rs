@@ -256,38 +256,73 @@ fn column_list(spec: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The table's rows in the manifests' form: canonical cells, sorted by key.
-fn read_rows(
+/// The seed rows of several tables of one schema, in the manifests' form (canonical cells,
+/// sorted by key), in the order of `specs`. One statement reads them all: each table's columns
+/// cast to strings, padded to the widest table, tagged with the table's index and joined by
+/// `UNION ALL`, so a plan pays one statement per schema instead of one per table.
+fn read_seed_rows(
     provider: &DatabricksProvider,
-    spec: &Value,
-) -> Result<Vec<Vec<Value>>, ProviderError> {
+    specs: &[Value],
+) -> Result<Vec<Vec<Vec<Value>>>, ProviderError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let width = specs
+        .iter()
+        .map(|s| column_list(s).len())
+        .max()
+        .unwrap_or(0);
+    let selects: Vec<String> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let columns = column_list(spec);
+            let cells: Vec<String> = (0..width)
+                .map(|i| match columns.get(i) {
+                    Some((name, _)) => {
+                        format!("CAST({} AS STRING) AS c{i}", quote_identifier(name))
+                    }
+                    None => format!("CAST(NULL AS STRING) AS c{i}"),
+                })
+                .collect();
+            format!(
+                "SELECT {index} AS lode_table, {} FROM {}",
+                cells.join(", "),
+                qualified(spec)
+            )
+        })
+        .collect();
+    let result = sql(provider, selects.join(" UNION ALL "))?;
+    let mut raw: Vec<Vec<Vec<Option<String>>>> = vec![Vec::new(); specs.len()];
+    for row in result.rows {
+        let Some(index) = row
+            .first()
+            .and_then(|cell| cell.as_deref())
+            .and_then(|cell| cell.parse::<usize>().ok())
+            .filter(|index| *index < specs.len())
+        else {
+            return Err(ProviderError::Refused(
+                "the seed row statement answered a row of no table".into(),
+            ));
+        };
+        raw[index].push(row[1..].to_vec());
+    }
+    Ok(specs
+        .iter()
+        .zip(raw)
+        .map(|(spec, rows)| canonical_rows(spec, rows))
+        .collect())
+}
+
+/// Rows as the API sent them (strings), in the manifests' form: canonical cells, sorted by key.
+fn canonical_rows(spec: &Value, rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Value>> {
     let columns = column_list(spec);
     let keys = key_columns(spec);
-    let select = columns
-        .iter()
-        .map(|(n, _)| quote_identifier(n))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let order = keys
-        .iter()
-        .map(|k| quote_identifier(k))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let order = if order.is_empty() {
-        String::new()
-    } else {
-        format!(" ORDER BY {order}")
-    };
-    let result = sql(
-        provider,
-        format!("SELECT {select} FROM {}{order}", qualified(spec)),
-    )?;
     let key_indexes: Vec<usize> = keys
         .iter()
         .filter_map(|k| columns.iter().position(|(n, _)| n == k))
         .collect();
-    let mut rows: Vec<Vec<Value>> = result
-        .rows
+    let mut rows: Vec<Vec<Value>> = rows
         .iter()
         .map(|row| {
             columns
@@ -308,7 +343,7 @@ fn read_rows(
             .map(|&k| row[k].to_string())
             .collect::<Vec<_>>()
     });
-    Ok(rows)
+    rows
 }
 
 fn table_object(provider: &DatabricksProvider, spec: Value, info: &Value) -> LiveObject {
@@ -360,21 +395,26 @@ pub fn read_tables(
                 Err(error) if error.is_not_found() => Vec::new(),
                 Err(error) => return Err(error.into()),
             };
-        // Seed rows take a statement per table, several at a time.
-        live.extend(crate::provider::concurrent::read_each(
-            &requests,
-            |request| {
-                let name = text(&request.spec, "name");
-                let Some(info) = tables.iter().find(|t| t["name"] == name) else {
-                    return Ok(None);
-                };
-                let mut spec = table_spec(info, &request.spec);
-                if request.spec.get("rows").is_some() {
-                    spec["rows"] = json!(read_rows(provider, &spec)?);
-                }
-                Ok(Some(table_object(provider, spec, info)))
-            },
-        )?);
+        let mut found = Vec::new();
+        for request in requests {
+            let name = text(&request.spec, "name");
+            if let Some(info) = tables.iter().find(|t| t["name"] == name) {
+                found.push((request, table_spec(info, &request.spec), info));
+            }
+        }
+        // Seed rows: one statement for every seeded table of the schema.
+        let seeded: Vec<Value> = found
+            .iter()
+            .filter(|(request, _, _)| request.spec.get("rows").is_some())
+            .map(|(_, spec, _)| spec.clone())
+            .collect();
+        let mut rows = read_seed_rows(provider, &seeded)?.into_iter();
+        for (request, mut spec, info) in found {
+            if request.spec.get("rows").is_some() {
+                spec["rows"] = json!(rows.next().unwrap_or_default());
+            }
+            live.insert(request.address.clone(), table_object(provider, spec, info));
+        }
     }
     Ok(live)
 }

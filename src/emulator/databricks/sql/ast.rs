@@ -331,6 +331,11 @@ pub(crate) enum AlterColumn {
 #[derive(Debug, Clone)]
 pub(crate) enum Statement {
     Select(Box<Select>),
+    /// `SELECT ... UNION [ALL | DISTINCT] SELECT ...`: `distinct` per operator, left to right.
+    Union {
+        first: Box<Select>,
+        rest: Vec<(bool, Select)>,
+    },
     CreateCatalog {
         name: String,
         if_not_exists: bool,

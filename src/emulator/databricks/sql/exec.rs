@@ -217,6 +217,29 @@ impl<'a> Session<'a> {
                 let (cols, rows) = self.select(&sel).await?;
                 Ok(result_set(&cols, &rows))
             }
+            Statement::Union { first, rest } => {
+                let (cols, mut rows) = self.select(&first).await?;
+                for (distinct, select) in rest {
+                    let (more_cols, more_rows) = self.select(&select).await?;
+                    if more_cols.len() != cols.len() {
+                        return Err(SqlError::new(
+                            "NUM_COLUMNS_MISMATCH",
+                            "42826",
+                            format!(
+                                "UNION can only be performed on inputs with the same number of columns, but the first input has {} columns and the next input has {} columns.",
+                                cols.len(),
+                                more_cols.len()
+                            ),
+                        ));
+                    }
+                    rows.extend(more_rows);
+                    if distinct {
+                        let mut seen = std::collections::HashSet::new();
+                        rows.retain(|row| seen.insert(format!("{row:?}")));
+                    }
+                }
+                Ok(result_set(&cols, &rows))
+            }
             Statement::CreateCatalog {
                 name,
                 if_not_exists,

@@ -331,14 +331,37 @@ impl Parser<'_> {
 
     // --- statements ---
 
+    /// A query: one `SELECT`, or several joined by `UNION [ALL | DISTINCT]`.
+    fn query(&mut self) -> Result<Statement, SqlError> {
+        let first = self.select()?;
+        let mut rest = Vec::new();
+        while self.eat_kw("union") {
+            let distinct = if self.eat_kw("all") {
+                false
+            } else {
+                self.eat_kw("distinct");
+                true
+            };
+            rest.push((distinct, self.select()?));
+        }
+        Ok(if rest.is_empty() {
+            Statement::Select(Box::new(first))
+        } else {
+            Statement::Union {
+                first: Box::new(first),
+                rest,
+            }
+        })
+    }
+
     fn statement(&mut self) -> Result<Statement, SqlError> {
         let word = match self.peek() {
             Tok::Word(w) => w.to_ascii_lowercase(),
-            Tok::Sym("(") => return Ok(Statement::Select(Box::new(self.select()?))),
+            Tok::Sym("(") => return self.query(),
             _ => return Err(self.error()),
         };
         match word.as_str() {
-            "select" => Ok(Statement::Select(Box::new(self.select()?))),
+            "select" => self.query(),
             "create" => self.create(),
             "replace" => {
                 self.advance();

@@ -1302,3 +1302,37 @@ async fn table_comments_and_properties() {
         "UNRESOLVED_COLUMN.WITH_SUGGESTION"
     );
 }
+
+#[tokio::test]
+async fn union_all_keeps_every_row_union_removes_duplicates_and_columns_must_match() {
+    let (_d, e) = engine();
+    run(&e, "CREATE CATALOG c").await;
+    run(&e, "CREATE SCHEMA c.s").await;
+    run(&e, "CREATE TABLE c.s.a (id INT, name STRING)").await;
+    run(
+        &e,
+        "CREATE TABLE c.s.b (code STRING, score DOUBLE, day DATE)",
+    )
+    .await;
+    run(&e, "INSERT INTO c.s.a VALUES (1, 'x'), (2, NULL)").await;
+    run(&e, "INSERT INTO c.s.b VALUES ('k', 2.5, DATE '2020-03-16')").await;
+    let r = run(
+        &e,
+        "SELECT 'a' AS t, CAST(id AS STRING) AS v0, CAST(name AS STRING) AS v1, CAST(NULL AS STRING) AS v2 FROM c.s.a \
+         UNION ALL SELECT 'b', CAST(code AS STRING), CAST(score AS STRING), CAST(day AS STRING) FROM c.s.b",
+    )
+    .await;
+    assert_eq!(col_names(&r), ["t", "v0", "v1", "v2"]);
+    assert_eq!(
+        rows(&r),
+        [
+            ["a", "1", "x", "NULL"],
+            ["a", "2", "NULL", "NULL"],
+            ["b", "k", "2.5", "2020-03-16"],
+        ]
+    );
+    let r = run(&e, "SELECT 1 AS n UNION SELECT 1 UNION ALL SELECT 2").await;
+    assert_eq!(rows(&r), [["1"], ["2"]]);
+    let err = fail(&e, "SELECT 1, 2 UNION ALL SELECT 3").await;
+    assert_eq!(err.error_class, "NUM_COLUMNS_MISMATCH");
+}
