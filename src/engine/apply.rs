@@ -14,7 +14,7 @@ use super::graph::step_dependencies;
 use super::plan::{Action, Plan, ResourceChange};
 use super::refs;
 use crate::manifest::{Address, Desired};
-use crate::provider::{LiveObject, Providers};
+use crate::provider::{BatchWrite, LiveObject, Providers};
 use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
 use crate::state::StateError;
 use crate::state::{StateEntry, StateWriter};
@@ -161,9 +161,12 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
                                     })
                             });
                             if let Some(i) = ready {
-                                s.started[i] = true;
+                                let batch = batch_from(inputs, plan, &s, i);
+                                for &j in &batch {
+                                    s.started[j] = true;
+                                }
                                 s.running += 1;
-                                break Some(i);
+                                break Some(batch);
                             }
                             if s.done.iter().all(Option::is_some)
                                 || (s.running == 0 && !has_runnable(&s))
@@ -173,18 +176,30 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
                             s = wake.wait(s).expect("schedule lock");
                         }
                     };
-                    let Some(i) = next else {
+                    let Some(batch) = next else {
                         wake.notify_all();
                         return;
                     };
-                    let change = &plan.changes[i];
+                    let changes: Vec<&ResourceChange> =
+                        batch.iter().map(|&i| &plan.changes[i]).collect();
                     let started = Instant::now();
-                    let status = run_step(inputs, change, &writer, &state_error, &applied);
-                    let mut step = outcome(change, status);
-                    step.duration = started.elapsed();
-                    (inputs.on_step)(&step);
+                    let shared = Shared {
+                        writer: &writer,
+                        state_error: &state_error,
+                        applied: &applied,
+                    };
+                    let statuses = run_steps(inputs, &changes, &shared);
+                    let mut steps = Vec::new();
+                    for (change, status) in changes.iter().zip(statuses) {
+                        let mut step = outcome(change, status);
+                        step.duration = started.elapsed();
+                        (inputs.on_step)(&step);
+                        steps.push(step);
+                    }
                     let mut s = schedule.lock().expect("schedule lock");
-                    s.done[i] = Some(step);
+                    for (i, step) in batch.into_iter().zip(steps) {
+                        s.done[i] = Some(step);
+                    }
                     s.running -= 1;
                     if state_error.lock().expect("error lock").is_some() {
                         s.stop = true;
@@ -215,6 +230,37 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
         writer: writer.into_inner().expect("writer lock"),
         state_error: state_error.into_inner().expect("error lock"),
     }
+}
+
+/// Step `first` and, when its provider writes its kind in batches, the other ready creates and
+/// updates of that kind, up to the provider's batch size.
+fn batch_from(inputs: &ApplyInputs, plan: &Plan, s: &Schedule, first: usize) -> Vec<usize> {
+    let change = &plan.changes[first];
+    let batchable = |c: &ResourceChange| matches!(c.action, Action::Create | Action::Update);
+    let size = match inputs.providers.for_kind(change.address.kind) {
+        Ok(provider) if batchable(change) => provider.batch_size(change.address.kind),
+        _ => 1,
+    };
+    let mut batch = vec![first];
+    for j in first + 1..plan.changes.len() {
+        if batch.len() >= size {
+            break;
+        }
+        let other = &plan.changes[j];
+        if !s.started[j]
+            && s.done[j].is_none()
+            && other.address.kind == change.address.kind
+            && batchable(other)
+            && s.waits[j].iter().all(|&w| {
+                s.done[w]
+                    .as_ref()
+                    .is_some_and(|o| o.status == StepStatus::Applied)
+            })
+        {
+            batch.push(j);
+        }
+    }
+    batch
 }
 
 fn has_runnable(s: &Schedule) -> bool {
@@ -258,28 +304,60 @@ fn outcome(change: &ResourceChange, status: StepStatus) -> StepOutcome {
     }
 }
 
-/// Runs one change: log, call the provider, log the outcome.
-fn run_step(
+/// The shared parts of the executor a step needs.
+struct Shared<'s, 'w> {
+    writer: &'s Mutex<StateWriter<'w>>,
+    state_error: &'s Mutex<Option<StateError>>,
+    applied: &'s Mutex<BTreeMap<Address, LiveObject>>,
+}
+
+/// Runs changes: log each start, call the provider (once for a batch), log each outcome.
+fn run_steps(
+    inputs: &ApplyInputs,
+    changes: &[&ResourceChange],
+    shared: &Shared,
+) -> Vec<StepStatus> {
+    let mut seqs = Vec::new();
+    for change in changes {
+        let begun = shared
+            .writer
+            .lock()
+            .expect("writer lock")
+            .begin(&change.address, change.action.as_str());
+        match begun {
+            Ok(seq) => seqs.push(seq),
+            Err(e) => {
+                let message = e.to_string();
+                *shared.state_error.lock().expect("error lock") = Some(e);
+                return changes
+                    .iter()
+                    .map(|_| StepStatus::Failed(message.clone()))
+                    .collect();
+            }
+        }
+    }
+    let results = match changes {
+        [change] => vec![call_provider(inputs, change, shared.applied)],
+        _ => call_provider_batch(inputs, changes, shared.applied),
+    };
+    changes
+        .iter()
+        .zip(seqs)
+        .zip(results)
+        .map(|((change, seq), result)| finish_step(inputs, change, seq, result, shared))
+        .collect()
+}
+
+/// Records how one change ended: the applied object for later references, the state entry.
+fn finish_step(
     inputs: &ApplyInputs,
     change: &ResourceChange,
-    writer: &Mutex<StateWriter<'_>>,
-    state_error: &Mutex<Option<StateError>>,
-    applied: &Mutex<BTreeMap<Address, LiveObject>>,
+    seq: u64,
+    result: Result<Option<LiveObject>, String>,
+    shared: &Shared,
 ) -> StepStatus {
     let address = &change.address;
-    let seq = match writer
-        .lock()
-        .expect("writer lock")
-        .begin(address, change.action.as_str())
-    {
-        Ok(seq) => seq,
-        Err(e) => {
-            let message = e.to_string();
-            *state_error.lock().expect("error lock") = Some(e);
-            return StepStatus::Failed(message);
-        }
-    };
-    let result = call_provider(inputs, change, applied);
+    let (writer, state_error, applied) = (shared.writer, shared.state_error, shared.applied);
     let status = match &result {
         Ok(_) => StepStatus::Applied,
         Err(message) => StepStatus::Failed(inputs.redactor.text(message)),
@@ -332,6 +410,86 @@ fn run_step(
     status
 }
 
+/// The manifests' spec of `address` with its references resolved against what is live now,
+/// including what this apply just did.
+fn desired_spec(
+    inputs: &ApplyInputs,
+    address: &Address,
+    applied: &Mutex<BTreeMap<Address, LiveObject>>,
+) -> Result<Value, String> {
+    let spec = &inputs
+        .desired
+        .resources
+        .get(address)
+        .ok_or_else(|| format!("{address} is not in the manifests"))?
+        .spec;
+    let known = applied.lock().expect("applied lock");
+    let (resolved, missing) = refs::resolve(spec, &|target, field| {
+        known.get(target).and_then(|l| l.field(field))
+    });
+    match missing.first() {
+        Some(first) => Err(format!(
+            "{first} is not known: {} did not apply",
+            first.address
+        )),
+        None => Ok(resolved),
+    }
+}
+
+/// Creates and updates of one kind written by the provider in one go (see
+/// `Provider::write_batch`); a change whose references cannot be resolved fails alone.
+fn call_provider_batch(
+    inputs: &ApplyInputs,
+    changes: &[&ResourceChange],
+    applied: &Mutex<BTreeMap<Address, LiveObject>>,
+) -> Vec<Result<Option<LiveObject>, String>> {
+    let provider = match inputs.providers.for_kind(changes[0].address.kind) {
+        Ok(provider) => provider,
+        Err(e) => return changes.iter().map(|_| Err(e.to_string())).collect(),
+    };
+    let prepared: Vec<Result<Value, String>> = changes
+        .iter()
+        .map(|change| {
+            let spec = desired_spec(inputs, &change.address, applied)?;
+            if change.action == Action::Update && !inputs.live.contains_key(&change.address) {
+                return Err(format!("{} was not found live", change.address));
+            }
+            Ok(spec)
+        })
+        .collect();
+    let items: Vec<BatchWrite> = changes
+        .iter()
+        .zip(&prepared)
+        .filter_map(|(change, spec)| {
+            Some(BatchWrite {
+                address: &change.address,
+                desired: spec.as_ref().ok()?,
+                live: match change.action {
+                    Action::Update => inputs.live.get(&change.address),
+                    _ => None,
+                },
+                options: &inputs.plan.change_options,
+            })
+        })
+        .collect();
+    let mut written = provider.write_batch(&items).into_iter();
+    prepared
+        .into_iter()
+        .map(|spec| match spec {
+            Err(message) => Err(message),
+            Ok(_) => written
+                .next()
+                .unwrap_or_else(|| {
+                    Err(crate::provider::ProviderError::Refused(
+                        "the provider's batch answered fewer results than it was given".into(),
+                    ))
+                })
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        })
+        .collect()
+}
+
 /// The provider calls for one change; `Ok(None)` means the object is gone from state.
 fn call_provider(
     inputs: &ApplyInputs,
@@ -340,26 +498,7 @@ fn call_provider(
 ) -> Result<Option<LiveObject>, String> {
     let address = &change.address;
     let options = &inputs.plan.change_options;
-    let desired = || -> Result<Value, String> {
-        let spec = &inputs
-            .desired
-            .resources
-            .get(address)
-            .ok_or_else(|| format!("{address} is not in the manifests"))?
-            .spec;
-        // References resolve against what is live now, including what this apply just did.
-        let known = applied.lock().expect("applied lock");
-        let (resolved, missing) = refs::resolve(spec, &|target, field| {
-            known.get(target).and_then(|l| l.field(field))
-        });
-        match missing.first() {
-            Some(first) => Err(format!(
-                "{first} is not known: {} did not apply",
-                first.address
-            )),
-            None => Ok(resolved),
-        }
-    };
+    let desired = || desired_spec(inputs, address, applied);
     let live = || {
         inputs
             .live

@@ -66,6 +66,15 @@ pub struct RefreshRequest {
     pub last_read: Option<LiveObject>,
 }
 
+/// One create or update of a batch (see `Provider::write_batch`).
+pub struct BatchWrite<'a> {
+    pub address: &'a Address,
+    pub desired: &'a Value,
+    /// What is live, for an update; `None` for a create.
+    pub live: Option<&'a LiveObject>,
+    pub options: &'a ChangeOptions,
+}
+
 /// Why a provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -152,6 +161,25 @@ pub trait Provider: Send + Sync {
         _live: &LiveObject,
     ) -> Result<Option<String>, ProviderError> {
         Ok(None)
+    }
+
+    /// How many creates and updates of `kind` this provider writes in one `write_batch` (1: one
+    /// at a time). Batching pays a gateway's scan lock, scan, file rewrite or tag import once
+    /// per batch instead of once per object.
+    fn batch_size(&self, _kind: Kind) -> usize {
+        1
+    }
+
+    /// Creates (`live` is `None`) or updates several objects of one kind; one result per item,
+    /// in order. The default writes them one by one.
+    fn write_batch(&self, items: &[BatchWrite<'_>]) -> Vec<Result<LiveObject, ProviderError>> {
+        items
+            .iter()
+            .map(|item| match item.live {
+                None => self.create(item.address, item.desired, item.options),
+                Some(live) => self.update(item.address, item.desired, live, item.options),
+            })
+            .collect()
     }
 
     /// Finishes what an interrupted apply may have left half done on the live system (a held

@@ -148,3 +148,96 @@ fn issue_7_a_plan_lists_spaces_and_files_and_reads_only_what_changed() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// The requests of one `lode` run with `LODE_ENV=env`, as `METHOD path` lines.
+fn requests_of(repo: &Repo, env: &str, args: &[&str]) -> Vec<String> {
+    let run = repo.lode_with_env(
+        args,
+        &[
+            ("LODE_ENV", env),
+            ("LODE_EMULATOR_FAULTS", "latency_ms=0"),
+            ("RUST_LOG", "warn,lode::emulator::faults=debug"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stderr
+        .lines()
+        .filter(|l| l.contains("emulator request"))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split(&format!("{name}="))
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            format!("{} {}", field("method"), field("path"))
+        })
+        .collect()
+}
+
+#[test]
+fn issue_7_tags_and_project_resources_are_written_in_batches() {
+    let repo = Repo::demo();
+    // Ten more gateway scripts, so one kind of project resource has many writes.
+    for n in 0..10 {
+        repo.append_document(
+            "ignition/scripts.yaml",
+            &format!(
+                "kind: gateway_script\nname: extra_{n}\nspec:\n  project: ${{var.ignition_project}}\n  resource_name: Extra {n}\n  type: timer\n  enabled: false\n  delay_ms: 1000\n  delay_type: fixed_rate\n  threading: shared\n  script: scripts/fault_injection.py\n"
+            ),
+        );
+    }
+    repo.commit("ten more scripts");
+    let plan = repo.lode_ok(&["plan", "--format", "json"], 0);
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let count = |kinds: &[&str]| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                kinds.iter().any(|k| {
+                    c["address"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with(&format!("{k}/")))
+                })
+            })
+            .count()
+    };
+    let tag_writes = count(&["tag", "udt"]);
+    let resource_writes = count(&["gateway_script", "perspective_view", "session_event"]);
+    assert!(
+        tag_writes >= 15 && resource_writes >= 14,
+        "{tag_writes} {resource_writes}"
+    );
+
+    // Files: one scan lock (and scan) per batch, not per tag or resource.
+    let files = requests_of(&repo, "local", &["apply", "--auto-approve"]);
+    let locks = |area: &str| {
+        files
+            .iter()
+            .filter(|r| *r == &format!("POST /data/api/v1/scan-lock/{area}"))
+            .count()
+    };
+    assert!(locks("config") <= 6, "{files:?}");
+    assert!(locks("projects") <= 6, "{files:?}");
+    assert!(locks("config") + locks("projects") < (tag_writes + resource_writes) / 2);
+
+    // API: one tag import per folder of a batch, one project export and import per batch.
+    let api = requests_of(&repo, "local-api", &["apply", "--auto-approve"]);
+    let imports = api
+        .iter()
+        .filter(|r| r.starts_with("POST /data/api/v1/tags/import"))
+        .count();
+    let project_imports = api
+        .iter()
+        .filter(|r| r.starts_with("POST /data/api/v1/projects/import/"))
+        .count();
+    assert!(imports <= 10 && imports < tag_writes / 2, "{api:?}");
+    assert!(
+        project_imports <= 6 && project_imports < resource_writes,
+        "{api:?}"
+    );
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}

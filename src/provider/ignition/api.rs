@@ -17,7 +17,8 @@ use super::tags::{config_of, flatten, named_entry};
 use super::zerobus;
 use crate::manifest::{Address, Kind};
 use crate::provider::{
-    ChangeOptions, Limitation, LiveObject, Operation, Provider, ProviderError, RefreshRequest,
+    BatchWrite, ChangeOptions, Limitation, LiveObject, Operation, Provider, ProviderError,
+    RefreshRequest,
 };
 
 /// One provider's export: tags by path, and UDT definitions by path under `_types_`.
@@ -210,6 +211,17 @@ impl IgnitionApi {
         entry: Value,
         policy: &str,
     ) -> Result<(), ProviderError> {
+        self.import_many(provider, folder, vec![entry], policy)
+    }
+
+    /// Imports entries at `folder` of `provider` in one request.
+    fn import_many(
+        &self,
+        provider: &str,
+        folder: &str,
+        entries: Vec<Value>,
+        policy: &str,
+    ) -> Result<(), ProviderError> {
         let mut path = format!(
             "/data/api/v1/tags/import?provider={}&type=json&collisionPolicy={policy}",
             encode_path(provider)
@@ -217,7 +229,7 @@ impl IgnitionApi {
         if !folder.is_empty() {
             path.push_str(&format!("&path={}", encode_path(folder)));
         }
-        let body = serde_json::to_vec(&json!({"tags": [entry]})).expect("JSON serialises");
+        let body = serde_json::to_vec(&json!({"tags": entries})).expect("JSON serialises");
         let answer = self
             .gateway
             .post_bytes(&path, &body, true)
@@ -294,26 +306,8 @@ impl IgnitionApi {
                 self.import(str_field(desired, "provider"), "", types, "Overwrite")?;
             }
             Kind::Tag => {
-                let mut config = desired.clone();
-                config
-                    .as_object_mut()
-                    .expect("tag specs are objects")
-                    .remove("provider");
-                let (folder, name) = address.name.rsplit_once('/').unwrap_or(("", &address.name));
-                let folder_only = str_field(&config, "tagType") == "Folder";
-                // Overwrite replaces a tag's whole config; a folder is only merged so its
-                // children stay.
-                let policy = if folder_only {
-                    "MergeOverwrite"
-                } else {
-                    "Overwrite"
-                };
-                self.import(
-                    str_field(desired, "provider"),
-                    folder,
-                    named_entry(name, &config),
-                    policy,
-                )?;
+                let (provider, folder, policy, entry) = tag_import(address, desired);
+                self.import(provider, folder, entry, policy)?;
             }
             kind => {
                 let project = str_field(desired, "project").to_string();
@@ -329,9 +323,108 @@ impl IgnitionApi {
     }
 }
 
+/// Where and how a tag is imported: (provider, folder, collision policy, entry).
+fn tag_import<'a>(
+    address: &'a Address,
+    desired: &'a Value,
+) -> (&'a str, &'a str, &'static str, Value) {
+    let mut config = desired.clone();
+    config
+        .as_object_mut()
+        .expect("tag specs are objects")
+        .remove("provider");
+    let (folder, name) = address.name.rsplit_once('/').unwrap_or(("", &address.name));
+    // Overwrite replaces a tag's whole config; a folder is only merged so its children stay.
+    let policy = if str_field(&config, "tagType") == "Folder" {
+        "MergeOverwrite"
+    } else {
+        "Overwrite"
+    };
+    (
+        str_field(desired, "provider"),
+        folder,
+        policy,
+        named_entry(name, &config),
+    )
+}
+
+/// Tags imported in one request (per folder) by `write_batch`.
+const TAG_BATCH: usize = 500;
+/// Project resources written with one project export and import by `write_batch`.
+const RESOURCE_BATCH: usize = 100;
+
+impl IgnitionApi {
+    /// Tags: one import per folder and policy. Project resources: one export and import per
+    /// project. Each group succeeds or fails as a whole.
+    fn write_group(&self, kind: Kind, items: &[BatchWrite<'_>]) -> Result<(), ProviderError> {
+        if kind == Kind::Tag {
+            let mut groups: BTreeMap<(&str, &str, &str), Vec<Value>> = BTreeMap::new();
+            for item in items {
+                let (provider, folder, policy, entry) = tag_import(item.address, item.desired);
+                groups
+                    .entry((provider, folder, policy))
+                    .or_default()
+                    .push(entry);
+            }
+            for ((provider, folder, policy), entries) in groups {
+                self.import_many(provider, folder, entries, policy)?;
+            }
+            return Ok(());
+        }
+        let mut by_project: BTreeMap<String, Vec<&BatchWrite<'_>>> = BTreeMap::new();
+        for item in items {
+            by_project
+                .entry(str_field(item.desired, "project").to_string())
+                .or_default()
+                .push(item);
+        }
+        for (project, writes) in by_project {
+            self.edit_project(&project, |files| {
+                writes
+                    .iter()
+                    .try_for_each(|w| files.write(w.address, w.desired).map(|_| ()))
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl Provider for IgnitionApi {
     fn system(&self) -> &'static str {
         "ignition"
+    }
+
+    fn batch_size(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Tag => TAG_BATCH,
+            Kind::Project | Kind::Udt | Kind::ZerobusConnection => 1,
+            _ => RESOURCE_BATCH,
+        }
+    }
+
+    fn write_batch(&self, items: &[BatchWrite<'_>]) -> Vec<Result<LiveObject, ProviderError>> {
+        let Some(kind) = items.first().map(|i| i.address.kind) else {
+            return Vec::new();
+        };
+        if self.batch_size(kind) == 1 {
+            return items
+                .iter()
+                .map(|i| self.write(i.address, i.desired, i.live.is_some()))
+                .collect();
+        }
+        match self.write_group(kind, items) {
+            Ok(()) => items
+                .iter()
+                .map(|i| Ok(LiveObject::plain(i.desired.clone())))
+                .collect(),
+            Err(error) => {
+                let message = error.to_string();
+                items
+                    .iter()
+                    .map(|_| Err(ProviderError::Refused(message.clone())))
+                    .collect()
+            }
+        }
     }
 
     fn recover_interrupted(&self) -> Result<Option<String>, ProviderError> {

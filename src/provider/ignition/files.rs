@@ -18,7 +18,9 @@ use super::tags::TagFolder;
 use super::zerobus;
 use crate::manifest::kinds::{GatewayScriptType, SessionEventType};
 use crate::manifest::{Address, Kind};
-use crate::provider::{ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest};
+use crate::provider::{
+    BatchWrite, ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest,
+};
 
 const PERSPECTIVE: &str = "com.inductiveautomation.perspective";
 
@@ -342,28 +344,41 @@ impl IgnitionFiles {
             Kind::Project => self.write_project(&address.name, desired)?,
             Kind::Udt => {
                 let _guard = self.tag_files.lock().expect("tag file lock");
-                let mut entry = json!({"tagType": "UdtType", "typeId": desired.get("parent_type").cloned().unwrap_or(Value::Null)});
-                if let Some(parameters) = desired.get("parameters") {
-                    entry["parameters"] = parameters.clone();
-                }
-                entry["tags"] = desired.get("tags").cloned().unwrap_or(json!([]));
                 self.type_folder(str_field(desired, "provider"))
-                    .write_entry(&address.name, &entry)?;
+                    .write_entry(&address.name, &tag_file_entry(Kind::Udt, desired))?;
             }
             Kind::Tag => {
                 let _guard = self.tag_files.lock().expect("tag file lock");
-                let mut config = desired.clone();
-                config
-                    .as_object_mut()
-                    .expect("tag specs are objects")
-                    .remove("provider");
                 self.tag_folder(str_field(desired, "provider"))
-                    .write_entry(&address.name, &config)?;
+                    .write_entry(&address.name, &tag_file_entry(Kind::Tag, desired))?;
             }
             kind => self.write_resource(kind, desired)?,
         }
         Ok(LiveObject::plain(desired.clone()))
     }
+}
+
+/// Tags or UDT definitions written together in one `write_batch`.
+const TAG_BATCH: usize = 500;
+/// Project resources (scripts, views, ...) written under one scan lock.
+const RESOURCE_BATCH: usize = 100;
+
+/// What a tag or UDT spec is in the gateway's tag files.
+fn tag_file_entry(kind: Kind, desired: &Value) -> Value {
+    if kind == Kind::Udt {
+        let mut entry = json!({"tagType": "UdtType", "typeId": desired.get("parent_type").cloned().unwrap_or(Value::Null)});
+        if let Some(parameters) = desired.get("parameters") {
+            entry["parameters"] = parameters.clone();
+        }
+        entry["tags"] = desired.get("tags").cloned().unwrap_or(json!([]));
+        return entry;
+    }
+    let mut config = desired.clone();
+    config
+        .as_object_mut()
+        .expect("tag specs are objects")
+        .remove("provider");
+    config
 }
 
 pub(super) fn udt_spec(provider: &str, entry: &Value) -> Option<Value> {
@@ -516,6 +531,67 @@ impl Provider for IgnitionFiles {
         _: &ChangeOptions,
     ) -> Result<LiveObject, ProviderError> {
         self.write(address, desired)
+    }
+
+    fn batch_size(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Tag | Kind::Udt => TAG_BATCH,
+            Kind::Project | Kind::ZerobusConnection => 1,
+            _ => RESOURCE_BATCH,
+        }
+    }
+
+    fn write_batch(&self, items: &[BatchWrite<'_>]) -> Vec<Result<LiveObject, ProviderError>> {
+        let Some(kind) = items.first().map(|i| i.address.kind) else {
+            return Vec::new();
+        };
+        if self.batch_size(kind) == 1 {
+            return items
+                .iter()
+                .map(|i| self.write(i.address, i.desired))
+                .collect();
+        }
+        // One scan lock and one scan for the whole batch; tag files rewritten once per folder.
+        let written = self.scanned(kind, || match kind {
+            Kind::Tag | Kind::Udt => {
+                let _guard = self.tag_files.lock().expect("tag file lock");
+                let mut by_provider: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
+                for item in items {
+                    by_provider
+                        .entry(str_field(item.desired, "provider"))
+                        .or_default()
+                        .push((
+                            item.address.name.clone(),
+                            tag_file_entry(kind, item.desired),
+                        ));
+                }
+                for (provider, entries) in by_provider {
+                    let folder = if kind == Kind::Udt {
+                        self.type_folder(provider)
+                    } else {
+                        self.tag_folder(provider)
+                    };
+                    folder.write_entries(&entries)?;
+                }
+                Ok(())
+            }
+            _ => items
+                .iter()
+                .try_for_each(|i| self.write_resource(kind, i.desired)),
+        });
+        match written {
+            Ok(()) => items
+                .iter()
+                .map(|i| Ok(LiveObject::plain(i.desired.clone())))
+                .collect(),
+            Err(error) => {
+                let message = error.to_string();
+                items
+                    .iter()
+                    .map(|_| Err(ProviderError::Refused(message.clone())))
+                    .collect()
+            }
+        }
     }
 
     fn delete(
