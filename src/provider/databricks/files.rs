@@ -76,7 +76,7 @@ pub fn read(
     crate::provider::concurrent::read_each(requests, |request| {
         let path = text(&request.spec, "path");
         if let Some(last) = &request.last_read
-            && last.outputs.get("modified_at").is_some()
+            && last.outputs.contains_key("modified_at")
             && times.get(path) == last.outputs.get("modified_at")
         {
             // Outputs are made again: they name the host, which may have moved.
