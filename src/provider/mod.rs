@@ -75,6 +75,26 @@ pub struct BatchWrite<'a> {
     pub options: &'a ChangeOptions,
 }
 
+/// The results of a batch written as one group: the same outcome for every item.
+pub fn group_results(
+    items: &[BatchWrite<'_>],
+    written: Result<(), ProviderError>,
+) -> Vec<Result<LiveObject, ProviderError>> {
+    match written {
+        Ok(()) => items
+            .iter()
+            .map(|i| Ok(LiveObject::plain(i.desired.clone())))
+            .collect(),
+        Err(error) => {
+            let message = error.to_string();
+            items
+                .iter()
+                .map(|_| Err(ProviderError::Refused(message.clone())))
+                .collect()
+        }
+    }
+}
+
 /// Why a provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {

@@ -10,31 +10,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Repo, assert_contains};
 
-/// The requests a `lode plan` makes, as `METHOD path` lines (ids kept).
+/// What a `lode plan` printed, and the requests it made.
 fn plan_requests(repo: &Repo) -> (String, Vec<String>) {
-    let run = repo.lode_with_env(
-        &["plan"],
-        &[
-            ("LODE_EMULATOR_FAULTS", "latency_ms=0"),
-            ("RUST_LOG", "warn,lode::emulator::faults=debug"),
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let requests = run
-        .stderr
-        .lines()
-        .filter(|l| l.contains("emulator request"))
-        .map(|l| {
-            let field = |name: &str| {
-                l.split(&format!("{name}="))
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            format!("{} {}", field("method"), field("path"))
-        })
-        .collect();
+    let (run, requests) = requests_of(repo, "local", &["plan"]);
     (run.stdout, requests)
 }
 
@@ -149,8 +127,8 @@ fn issue_7_a_plan_lists_spaces_and_files_and_reads_only_what_changed() {
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
 
-/// The requests of one `lode` run with `LODE_ENV=env`, as `METHOD path` lines.
-fn requests_of(repo: &Repo, env: &str, args: &[&str]) -> Vec<String> {
+/// One `lode` run with `LODE_ENV=env`, and its requests as `METHOD path` lines (ids kept).
+fn requests_of(repo: &Repo, env: &str, args: &[&str]) -> (crate::support::Run, Vec<String>) {
     let run = repo.lode_with_env(
         args,
         &[
@@ -160,7 +138,8 @@ fn requests_of(repo: &Repo, env: &str, args: &[&str]) -> Vec<String> {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stderr
+    let requests = run
+        .stderr
         .lines()
         .filter(|l| l.contains("emulator request"))
         .map(|l| {
@@ -173,7 +152,8 @@ fn requests_of(repo: &Repo, env: &str, args: &[&str]) -> Vec<String> {
             };
             format!("{} {}", field("method"), field("path"))
         })
-        .collect()
+        .collect();
+    (run, requests)
 }
 
 #[test]
@@ -213,7 +193,7 @@ fn issue_7_tags_and_project_resources_are_written_in_batches() {
     );
 
     // Files: one scan lock (and scan) per batch, not per tag or resource.
-    let files = requests_of(&repo, "local", &["apply", "--auto-approve"]);
+    let (_, files) = requests_of(&repo, "local", &["apply", "--auto-approve"]);
     let locks = |area: &str| {
         files
             .iter()
@@ -225,7 +205,7 @@ fn issue_7_tags_and_project_resources_are_written_in_batches() {
     assert!(locks("config") + locks("projects") < (tag_writes + resource_writes) / 2);
 
     // API: one tag import per folder of a batch, one project export and import per batch.
-    let api = requests_of(&repo, "local-api", &["apply", "--auto-approve"]);
+    let (_, api) = requests_of(&repo, "local-api", &["apply", "--auto-approve"]);
     let imports = api
         .iter()
         .filter(|r| r.starts_with("POST /data/api/v1/tags/import"))

@@ -412,19 +412,7 @@ impl Provider for IgnitionApi {
                 .map(|i| self.write(i.address, i.desired, i.live.is_some()))
                 .collect();
         }
-        match self.write_group(kind, items) {
-            Ok(()) => items
-                .iter()
-                .map(|i| Ok(LiveObject::plain(i.desired.clone())))
-                .collect(),
-            Err(error) => {
-                let message = error.to_string();
-                items
-                    .iter()
-                    .map(|_| Err(ProviderError::Refused(message.clone())))
-                    .collect()
-            }
-        }
+        crate::provider::group_results(items, self.write_group(kind, items))
     }
 
     fn recover_interrupted(&self) -> Result<Option<String>, ProviderError> {

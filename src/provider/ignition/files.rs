@@ -579,19 +579,7 @@ impl Provider for IgnitionFiles {
                 .iter()
                 .try_for_each(|i| self.write_resource(kind, i.desired)),
         });
-        match written {
-            Ok(()) => items
-                .iter()
-                .map(|i| Ok(LiveObject::plain(i.desired.clone())))
-                .collect(),
-            Err(error) => {
-                let message = error.to_string();
-                items
-                    .iter()
-                    .map(|_| Err(ProviderError::Refused(message.clone())))
-                    .collect()
-            }
-        }
+        crate::provider::group_results(items, written)
     }
 
     fn delete(

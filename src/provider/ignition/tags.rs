@@ -21,6 +21,15 @@ pub struct TagFolder {
     pub base: PathBuf,
 }
 
+/// The file of a folder an entry lives in: UDT instances and types in `udts.json`, the rest
+/// in `tags.json`.
+fn file_for(config: &Value) -> &'static str {
+    match config.get("tagType").and_then(Value::as_str) {
+        Some("UdtInstance" | "UdtType") => "udts.json",
+        _ => "tags.json",
+    }
+}
+
 fn entries(value: Option<Value>, path: &Path) -> Result<Vec<Value>, ProviderError> {
     match value {
         None => Ok(Vec::new()),
@@ -146,57 +155,23 @@ impl TagFolder {
 
     /// Writes one entry (a tag or a type) at `path` in the directory form.
     pub fn write_entry(&self, path: &str, config: &Value) -> Result<(), ProviderError> {
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
-        self.ensure_folders(folder)?;
-        self.remove_nested(path, false)?;
-        let tag_type = config
-            .get("tagType")
-            .and_then(Value::as_str)
-            .unwrap_or("AtomicTag");
-        if tag_type == "Folder" {
-            let dir = self.dir(path);
-            std::fs::create_dir_all(&dir).map_err(disk::io_error("create folder", &dir))?;
-            return self.write_unary(&dir);
-        }
-        let target = if matches!(tag_type, "UdtInstance" | "UdtType") {
-            "udts.json"
-        } else {
-            "tags.json"
-        };
-        let dir = self.dir(folder);
-        for file in TAG_FILES {
-            let file_path = dir.join(file);
-            let mut items = entries(read_json(&file_path)?, &file_path)?;
-            let position = items.iter().position(|e| entry_name(e) == Some(name));
-            if file == target {
-                let entry = named_entry(name, config);
-                match position {
-                    Some(index) => items[index] = entry,
-                    None => items.push(entry),
-                }
-            } else if let Some(index) = position {
-                items.remove(index);
-            } else {
-                continue;
-            }
-            write_atomic(&file_path, &to_json_bytes(&Value::Array(items)))?;
-        }
-        self.write_unary(&dir)
+        self.write_entries(&[(path.to_string(), config.clone())])
     }
 
-    /// Writes many entries as `write_entry` would one by one, but reads and writes each
-    /// folder's files once: a thousand tags in a folder cost two file writes, not two thousand.
+    /// Writes entries at their paths in the directory form, reading and writing each folder's
+    /// files once: a thousand tags in a folder cost two file writes, not two thousand.
     pub fn write_entries(&self, writes: &[(String, Value)]) -> Result<(), ProviderError> {
         let mut by_folder: BTreeMap<&str, Vec<(&str, &Value)>> = BTreeMap::new();
         for (path, config) in writes {
-            let is_folder = config.get("tagType").and_then(Value::as_str) == Some("Folder");
-            if is_folder {
-                self.write_entry(path, config)?;
-                continue;
-            }
             let (folder, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
             self.ensure_folders(folder)?;
             self.remove_nested(path, false)?;
+            if config.get("tagType").and_then(Value::as_str) == Some("Folder") {
+                let dir = self.dir(path);
+                std::fs::create_dir_all(&dir).map_err(disk::io_error("create folder", &dir))?;
+                self.write_unary(&dir)?;
+                continue;
+            }
             by_folder.entry(folder).or_default().push((name, config));
         }
         for (folder, named) in by_folder {
@@ -206,17 +181,8 @@ impl TagFolder {
                 let mut items = entries(read_json(&file_path)?, &file_path)?;
                 let before = items.clone();
                 for (name, config) in &named {
-                    let tag_type = config
-                        .get("tagType")
-                        .and_then(Value::as_str)
-                        .unwrap_or("AtomicTag");
-                    let target = if matches!(tag_type, "UdtInstance" | "UdtType") {
-                        "udts.json"
-                    } else {
-                        "tags.json"
-                    };
                     let position = items.iter().position(|e| entry_name(e) == Some(*name));
-                    if file == target {
+                    if file == file_for(config) {
                         let entry = named_entry(name, config);
                         match position {
                             Some(index) => items[index] = entry,
