@@ -85,9 +85,19 @@ pub struct ApplyArgs {
     pub selection: PlanSelection,
     #[command(flatten)]
     pub apply: ApplyOptions,
+    /// First remove the environment's lock if its id is ID (a workspace lock left by a run that
+    /// died), as `lode force-unlock ID` does; a lock with another id is never broken.
+    #[arg(long, value_name = "ID")]
+    pub force_unlock: Option<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandError> {
+    if let Some(id) = &args.force_unlock {
+        super::force_unlock::run(
+            global,
+            &super::force_unlock::ForceUnlockArgs { id: id.clone() },
+        )?;
+    }
     if let Some(file) = &args.plan_file {
         if !args.selection.targets.is_empty()
             || args.selection.allow_delete_protected
