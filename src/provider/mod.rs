@@ -390,9 +390,16 @@ impl Providers {
                 .warehouse_id
                 .clone()
                 .or_else(|| auth.warehouse_id.clone());
+            let mut options = databricks::client::ClientOptions::default();
+            // The SDKs' setting: requests per second the client sends at most (default 15).
+            if let Some(limit) = std::env::var("DATABRICKS_RATE_LIMIT")
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+            {
+                options.rate_limit_per_second = limit;
+            }
             let client = std::sync::Arc::new(databricks::client::DatabricksClient::new(
-                auth,
-                databricks::client::ClientOptions::default(),
+                auth, options,
             )?);
             databricks_client = Some(client.clone());
             databricks_warehouse_id = warehouse_id.clone();
