@@ -73,9 +73,12 @@ fn fields_of(check_type: CheckType) -> (&'static [&'static str], &'static [&'sta
 }
 
 /// Parses, interpolates and validates one check document; problems go to `context.errors`.
+/// `config_failed`: lode.yaml or the environment file is invalid, so unresolved variables are
+/// consequences of that, not reported again here.
 pub(super) fn parse_check(
     context: &mut SpecContext,
     interpolator: &mut Interpolator,
+    config_failed: bool,
 ) -> Option<PendingCheck> {
     let document: CheckDocument = match yaml::parse(context.file, context.document) {
         Ok(document) => document,
@@ -85,8 +88,7 @@ pub(super) fn parse_check(
         }
     };
     let name = document.name.value.clone();
-    let name_line = document.name.referenced.line() as usize;
-    let name_column = document.name.referenced.column() as usize;
+    let (name_line, name_column) = context.document.at(document.name.referenced);
     let name_problem = if name.trim().is_empty() {
         Some(("`name` is empty".to_string(), "give the check a name"))
     } else if name.contains('/') {
@@ -108,11 +110,14 @@ pub(super) fn parse_check(
     interpolator.references.clear();
     if let Err((token, error)) = interpolate_value(&mut value, interpolator) {
         let (line, column) = locate(context.document, &token);
-        let line = if context.document.padded.contains(&token) {
+        let line = if context.document.text.contains(&token) {
             line
         } else {
             name_line
         };
+        if config_failed && error.follows_from_config() {
+            return None;
+        }
         context.errors.push(
             ManifestError::new(context.file, line, column, format!("{error} in `{token}`"))
                 .with_hint(error.hint()),

@@ -310,16 +310,210 @@ pub(super) fn build_genie_space(
     Some(value)
 }
 
-/// A Quartz cron expression has 6 or 7 fields (seconds first).
-fn check_quartz(context: &mut SpecContext, expression: &str) {
-    let fields = expression.split_whitespace().count();
-    if !(6..=7).contains(&fields) {
-        context.error(
-            "quartz_cron_expression:",
-            format!("`{expression}` is not a Quartz cron expression ({fields} fields)"),
-            "Quartz has 6 or 7 fields, seconds first: `0 0 * * * ?` is hourly",
-        );
+/// One field of a Quartz cron expression: its name, its range, and the names its values have.
+struct CronField {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const MONTHS: &[&str] = &[
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+const CRON_FIELDS: [CronField; 7] = [
+    CronField {
+        name: "seconds",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    CronField {
+        name: "minutes",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    CronField {
+        name: "hours",
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    CronField {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+    },
+    CronField {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: MONTHS,
+    },
+    CronField {
+        name: "day-of-week",
+        min: 1,
+        max: 7,
+        names: WEEKDAYS,
+    },
+    CronField {
+        name: "year",
+        min: 1970,
+        max: 2099,
+        names: &[],
+    },
+];
+
+const QUARTZ_HINT: &str = "Quartz has 6 or 7 fields: seconds minutes hours day-of-month month day-of-week [year], \
+     with `?` in exactly one of the day fields; `0 0 * * * ?` is hourly, `0 30 6 ? * MON-FRI` is 06:30 on weekdays";
+
+/// Checks a Quartz cron expression (what Databricks schedules take), the way Quartz parses it:
+/// 6 or 7 fields, each a list of `*`, values, ranges and `/` steps within its range, `?`
+/// in exactly one of the day fields, and `L`, `W` and `#` where Quartz allows them.
+/// Returns what is wrong.
+pub fn check_quartz(expression: &str) -> Result<(), String> {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    if !(6..=7).contains(&fields.len()) {
+        let unix = if fields.len() == 5 {
+            " (a Unix cron expression has 5: Quartz adds seconds first)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "`{expression}` is not a Quartz cron expression: it has {} field{}, Quartz needs 6 or 7{unix}",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" }
+        ));
     }
+    for (text, field) in fields.iter().zip(CRON_FIELDS.iter()) {
+        check_cron_field(text, field).map_err(|problem| {
+            format!(
+                "`{expression}`: the {} field `{text}` {problem}",
+                field.name
+            )
+        })?;
+    }
+    match (fields[3] == "?", fields[5] == "?") {
+        (true, true) => Err(format!(
+            "`{expression}`: `?` may stand in only one of day-of-month and day-of-week"
+        )),
+        (false, false) => Err(format!(
+            "`{expression}`: Quartz needs `?` in day-of-month or day-of-week (it cannot match both)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_cron_field(text: &str, field: &CronField) -> Result<(), String> {
+    let is_day = matches!(field.name, "day-of-month" | "day-of-week");
+    let upper = text.to_ascii_uppercase();
+    if upper == "?" {
+        return if is_day {
+            Ok(())
+        } else {
+            Err("cannot be `?` (only day-of-month and day-of-week can)".into())
+        };
+    }
+    for item in upper.split(',') {
+        if item.is_empty() {
+            return Err("has an empty list item".into());
+        }
+        if item == "?" {
+            return Err("mixes `?` into a list".into());
+        }
+        if field.name == "day-of-month" {
+            if matches!(item, "L" | "LW") {
+                continue;
+            }
+            if let Some(offset) = item.strip_prefix("L-") {
+                cron_value(offset, 1, 30, &[])
+                    .map_err(|_| format!("has `{item}`: `L-n` needs n in 1-30"))?;
+                continue;
+            }
+            if let Some(day) = item.strip_suffix('W') {
+                cron_value(day, 1, 31, &[])
+                    .map_err(|_| format!("has `{item}`: `nW` needs a day 1-31"))?;
+                continue;
+            }
+        }
+        if field.name == "day-of-week" {
+            if item == "L" {
+                continue;
+            }
+            if let Some(day) = item.strip_suffix('L') {
+                cron_value(day, 1, 7, WEEKDAYS)
+                    .map_err(|_| format!("has `{item}`: `nL` needs a weekday 1-7 or SUN-SAT"))?;
+                continue;
+            }
+            if let Some((day, nth)) = item.split_once('#') {
+                cron_value(day, 1, 7, WEEKDAYS)
+                    .map_err(|_| format!("has `{item}`: `d#n` needs a weekday 1-7 or SUN-SAT"))?;
+                cron_value(nth, 1, 5, &[])
+                    .map_err(|_| format!("has `{item}`: `d#n` needs n in 1-5"))?;
+                continue;
+            }
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        if let Some(step) = step {
+            cron_value(step, 1, field.max, &[])
+                .map_err(|_| format!("has step `/{step}`: it must be 1-{}", field.max))?;
+        }
+        if range == "*" {
+            continue;
+        }
+        let (start, end) = match range.split_once('-') {
+            Some((start, end)) => (start, Some(end)),
+            None => (range, None),
+        };
+        for value in std::iter::once(start).chain(end) {
+            cron_value(value, field.min, field.max, field.names).map_err(|_| {
+                let names = match field.names.first().zip(field.names.last()) {
+                    Some((first, last)) => format!(" or {first}-{last}"),
+                    None => String::new(),
+                };
+                if value.is_empty() {
+                    format!("has `{item}`, which is not a value, range or step")
+                } else {
+                    format!("has `{value}`, outside {}-{}{names}", field.min, field.max)
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A number in `min..=max`, or one of `names` (the first is `min`).
+fn cron_value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, ()> {
+    if let Some(index) = names.iter().position(|name| *name == text) {
+        return Ok(min + index as u32);
+    }
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    let value: u32 = text.parse().map_err(|_| ())?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(())
+    }
+}
+
+/// A time zone id Java accepts: `UTC`, `GMT+05:30`, or an IANA name such as
+/// `America/Santiago` (letters, digits, `_`, `-`, `+` and `/`, no spaces).
+fn is_time_zone_id(id: &str) -> bool {
+    id.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '/' | ':'))
+        && !id.contains("//")
+        && !id.ends_with('/')
 }
 
 pub(super) fn build_quality_monitor(
@@ -347,9 +541,6 @@ pub(super) fn build_quality_monitor(
             format!("`{}` is not catalog.schema", spec.output_schema),
             "write catalog.schema",
         );
-    }
-    if let Some(schedule) = &spec.schedule {
-        check_quartz(context, &schedule.quartz_cron_expression);
     }
     if let Some(series) = &spec.time_series
         && series.granularities.is_empty()
@@ -398,6 +589,28 @@ pub(super) fn finish(kind: Kind, spec: &mut Value) -> Result<(), (&'static str, 
             ));
         }
         spec[*field] = json!(normalize_workspace_path(&path));
+    }
+    // Schedules are checked once variables are in: `${var.refresh_cron}` is fine.
+    if kind == Kind::QualityMonitor {
+        let expression = spec.pointer("/schedule/quartz_cron_expression");
+        if let Some(expression) = expression.and_then(Value::as_str)
+            && !expression.contains("${ref.")
+        {
+            check_quartz(expression)
+                .map_err(|problem| ("quartz_cron_expression", problem, QUARTZ_HINT.to_string()))?;
+        }
+        let zone = spec.pointer("/schedule/timezone_id");
+        if let Some(zone) = zone.and_then(Value::as_str)
+            && !zone.contains("${ref.")
+            && !is_time_zone_id(zone)
+        {
+            return Err((
+                "timezone_id",
+                format!("`{zone}` is not a time zone id"),
+                "use `UTC` or an IANA name such as `America/Santiago` (underscores, not spaces)"
+                    .into(),
+            ));
+        }
     }
     let identifiers: &[&'static str] = match kind {
         Kind::Table => &["catalog", "schema", "name"],
@@ -568,5 +781,63 @@ pub(super) fn link_by_value(resources: &mut BTreeMap<Address, DesiredResource>) 
             }
         }
         resource.depends_on.sort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_quartz;
+
+    #[test]
+    fn quartz_expressions_databricks_documents_are_accepted() {
+        for expression in [
+            "0 0 * * * ?",
+            "0 30 6 ? * MON-FRI",
+            "0 0/5 14,18 * * ?",
+            "0 15 10 ? * 6L 2030",
+            "0 0 12 ? * 6#3",
+            "0 0 12 L * ?",
+            "0 0 12 L-3 * ?",
+            "0 0 12 1W * ?",
+            "0 0 12 LW * ?",
+            "0 0 22-2 * * ?",
+            "0 0 0 ? jan,jul sun",
+            "*/15 * * ? * *",
+            "0 0 0 1 1-12/3 ? 2026-2030",
+        ] {
+            assert_eq!(check_quartz(expression), Ok(()), "{expression}");
+        }
+    }
+
+    #[test]
+    fn quartz_mistakes_are_named() {
+        for (expression, problem) in [
+            ("", "0 fields"),
+            ("0 * * * *", "Quartz adds seconds first"),
+            ("0 0 0 * * ? 2030 x", "8 fields"),
+            ("60 0 * * * ?", "seconds field `60` has `60`, outside 0-59"),
+            ("0 0 24 * * ?", "hours field"),
+            ("0 0 0 32 * ?", "day-of-month field"),
+            ("0 0 0 ? 13 MON", "month field"),
+            ("0 0 0 ? * 8", "day-of-week field"),
+            ("0 0 0 ? * MON 1969", "year field"),
+            ("0 0 0 * * *", "cannot match both"),
+            ("0 0 0 ? * ?", "only one of"),
+            ("? 0 0 * * ?", "cannot be `?`"),
+            ("0 0 0 1,? * ?", "mixes `?`"),
+            ("0 0 0 1,,2 * ?", "empty list item"),
+            ("0 */0 * * * ?", "step `/0`"),
+            ("0 */61 * * * ?", "step `/61`"),
+            ("0 0 0 ? * MON#6", "`d#n` needs n in 1-5"),
+            ("0 0 0 L-31 * ?", "`L-n` needs n in 1-30"),
+            ("0 0 0 32W * ?", "`nW` needs a day 1-31"),
+            ("0 0 0 ? * 9L", "`nL` needs a weekday"),
+            ("0 0 0 1- * ?", "not a value, range or step"),
+            ("0 0 0 ? JANUARY MON", "outside 1-12 or JAN-DEC"),
+            ("0 0 99999999999 * * ?", "hours field"),
+        ] {
+            let error = check_quartz(expression).expect_err(expression);
+            assert!(error.contains(problem), "{expression}: {error}");
+        }
     }
 }

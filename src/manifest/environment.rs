@@ -194,7 +194,7 @@ pub fn load_environment(
     name: &str,
 ) -> Result<EnvironmentConfig, Vec<ManifestError>> {
     let path = environment_file(files, name);
-    if files.text(&path).is_none() {
+    if files.text(&path).is_none() && !files.escaping_links.contains(&path) {
         if name == "local" {
             return Ok(EnvironmentConfig::builtin_local());
         }
@@ -224,18 +224,51 @@ fn parse_single<T: serde::de::DeserializeOwned>(
     files: &ManifestFiles,
     path: &str,
 ) -> Result<T, Vec<ManifestError>> {
-    let bytes = files
-        .text(path)
-        .ok_or_else(|| vec![ManifestError::new(path, 1, 1, format!("{path} is missing"))])?;
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        vec![
-            ManifestError::new(path, 1, 1, format!("not UTF-8 text ({e})"))
-                .with_hint("save the file as UTF-8"),
-        ]
-    })?;
+    let Some(bytes) = files.text(path) else {
+        let error = if files.escaping_links.contains(path) {
+            ManifestError::new(
+                path,
+                1,
+                1,
+                format!("{path} is a symlink to a file outside the manifest root; lode does not follow it"),
+            )
+            .with_hint("move the file into the manifest root (the folder that holds lode.yaml)")
+        } else {
+            ManifestError::new(path, 1, 1, format!("{path} is missing"))
+        };
+        return Err(vec![error]);
+    };
+    yaml::check_size(path, bytes).map_err(|e| vec![e])?;
+    let text = yaml::utf8_text(path, bytes).map_err(|e| vec![e])?;
     let documents = yaml::split_documents(text);
-    let document = documents
-        .first()
-        .ok_or_else(|| vec![ManifestError::new(path, 1, 1, "the file is empty")])?;
-    yaml::parse(path, document).map_err(|e| vec![e])
+    let Some(document) = documents.first() else {
+        return Err(vec![
+            ManifestError::new(path, 1, 1, "the file is empty").with_hint(if path == "lode.yaml" {
+                "lode.yaml needs at least `project: NAME`"
+            } else {
+                "an environment file needs at least one section, e.g. `ignition:` or `databricks:`"
+            }),
+        ]);
+    };
+    let mut errors = Vec::new();
+    if let Some(second) = documents.get(1) {
+        // A second document would be ignored silently; a pasted file often brings one.
+        errors.push(
+            ManifestError::new(
+                path,
+                second.first_line,
+                1,
+                format!("{path} holds more than one YAML document"),
+            )
+            .with_hint("remove the `---` and merge the documents into one"),
+        );
+    }
+    match yaml::parse(path, document) {
+        Ok(value) if errors.is_empty() => Ok(value),
+        Ok(_) => Err(errors),
+        Err(error) => {
+            errors.insert(0, error);
+            Err(errors)
+        }
+    }
 }

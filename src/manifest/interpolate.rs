@@ -38,6 +38,15 @@ pub enum InterpolateError {
 }
 
 impl InterpolateError {
+    /// Whether the error could come from an invalid lode.yaml or environment file (whose
+    /// variables and `${env...}` defaults are then unknown) rather than from the text itself.
+    pub fn follows_from_config(&self) -> bool {
+        matches!(
+            self,
+            InterpolateError::UnknownVariable(_) | InterpolateError::MissingEnv(_)
+        )
+    }
+
     /// What the user should do about it.
     pub fn hint(&self) -> String {
         match self {

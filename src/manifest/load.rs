@@ -22,6 +22,10 @@ use super::{
     Origin, kind_list,
 };
 
+/// At most this many problems are reported, then one saying how many more there are: a
+/// generated or corrupted file can hold hundreds of thousands, and the first ones say enough.
+pub const MAX_REPORTED_ERRORS: usize = 200;
+
 /// Everything `load_desired` read.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -30,16 +34,28 @@ pub struct Loaded {
     pub environment: EnvironmentConfig,
 }
 
+/// A document's kind, and its name to know which resource a document that fails meant to
+/// declare; read once per document (a loose read of the whole document, as costly as the
+/// strict one).
 #[derive(Deserialize)]
 struct Header {
     kind: Option<Spanned<String>>,
+    /// Any value: a name of the wrong type is reported by the strict read.
+    name: Option<Value>,
 }
 
-/// Kind and name only, to know which resource a document that fails meant to declare.
-#[derive(Deserialize)]
-struct NamedHeader {
-    kind: Option<String>,
-    name: Option<String>,
+impl Header {
+    /// The address the document declares, when its kind and name can be read.
+    fn declared(&self) -> Option<Address> {
+        let kind = Kind::parse(&self.kind.as_ref()?.value)?;
+        let name = match self.name.as_ref()? {
+            Value::String(name) => name.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Bool(flag) => flag.to_string(),
+            _ => return None,
+        };
+        Some(Address::new(kind, name))
+    }
 }
 
 /// Documents that failed: their references must not be reported as dangling on top.
@@ -74,8 +90,16 @@ struct Document<S> {
 struct Parsed {
     address: Address,
     name_line: (usize, usize),
-    depends_on: Vec<Spanned<String>>,
+    depends_on: Vec<Located>,
     lifecycle: Lifecycle,
+}
+
+/// A value with its line and column in the file.
+#[derive(Clone)]
+struct Located {
+    value: String,
+    line: usize,
+    column: usize,
 }
 
 /// What building a spec needs: the file it came from and the files it may read.
@@ -121,7 +145,12 @@ impl SpecContext<'_> {
             );
             return None;
         };
-        if self.files.escaping_links.contains(&path) {
+        let through_link = self
+            .files
+            .escaping_links
+            .iter()
+            .any(|link| path == *link || path.starts_with(&format!("{link}/")));
+        if through_link {
             self.error(
                 &needle,
                 format!("`{field}: {relative}` is a symlink that points outside the manifest root"),
@@ -140,19 +169,19 @@ impl SpecContext<'_> {
         if bytes.len() > MAX_FILE_BYTES {
             self.error(
                 &needle,
-                format!("{path} is larger than 8 MiB"),
-                "payloads must be small text files",
+                format!(
+                    "`{field}: {relative}` is larger than lode's limit of {} MiB for a payload file",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+                "payloads are scripts, views and seed files a person reviews; keep them small",
             );
             return None;
         }
-        match String::from_utf8(bytes.to_vec()) {
+        match yaml::utf8_text(&path, bytes) {
             Ok(text) => Some((path, text.replace("\r\n", "\n"))),
-            Err(_) => {
-                self.error(
-                    &needle,
-                    format!("{path} is not UTF-8 text"),
-                    "save the file as UTF-8",
-                );
+            Err(error) => {
+                // Located at the payload's own bad byte, where it can be fixed.
+                self.errors.push(error);
                 None
             }
         }
@@ -160,9 +189,9 @@ impl SpecContext<'_> {
 }
 
 pub(super) fn locate(document: &YamlDocument, needle: &str) -> (usize, usize) {
-    for (index, line) in document.padded.lines().enumerate() {
-        if let Some(column) = line.find(needle) {
-            return (index + 1, column + 1);
+    for (number, line) in document.numbered_lines() {
+        if let Some(index) = line.find(needle) {
+            return (number, line[..index].chars().count() + 1);
         }
     }
     (document.first_line, 1)
@@ -195,6 +224,9 @@ pub fn load_desired(
     let environment = environment::load_environment(files, env_name)
         .map_err(|e| errors.extend(e))
         .ok();
+    // With lode.yaml or the environment file unreadable, variables and `${env...}` defaults are
+    // unknown: every reference to one would fail as well, burying the one real mistake.
+    let config_failed = project.is_none() || environment.is_none();
 
     let mut variables = project
         .as_ref()
@@ -257,59 +289,61 @@ pub fn load_desired(
         env_is_secret: true,
     };
     let mut resources: BTreeMap<Address, DesiredResource> = BTreeMap::new();
-    let mut explicit_deps: BTreeMap<Address, Vec<(Spanned<String>, String)>> = BTreeMap::new();
+    let mut explicit_deps: BTreeMap<Address, Vec<(Located, String)>> = BTreeMap::new();
     let mut locators: BTreeMap<(Kind, String), Address> = BTreeMap::new();
-    let mut failed = Failed::default();
+    let mut failed = Failed {
+        unreadable: config_failed,
+        ..Failed::default()
+    };
     let mut pending_checks = Vec::new();
 
+    for link in &files.escaping_links {
+        if is_manifest_file(link) {
+            failed.unreadable = true;
+            errors.push(
+                ManifestError::new(
+                    link,
+                    1,
+                    1,
+                    "this manifest is a symlink to a file outside the manifest root; lode does not follow it",
+                )
+                .with_hint("move the file into the manifest root (the folder that holds lode.yaml)"),
+            );
+        }
+    }
     for (path, bytes) in &files.files {
         if !is_manifest_file(path) {
             continue;
         }
-        if bytes.len() > MAX_FILE_BYTES {
-            failed.unreadable = true;
-            errors.push(
-                ManifestError::new(path, 1, 1, "the file is larger than 8 MiB")
-                    .with_hint("split it into smaller manifest files"),
-            );
-            continue;
-        }
-        let text = match std::str::from_utf8(bytes) {
+        let text = match yaml::check_size(path, bytes).and_then(|()| yaml::utf8_text(path, bytes)) {
             Ok(text) => text,
             Err(error) => {
                 failed.unreadable = true;
-                let valid = &bytes[..error.valid_up_to()];
-                let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-                let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-                errors.push(
-                    ManifestError::new(
-                        path,
-                        line,
-                        column,
-                        "not UTF-8 text: an invalid byte sequence starts here",
-                    )
-                    .with_hint("save the file as UTF-8"),
-                );
+                errors.push(error);
                 continue;
             }
         };
         for document in yaml::split_documents(text) {
-            let header = yaml::parse::<NamedHeader>(path, &document).ok();
-            if header.as_ref().and_then(|h| h.kind.as_deref()) == Some(CHECK_KIND) {
+            let header = yaml::parse::<Header>(path, &document);
+            let kind = header.as_ref().ok().and_then(|h| h.kind.as_ref());
+            if kind.is_some_and(|kind| kind.value == CHECK_KIND) {
                 let mut context = SpecContext {
                     files,
                     file: path,
                     document: &document,
                     errors: Vec::new(),
                 };
-                if let Some(check) = checks::parse_check(&mut context, &mut interpolator) {
+                if let Some(check) =
+                    checks::parse_check(&mut context, &mut interpolator, config_failed)
+                {
                     pending_checks.push(check);
                 }
                 errors.append(&mut context.errors);
                 continue;
             }
-            let declared = header.and_then(|h| Some(Address::new(Kind::parse(&h.kind?)?, h.name?)));
-            let Some((parsed, spec)) = parse_document(files, path, &document, &mut errors) else {
+            let declared = header.as_ref().ok().and_then(Header::declared);
+            let Some((parsed, spec)) = parse_document(files, path, &document, header, &mut errors)
+            else {
                 match declared {
                     Some(address) => {
                         failed.addresses.insert(address);
@@ -322,16 +356,23 @@ pub fn load_desired(
             interpolator.references.clear();
             if let Err((token, error)) = interpolate_value(&mut spec, &mut interpolator) {
                 let (line, column) = locate(&document, &token);
-                let line_in_file =
-                    if line == document.first_line && !document.padded.contains(&token) {
-                        parsed.name_line.0
-                    } else {
-                        line
-                    };
-                errors.push(
-                    ManifestError::new(path, line_in_file, column, format!("{error} in `{token}`"))
+                let line_in_file = if line == document.first_line && !document.text.contains(&token)
+                {
+                    parsed.name_line.0
+                } else {
+                    line
+                };
+                if !(config_failed && error.follows_from_config()) {
+                    errors.push(
+                        ManifestError::new(
+                            path,
+                            line_in_file,
+                            column,
+                            format!("{error} in `{token}`"),
+                        )
                         .with_hint(error.hint()),
-                );
+                    );
+                }
                 failed.addresses.insert(parsed.address.clone());
                 continue;
             }
@@ -419,11 +460,25 @@ pub fn load_desired(
     }
 
     if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        errors.dedup();
+        if errors.len() > MAX_REPORTED_ERRORS {
+            let first_hidden = &errors[MAX_REPORTED_ERRORS];
+            let hidden = errors.len() - MAX_REPORTED_ERRORS;
+            let more = ManifestError::new(
+                &first_hidden.file,
+                first_hidden.line,
+                first_hidden.column,
+                format!("{hidden} more problems, from here on, are not shown"),
+            )
+            .with_hint("fix the problems above and run `lode validate` again");
+            errors.truncate(MAX_REPORTED_ERRORS);
+            errors.push(more);
+        }
+        // Only now, for the errors shown: each lookup scans its file.
         for error in &mut errors {
             error.source_line = source_line(files, &error.file, error.line);
         }
-        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-        errors.dedup();
         return Err(LoadManifestsError::Invalid(errors));
     }
     Ok(Loaded {
@@ -438,10 +493,12 @@ pub fn load_desired(
     })
 }
 
+/// The file's line `line`, to show under an error; none when it is too long to echo.
 fn source_line(files: &ManifestFiles, file: &str, line: usize) -> Option<String> {
     let text = std::str::from_utf8(files.text(file)?).ok()?;
     text.lines()
         .nth(line.checked_sub(1)?)
+        .filter(|l| l.chars().count() <= yaml::MAX_ECHOED_LINE_CHARS)
         .map(|l| l.to_string())
 }
 
@@ -450,9 +507,10 @@ fn parse_document(
     files: &ManifestFiles,
     file: &str,
     document: &YamlDocument,
+    header: Result<Header, ManifestError>,
     errors: &mut Vec<ManifestError>,
 ) -> Option<(Parsed, Value)> {
-    let header: Header = match yaml::parse(file, document) {
+    let header = match header {
         Ok(header) => header,
         Err(error) => {
             errors.push(error);
@@ -468,12 +526,15 @@ fn parse_document(
     };
     let Some(kind) = Kind::parse(&kind_text.value) else {
         errors.push(
-            ManifestError::new(
-                file,
-                kind_text.referenced.line() as usize,
-                kind_text.referenced.column() as usize,
-                format!("unknown kind `{}`", kind_text.value),
-            )
+            {
+                let (line, column) = document.at(kind_text.referenced);
+                ManifestError::new(
+                    file,
+                    line,
+                    column,
+                    format!("unknown kind `{}`", kind_text.value),
+                )
+            }
             .with_hint(format!("use one of: {}", document_kinds())),
         );
         return None;
@@ -528,10 +589,7 @@ fn typed<S: DeserializeOwned>(
         }
     };
     let name = document.name.value.clone();
-    let name_line = (
-        document.name.referenced.line() as usize,
-        document.name.referenced.column() as usize,
-    );
+    let name_line = context.document.at(document.name.referenced);
     if let Err(problem) = check_name(kind, &name) {
         context.errors.push(
             ManifestError::new(context.file, name_line.0, name_line.1, problem.0)
@@ -548,7 +606,18 @@ fn typed<S: DeserializeOwned>(
         Parsed {
             address: Address::new(kind, name),
             name_line,
-            depends_on: document.depends_on,
+            depends_on: document
+                .depends_on
+                .iter()
+                .map(|dependency| {
+                    let (line, column) = context.document.at(dependency.referenced);
+                    Located {
+                        value: dependency.value.clone(),
+                        line,
+                        column,
+                    }
+                })
+                .collect(),
             lifecycle: document.lifecycle,
         },
         spec,
@@ -561,34 +630,13 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
     }
     let path_like = matches!(kind, Kind::Tag | Kind::PerspectiveView | Kind::Udt);
     if path_like {
-        if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
-            return Err((
-                format!("`{name}` is not a valid path"),
-                "write the path without leading, trailing or doubled `/`".into(),
-            ));
-        }
-        if let Some(bad) = name.chars().find(|c| {
-            matches!(
-                c,
-                '[' | ']' | '\\' | '"' | '*' | '?' | '<' | '>' | '|' | ':'
-            )
-        }) {
+        if let Err((message, hint)) = check_path(name) {
             let hint = if kind == Kind::Tag && name.starts_with('[') {
                 "the provider goes in `spec.provider`, not in the tag path".to_string()
             } else {
-                "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`"
-                    .to_string()
+                hint
             };
-            return Err((
-                format!("`{name}` contains `{bad}`, which Ignition does not allow in a path"),
-                hint,
-            ));
-        }
-        if name.split('/').any(|segment| segment.trim() != segment) {
-            return Err((
-                format!("`{name}` has a path segment with leading or trailing spaces"),
-                "remove the spaces around `/`".into(),
-            ));
+            return Err((message, hint));
         }
     } else if name.contains('/') && kind != Kind::Udt {
         return Err((
@@ -597,6 +645,94 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
         ));
     }
     Ok(())
+}
+
+/// Characters Ignition does not allow in a tag, UDT or view path.
+const PATH_FORBIDDEN: &[char] = &['[', ']', '\\', '"', '*', '?', '<', '>', '|', ':'];
+
+/// Whether `path` is a tag, UDT or view path (`Folder/Name`, no provider): no leading,
+/// trailing or doubled `/`, no spaces around a `/`, none of `PATH_FORBIDDEN`.
+fn check_path(path: &str) -> Result<(), (String, String)> {
+    if path.starts_with('/') || path.ends_with('/') || path.contains("//") {
+        return Err((
+            format!("`{path}` is not a valid path"),
+            "write the path without leading, trailing or doubled `/`".into(),
+        ));
+    }
+    if let Some(bad) = path
+        .chars()
+        .find(|c| PATH_FORBIDDEN.contains(c) || c.is_control())
+    {
+        let shown = if bad.is_control() {
+            format!("{bad:?}")
+        } else {
+            format!("`{bad}`")
+        };
+        return Err((
+            format!("`{path}` contains {shown}, which Ignition does not allow in a path"),
+            "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`".into(),
+        ));
+    }
+    if path.split('/').any(|segment| segment.trim() != segment) {
+        return Err((
+            format!("`{path}` has a path segment with leading or trailing spaces"),
+            "remove the spaces around `/`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `path` is a full tag path, `[provider]Folder/Tag` (the provider may be left out);
+/// `folder` allows the provider's root, `[default]`.
+fn check_full_tag_path(path: &str, folder: bool) -> Result<(), (String, String)> {
+    let rest = match path.strip_prefix('[') {
+        Some(after) => {
+            let Some((provider, rest)) = after.split_once(']') else {
+                return Err((
+                    format!("tag path `{path}` opens `[` without closing it"),
+                    "write the provider as `[default]`, then the path: `[default]Folder/Tag`"
+                        .into(),
+                ));
+            };
+            if provider.trim().is_empty()
+                || provider
+                    .chars()
+                    .any(|c| PATH_FORBIDDEN.contains(&c) || c == '/')
+            {
+                return Err((
+                    format!("tag path `{path}` has no valid provider between `[` and `]`"),
+                    "name the tag provider, e.g. `[default]Folder/Tag`".into(),
+                ));
+            }
+            rest
+        }
+        None => path,
+    };
+    if rest.is_empty() {
+        return if folder && path.starts_with('[') {
+            Ok(())
+        } else {
+            Err((
+                format!("tag path `{path}` names no tag"),
+                "write the full path, e.g. `[default]Mining/Simulation/Fault_Enabled`".into(),
+            ))
+        };
+    }
+    check_path(rest).map_err(|(message, hint)| (format!("tag path {message}"), hint))
+}
+
+/// Whether `type_id` can name a UDT: the UDT's path as its `udt` manifest names it.
+fn check_type_id(type_id: &str) -> Result<(), (String, String)> {
+    if type_id.contains("${") {
+        return Ok(());
+    }
+    if type_id.starts_with('[') || type_id.starts_with("_types_") {
+        return Err((
+            format!("`{type_id}` is not a UDT name"),
+            "name the UDT as its `udt` manifest does, e.g. `HaulTruck`, without `[provider]` or `_types_/`".into(),
+        ));
+    }
+    check_path(type_id)
 }
 
 pub(super) fn to_value<T: serde::Serialize>(value: &T) -> Value {
@@ -634,6 +770,22 @@ fn normalize_members(context: &mut SpecContext, members: &mut [TagConfig], owner
             );
         }
         let tag_type = *member.tag_type.get_or_insert(TagType::AtomicTag);
+        if name.contains('/') || name.chars().any(|c| PATH_FORBIDDEN.contains(&c)) {
+            context.error(
+                &format!("name: {name}"),
+                format!("member `{name}` of {owner} has `/` or a character Ignition does not allow in a tag name"),
+                "a member is one tag: nest members under `tags:` instead of writing a path",
+            );
+        }
+        if let Some(type_id) = &member.type_id
+            && let Err((message, hint)) = check_type_id(type_id)
+        {
+            context.error(
+                &format!("typeId: {type_id}"),
+                format!("`typeId` of member `{name}`: {message}"),
+                hint,
+            );
+        }
         if tag_type == TagType::UdtInstance && member.type_id.is_none() {
             context.error(
                 &format!("name: {name}"),
@@ -653,6 +805,11 @@ fn build_udt(context: &mut SpecContext, name: &str, mut spec: UdtSpec) -> Option
             format!("UDT `{name}` inherits from itself"),
             "`parent_type` names another UDT this one extends; remove it",
         );
+    }
+    if let Some(parent) = &spec.parent_type
+        && let Err((message, hint)) = check_type_id(parent)
+    {
+        context.error("parent_type:", format!("`parent_type`: {message}"), hint);
     }
     let owner = format!("udt {name}");
     normalize_members(context, &mut spec.tags, &owner);
@@ -676,6 +833,11 @@ fn build_tag(context: &mut SpecContext, path: &str, mut spec: TagConfig) -> Opti
         return None;
     };
     spec.provider.get_or_insert_with(|| "default".to_string());
+    if let Some(type_id) = &spec.type_id
+        && let Err((message, hint)) = check_type_id(type_id)
+    {
+        context.error("typeId:", format!("`typeId`: {message}"), hint);
+    }
     match tag_type {
         TagType::UdtInstance if spec.type_id.is_none() => context.error(
             "tagType:",
@@ -770,6 +932,14 @@ fn build_gateway_script(
                 "a tag_change script needs `tag_paths`",
                 "list the tag paths that trigger it",
             );
+        }
+        for path in &spec.tag_paths {
+            if path.contains("${") {
+                continue;
+            }
+            if let Err((message, hint)) = check_full_tag_path(path, false) {
+                context.error(path, message, hint);
+            }
         }
         if spec.change_types.is_empty() {
             spec.change_types = vec!["ValueChange".to_string()];
@@ -902,6 +1072,19 @@ fn build_zerobus(context: &mut SpecContext, _: &str, spec: ZerobusConnectionSpec
             "use folder, pattern or explicit",
         ),
     }
+    let paths = spec
+        .tag_folder_path
+        .iter()
+        .map(|p| (p, true))
+        .chain(spec.explicit_tag_paths.iter().map(|p| (p, false)));
+    for (path, folder) in paths {
+        if path.contains("${") {
+            continue;
+        }
+        if let Err((message, hint)) = check_full_tag_path(path, folder) {
+            context.error(path, message, hint);
+        }
+    }
     if let Some(size) = spec.batch_size
         && !(1..=10_000).contains(&size)
     {
@@ -1001,7 +1184,7 @@ fn collect_member_types(members: Option<&Value>, references: &mut Vec<Address>) 
 /// Dangling `depends_on`, project, UDT and view references; implicit folder parents.
 fn check_references(
     resources: &mut BTreeMap<Address, DesiredResource>,
-    explicit: &BTreeMap<Address, Vec<(Spanned<String>, String)>>,
+    explicit: &BTreeMap<Address, Vec<(Located, String)>>,
     files: &ManifestFiles,
     failed: &Failed,
     errors: &mut Vec<ManifestError>,
@@ -1022,17 +1205,27 @@ fn check_references(
             )
         })
         .collect();
+    // Each file's lines, split once: a file may declare many thousands of resources.
+    let mut lines_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for resource in resources.values() {
+        let file = &resource.origin.file;
+        if !lines_of.contains_key(file) {
+            let text = files
+                .text(file)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or("");
+            lines_of.insert(file.clone(), text.lines().collect());
+        }
+    }
     for resource in resources.values_mut() {
         let file = resource.origin.file.clone();
-        let text = files
-            .text(&file)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("");
+        let lines = lines_of.get(file.as_str()).map_or(&[][..], Vec::as_slice);
         let find = |needle: &str| -> (usize, usize) {
-            text.lines()
+            lines
+                .iter()
                 .enumerate()
                 .skip(resource.origin.line.saturating_sub(1))
-                .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+                .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, l[..c].chars().count() + 1)))
                 .unwrap_or((resource.origin.line, 1))
         };
         for dependency in &resource.depends_on {
@@ -1091,9 +1284,12 @@ fn check_references(
             }
         }
         for (dependency, file) in explicit.get(&resource.address).into_iter().flatten() {
-            let line = dependency.referenced.line() as usize;
-            let column = dependency.referenced.column() as usize;
+            let (line, column) = (dependency.line, dependency.column);
             match dependency.value.parse::<Address>() {
+                Ok(address) if address == resource.address => errors.push(
+                    ManifestError::new(file, line, column, format!("{address} depends on itself"))
+                        .with_hint("remove it from its own `depends_on`"),
+                ),
                 Ok(address) if addresses.contains(&address) => {
                     if address != resource.address && !resource.depends_on.contains(&address) {
                         resource.depends_on.push(address);
@@ -1185,12 +1381,12 @@ fn check_cycles(resources: &BTreeMap<Address, DesiredResource>, errors: &mut Vec
         if component.len() < 2 && !self_loop {
             continue;
         }
-        let mut members: Vec<&Address> = component.iter().map(|&n| graph[n]).collect();
-        members.sort();
-        let first = resources[members[0]].clone();
+        let members: BTreeSet<&Address> = component.iter().map(|&n| graph[n]).collect();
+        let smallest = *members.first().expect("a component has a member");
+        let first = &resources[smallest];
         // Walk the cycle from its smallest member so the message reads as a path.
-        let mut path = vec![members[0].clone()];
-        let mut current = members[0];
+        let mut path = vec![smallest.clone()];
+        let mut current = smallest;
         while path.len() <= members.len() {
             let next = resources[current]
                 .depends_on
@@ -1199,14 +1395,10 @@ fn check_cycles(resources: &BTreeMap<Address, DesiredResource>, errors: &mut Vec
                 .min()
                 .expect("a member of a cycle depends on another member");
             path.push(next.clone());
-            if next == members[0] {
+            if next == smallest {
                 break;
             }
-            current = members
-                .iter()
-                .find(|m| **m == next)
-                .copied()
-                .expect("member");
+            current = next;
         }
         let cycle = path
             .iter()

@@ -8,7 +8,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Manifest files larger than this are refused: nothing a human reviews is this big.
+/// Manifest, environment and payload files larger than this (8 MiB) are refused, naming the
+/// file and the limit: nothing a person reviews is this big. The work tree reader reads at most
+/// one byte more of any file, so a huge file under the root costs no more memory than that.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where the manifests were read from, recorded in plans and state.
@@ -116,18 +118,28 @@ impl ManifestFiles {
             &mut escaping_links,
         )?;
         let (commit, dirty) = work_tree_revision(&canonical_root);
+        let mut manifest_files = ManifestFiles::from_memory(canonical_root, files);
+        manifest_files.escaping_links = escaping_links;
+        manifest_files.info.commit = commit;
+        manifest_files.info.dirty = dirty;
+        Ok(manifest_files)
+    }
+
+    /// Manifest files already in memory (relative path with `/` to content), as the work tree
+    /// reader builds them; also the entry point of the manifest fuzzer. No revision, no links.
+    pub fn from_memory(root: PathBuf, files: BTreeMap<String, Vec<u8>>) -> ManifestFiles {
         let digest = digest_files(&files);
-        Ok(ManifestFiles {
-            root: canonical_root,
+        ManifestFiles {
+            root,
             files,
-            escaping_links,
+            escaping_links: BTreeSet::new(),
             info: SourceInfo {
                 rev: None,
-                commit,
-                dirty,
+                commit: None,
+                dirty: false,
                 digest,
             },
-        })
+        }
     }
 
     /// Reads the tree of git revision `rev` at the manifest root's place in the repository.
@@ -298,7 +310,7 @@ fn walk_dir(
             match path.canonicalize() {
                 Ok(target) if target.starts_with(root) => {
                     if target.is_file() {
-                        files.insert(rel_path, std::fs::read(&target).map_err(io(&path))?);
+                        files.insert(rel_path, read_bounded(&target).map_err(io(&path))?);
                     }
                 }
                 _ => {
@@ -310,10 +322,21 @@ fn walk_dir(
                 walk_dir(root, &path, &rel_path, files, escaping_links)?;
             }
         } else if file_type.is_file() {
-            files.insert(rel_path, std::fs::read(&path).map_err(io(&path))?);
+            files.insert(rel_path, read_bounded(&path).map_err(io(&path))?);
         }
     }
     Ok(())
+}
+
+/// A file's content, cut after `MAX_FILE_BYTES + 1` bytes: enough for the loader to tell it is
+/// too large, without holding a multi-gigabyte file in memory.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut content)?;
+    Ok(content)
 }
 
 /// HEAD's commit and whether the work tree differs from it under `root`, when in a repository.

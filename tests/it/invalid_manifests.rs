@@ -797,3 +797,433 @@ fn issue_2_same_gateway_object_names_both_locations() {
     assert_contains(&run.stderr, "ignition/more_scripts.yaml:2");
     assert_contains(&run.stderr, "ignition/scripts.yaml:3");
 }
+
+// Issue #6, bad input: hostile or broken manifests, payloads, environment files and lode.yaml.
+// Each is one `issue_6_*` test (its message, snapshotted, located `--> file:line:col`), and
+// `issue_6_no_bad_input_reaches_the_live_environment` applies every one of them over a live
+// environment and proves that none changed anything.
+
+const TABLES: &str = "databricks/tables.yaml";
+const PIPELINE: &str = "databricks/pipeline.yaml";
+const MONITOR: &str = "databricks/monitor.yaml";
+const ZEROBUS: &str = "ignition/zerobus.yaml";
+const LOCAL_ENV: &str = "environments/local.yaml";
+const SCRIPT: &str = "ignition/scripts/fault_injection.py";
+
+/// `environments/local.yaml` written out as the built-in `local` environment: the bad
+/// environment files below are this file with one mistake.
+const LOCAL_ENV_FILE: &str = "# The built-in local environment, written out.\nignition:\n  transport: files\n  data_dir: .lode/local/ignition\n  emulator: true\ndatabricks:\n  emulator: true\nenv_defaults:\n  ZEROBUS_CLIENT_SECRET: local-emulator-zerobus-secret\n";
+
+fn write_bytes(repo: &Repo, relative: &str, bytes: &[u8]) {
+    let path = repo.path().join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Replaces `from` with `to` in `relative`, where `to` may hold bytes that are not UTF-8.
+fn edit_bytes(repo: &Repo, relative: &str, from: &str, to: &[u8]) {
+    let text = repo.read(relative);
+    let at = text
+        .find(from)
+        .unwrap_or_else(|| panic!("{relative} has no {from:?}"));
+    let mut bytes = text.as_bytes()[..at].to_vec();
+    bytes.extend_from_slice(to);
+    bytes.extend_from_slice(&text.as_bytes()[at + from.len()..]);
+    write_bytes(repo, relative, &bytes);
+}
+
+/// A local environment file with `from` replaced by `to`.
+fn local_env(repo: &Repo, from: &str, to: &str) {
+    assert!(LOCAL_ENV_FILE.contains(from), "{from:?}");
+    repo.write(LOCAL_ENV, &LOCAL_ENV_FILE.replacen(from, to, 1));
+}
+
+/// A symlink at `link` (relative to the repository) to a new file `name` with `content` in a
+/// folder outside the repository (to the folder itself when `name` is empty). The folder is
+/// left behind: it is small, under the system's temporary folder.
+fn link_outside(repo: &Repo, link: &str, name: &str, content: &str) {
+    let outside = tempfile::tempdir().unwrap().keep();
+    let target = if name.is_empty() {
+        outside
+    } else {
+        std::fs::write(outside.join(name), content).unwrap();
+        outside.join(name)
+    };
+    std::os::unix::fs::symlink(target, repo.path().join(link)).unwrap();
+}
+
+/// The mining demo's quality monitor with another schedule line.
+fn monitor_schedule(repo: &Repo, from: &str, to: &str) {
+    repo.edit(MONITOR, from, to);
+}
+
+/// A tag change gateway script triggered by `path`.
+fn tag_change_script(repo: &Repo, path: &str) {
+    repo.append_document(
+        SCRIPTS,
+        &format!(
+            "kind: gateway_script\nname: on_fault\nspec:\n  project: mining_demo\n  type: tag_change\n  tag_paths:\n    - \"{path}\"\n  script: scripts/fault_injection.py\n"
+        ),
+    );
+}
+
+/// The YAML "billion laughs": ten aliases of ten aliases of ... nine levels deep.
+fn billion_laughs() -> String {
+    let mut text = String::from(
+        "kind: project\nname: laughs\nspec:\n  title: &l0 \"lol\"\n  parent: \"\"\n  laughs:\n",
+    );
+    for level in 1..=9 {
+        let aliases = vec![format!("*l{}", level - 1); 10].join(", ");
+        text.push_str(&format!("    l{level}: &l{level} [{aliases}]\n"));
+    }
+    text
+}
+
+/// Declares the issue #6 inputs: `test_name: |repo| make the mistake => "file:line:col"` (where
+/// the first problem must be reported). Each becomes a test that snapshots `lode validate`;
+/// `ISSUE_6_INPUTS` lists them all for the live-environment test.
+macro_rules! issue_6 {
+    ($($name:ident: |$repo:ident| $make:expr => $location:expr;)*) => {
+        const ISSUE_6_INPUTS: &[(&str, fn(&Repo))] = &[$((stringify!($name), |$repo: &Repo| $make)),*];
+        $(
+            #[test]
+            fn $name() {
+                let demo = Repo::demo();
+                let $repo = &demo;
+                $make;
+                let run = validate($repo);
+                snapshot!($repo, run);
+                assert_at(&run, $location);
+            }
+        )*
+    };
+}
+
+issue_6! {
+    // Sizes, nesting, aliases.
+    issue_6_yaml_alias_bomb: |repo| repo.write("ignition/laughs.yaml", &billion_laughs())
+        => "ignition/laughs.yaml:12:19";
+    issue_6_huge_manifest_file: |repo| {
+        let mut text = repo.read(PROJECT);
+        let padding = "# padding padding padding padding padding padding padding padding\n";
+        while text.len() < 20 * 1024 * 1024 {
+            text.push_str(padding);
+        }
+        repo.write(PROJECT, &text);
+    } => "ignition/project.yaml:1:1";
+    issue_6_huge_payload_file: |repo| {
+        let line = "# comment comment comment comment comment comment comment comment\n";
+        repo.write(SCRIPT, &line.repeat(9 * 1024 * 1024 / line.len() + 1));
+    } => "ignition/scripts.yaml:24:3";
+    issue_6_ten_thousand_nested_flow_sequences: |repo| {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        repo.edit(PROJECT, "  parent: \"\"", &format!("  parent: \"\"\n  deep: {deep}"));
+    } => "ignition/project.yaml:10:264";
+    issue_6_deeply_nested_block_mappings: |repo| {
+        let deep: String = (1..=200).map(|i| format!("{}k{i}:\n", " ".repeat(i * 2))).collect();
+        repo.edit(PROJECT, "  parent: \"\"\n", &format!("  parent: \"\"\n  deep:\n{deep}    leaf: 1\n"));
+    } => "ignition/project.yaml:74:129";
+    // Encodings and characters.
+    issue_6_manifest_in_utf16: |repo| {
+        let mut bytes = vec![0xff, 0xfe];
+        bytes.extend(repo.read(PROJECT).encode_utf16().flat_map(|unit| unit.to_le_bytes()));
+        write_bytes(repo, PROJECT, &bytes);
+    } => "ignition/project.yaml:1:1";
+    issue_6_payload_not_utf8: |repo| edit_bytes(repo, SCRIPT, "import", b"imp\xf6rt")
+        => "ignition/scripts/fault_injection.py:10:4";
+    issue_6_view_payload_not_utf8: |repo| edit_bytes(repo, VIEW, "Mining Operations", b"Mining Op\xe9rations")
+        => "ignition/views/equipment.view.json:28:33";
+    issue_6_control_character_in_a_manifest: |repo| edit_bytes(repo, PROJECT, "title: Mining", b"title: Min\x07ing")
+        => "ignition/project.yaml:5:10";
+    issue_6_tab_indentation: |repo| repo.edit(PROJECT, "  enabled: true", "\tenabled: true")
+        => "ignition/project.yaml:7:1";
+    issue_6_undefined_yaml_alias: |repo| repo.edit(PROJECT, "title: Mining Operations", "title: *mining_title")
+        => "ignition/project.yaml:5:10";
+    // Payload paths that leave the manifest root.
+    issue_6_view_payload_escapes_the_root: |repo| repo.edit(PERSPECTIVE, "view: views/equipment.view.json", "view: ../../../equipment.view.json")
+        => "ignition/perspective.yaml:6:3";
+    issue_6_seed_payload_is_an_absolute_path: |repo| repo.edit(TABLES, "seed: seeds/equipment_types.csv", "seed: /etc/passwd")
+        => "databricks/tables.yaml:48:3";
+    issue_6_workspace_file_source_climbs_out_through_its_folder: |repo| repo.edit(PIPELINE, "source: pipeline/silver.sql", "source: pipeline/../../../../silver.sql")
+        => "databricks/pipeline.yaml:6:3";
+    issue_6_view_payload_is_a_symlink_out_of_the_root: |repo| {
+        link_outside(repo, "ignition/views/linked.view.json", "linked.view.json", "{\"root\": {\"type\": \"ia.container.flex\"}}");
+        repo.edit(PERSPECTIVE, "view: views/equipment.view.json", "view: views/linked.view.json");
+    } => "ignition/perspective.yaml:6:3";
+    issue_6_payload_in_a_symlinked_folder_out_of_the_root: |repo| {
+        link_outside(repo, "databricks/outside", "", "");
+        repo.edit(TABLES, "seed: seeds/equipment_types.csv", "seed: outside/equipment_types.csv");
+    } => "databricks/tables.yaml:48:3";
+    issue_6_manifest_file_is_a_symlink_out_of_the_root: |repo| {
+        link_outside(repo, "ignition/extra.yaml", "extra.yaml", "kind: project\nname: extra\nspec: {}\n");
+    } => "ignition/extra.yaml:1:1";
+    // Tag paths and UDT references.
+    issue_6_tag_name_with_a_doubled_slash: |repo| repo.edit(TAGS, "name: Mining/Equipment/HT_001", "name: Mining//Equipment/HT_001")
+        => "ignition/tags.yaml:21:7";
+    issue_6_tag_name_with_a_wildcard: |repo| repo.edit(TAGS, "name: Mining/Equipment/HT_001", "name: Mining/Equipment/HT_*")
+        => "ignition/tags.yaml:21:7";
+    issue_6_tag_change_script_with_a_doubled_slash: |repo| tag_change_script(repo, "[default]Mining//Simulation/Fault_Enabled")
+        => "ignition/scripts.yaml:32:8";
+    issue_6_tag_change_script_with_an_unclosed_provider: |repo| tag_change_script(repo, "[default Mining/Simulation/Fault_Enabled")
+        => "ignition/scripts.yaml:32:8";
+    issue_6_zerobus_folder_path_with_a_trailing_slash: |repo| repo.edit(ZEROBUS, "\"[default]Mining/Equipment\"", "\"[default]Mining/Equipment/\"")
+        => "ignition/zerobus.yaml:13:19";
+    issue_6_udt_member_name_is_a_path: |repo| repo.edit(UDTS, "- name: Location_Lat", "- name: Location/Lat")
+        => "ignition/udts.yaml:9:7";
+    issue_6_type_id_with_provider_and_types_folder: |repo| repo.edit(TAGS, "  typeId: HaulTruck", "  typeId: \"[default]_types_/HaulTruck\"")
+        => "ignition/tags.yaml:25:3";
+    issue_6_udt_parent_type_is_not_declared: |repo| repo.edit(UDTS, "name: Crusher\nspec:\n", "name: Crusher\nspec:\n  parent_type: Vehicle\n")
+        => "ignition/udts.yaml:150:16";
+    issue_6_udt_member_instance_of_an_undeclared_udt: |repo| repo.edit(UDTS, "  tags:\n    - name: Location_Lat", "  tags:\n    - {name: Engine, tagType: UdtInstance, typeId: DieselEngine}\n    - name: Location_Lat")
+        => "ignition/udts.yaml:9:52";
+    issue_6_udt_inherits_from_itself: |repo| repo.edit(UDTS, "name: Crusher\nspec:\n", "name: Crusher\nspec:\n  parent_type: Crusher\n")
+        => "ignition/udts.yaml:150:3";
+    // Schedules.
+    issue_6_unix_cron_instead_of_quartz: |repo| monitor_schedule(repo, "\"0 0 * * * ?\"", "\"0 * * * *\"")
+        => "databricks/monitor.yaml:19:5";
+    issue_6_quartz_hour_out_of_range: |repo| monitor_schedule(repo, "\"0 0 * * * ?\"", "\"0 0 25 * * ?\"")
+        => "databricks/monitor.yaml:19:5";
+    issue_6_quartz_both_day_fields_set: |repo| monitor_schedule(repo, "\"0 0 * * * ?\"", "\"0 0 6 * * MON\"")
+        => "databricks/monitor.yaml:19:5";
+    issue_6_quartz_step_of_zero: |repo| monitor_schedule(repo, "\"0 0 * * * ?\"", "\"0 */0 * * * ?\"")
+        => "databricks/monitor.yaml:19:5";
+    issue_6_quartz_month_name_misspelled: |repo| monitor_schedule(repo, "\"0 0 * * * ?\"", "\"0 0 6 ? JANUARY MON\"")
+        => "databricks/monitor.yaml:19:5";
+    issue_6_schedule_time_zone_with_a_space: |repo| monitor_schedule(repo, "timezone_id: UTC", "timezone_id: America/New York")
+        => "databricks/monitor.yaml:20:5";
+    // Kinds.
+    issue_6_kind_with_a_capital_letter: |repo| repo.edit(PROJECT, "kind: project", "kind: Project")
+        => "ignition/project.yaml:2:7";
+    issue_6_kubernetes_manifest_in_the_root: |repo| repo.write("ignition/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lode\n")
+        => "ignition/configmap.yaml:2:7";
+    issue_6_kind_is_a_list: |repo| repo.edit(PROJECT, "kind: project", "kind: [project]")
+        => "ignition/project.yaml:2:7";
+    // Duplicate keys.
+    issue_6_duplicate_name_key: |repo| repo.edit(PROJECT, "name: mining_demo\n", "name: mining_demo\nname: mining_demo_2\n")
+        => "ignition/project.yaml:4:1";
+    issue_6_duplicate_key_in_an_environment_file: |repo| local_env(repo, "databricks:\n  emulator: true\n", "databricks:\n  emulator: true\ndatabricks:\n  emulator: false\n")
+        => "environments/local.yaml:8:1";
+    issue_6_duplicate_key_in_lode_yaml: |repo| repo.edit("lode.yaml", "project: mining-demo\n", "project: mining-demo\nproject: mining\n")
+        => "lode.yaml:3:1";
+    // Cycles.
+    issue_6_resource_depends_on_itself: |repo| repo.edit(SCRIPTS, "name: fault_injection\n", "name: fault_injection\ndepends_on: [gateway_script/fault_injection]\n")
+        => "ignition/scripts.yaml:16:14";
+    issue_6_udt_inheritance_cycle: |repo| {
+        repo.edit(UDTS, "name: Crusher\nspec:\n", "name: Crusher\nspec:\n  parent_type: Conveyor\n");
+        repo.edit(UDTS, "name: Conveyor\nspec:\n", "name: Conveyor\nspec:\n  parent_type: Crusher\n");
+    } => "ignition/udts.yaml:234:1";
+    issue_6_cycle_through_a_udt_instance: |repo| repo.edit(UDTS, "name: Crusher\n", "name: Crusher\ndepends_on: [tag/Mining/Equipment/CR_001]\n")
+        => "ignition/udts.yaml:148:1";
+    // Environment files.
+    issue_6_environment_unknown_transport: |repo| local_env(repo, "transport: files", "transport: ftp")
+        => "environments/local.yaml:3:14";
+    issue_6_environment_unknown_section: |repo| local_env(repo, "ignition:", "ignitoin:")
+        => "environments/local.yaml:2:1";
+    issue_6_environment_unknown_field: |repo| local_env(repo, "  data_dir:", "  data_directory:")
+        => "environments/local.yaml:4:3";
+    issue_6_environment_bad_yaml: |repo| local_env(repo, "databricks:\n  emulator: true\n", "databricks: {emulator: true\n")
+        => "environments/local.yaml:6:24";
+    issue_6_environment_wrong_type: |repo| local_env(repo, "  emulator: true\ndatabricks", "  emulator: yes please\ndatabricks")
+        => "environments/local.yaml:5:13";
+    issue_6_environment_unknown_state_backend: |repo| local_env(repo, "env_defaults:", "state:\n  backend: s3\nenv_defaults:")
+        => "environments/local.yaml:9:12";
+    issue_6_environment_two_documents: |repo| local_env(repo, "databricks:", "---\ndatabricks:")
+        => "environments/local.yaml:7:1";
+    issue_6_environment_file_is_empty: |repo| repo.write(LOCAL_ENV, "# nothing here yet\n")
+        => "environments/local.yaml:1:1";
+    issue_6_environment_not_utf8: |repo| {
+        local_env(repo, "", "");
+        edit_bytes(repo, LOCAL_ENV, "written out", b"\xe9crit");
+    } => "environments/local.yaml:1:35";
+    issue_6_environment_unknown_variable: |repo| local_env(repo, "env_defaults:", "variables:\n  catalog: ${var.catalgo}\nenv_defaults:")
+        => "environments/local.yaml:9:12";
+    issue_6_environment_file_is_a_symlink_out_of_the_root: |repo| link_outside(repo, LOCAL_ENV, "local.yaml", LOCAL_ENV_FILE)
+        => "environments/local.yaml:1:1";
+    // lode.yaml.
+    issue_6_lode_yaml_without_project: |repo| repo.edit("lode.yaml", "project: mining-demo\n", "")
+        => "lode.yaml:2:1";
+    issue_6_lode_yaml_unknown_field: |repo| repo.edit("lode.yaml", "variables:", "variabels:")
+        => "lode.yaml:3:1";
+    issue_6_lode_yaml_bad_yaml: |repo| repo.edit("lode.yaml", "  catalog: main\n", "  catalog: [main\n")
+        => "lode.yaml:7:12";
+    issue_6_lode_yaml_not_utf8: |repo| edit_bytes(repo, "lode.yaml", "demo:", b"d\xe9mo:")
+        => "lode.yaml:1:32";
+    issue_6_lode_yaml_negative_parallelism: |repo| repo.edit("lode.yaml", "project: mining-demo\n", "project: mining-demo\nparallelism: -4\n")
+        => "lode.yaml:3:14";
+}
+
+/// What a failed apply must leave as it was: the gateway's files, the Databricks emulator's
+/// files (Delta tables included) and the state file, each file's content read in full.
+fn live_environment(repo: &Repo) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, Vec<u8>>,
+    ) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if !path.ends_with("lock") && !path.ends_with("journal.jsonl") {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                out.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let root = repo.path().join(".lode/local");
+    let mut files = std::collections::BTreeMap::new();
+    walk(&root, &root, &mut files);
+    files
+}
+
+#[test]
+fn issue_6_no_bad_input_reaches_the_live_environment() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    // The written-out local environment is the built-in one: the bad copies differ only in
+    // their mistake.
+    repo.write(LOCAL_ENV, LOCAL_ENV_FILE);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    std::fs::remove_file(repo.path().join(LOCAL_ENV)).unwrap();
+    let gateway = crate::support::gateway_tree(&repo.gateway());
+    let live = live_environment(&repo);
+    assert!(
+        live.keys().any(|k| k.starts_with("databricks/")),
+        "{:?}",
+        live.keys()
+    );
+
+    let mut problems = Vec::new();
+    for (name, make) in ISSUE_6_INPUTS {
+        make(&repo);
+        let run = repo.lode(&["apply", "--auto-approve"]);
+        if run.code != 1 || !run.stderr.contains("lode changed nothing") {
+            problems.push(format!("{name}: exit {}\n{}", run.code, run.stderr));
+        }
+        if crate::support::gateway_tree(&repo.gateway()) != gateway {
+            problems.push(format!("{name}: the gateway changed"));
+        }
+        if live_environment(&repo) != live {
+            problems.push(format!("{name}: the live environment or its state changed"));
+        }
+        // Back to the applied revision (tracked files), without the files the input added.
+        repo.git(&["checkout", "-q", "--", "."]);
+        repo.git(&["clean", "-fdq", "-e", ".lode", "-e", "snapshots"]);
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {} bad inputs:\n{}",
+        problems.len(),
+        ISSUE_6_INPUTS.len(),
+        problems.join("\n")
+    );
+    assert!(ISSUE_6_INPUTS.len() >= 40, "{}", ISSUE_6_INPUTS.len());
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn issue_6_alias_bomb_fails_fast() {
+    let repo = Repo::demo();
+    // Twelve levels: a trillion values if expanded.
+    let mut text = billion_laughs();
+    for level in 10..=12 {
+        let aliases = vec![format!("*l{}", level - 1); 10].join(", ");
+        text.push_str(&format!("    l{level}: &l{level} [{aliases}]\n"));
+    }
+    repo.write("ignition/laughs.yaml", &text);
+    let started = std::time::Instant::now();
+    let run = validate(&repo);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_contains(&run.stderr, "alias");
+    assert_contains(&run.stderr, "--> ignition/laughs.yaml:");
+}
+
+#[test]
+fn issue_6_many_documents_load_in_linear_time() {
+    let repo = Repo::demo();
+    // Each document used to be parsed behind as many blank lines as precede it.
+    let documents: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                "kind: tag\nname: Mining/Bulk/T{i}\nspec:\n  tagType: AtomicTag\n  dataType: Int4\n"
+            )
+        })
+        .collect();
+    repo.write("ignition/bulk.yaml", &documents.join("---\n"));
+    let started = std::time::Instant::now();
+    let run = repo.lode_ok(&["validate"], 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_contains(&run.stdout, "20035 resources");
+}
+
+#[test]
+fn issue_6_thousands_of_problems_are_capped() {
+    let repo = Repo::demo();
+    let documents: Vec<String> = (0..1_000)
+        .map(|i| format!("kind: projct\nname: p{i}\n"))
+        .collect();
+    repo.write("ignition/typos.yaml", &documents.join("---\n"));
+    let run = validate(&repo);
+    assert_eq!(problems(&run).len(), 201, "{}", run.stderr);
+    assert_contains(
+        &run.stderr,
+        "error: 800 more problems, from here on, are not shown",
+    );
+}
+
+#[test]
+fn issue_6_long_lines_are_not_echoed() {
+    let repo = Repo::demo();
+    let long = "x".repeat(100_000);
+    repo.edit(
+        PROJECT,
+        "  enabled: true",
+        &format!("  enabled: true\n  mistake: {long}"),
+    );
+    let run = validate(&repo);
+    assert_at(&run, "ignition/project.yaml:8:3");
+    assert!(run.stderr.len() < 2_000, "{}", run.stderr.len());
+}
+
+#[test]
+fn issue_6_broken_lode_yaml_is_the_only_problem_reported() {
+    let repo = Repo::demo();
+    repo.edit(
+        "lode.yaml",
+        "project: mining-demo\n",
+        "project: mining-demo\nproject: again\n",
+    );
+    let run = validate(&repo);
+    assert_eq!(problems(&run).len(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn issue_6_schedule_from_a_variable_is_checked_after_interpolation() {
+    let repo = Repo::demo();
+    repo.edit(
+        "lode.yaml",
+        "variables:\n",
+        "variables:\n  refresh: \"0 0 */6 * * ?\"\n",
+    );
+    repo.edit(MONITOR, "\"0 0 * * * ?\"", "${var.refresh}");
+    repo.lode_ok(&["validate"], 0);
+    repo.edit("lode.yaml", "\"0 0 */6 * * ?\"", "\"0 */6 * * *\"");
+    let run = validate(&repo);
+    assert_at(&run, "databricks/monitor.yaml:19:5");
+    assert_contains(&run.stderr, "5 fields");
+}
