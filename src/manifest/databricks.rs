@@ -255,6 +255,39 @@ pub(super) fn build_pipeline(
                 "each library has exactly one of `notebook`, `file`, `glob`, `jar`, `whl` or `maven`",
                 "e.g. `- file: {path: /Workspace/Shared/demo/silver.sql}`",
             );
+            continue;
+        }
+        // The API wants `{file: {path}}`, not `{file: "/x.sql"}`, and `{glob: {include}}`.
+        for (kind, field) in [("notebook", "path"), ("file", "path"), ("glob", "include")] {
+            if let Some(source) = library.get(kind)
+                && !source.get(field).is_some_and(Value::is_string)
+            {
+                context.error(
+                    "libraries:",
+                    format!("a `{kind}` library needs `{field}`, a string"),
+                    format!("write `- {kind}: {{{field}: ...}}`"),
+                );
+            }
+        }
+    }
+    for (field, value, allowed) in [
+        (
+            "channel",
+            &spec.channel,
+            &crate::manifest::api_values::PIPELINE_CHANNELS[..],
+        ),
+        (
+            "edition",
+            &spec.edition,
+            &crate::manifest::api_values::PIPELINE_EDITIONS[..],
+        ),
+    ] {
+        if !value.contains("${") && !allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+            context.error(
+                &format!("{field}:"),
+                format!("`{value}` is not a pipeline {field}"),
+                format!("use one of {}", allowed.join(", ")),
+            );
         }
     }
     if spec.tags.contains_key(PIPELINE_MARKER_TAG) {
@@ -542,14 +575,24 @@ pub(super) fn build_quality_monitor(
             "write catalog.schema",
         );
     }
-    if let Some(series) = &spec.time_series
-        && series.granularities.is_empty()
-    {
-        context.error(
-            "granularities:",
-            "a time-series profile needs granularities",
-            "e.g. `granularities: [1 hour]`",
-        );
+    if let Some(series) = &spec.time_series {
+        if series.granularities.is_empty() {
+            context.error(
+                "granularities:",
+                "a time-series profile needs granularities",
+                "e.g. `granularities: [1 hour]`",
+            );
+        }
+        let allowed = &crate::manifest::api_values::MONITOR_GRANULARITIES;
+        for granularity in &series.granularities {
+            if !granularity.contains("${") && !allowed.contains(&granularity.as_str()) {
+                context.error(
+                    "granularities:",
+                    format!("`{granularity}` is not a monitor granularity"),
+                    format!("use one of: {}", allowed.join(", ")),
+                );
+            }
+        }
     }
     Some(to_value(&spec))
 }

@@ -3,6 +3,7 @@
 //! data the engine plans from. Nothing here talks to a live system.
 
 mod checks;
+pub mod api_values;
 mod databricks;
 pub mod environment;
 pub mod interpolate;

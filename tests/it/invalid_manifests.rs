@@ -991,6 +991,13 @@ issue_6! {
         => "databricks/monitor.yaml:19:5";
     issue_6_schedule_time_zone_with_a_space: |repo| monitor_schedule(repo, "timezone_id: UTC", "timezone_id: America/New York")
         => "databricks/monitor.yaml:20:5";
+    // Values the Databricks APIs refuse, caught before any request.
+    issue_6_pipeline_channel_misspelled: |repo| repo.edit("databricks/pipeline.yaml", "channel: CURRENT", "channel: CURRNT")
+        => "databricks/pipeline.yaml:36:3";
+    issue_6_pipeline_library_path_as_a_string: |repo| repo.edit("databricks/pipeline.yaml", "    - file:\n        path: ${var.workspace_root}/pipeline/gold.sql", "    - file: ${var.workspace_root}/pipeline/gold.sql")
+        => "databricks/pipeline.yaml:27:3";
+    issue_6_monitor_granularity_not_offered: |repo| repo.edit("databricks/monitor.yaml", "      - 1 day", "      - 2 hours")
+        => "databricks/monitor.yaml:12:5";
     // Kinds.
     issue_6_kind_with_a_capital_letter: |repo| repo.edit(PROJECT, "kind: project", "kind: Project")
         => "ignition/project.yaml:2:7";

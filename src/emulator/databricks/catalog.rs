@@ -728,21 +728,7 @@ const MONITOR_FIELDS: [&str; 10] = [
     "notifications",
 ];
 
-/// The granularities a time-series or inference-log profile may use. The reference
-/// (`databricks-api.md` §5) lists "5 minutes", "30 minutes", "1 hour", "1 day", "<n> week(s)",
-/// "1 month", "1 year"; that `<n>` is 1 to 4 is an **unverified** reading of it.
-pub const MONITOR_GRANULARITIES: [&str; 10] = [
-    "5 minutes",
-    "30 minutes",
-    "1 hour",
-    "1 day",
-    "1 week",
-    "2 weeks",
-    "3 weeks",
-    "4 weeks",
-    "1 month",
-    "1 year",
-];
+pub use crate::manifest::api_values::MONITOR_GRANULARITIES;
 /// `inference_log.problem_type` (reference §5).
 const PROBLEM_TYPES: [&str; 2] = ["PROBLEM_TYPE_CLASSIFICATION", "PROBLEM_TYPE_REGRESSION"];
 

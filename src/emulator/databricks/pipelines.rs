@@ -99,12 +99,7 @@ const INPUT_ONLY: [&str; 5] = [
     "pipeline_id",
 ];
 
-/// `channel` values. The reference (`databricks-api.md` §1) has CURRENT from DABs and PREVIEW
-/// "per product docs, not verified here": **unverified**, and compared ignoring case.
-pub const PIPELINE_CHANNELS: [&str; 2] = ["CURRENT", "PREVIEW"];
-/// `edition` values: CORE/PRO/ADVANCED "per product docs, not verified here" (reference §1):
-/// **unverified**, and compared ignoring case.
-pub const PIPELINE_EDITIONS: [&str; 3] = ["CORE", "PRO", "ADVANCED"];
+pub use crate::manifest::api_values::{PIPELINE_CHANNELS, PIPELINE_EDITIONS};
 /// `cause` of an update (reference §1, Update cause).
 const UPDATE_CAUSES: [&str; 7] = [
     "API_CALL",
