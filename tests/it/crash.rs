@@ -85,16 +85,16 @@ impl Drop for ServedEmulators {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Setup {
     /// Gateway files written directly, state in a local folder.
-    FilesLocalState,
+    FilesWithLocal,
     /// Gateway HTTP API, state in a local folder.
-    ApiLocalState,
+    ApiWithLocal,
     /// Gateway HTTP API, state (and its lock) in Databricks workspace files.
-    ApiWorkspaceState,
+    ApiWithWorkspace,
 }
 
 fn environment_file(emulators: &ServedEmulators, setup: Setup) -> String {
     let ignition = match setup {
-        Setup::FilesLocalState => format!(
+        Setup::FilesWithLocal => format!(
             "ignition:\n  transport: files\n  data_dir: {}\n  gateway_url: {}\n  token_env: CRASH_GATEWAY_TOKEN\n",
             emulators.data.join("ignition").display(),
             emulators.gateway
@@ -104,7 +104,7 @@ fn environment_file(emulators: &ServedEmulators, setup: Setup) -> String {
             emulators.gateway
         ),
     };
-    let state = if setup == Setup::ApiWorkspaceState {
+    let state = if setup == Setup::ApiWithWorkspace {
         "state:\n  backend: workspace\n"
     } else {
         ""
@@ -142,7 +142,7 @@ impl World {
             "AMBIENT_C = 34.0",
             "AMBIENT_C = 36.0",
         );
-        if setup == Setup::FilesLocalState {
+        if setup == Setup::FilesWithLocal {
             repo.append_document("ignition/tags.yaml", crate::support::HT_006);
         } else {
             // The gateway API cannot delete tags, so the API worlds change one instead.
@@ -212,7 +212,7 @@ impl World {
     /// for workspace state, the served emulator's copy of the workspace folder.
     fn state_dir(&self) -> PathBuf {
         match self.setup {
-            Setup::ApiWorkspaceState => self
+            Setup::ApiWithWorkspace => self
                 .emulators
                 .data
                 .join("databricks/workspace/objects/Shared/.lode/mining-demo")
@@ -275,7 +275,7 @@ impl World {
         let held_lock = self.state_dir().join("lock").exists()
             && std::fs::metadata(self.state_dir().join("lock")).is_ok_and(|m| m.len() > 0);
         let (mut code, _, mut stderr) = self.lode(&["apply", "--auto-approve"]);
-        if self.setup == Setup::ApiWorkspaceState {
+        if self.setup == Setup::ApiWithWorkspace {
             // A remote lock left by the killed run is refused, never broken by itself.
             assert_eq!(
                 held_lock,
@@ -287,7 +287,7 @@ impl World {
         }
         if code != 0 && stderr.contains("is locked by") {
             // Broken only by its id, given by a person.
-            assert_eq!(self.setup, Setup::ApiWorkspaceState, "{context}: {stderr}");
+            assert_eq!(self.setup, Setup::ApiWithWorkspace, "{context}: {stderr}");
             let id =
                 lock_id(&stderr).unwrap_or_else(|| panic!("{context}: no lock id in {stderr}"));
             let (wrong, _, refused) = self.lode(&["force-unlock", "not-the-lock-id"]);
@@ -365,9 +365,9 @@ fn planned_changes(world: &World) -> usize {
 #[test]
 fn issue_6_sigkill_at_fifty_moments_then_the_next_apply_converges() {
     let setups = [
-        (Setup::FilesLocalState, 0..20u64),
-        (Setup::ApiLocalState, 20..40),
-        (Setup::ApiWorkspaceState, 40..50),
+        (Setup::FilesWithLocal, 0..20u64),
+        (Setup::ApiWithLocal, 20..40),
+        (Setup::ApiWithWorkspace, 40..50),
     ];
     let mut landed = Vec::new();
     for (setup, seeds) in setups {

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. They drive the real `lode` binary against
 //! temporary git repositories holding copies of the demo manifests and a local gateway folder.
 
+mod bench;
 mod chat_page;
 mod cli_misc;
 mod core_flow;

@@ -216,7 +216,6 @@ fn issue_6_a_planted_secret_reaches_no_file_and_no_output_at_any_verbosity() {
         "routes:\n  - method: POST\n    path: /data/api/v1/scan*\n    rate_500: 1\n",
     )
     .unwrap();
-    drop(run);
     run_with(
         &["apply", "--auto-approve"],
         secret,
