@@ -2,8 +2,8 @@
 //! git revision), validating all of them in one pass, and turning them into `Desired`, the plain
 //! data the engine plans from. Nothing here talks to a live system.
 
-mod checks;
 pub mod api_values;
+mod checks;
 mod databricks;
 pub mod environment;
 pub mod interpolate;

@@ -398,9 +398,8 @@ impl Providers {
             {
                 options.rate_limit_per_second = limit;
             }
-            let client = std::sync::Arc::new(databricks::client::DatabricksClient::new(
-                auth, options,
-            )?);
+            let client =
+                std::sync::Arc::new(databricks::client::DatabricksClient::new(auth, options)?);
             databricks_client = Some(client.clone());
             databricks_warehouse_id = warehouse_id.clone();
             let mut settings = databricks::provider::DatabricksSettings {
