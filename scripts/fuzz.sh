@@ -4,7 +4,7 @@
 # Installs cargo-fuzz when it is missing, seeds the corpus from the demo manifests, and runs the
 # `manifest_load` target (fuzz/fuzz_targets/manifest_load.rs) until SECONDS have passed. A crash
 # is saved under fuzz/artifacts/manifest_load/; turn each one into a regression test in
-# tests/it/invalid_manifests.rs or src/manifest, then reproduce it with
+# crates/lode/tests/it/invalid_manifests.rs or crates/lode/src/manifest, then reproduce it with
 # `scripts/fuzz.sh --repro fuzz/artifacts/manifest_load/crash-...`.
 #
 # The toolchain is stable: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags. The first build

@@ -1,0 +1,28 @@
+//! The application layer: the workflows a command runs, on top of the manifests, the engine,
+//! the state and the providers. Each workflow is a function that returns a typed outcome or a
+//! typed error and prints nothing; what a person should see while it works goes through the
+//! [`Reporter`] the caller passes in (the CLI's printer). [`connect`] is the one place that
+//! composes environments and starts emulators; [`session`] opens an environment and plans.
+
+pub mod connect;
+pub mod session;
+
+/// Where a workflow's warnings and progress go while it runs. The CLI implements it with its
+/// printer (stderr, honouring `-q`, `-v` and colour); tests can collect the lines.
+pub trait Reporter: Send + Sync {
+    /// Something the person should know and may need to act on ("warning: …").
+    fn warn(&self, message: &str);
+    /// A step of the workflow that always shows (unless quiet).
+    fn info(&self, message: &str);
+    /// Progress worth showing on a terminal only, never in CI logs.
+    fn progress(&self, message: &str);
+}
+
+/// A reporter that drops everything (for library callers that do not show progress).
+pub struct SilentReporter;
+
+impl Reporter for SilentReporter {
+    fn warn(&self, _message: &str) {}
+    fn info(&self, _message: &str) {}
+    fn progress(&self, _message: &str) {}
+}

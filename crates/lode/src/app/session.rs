@@ -1,0 +1,309 @@
+//! A session: what every workflow opens first. The manifest root, the manifests (from the work
+//! tree or a git revision), the environment, its state backend and its providers (through
+//! [`connect`](super::connect)); and the refresh + plan step that plan, apply, rollback and
+//! destroy share.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Reporter;
+use super::connect::{ConnectError, LocalEmulators, connect};
+use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
+use crate::manifest::environment::StateBackendKind;
+use crate::manifest::source::ReadSourceError;
+use crate::manifest::{Address, LoadManifestsError, Loaded, ManifestFiles, load_desired};
+use crate::provider::{LiveObject, ProviderError, Providers, RefreshRequest};
+use crate::redact::Redactor;
+use crate::state::{LocalStore, LockGuard, Recovery, State, StateBackend, StateError};
+
+/// Where and what to open: the `--dir` and `--env` of a command.
+#[derive(Debug, Clone)]
+pub struct SessionArgs {
+    /// The manifest root given on the command line; found from the current folder otherwise.
+    pub dir: Option<PathBuf>,
+    /// The environment's name.
+    pub env: String,
+}
+
+/// An opened manifest root and environment.
+pub struct Session {
+    pub root: PathBuf,
+    pub env_name: String,
+    pub loaded: Loaded,
+    pub backend: StateBackend,
+    pub providers: Providers,
+    pub redactor: Redactor,
+    /// Where warnings and progress go (the CLI's printer).
+    pub reporter: Arc<dyn Reporter>,
+    /// The in-process emulators of a local environment; dropped after everything else.
+    pub emulators: LocalEmulators,
+}
+
+/// Why the manifest root was not found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindRootError {
+    #[error("cannot read the current folder: {0}")]
+    CurrentDir(std::io::Error),
+    #[error("no lode.yaml here, in a parent folder, or in ./manifests")]
+    NotFound,
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSessionError {
+    #[error(transparent)]
+    Root(#[from] FindRootError),
+    #[error(transparent)]
+    Source(#[from] ReadSourceError),
+    #[error(transparent)]
+    Manifests(#[from] LoadManifestsError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(
+        "environment `{env_name}` keeps state in the workspace but has no `databricks:` section"
+    )]
+    StateWithoutDatabricks { env_name: String },
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("--target {} matches no resource", .0.join(" "))]
+    NoTargetMatch(Vec<String>),
+    #[error("reading the live environment failed: {0}")]
+    Refresh(#[from] ProviderError),
+}
+
+/// Finds the manifest root: `--dir`, else the current folder or an ancestor with lode.yaml,
+/// else `./manifests`.
+pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, FindRootError> {
+    if let Some(dir) = dir {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(FindRootError::CurrentDir)?;
+    if let Some(found) = cwd.ancestors().find(|p| p.join("lode.yaml").is_file()) {
+        return Ok(found.to_path_buf());
+    }
+    let manifests = cwd.join("manifests");
+    if manifests.join("lode.yaml").is_file() {
+        return Ok(manifests);
+    }
+    Err(FindRootError::NotFound)
+}
+
+/// The environment's state backend: a local folder, or workspace files through the
+/// environment's Databricks client.
+fn state_backend(
+    loaded: &Loaded,
+    root: &Path,
+    env_name: &str,
+    providers: &Providers,
+) -> Result<StateBackend, OpenSessionError> {
+    let config = &loaded.environment.state;
+    let store: Box<dyn crate::state::backend::StateStore> = match config.backend {
+        StateBackendKind::Local => {
+            let dir = match &config.path {
+                Some(path) => root.join(path),
+                None => root.join(".lode").join(env_name),
+            };
+            Box::new(LocalStore::new(dir))
+        }
+        StateBackendKind::Workspace => {
+            let client = providers.databricks_client().ok_or_else(|| {
+                OpenSessionError::StateWithoutDatabricks {
+                    env_name: env_name.to_string(),
+                }
+            })?;
+            let folder = config.path.clone().unwrap_or_else(|| {
+                format!(
+                    "/Workspace/Shared/.lode/{}/{env_name}",
+                    loaded.project.project
+                )
+            });
+            Box::new(crate::state::workspace::WorkspaceStore::new(
+                client, &folder,
+            ))
+        }
+    };
+    Ok(StateBackend::new(store, env_name))
+}
+
+/// The state backend alone (for `lode state` on broken manifests): the local default.
+pub fn local_backend(root: &Path, env_name: &str) -> StateBackend {
+    StateBackend::new(
+        Box::new(LocalStore::new(root.join(".lode").join(env_name))),
+        env_name,
+    )
+}
+
+/// The manifests and environment only, without connecting to anything (validate, graph).
+pub fn load_manifests(global: &SessionArgs, rev: Option<&str>) -> Result<Loaded, OpenSessionError> {
+    let root = find_root(global.dir.as_deref())?;
+    let files = match rev {
+        Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
+        None => ManifestFiles::from_work_tree(&root)?,
+    };
+    Ok(load_desired(&files, &global.env, &|name| {
+        std::env::var(name).ok()
+    })?)
+}
+
+impl Session {
+    /// Opens the manifests (at `rev` when given) and the environment.
+    pub fn open(
+        args: &SessionArgs,
+        rev: Option<&str>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Session, OpenSessionError> {
+        let root = find_root(args.dir.as_deref())?;
+        let files = match rev {
+            Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
+            None => ManifestFiles::from_work_tree(&root)?,
+        };
+        Session::from_files(args, files, reporter)
+    }
+
+    pub fn from_files(
+        args: &SessionArgs,
+        files: ManifestFiles,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Session, OpenSessionError> {
+        let root = files.root.clone();
+        let loaded = load_desired(&files, &args.env, &|name| std::env::var(name).ok())?;
+        let connection = connect(&loaded.environment, &root, &args.env)?;
+        let backend = state_backend(&loaded, &root, &args.env, &connection.providers)?;
+        let redactor = Redactor::new(&loaded.desired.secrets);
+        Ok(Session {
+            root,
+            env_name: args.env.clone(),
+            loaded,
+            backend,
+            providers: connection.providers,
+            redactor,
+            reporter,
+            emulators: connection.emulators,
+        })
+    }
+
+    /// Loads state, warning about calls an earlier apply did not finish.
+    pub fn load_state(&self) -> Result<State, StateError> {
+        Ok(self.load_state_with_recovery()?.0)
+    }
+
+    fn load_state_with_recovery(&self) -> Result<(State, Recovery), StateError> {
+        let (state, recovery) = self.backend.load()?;
+        for (address, action) in &recovery.interrupted {
+            self.reporter.warn(&format!(
+                "an earlier apply was interrupted during `{action}` of {address}; its live state is read again now"
+            ));
+        }
+        Ok((state, recovery))
+    }
+
+    /// Loads state for a command about to change things (it holds the lock). When an earlier
+    /// apply was interrupted (its write-ahead log is still there), the live systems are first
+    /// asked to finish what it may have left half done: a gateway scan lock it held, files
+    /// it wrote that the gateway has not read.
+    pub fn load_state_for_change(&self, _lock: &LockGuard) -> Result<State, RecoverError> {
+        let (state, recovery) = self.load_state_with_recovery()?;
+        if recovery.was_interrupted() {
+            for done in self.providers.recover_interrupted()? {
+                self.reporter
+                    .info(&format!("Recovered from the interrupted apply: {done}"));
+            }
+        }
+        Ok(state)
+    }
+
+    /// Where each object holds a secret (JSON pointers): where the manifests put one now, and
+    /// where the state recorded one when it was last applied.
+    pub fn secret_places(&self, state: &State) -> BTreeMap<Address, Vec<String>> {
+        let secrets = &self.loaded.desired.secrets;
+        let mut places: BTreeMap<Address, Vec<String>> = BTreeMap::new();
+        for (address, resource) in &self.loaded.desired.resources {
+            let found = crate::redact::sensitive_pointers(&resource.spec, secrets);
+            places.entry(address.clone()).or_default().extend(found);
+        }
+        for (address, entry) in &state.resources {
+            places
+                .entry(address.clone())
+                .or_default()
+                .extend(entry.sensitive.iter().cloned());
+        }
+        for pointers in places.values_mut() {
+            pointers.sort();
+            pointers.dedup();
+        }
+        places
+    }
+
+    /// Reads the live objects for `addresses`, located by their last applied spec when known.
+    pub fn refresh(
+        &self,
+        state: &State,
+        addresses: impl IntoIterator<Item = Address>,
+    ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+        let requests: Vec<RefreshRequest> = addresses
+            .into_iter()
+            .filter_map(|address| {
+                let entry = state.resources.get(&address);
+                let spec = entry.map(|e| e.spec.clone()).or_else(|| {
+                    self.loaded
+                        .desired
+                        .resources
+                        .get(&address)
+                        .map(|r| r.spec.clone())
+                })?;
+                let id = entry.and_then(|e| e.id.clone());
+                let last_read = entry
+                    .filter(|e| e.sensitive.is_empty() && e.write_only.is_empty())
+                    .map(|e| LiveObject {
+                        spec: e.spec.clone(),
+                        id: e.id.clone(),
+                        outputs: e.outputs.clone(),
+                    });
+                Some(RefreshRequest {
+                    address,
+                    spec,
+                    id,
+                    last_read,
+                })
+            })
+            .collect();
+        self.providers.refresh(requests)
+    }
+
+    /// Refresh + diff: the plan for this session against `state`.
+    pub fn plan(
+        &self,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<(Plan, BTreeMap<Address, LiveObject>), PlanError> {
+        let desired = &self.loaded.desired;
+        let selected = select_addresses(desired, state, &options.targets);
+        if !options.targets.is_empty() && selected.is_empty() {
+            return Err(PlanError::NoTargetMatch(options.targets.clone()));
+        }
+        let started = std::time::Instant::now();
+        let live = self.refresh(state, selected.iter().cloned())?;
+        self.reporter.progress(&format!(
+            "Read the live state of {} resources in {} ms",
+            selected.len(),
+            started.elapsed().as_millis()
+        ));
+        let mut options = options.clone();
+        options.limitations = self.providers.limitations();
+        let plan = build_plan(desired, state, &live, &selected, &options, &self.env_name);
+        Ok((plan, live))
+    }
+}
+
+/// Why state could not be loaded for a change.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("finishing an interrupted apply failed: {0}")]
+    Provider(#[from] ProviderError),
+}

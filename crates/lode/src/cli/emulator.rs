@@ -1,0 +1,125 @@
+//! `lode emulator serve`: run the emulators standalone (for a person exploring the local
+//! environment, or any Databricks client pointed at it) until interrupted.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::CommandError;
+use super::printer;
+use lode_emulators::databricks::{
+    EmulatorConfig, start, start_remembering_port as start_databricks_remembering_port,
+};
+use lode_emulators::ignition::{GatewayConfig, start as start_gateway, start_remembering_port};
+
+/// Run lode's emulators of the live systems.
+#[derive(Debug, clap::Subcommand)]
+pub enum EmulatorCommand {
+    Serve(ServeArgs),
+}
+
+/// Serve the emulators on 127.0.0.1 until interrupted (Ctrl-C): the Databricks workspace, and
+/// the Ignition 8.3 gateway when `--ignition-port` is given (both at once when both are). With
+/// `--data <manifest root>/.lode/local` they serve exactly the local environment's live state.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The data folder; Databricks data lives in its `databricks/` subfolder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Port of the Databricks emulator (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub databricks_port: u16,
+    /// The personal access token clients must send.
+    #[arg(long, default_value = crate::app::connect::LOCAL_EMULATOR_TOKEN)]
+    pub token: String,
+    /// OAuth machine-to-machine client credentials the token endpoint accepts, as ID:SECRET.
+    #[arg(long, value_name = "ID:SECRET")]
+    pub oauth_client: Option<String>,
+    /// Also serve the Ignition gateway emulator on this port (0 picks a free one); its data is
+    /// the `ignition/` subfolder, a real 8.3 gateway data directory.
+    #[arg(long)]
+    pub ignition_port: Option<u16>,
+    /// The gateway API token (`name:secret`) clients must send in `X-Ignition-API-Token`.
+    #[arg(long = "ignition-token", default_value = crate::app::connect::LOCAL_GATEWAY_TOKEN)]
+    pub ignition_token: String,
+}
+
+pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
+    let EmulatorCommand::Serve(args) = command;
+    let oauth_client = match &args.oauth_client {
+        Some(pair) => Some(
+            pair.split_once(':')
+                .map(|(id, secret)| (id.to_string(), secret.to_string()))
+                .ok_or_else(|| CommandError::user("--oauth-client takes ID:SECRET"))?,
+        ),
+        None => None,
+    };
+    let faults = lode_emulators::faults::Faults::from_env()
+        .map_err(|e| CommandError::user(e.to_string()))?;
+    if faults.is_some() {
+        printer().status(&format!(
+            "Injecting faults from {}",
+            lode_emulators::faults::FAULTS_VARIABLE
+        ));
+    }
+    let config = EmulatorConfig {
+        data_dir: args.data.join("databricks"),
+        token: args.token.clone(),
+        oauth_client,
+        port: args.databricks_port,
+        faults: faults.clone(),
+    };
+    // Without an explicit port, serve where the local environment's URLs point.
+    let session = if args.databricks_port == 0 {
+        start_databricks_remembering_port(config)
+    } else {
+        start(config)
+    }
+    .map_err(|e| CommandError::user(e.to_string()))?;
+    // The URLs are data (scripts read them); the rest is for people.
+    printer().data(&format!("{}\n", session.url));
+    printer().status(&format!(
+        "Databricks emulator serving {} at {}",
+        args.data.join("databricks").display(),
+        session.url
+    ));
+    let gateway = match args.ignition_port {
+        Some(port) => {
+            let config = GatewayConfig {
+                data_dir: args.data.join("ignition"),
+                token: args.ignition_token.clone(),
+                read_only_token: None,
+                port,
+                faults: faults.clone(),
+            };
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                CommandError::user(format!("cannot create {}: {e}", config.data_dir.display()))
+            })?;
+            let gateway = if port == 0 {
+                start_remembering_port(config)
+            } else {
+                start_gateway(config)
+            }
+            .map_err(|e| CommandError::user(e.to_string()))?;
+            printer().data(&format!("{}\n", gateway.url));
+            printer().status(&format!(
+                "Ignition gateway emulator serving {} at {}",
+                args.data.join("ignition").display(),
+                gateway.url
+            ));
+            Some(gateway)
+        }
+        None => None,
+    };
+    printer().status("Ctrl-C stops them.");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::user(format!("cannot wait for Ctrl-C: {e}")))?;
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    printer().status("Stopping the emulators.");
+    drop(gateway);
+    drop(session);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,97 @@
+//! `lode state list|show|rm`: inspect state, and stop managing an object without touching it.
+
+use std::process::ExitCode;
+
+use super::{CommandError, GlobalArgs, TextOrJson};
+use crate::app::session::find_root;
+use crate::manifest::Address;
+use crate::state::StateBackend;
+
+/// Inspect or edit the state of an environment.
+#[derive(Debug, clap::Subcommand)]
+pub enum StateCommand {
+    /// List the managed addresses, one per line.
+    List {
+        /// text (one address per line) or json (an array of `{"address", "kind", "id"}`).
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+    },
+    /// Show one managed object's state entry as JSON.
+    Show {
+        /// The address, e.g. `udt/Crusher`.
+        address: Address,
+    },
+    /// Stop managing objects: remove them from state and leave them live, untouched.
+    Rm {
+        /// The addresses to forget.
+        #[arg(required = true)]
+        addresses: Vec<Address>,
+    },
+}
+
+/// The state backend, found without requiring valid manifests (state commands must work while
+/// the manifests are broken).
+fn backend(global: &GlobalArgs) -> Result<StateBackend, CommandError> {
+    if let Ok(session) = super::open_session(global, None) {
+        return Ok(session.backend);
+    }
+    let root = find_root(global.dir.as_deref())?;
+    Ok(crate::app::session::local_backend(&root, &global.env))
+}
+
+pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {
+    let backend = backend(global)?;
+    let printer = super::printer();
+    match command {
+        StateCommand::List { format } => {
+            let (state, _) = backend.load()?;
+            match format {
+                TextOrJson::Text => {
+                    for address in state.resources.keys() {
+                        printer.data(&format!("{address}\n"));
+                    }
+                }
+                TextOrJson::Json => printer.json(&serde_json::Value::Array(
+                    state
+                        .resources
+                        .iter()
+                        .map(|(address, entry)| {
+                            serde_json::json!({
+                                "address": address.to_string(),
+                                "kind": address.kind.as_str(),
+                                "id": entry.id,
+                            })
+                        })
+                        .collect(),
+                )),
+            }
+        }
+        StateCommand::Show { address } => {
+            let (state, _) = backend.load()?;
+            let entry = state.resources.get(address).ok_or_else(|| {
+                CommandError::user(format!("{address} is not in the state of `{}`", global.env))
+                    .hint("`lode state list` shows what is managed")
+            })?;
+            printer.json(&serde_json::to_value(entry).expect("state serialises"));
+        }
+        StateCommand::Rm { addresses } => {
+            let lock = backend.lock("lode state rm")?;
+            let (mut state, _) = backend.load()?;
+            for address in addresses {
+                if state.resources.remove(address).is_none() {
+                    return Err(CommandError::user(format!(
+                        "{address} is not in the state of `{}`; nothing was changed",
+                        global.env
+                    )));
+                }
+            }
+            backend.save(&mut state, &lock)?;
+            for address in addresses {
+                printer.status(&format!(
+                    "Removed {address} from state; the live object was not touched."
+                ));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

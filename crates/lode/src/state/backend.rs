@@ -1,0 +1,485 @@
+//! The state backend: state, write-ahead log and lock of one environment, on any `StateStore`
+//! (a local folder, or Databricks workspace files shared by CI runners). Before and after every
+//! mutating call the executor appends a durable log record, so a crash loses nothing that reached
+//! a live system; compaction replaces the state document atomically and then drops the log. A
+//! log left by a crash is replayed on the next load.
+
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
+
+use super::{State, StateEntry};
+use crate::manifest::Address;
+
+/// Why state could not be read, locked or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{operation} {location}: {message}")]
+    Storage {
+        operation: &'static str,
+        location: String,
+        message: String,
+    },
+    #[error("{location} is corrupt: {message}")]
+    Corrupt { location: String, message: String },
+    #[error("the state of environment `{environment}` is locked by {holder}")]
+    Locked { environment: String, holder: String },
+    #[error(
+        "the lock of environment `{environment}` has id {actual}, not {given}; nothing was unlocked"
+    )]
+    WrongLockId {
+        environment: String,
+        given: String,
+        actual: String,
+    },
+}
+
+/// Where state documents live. Names are `state.json`, `wal.jsonl` and `lock`.
+pub trait StateStore: Send + Sync {
+    /// Where, for messages (a folder or a workspace path).
+    fn location(&self) -> String;
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError>;
+    /// Replaces a document atomically and durably.
+    fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError>;
+    /// Appends to a document durably.
+    fn append(&self, name: &str, bytes: &[u8]) -> Result<(), StateError>;
+    fn remove(&self, name: &str) -> Result<(), StateError>;
+    /// Takes the lock for `info` or reports who holds it. The lock is released when the
+    /// returned value is dropped.
+    fn lock(&self, environment: &str, info: &LockInfo) -> Result<Box<dyn HeldLock>, StateError>;
+    /// The holder of the lock, if any.
+    fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
+    /// Removes a lock left by a holder that is gone, if its id is `id`.
+    fn force_unlock(&self, environment: &str, id: &str) -> Result<(), StateError>;
+}
+
+/// A lock held until dropped.
+pub trait HeldLock: Send {}
+
+/// Who holds a lock, written into the lock document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub holder: String,
+    #[serde(default)]
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub created: String,
+}
+
+impl LockInfo {
+    pub fn current(command: &str) -> LockInfo {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            holder: format!("{user}@{host}"),
+            host,
+            pid: std::process::id(),
+            command: command.to_string(),
+            created: crate::engine::now_rfc3339(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (pid {}, `{}`, since {}, lock id {})",
+            self.holder, self.pid, self.command, self.created, self.id
+        )
+    }
+}
+
+/// Holds the environment lock until dropped.
+pub struct LockGuard {
+    _held: Box<dyn HeldLock>,
+    pub info: LockInfo,
+}
+
+/// One line of the write-ahead log.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+enum WalRecord {
+    /// First line: the state this log applies on top of.
+    Open { lineage: String, serial: u64 },
+    /// About to call the live system.
+    Begin {
+        seq: u64,
+        address: Address,
+        action: String,
+    },
+    /// The call returned: the entry to store (`None` removes it), or the failure.
+    End {
+        seq: u64,
+        address: Address,
+        #[serde(default)]
+        entry: Option<Box<StateEntry>>,
+        #[serde(default)]
+        failed: Option<String>,
+    },
+}
+
+/// What was recovered from a write-ahead log left by an interrupted apply.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Calls that began but never reported back: their outcome is unknown until refreshed.
+    pub interrupted: Vec<(Address, String)>,
+    pub replayed: usize,
+    /// A write-ahead log was there: the last apply did not finish.
+    pub found_log: bool,
+}
+
+impl Recovery {
+    /// Whether an apply ended without committing (its write-ahead log was found).
+    pub fn was_interrupted(&self) -> bool {
+        self.found_log
+    }
+}
+
+const STATE: &str = "state.json";
+const WAL: &str = "wal.jsonl";
+const JOURNAL: &str = "journal.jsonl";
+const STOPPED: &str = "stopped.json";
+
+/// One record of the journal: who did what, when, to which revision, and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub id: String,
+    /// `apply`, `rollback`, `restore`, `stop`, `resume`, `verify`, `snapshot`, `destroy`.
+    pub operation: String,
+    pub started: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// `user@host`.
+    pub who: String,
+    pub command: String,
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The plan's summary line, when there was a plan.
+    #[serde(default)]
+    pub summary: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Free-form details: failed steps, check results, what was stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// How a journaled operation ended. Stored as its lower-case name; an outcome this lode does
+/// not know (a newer lode wrote it) reads as `unknown` instead of failing the whole journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    /// A guard held back some of the changes; what ran, worked.
+    Blocked,
+    NoChanges,
+    #[serde(other)]
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Blocked => "blocked",
+            Outcome::NoChanges => "no-changes",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `{:<10}` in tables: pad like a string.
+        f.pad(self.as_str())
+    }
+}
+
+impl JournalEntry {
+    /// A record started now by this process.
+    pub fn begin(operation: &str, command: &str) -> JournalEntry {
+        let lock = LockInfo::current(command);
+        JournalEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_string(),
+            started: crate::engine::now_rfc3339(),
+            duration_ms: 0,
+            who: lock.holder,
+            command: command.to_string(),
+            revision: None,
+            summary: None,
+            outcome: Outcome::Succeeded,
+            snapshot: None,
+            details: Vec::new(),
+        }
+    }
+}
+
+/// The state of one environment in one store.
+pub struct StateBackend {
+    store: Box<dyn StateStore>,
+    environment: String,
+}
+
+impl StateBackend {
+    pub fn new(store: Box<dyn StateStore>, environment: &str) -> StateBackend {
+        StateBackend {
+            store,
+            environment: environment.to_string(),
+        }
+    }
+
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    /// Reads the state, replaying a write-ahead log left by an interrupted apply.
+    pub fn load(&self) -> Result<(State, Recovery), StateError> {
+        let mut state = match self.store.read(STATE)? {
+            Some(bytes) => {
+                serde_json::from_slice::<State>(&bytes).map_err(|e| StateError::Corrupt {
+                    location: format!("{}/{STATE}", self.store.location()),
+                    message: e.to_string(),
+                })?
+            }
+            None => State::new(&self.environment),
+        };
+        let recovery = match self.store.read(WAL)? {
+            Some(log) => replay(&log, &mut state),
+            None => Recovery::default(),
+        };
+        Ok((state, recovery))
+    }
+
+    /// Takes the environment's lock or fails at once naming its holder.
+    pub fn lock(&self, command: &str) -> Result<LockGuard, StateError> {
+        let info = LockInfo::current(command);
+        let held = self.store.lock(&self.environment, &info)?;
+        Ok(LockGuard { _held: held, info })
+    }
+
+    pub fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+        self.store.lock_holder()
+    }
+
+    pub fn force_unlock(&self, id: &str) -> Result<(), StateError> {
+        self.store.force_unlock(&self.environment, id)
+    }
+
+    /// Starts writing: a fresh write-ahead log on top of `state`.
+    pub fn writer<'a>(
+        &'a self,
+        state: State,
+        _lock: &LockGuard,
+    ) -> Result<StateWriter<'a>, StateError> {
+        // A log left by a crash has been replayed into `state` by `load`; start over.
+        let open = WalRecord::Open {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        };
+        self.store.replace(WAL, &record_line(&open))?;
+        Ok(StateWriter {
+            state,
+            store: self.store.as_ref(),
+            seq: 0,
+        })
+    }
+
+    /// Appends one record to the environment's journal (every apply, rollback, restore, stop).
+    pub fn append_journal(&self, entry: &JournalEntry) -> Result<(), StateError> {
+        let mut line = serde_json::to_vec(entry).expect("journal entries serialise");
+        line.push(b'\n');
+        self.store.append(JOURNAL, &line)
+    }
+
+    /// The journal, oldest first; a torn last line (a crash mid-append) is skipped.
+    pub fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        let Some(bytes) = self.store.read(JOURNAL)? else {
+            return Ok(Vec::new());
+        };
+        Ok(bytes
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect())
+    }
+
+    /// The emergency stop in force, if any.
+    pub fn stopped(&self) -> Result<Option<JournalEntry>, StateError> {
+        Ok(self
+            .store
+            .read(STOPPED)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Records (`Some`) or lifts (`None`) the emergency stop.
+    pub fn set_stopped(&self, stop: Option<&JournalEntry>) -> Result<(), StateError> {
+        match stop {
+            Some(entry) => self.store.replace(
+                STOPPED,
+                &serde_json::to_vec_pretty(entry).expect("journal entries serialise"),
+            ),
+            None => self.store.remove(STOPPED),
+        }
+    }
+
+    /// Writes state outside an apply (`lode state rm`); the caller holds the lock.
+    pub fn save(&self, state: &mut State, _lock: &LockGuard) -> Result<(), StateError> {
+        state.serial += 1;
+        self.store.replace(STATE, &state_bytes(state))
+    }
+}
+
+fn state_bytes(state: &State) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn record_line(record: &WalRecord) -> Vec<u8> {
+    let mut line = serde_json::to_vec(record).expect("WAL records serialise");
+    line.push(b'\n');
+    line
+}
+
+fn replay(log: &[u8], state: &mut State) -> Recovery {
+    let mut recovery = Recovery {
+        found_log: true,
+        ..Recovery::default()
+    };
+    let mut pending: Vec<(u64, Address, String)> = Vec::new();
+    for (index, line) in log.lines().enumerate() {
+        // A torn last line is what a crash mid-append leaves; everything before it counts.
+        let Ok(line) = line else { break };
+        let Ok(record) = serde_json::from_str::<WalRecord>(&line) else {
+            break;
+        };
+        match record {
+            WalRecord::Open { lineage, serial } => {
+                let fresh = state.serial == 0 && state.resources.is_empty();
+                if index == 0 && !fresh && (lineage != state.lineage || serial != state.serial) {
+                    // Compaction finished but the log was not removed: it is already in state.
+                    return recovery;
+                }
+                if fresh {
+                    state.lineage = lineage;
+                }
+            }
+            WalRecord::Begin {
+                seq,
+                address,
+                action,
+            } => pending.push((seq, address, action)),
+            WalRecord::End {
+                seq,
+                address,
+                entry,
+                failed,
+            } => {
+                pending.retain(|(s, _, _)| *s != seq);
+                if failed.is_none() {
+                    match entry {
+                        Some(entry) => {
+                            state.resources.insert(address, *entry);
+                        }
+                        None => {
+                            state.resources.remove(&address);
+                        }
+                    }
+                    recovery.replayed += 1;
+                }
+            }
+        }
+    }
+    recovery.interrupted = pending
+        .into_iter()
+        .map(|(_, a, action)| (a, action))
+        .collect();
+    recovery
+}
+
+/// Records an apply: every call is logged before and after it happens.
+pub struct StateWriter<'a> {
+    pub state: State,
+    store: &'a dyn StateStore,
+    seq: u64,
+}
+
+impl std::fmt::Debug for StateWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateWriter")
+            .field("serial", &self.state.serial)
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl StateWriter<'_> {
+    fn append(&mut self, record: &WalRecord) -> Result<(), StateError> {
+        self.store.append(WAL, &record_line(record))
+    }
+
+    /// Logs that `address` is about to change; returns the sequence number for `finish`.
+    pub fn begin(&mut self, address: &Address, action: &str) -> Result<u64, StateError> {
+        self.seq += 1;
+        let record = WalRecord::Begin {
+            seq: self.seq,
+            address: address.clone(),
+            action: action.to_string(),
+        };
+        self.append(&record)?;
+        Ok(self.seq)
+    }
+
+    /// Logs the outcome of call `seq` and applies it to the in-memory state.
+    /// `Ok(Some(entry))` stores the entry, `Ok(None)` removes it, `Err` leaves state as it was.
+    pub fn finish(
+        &mut self,
+        seq: u64,
+        address: &Address,
+        outcome: Result<Option<StateEntry>, String>,
+    ) -> Result<(), StateError> {
+        let record = match &outcome {
+            Ok(entry) => WalRecord::End {
+                seq,
+                address: address.clone(),
+                entry: entry.clone().map(Box::new),
+                failed: None,
+            },
+            Err(message) => WalRecord::End {
+                seq,
+                address: address.clone(),
+                entry: None,
+                failed: Some(message.clone()),
+            },
+        };
+        self.append(&record)?;
+        match outcome {
+            Ok(Some(entry)) => {
+                self.state.resources.insert(address.clone(), entry);
+            }
+            Ok(None) => {
+                self.state.resources.remove(address);
+            }
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the state (serial + 1) atomically and durably, then drops the log.
+    pub fn commit(mut self, revision: Option<String>) -> Result<State, StateError> {
+        self.state.serial += 1;
+        self.state.revision = revision;
+        self.store.replace(STATE, &state_bytes(&self.state))?;
+        self.store.remove(WAL)?;
+        Ok(self.state)
+    }
+}

@@ -1,0 +1,577 @@
+//! The Databricks side against the workspace emulator (issue #3): every kind is created, replans
+//! empty, updates, is replaced or deleted, and drift made behind lode's back is corrected; seed
+//! changes are single Delta commits that a revert undoes; the data-loss guard holds.
+
+use crate::support::{Repo, assert_contains};
+
+/// A small manifest root with one object of every Databricks kind.
+fn small_repo() -> Repo {
+    let repo = Repo::empty();
+    repo.write(
+        "lode.yaml",
+        "project: dbx-test\nvariables:\n  catalog: main\n  schema: plant\n",
+    );
+    repo.write(
+        "environments/local.yaml",
+        "variables: {}\ndatabricks:\n  emulator: true\n",
+    );
+    repo.write(
+        "schema.yaml",
+        "kind: schema\nname: plant\nspec:\n  catalog: ${var.catalog}\n  comment: Plant data\n",
+    );
+    repo.write(
+        "tables.yaml",
+        "kind: table\nname: sites\nspec:\n  catalog: ${var.catalog}\n  schema: ${var.schema}\n  comment: Sites\n  primary_key: [site_id]\n  columns:\n    - name: site_id\n      type: string\n      nullable: false\n      comment: The site\n    - name: name\n      type: string\n    - name: capacity\n      type: double\n  seed: sites.csv\n",
+    );
+    repo.write(
+        "sites.csv",
+        "site_id,name,capacity\nS1,North Pit,1200\nS2,South Pit,800.5\n",
+    );
+    repo.write(
+        "files.yaml",
+        "kind: workspace_file\nname: source\nspec:\n  path: /Workspace/Shared/plant/pipeline.sql\n  source: pipeline.sql\n---\nkind: workspace_file\nname: page\nspec:\n  path: /Workspace/Shared/plant/page.html\n  source: page.html\n",
+    );
+    repo.write(
+        "pipeline.sql",
+        "CREATE OR REFRESH MATERIALIZED VIEW site_summary (site_id STRING NOT NULL, name STRING, capacity DOUBLE) AS SELECT * FROM sites;\n",
+    );
+    repo.write(
+        "page.html",
+        "<!doctype html><title>page</title><p>hello</p>\n",
+    );
+    repo.write(
+        "pipeline.yaml",
+        "kind: pipeline\nname: summary\nspec:\n  catalog: ${var.catalog}\n  schema: ${var.schema}\n  libraries:\n    - file:\n        path: /Workspace/Shared/plant/pipeline.sql\n  development: true\n  serverless: true\n",
+    );
+    repo.write(
+        "genie.yaml",
+        "kind: genie_space\nname: ops\ndepends_on: [pipeline/summary]\nspec:\n  title: Plant Ops\n  description: Ask about sites\n  parent_path: /Workspace/Shared/plant\n  tables:\n    - main.plant.sites\n    - main.plant.site_summary\n  instructions: |\n    Capacity is in tonnes per hour.\n  sample_questions:\n    - Which site is biggest?\n",
+    );
+    repo.write(
+        "monitor.yaml",
+        "kind: quality_monitor\nname: summary_quality\ndepends_on: [pipeline/summary]\nspec:\n  table: main.plant.site_summary\n  output_schema: main.plant\n  assets_dir: /Workspace/Shared/plant/monitoring\n  snapshot: {}\n",
+    );
+    repo.commit("v1");
+    repo
+}
+
+fn sql(repo: &Repo, statement: &str) -> serde_json::Value {
+    let emulator =
+        lode_emulators::databricks::Workspace::open(lode_emulators::databricks::EmulatorConfig {
+            data_dir: repo.path().join(".lode/local/databricks"),
+            token: "t".into(),
+            oauth_client: None,
+            port: 0,
+            faults: None,
+        })
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime
+        .block_on(
+            emulator
+                .sql
+                .execute(statement, Some("main"), Some("plant"), &[]),
+        )
+        .unwrap();
+    serde_json::json!({"columns": result.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), "rows": result.rows})
+}
+
+#[test]
+fn every_kind_creates_and_replans_empty() {
+    let repo = small_repo();
+    let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert_contains(
+        &run.stdout,
+        "Plan: 7 to add, 0 to change, 0 to delete, 0 unchanged.",
+    );
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    assert_contains(&plan.stdout, "No changes.");
+    let rows = sql(
+        &repo,
+        "SELECT site_id, capacity FROM sites ORDER BY site_id",
+    );
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["S1", "1200.0"], ["S2", "800.5"]])
+    );
+    // The pipeline's declared dataset exists, so the monitor and the Genie space could use it.
+    let summary = sql(&repo, "SELECT COUNT(*) FROM site_summary");
+    assert_eq!(summary["rows"][0][0], "0");
+}
+
+#[test]
+fn seed_changes_are_single_delta_commits_that_a_revert_undoes() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.write(
+        "sites.csv",
+        "site_id,name,capacity\nS1,North Pit,1500\nS3,East Pit,300\n",
+    );
+    repo.commit("v2: seeds");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(&plan.stdout, "~ table/sites");
+    assert_contains(&plan.stdout, "-[\"S2\",\"South Pit\",\"800.5\"]");
+    let before = sql(&repo, "DESCRIBE HISTORY sites");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let after = sql(&repo, "DESCRIBE HISTORY sites");
+    let commits =
+        after["rows"].as_array().unwrap().len() - before["rows"].as_array().unwrap().len();
+    assert_eq!(commits, 1, "one atomic commit per seed change: {after}");
+    assert_eq!(
+        after["rows"][0][after["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| c == "operation")
+            .unwrap()],
+        "MERGE"
+    );
+    let entry = repo.lode_ok(&["state", "show", "table/sites"], 0);
+    assert_contains(&entry.stdout, "version_before_apply");
+
+    repo.git(&["revert", "--no-edit", "HEAD"]);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let rows = sql(
+        &repo,
+        "SELECT site_id, name, capacity FROM sites ORDER BY site_id",
+    );
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["S1", "North Pit", "1200.0"], ["S2", "South Pit", "800.5"]])
+    );
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn dropping_a_column_is_blocked_without_the_data_loss_flag() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "tables.yaml",
+        "    - name: capacity\n      type: double\n",
+        "",
+    );
+    repo.write("sites.csv", "site_id,name\nS1,North Pit\nS2,South Pit\n");
+    repo.commit("drop capacity");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "BLOCKED: dropping column `capacity` deletes its data; allow with --allow-data-loss",
+    );
+    repo.lode_ok(&["apply", "--auto-approve"], 1);
+    let rows = sql(&repo, "SELECT capacity FROM sites ORDER BY site_id");
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["1200.0"], ["800.5"]]),
+        "the table was touched"
+    );
+    repo.lode_ok(&["apply", "--auto-approve", "--allow-data-loss"], 0);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn additive_table_changes_apply_in_place() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "tables.yaml",
+        "  comment: Sites\n",
+        "  comment: Mine sites\n  properties:\n    owner_team: geology\n",
+    );
+    repo.edit("tables.yaml", "    - name: capacity\n      type: double\n", "    - name: capacity\n      type: double\n      comment: t/h\n    - name: region\n      type: string\n");
+    repo.commit("additive");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(&plan.stdout, "~ table/sites");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    let rows = sql(&repo, "SELECT region FROM sites");
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn pipeline_genie_monitor_and_file_update_replace_and_delete() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "pipeline.yaml",
+        "  development: true\n",
+        "  development: false\n  configuration:\n    mode: strict\n",
+    );
+    repo.edit(
+        "genie.yaml",
+        "Capacity is in tonnes per hour.",
+        "Capacity is in tonnes per hour; sites are open pits.",
+    );
+    repo.edit("page.html", "hello", "hello again");
+    repo.edit(
+        "monitor.yaml",
+        "assets_dir: /Workspace/Shared/plant/monitoring",
+        "assets_dir: /Workspace/Shared/plant/monitoring2",
+    );
+    repo.commit("v2");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(&plan.stdout, "~ pipeline/summary");
+    assert_contains(&plan.stdout, "~ genie_space/ops");
+    assert_contains(
+        &plan.stdout,
+        "+<!doctype html><title>page</title><p>hello again</p>",
+    );
+    assert_contains(&plan.stdout, "-/+ quality_monitor/summary_quality");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+
+    // Removing manifests deletes (the pipeline keeps its datasets: cascade=false).
+    std::fs::remove_file(repo.path().join("monitor.yaml")).unwrap();
+    std::fs::remove_file(repo.path().join("genie.yaml")).unwrap();
+    std::fs::remove_file(repo.path().join("pipeline.yaml")).unwrap();
+    repo.commit("drop pipeline, genie, monitor");
+    let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert_contains(&run.stderr, "3 deleted");
+    let summary = sql(&repo, "SELECT COUNT(*) FROM site_summary");
+    assert_eq!(summary["rows"][0][0], "0");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn drift_behind_lodes_back_is_shown_and_corrected() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    // Someone deletes a seed row and edits the comment by hand.
+    sql(&repo, "DELETE FROM sites WHERE site_id = 'S2'");
+    sql(&repo, "COMMENT ON TABLE sites IS 'edited by hand'");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "table/sites will be updated in place (it was changed outside lode)",
+    );
+    assert_contains(&plan.stdout, "+[\"S2\",\"South Pit\",\"800.5\"]");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn a_lost_state_does_not_duplicate_pipelines_or_genie_spaces() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    std::fs::remove_file(repo.path().join(".lode/local/state.json")).unwrap();
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "Plan: 0 to add, 0 to change, 0 to delete, 7 unchanged, 7 to adopt.",
+    );
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let pipelines =
+        std::fs::read_to_string(repo.path().join(".lode/local/databricks/pipelines.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&pipelines)
+            .unwrap()
+            .len(),
+        1
+    );
+    let spaces: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join(".lode/local/databricks/genie-spaces.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(spaces.values().filter(|s| s["trashed"] == false).count(), 1);
+}
+
+/// An environment that keeps state, log and lock as workspace files (shared by CI runners).
+fn workspace_state_repo() -> Repo {
+    let repo = small_repo();
+    repo.write(
+        "environments/local.yaml",
+        "variables: {}\ndatabricks:\n  emulator: true\nstate:\n  backend: workspace\n",
+    );
+    repo.commit("state in the workspace");
+    repo
+}
+
+fn emulator_files(repo: &Repo) -> lode_emulators::databricks::Workspace {
+    lode_emulators::databricks::Workspace::open(lode_emulators::databricks::EmulatorConfig {
+        data_dir: repo.path().join(".lode/local/databricks"),
+        token: "t".into(),
+        oauth_client: None,
+        port: 0,
+        faults: None,
+    })
+    .unwrap()
+}
+
+#[test]
+fn workspace_state_backend_keeps_state_and_lock_in_the_workspace() {
+    let repo = workspace_state_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        !repo.path().join(".lode/local/state.json").exists(),
+        "state must not be local"
+    );
+    let workspace = emulator_files(&repo);
+    let (_, state) = workspace
+        .files
+        .read("/Shared/.lode/dbx-test/local/state.json")
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    assert_eq!(state["serial"], 1);
+    assert!(state["resources"].get("table/sites").is_some());
+    assert!(
+        workspace
+            .files
+            .status("/Shared/.lode/dbx-test/local/lock")
+            .is_none(),
+        "the lock is released"
+    );
+    assert!(
+        workspace
+            .files
+            .status("/Shared/.lode/dbx-test/local/wal.jsonl")
+            .is_none(),
+        "the log is compacted"
+    );
+    drop(workspace);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+
+    // A runner that died holding the lock: refused, named, and removable only by its id.
+    let workspace = emulator_files(&repo);
+    let lock = serde_json::json!({"id": "lock-of-a-dead-runner", "holder": "ci@runner-7", "host": "runner-7", "pid": 4242, "command": "lode apply", "created": "2026-11-24T08:00:00Z"});
+    workspace
+        .files
+        .write(
+            "/Shared/.lode/dbx-test/local/lock",
+            lock.to_string().as_bytes(),
+            "FILE",
+            None,
+            false,
+        )
+        .unwrap();
+    drop(workspace);
+    let refused = repo.lode_ok(&["apply", "--auto-approve"], 1);
+    assert_contains(&refused.stderr, "is locked by ci@runner-7");
+    assert_contains(&refused.stderr, "lock-of-a-dead-runner");
+    let wrong = repo.lode_ok(&["force-unlock", "some-other-id"], 1);
+    assert_contains(&wrong.stderr, "nothing was unlocked");
+    repo.lode_ok(&["force-unlock", "lock-of-a-dead-runner"], 0);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+}
+
+/// What the demo's Databricks objects look like live, for comparing revisions.
+fn demo_databricks_state(repo: &Repo) -> serde_json::Value {
+    let run = repo.lode_ok(&["plan", "--format", "json", "--target", "databricks"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["summary"]["change"], 0, "{}", run.stdout);
+    let rows = sql_in(
+        repo,
+        "main",
+        "mining_demo",
+        "SELECT * FROM equipment_master ORDER BY equipment_id",
+    );
+    let workspace = emulator_files(repo);
+    let (_, page) = workspace
+        .files
+        .read("/Shared/mining_demo/chat/index.html")
+        .unwrap();
+    let pipelines: Vec<serde_json::Value> = workspace
+        .pipelines
+        .all()
+        .into_iter()
+        .map(|(_, p)| p.spec)
+        .collect();
+    let spaces: Vec<serde_json::Value> = workspace
+        .genie
+        .all()
+        .into_iter()
+        .filter(|(_, s)| !s.trashed)
+        .map(|(_, s)| s.serialized_space)
+        .collect();
+    serde_json::json!({"rows": rows, "page": String::from_utf8(page).unwrap(), "pipelines": pipelines, "spaces": spaces})
+}
+
+fn sql_in(repo: &Repo, catalog: &str, schema: &str, statement: &str) -> serde_json::Value {
+    let emulator = emulator_files(repo);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime
+        .block_on(
+            emulator
+                .sql
+                .execute(statement, Some(catalog), Some(schema), &[]),
+        )
+        .unwrap();
+    serde_json::json!(result.rows)
+}
+
+#[test]
+fn the_whole_demo_reverts_seed_rows_pipeline_settings_genie_instructions_and_the_chat_page() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let v1 = demo_databricks_state(&repo);
+
+    repo.edit(
+        "databricks/seeds/equipment_master.csv",
+        "HT_002,HAUL_TRUCK,Pilbara North Pit,Caterpillar 793F",
+        "HT_002,HAUL_TRUCK,Pilbara South Pit,Caterpillar 793F",
+    );
+    repo.edit(
+        "databricks/pipeline.yaml",
+        "  development: true",
+        "  development: false",
+    );
+    repo.edit(
+        "databricks/genie.yaml",
+        "healthy crushers run at about 16-18 mm/s",
+        "healthy crushers run at about 15-19 mm/s",
+    );
+    repo.edit("databricks/chat/index.html", "</title>", " (v2)</title>");
+    repo.commit("v2: four Databricks changes");
+    let plan = repo.lode_ok(&["plan"], 0);
+    for address in [
+        "~ table/equipment_master",
+        "~ pipeline/mining_telemetry",
+        "~ genie_space/mining_ops",
+        "~ workspace_file/chat_page",
+    ] {
+        assert_contains(&plan.stdout, address);
+    }
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let v2 = demo_databricks_state(&repo);
+    assert_ne!(v1["rows"], v2["rows"]);
+    assert_ne!(v1["page"], v2["page"]);
+    assert_ne!(v1["pipelines"], v2["pipelines"]);
+    assert_ne!(v1["spaces"], v2["spaces"]);
+
+    repo.git(&["revert", "--no-edit", "HEAD"]);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        demo_databricks_state(&repo),
+        v1,
+        "the revert did not restore v1"
+    );
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn emulator_serve_serves_the_local_environments_live_state() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("lode"))
+        .args(["emulator", "serve", "--data"])
+        .arg(repo.path().join(".lode/local"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut url,
+    )
+    .unwrap();
+    let url = url.trim().to_string();
+    let remembered =
+        std::fs::read_to_string(repo.path().join(".lode/local/databricks/port")).unwrap();
+    assert!(
+        url.ends_with(&format!(":{}", remembered.trim())),
+        "{url} is not the local environment's port {remembered}"
+    );
+    let client = reqwest::blocking::Client::new();
+    let tables: serde_json::Value = client
+        .get(format!(
+            "{url}/api/2.1/unity-catalog/tables?catalog_name=main&schema_name=plant"
+        ))
+        .bearer_auth(lode::app::connect::LOCAL_EMULATOR_TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"sites") && names.contains(&"site_summary"),
+        "{tables}"
+    );
+    let unauthorized = client
+        .get(format!("{url}/api/2.0/preview/scim/v2/Me"))
+        .send()
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_changed_pipeline_source_runs_a_pipeline_update() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "pipeline.sql",
+        "capacity DOUBLE)",
+        "capacity DOUBLE, region STRING)",
+    );
+    repo.commit("new column in the source");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "pipeline/summary will be updated in place (its source workspace_file/source changed: the pipeline runs an update)",
+    );
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let columns = sql(&repo, "DESCRIBE TABLE site_summary");
+    assert_contains(&columns.to_string(), "region");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn removing_the_seed_stops_managing_rows_and_nullability_changes_are_guarded() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit("tables.yaml", "  seed: sites.csv\n", "");
+    repo.commit("no more seed");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    repo.edit(
+        "tables.yaml",
+        "    - name: name\n      type: string\n",
+        "    - name: name\n      type: string\n      nullable: false\n",
+    );
+    repo.commit("name must be set");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "BLOCKED: changing whether column `name` may be null rewrites the table",
+    );
+}
+
+#[test]
+fn a_reference_to_a_missing_field_is_blocked_with_its_name() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "genie.yaml",
+        "  description: Ask about sites\n",
+        "  description: Sites of ${ref.table.sites.no_such_field}\n",
+    );
+    repo.commit("bad reference");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "BLOCKED: it references `table/sites.no_such_field`, but table/sites has no field `no_such_field`",
+    );
+    repo.edit(
+        "genie.yaml",
+        "${ref.table.sites.no_such_field}",
+        "${ref.table.sites.full_name}",
+    );
+    repo.commit("good reference");
+    let plan = repo.lode_ok(&["plan"], 0);
+    assert_contains(
+        &plan.stdout,
+        "~ description: \"Ask about sites\" -> \"Sites of main.plant.sites\"",
+    );
+}

@@ -1,0 +1,209 @@
+//! Test support: a temporary git repository holding a copy of the demo manifests, and a way to
+//! run the `lode` binary in it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+
+/// The repository's own demo manifests.
+pub fn demo_manifests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".lode" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary git repository whose root is a manifest root.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+/// The output of one `lode` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Repo {
+    /// A repository with the demo manifests committed as the first revision.
+    pub fn demo() -> Repo {
+        let repo = Repo::empty();
+        copy_dir(&demo_manifests(), repo.path());
+        repo.commit("v1: the demo");
+        repo
+    }
+
+    pub fn empty() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args([
+                "-c",
+                "user.name=lode tests",
+                "-c",
+                "user.email=tests@lode.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    pub fn write(&self, relative: &str, content: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative)).unwrap()
+    }
+
+    /// Appends one more YAML document to a manifest file.
+    pub fn append_document(&self, relative: &str, document: &str) {
+        let text = self.read(relative);
+        self.write(relative, &format!("{text}---\n{document}"));
+    }
+
+    /// Replaces `from` with `to` in a file, asserting that `from` is there.
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let text = self.read(relative);
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        self.write(relative, &text.replacen(from, to, 1));
+    }
+
+    /// The local environment's gateway data directory.
+    pub fn gateway(&self) -> PathBuf {
+        self.path().join(".lode/local/ignition")
+    }
+
+    /// Runs `lode` with `args` in the repository, with colour off.
+    pub fn lode(&self, args: &[&str]) -> Run {
+        self.lode_with_env(args, &[])
+    }
+
+    /// Runs `lode` with extra environment variables.
+    pub fn lode_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let output = cargo_bin_cmd!("lode")
+            .args(args)
+            .envs(vars.iter().copied())
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("LODE_ENV")
+            .env_remove("LODE_DIR")
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        }
+    }
+
+    /// Runs `lode` and asserts the exit code.
+    pub fn lode_ok(&self, args: &[&str], code: i32) -> Run {
+        let run = self.lode(args);
+        assert_eq!(
+            run.code, code,
+            "lode {args:?} exited {}\nstdout:\n{}\nstderr:\n{}",
+            run.code, run.stdout, run.stderr
+        );
+        run
+    }
+}
+
+/// Every file under `dir` with its parsed content (JSON parsed, so formatting never matters),
+/// minus what the gateway rewrites on its own.
+pub fn gateway_tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut files = std::collections::BTreeMap::new();
+    collect(dir, dir, &mut files);
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut std::collections::BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            collect(root, &path, files);
+            continue;
+        }
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let normalized = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(mut value) => {
+                if let Some(attributes) =
+                    value.get_mut("attributes").and_then(|a| a.as_object_mut())
+                {
+                    attributes.remove("lastModification");
+                    attributes.remove("lastModificationSignature");
+                }
+                lode::engine::canonical::canonical_json(&value)
+            }
+            Err(_) => text,
+        };
+        files.insert(relative, normalized);
+    }
+}
+
+/// A protected atomic tag, for tests of `lifecycle.protect`.
+pub const PROTECTED_SHIFT_TAG: &str = "kind: tag\nname: Mining/Simulation/Shift\nlifecycle:\n  protect: true\nspec:\n  tagType: AtomicTag\n  valueSource: memory\n  dataType: String\n  value: day\n";
+
+/// One more haul truck instance.
+pub const HT_006: &str = "kind: tag\nname: Mining/Equipment/HT_006\nspec:\n  tagType: UdtInstance\n  typeId: HaulTruck\n  parameters:\n    AssetId:\n      dataType: String\n      value: HT_006\n";
+
+/// Asserts that `haystack` contains `needle`, printing the whole haystack when it does not.
+#[track_caller]
+pub fn assert_contains(haystack: &str, needle: &str) {
+    assert!(
+        haystack.contains(needle),
+        "expected {needle:?} in:\n{haystack}"
+    );
+}
