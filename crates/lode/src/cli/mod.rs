@@ -3,6 +3,7 @@
 //! module's error into an exit code, a message and `hint:` lines.
 
 mod apply;
+mod bench;
 mod destroy;
 #[cfg(feature = "emulators")]
 mod emulator;
@@ -136,6 +137,7 @@ pub enum Command {
     Status(status::StatusArgs),
     #[command(subcommand)]
     Report(report::ReportCommand),
+    Bench(bench::BenchArgs),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -169,6 +171,7 @@ pub fn main() -> ExitCode {
         Command::Destroy(args) => destroy::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Report(command) => report::run(&cli.global, command),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
