@@ -2,10 +2,18 @@
 //! the state and the providers. Each workflow is a function that returns a typed outcome or a
 //! typed error and prints nothing; what a person should see while it works goes through the
 //! [`Reporter`] the caller passes in (the CLI's printer). [`connect`] is the one place that
-//! composes environments and starts emulators; [`session`] opens an environment and plans.
+//! composes environments and starts emulators; [`session`] opens an environment and plans;
+//! [`apply`] executes a plan (snapshot → execute → verify → roll back), and [`saved_plan`],
+//! [`restore`], [`destroy`], [`stop`] and [`verify`] are the other workflows.
 
+pub mod apply;
 pub mod connect;
+pub mod destroy;
+pub mod restore;
+pub mod saved_plan;
 pub mod session;
+pub mod stop;
+pub mod verify;
 
 /// Where a workflow's warnings and progress go while it runs. The CLI implements it with its
 /// printer (stderr, honouring `-q`, `-v` and colour); tests can collect the lines.

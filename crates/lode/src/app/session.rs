@@ -280,7 +280,17 @@ impl Session {
         state: &State,
         options: &PlanOptions,
     ) -> Result<(Plan, BTreeMap<Address, LiveObject>), PlanError> {
-        let desired = &self.loaded.desired;
+        self.plan_towards(&self.loaded.desired, state, options)
+    }
+
+    /// Refresh + diff towards another desired state than the manifests' (destroy plans
+    /// towards nothing).
+    pub fn plan_towards(
+        &self,
+        desired: &crate::manifest::Desired,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<(Plan, BTreeMap<Address, LiveObject>), PlanError> {
         let selected = select_addresses(desired, state, &options.targets);
         if !options.targets.is_empty() && selected.is_empty() {
             return Err(PlanError::NoTargetMatch(options.targets.clone()));

@@ -1,20 +1,24 @@
 //! `lode apply`: plan and execute under the environment lock, or execute a saved plan exactly
 //! (refused if the manifests, the state or a touched live object changed since it was made).
+//! The workflow is `app::apply` (and `app::saved_plan`); this file parses the options, shows
+//! the plan, asks, reports each step and the outcome, and picks the exit code. `rollback`,
+//! `restore` and `destroy` report through the same view.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use super::plan::{PlanFormat, PlanSelection, print_plan};
 use super::printer;
-use super::{CommandError, GlobalArgs};
-use crate::app::session::Session;
-use crate::engine::apply::{ApplyInputs, ApplyReport, StepOutcome, StepStatus, apply_plan};
+use super::{CommandError, ErrorClass, GlobalArgs};
+use crate::app::apply::{
+    AfterApply, ApplyError, ApplyOutcome, ApplySettings, ApplyView, Executed, NotConfirmed,
+    PlanRole,
+};
+use crate::app::saved_plan::SavedPlanError;
+use crate::engine::apply::{StepOutcome, StepStatus};
 use crate::engine::plan::{Action, Plan};
-use crate::manifest::{Address, Desired, ManifestFiles};
-use crate::provider::LiveObject;
-use crate::state::Outcome;
-use crate::state::{JournalEntry, State};
+use crate::redact::Redactor;
+use crate::verify::CheckResult;
 
 /// Options of apply and rollback.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,38 +43,6 @@ pub struct ApplyOptions {
     /// (configuration and table data), verify again, and exit 1. Implies --verify.
     #[arg(long)]
     pub rollback_on_failure: bool,
-}
-
-/// A plan ready to execute, with what it was made from: the desired state (the manifests, or
-/// a snapshot's specs for restore, or nothing for destroy), the live reads and the state.
-pub struct Planned<'a> {
-    pub desired: &'a Desired,
-    pub plan: Plan,
-    pub live: BTreeMap<Address, LiveObject>,
-    pub state: State,
-    /// A snapshot the caller already took of what this changes (restore takes one before it
-    /// restores table data); otherwise `execute` takes one.
-    pub snapshot: Option<String>,
-    /// Lines for the journal entry ahead of the step outcomes (what restore did to the data).
-    pub notes: Vec<String>,
-}
-
-impl<'a> Planned<'a> {
-    pub fn new(
-        desired: &'a Desired,
-        plan: Plan,
-        live: BTreeMap<Address, LiveObject>,
-        state: State,
-    ) -> Planned<'a> {
-        Planned {
-            desired,
-            plan,
-            live,
-            state,
-            snapshot: None,
-            notes: Vec::new(),
-        }
-    }
 }
 
 /// Make the live environment match the manifests: plan, confirm, then apply in dependency
@@ -100,6 +72,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandErr
             &super::force_unlock::ForceUnlockArgs { id: id.clone() },
         )?;
     }
+    let view = CliApplyView {
+        format: args.apply.format,
+    };
     if let Some(file) = &args.plan_file {
         if !args.selection.targets.is_empty()
             || args.selection.allow_delete_protected
@@ -111,133 +86,83 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandErr
             )
             .hint("pass them to `lode plan --out FILE` instead"));
         }
-        return apply_saved(global, file, &args.apply);
+        let outcome = crate::app::saved_plan::apply_saved(
+            &global.session(),
+            std::sync::Arc::new(printer().clone()),
+            file,
+            &args.apply.settings(),
+            &view,
+        )?;
+        return finish(outcome);
     }
     let session = super::open_session(global, args.rev.as_deref())?;
-    apply_session(&session, &args.selection, &args.apply, "lode apply")
+    let outcome = crate::app::apply::apply(
+        &session,
+        &args.selection.options(),
+        &args.apply.settings(),
+        &view,
+        "apply",
+        "lode apply",
+    )?;
+    finish(outcome)
 }
 
-/// Plans and applies `session` (apply and rollback).
-pub fn apply_session(
-    session: &Session,
-    selection: &PlanSelection,
-    options: &ApplyOptions,
-    command: &str,
-) -> Result<ExitCode, CommandError> {
-    let lock = session.backend.lock(command)?;
-    check_stopped(session, options, command)?;
-    let state = session.load_state_for_change(&lock)?;
-    let (plan, live) = session.plan(&state, &selection.options())?;
-    print_plan(&plan, options.format, &session.redactor);
-    // `lode apply` → apply, `lode rollback --to X` → rollback: the journal's operation.
-    let operation = command
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("apply")
-        .to_string();
-    let planned = Planned::new(&session.loaded.desired, plan, live, state);
-    execute(session, planned, options, &lock, &operation, command)
-}
-
-/// Refuses to apply while an emergency stop is in force, unless `--resume` lifts it.
-pub fn check_stopped(
-    session: &Session,
-    options: &ApplyOptions,
-    command: &str,
-) -> Result<(), CommandError> {
-    let Some(stop) = session.backend.stopped()? else {
-        return Ok(());
-    };
-    if !options.resume {
-        return Err(CommandError::user(format!(
-            "environment `{}` is stopped (`lode stop` by {} at {}); nothing was applied",
-            session.env_name, stop.who, stop.started
-        ))
-        .hint("pass --resume to lift the emergency stop and apply the manifests (which re-enables what the stop disabled)"));
-    }
-    session.backend.set_stopped(None)?;
-    let mut entry = JournalEntry::begin("resume", command);
-    entry
-        .details
-        .push(format!("lifted the stop {} of {}", stop.id, stop.started));
-    session.backend.append_journal(&entry)?;
-    printer().status(&format!(
-        "Lifted the emergency stop of {}; applying the manifests.",
-        stop.started
-    ));
-    Ok(())
-}
-
-fn confirm(options: &ApplyOptions) -> Result<(), CommandError> {
-    if options.auto_approve {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CommandError::user("refusing to apply without confirmation: stdin is not a terminal")
-            .hint("pass --auto-approve in CI, after reviewing the plan (e.g. a saved plan: lode plan --out FILE)"));
-    }
-    printer().prompt("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CommandError::user(format!("cannot read the answer: {e}")))?;
-    if answer.trim() != "yes" {
-        return Err(CommandError::user("apply cancelled; nothing was changed"));
-    }
-    Ok(())
-}
-
-pub fn execute(
-    session: &Session,
-    planned: Planned,
-    options: &ApplyOptions,
-    lock: &crate::state::LockGuard,
-    operation: &str,
-    command: &str,
-) -> Result<ExitCode, CommandError> {
-    let Planned {
-        desired,
-        plan,
-        live,
-        state,
-        snapshot,
-        notes,
-    } = planned;
-    if !plan
-        .changes
-        .iter()
-        .any(|c| c.needs_apply() || c.blocked.is_some())
-    {
-        // Nothing to change, but the checks still say whether what is live works; with nothing
-        // applied there is nothing to roll back.
-        if (options.verify || options.rollback_on_failure)
-            && let Some(failure) = verify_after_apply(session, command, options.format)?
-        {
-            return Err(verification_failed(operation, &failure));
+impl ApplyOptions {
+    /// The workflow's settings from these flags.
+    pub fn settings(&self) -> ApplySettings {
+        ApplySettings {
+            auto_approve: self.auto_approve,
+            parallelism: self.parallelism,
+            resume: self.resume,
+            verify: self.verify,
+            rollback_on_failure: self.rollback_on_failure,
         }
-        return Ok(ExitCode::SUCCESS);
     }
-    confirm(options)?;
-    let snapshot = match snapshot {
-        Some(id) => Some(id),
-        None => {
-            let changed = plan.changes.iter().filter(|c| c.needs_apply());
-            snapshot_before(session, &state, changed.map(|c| c.address.clone()), &live)?
+}
+
+/// How apply, rollback, restore and destroy show their progress.
+pub struct CliApplyView {
+    /// The format the plan is printed in.
+    pub format: PlanFormat,
+}
+
+impl ApplyView for CliApplyView {
+    fn show_plan(&self, plan: &Plan, redactor: &Redactor, role: PlanRole) {
+        match role {
+            PlanRole::Requested => print_plan(plan, self.format, redactor),
+            // The restore a rollback runs: for people, never a second JSON document.
+            PlanRole::Rollback => print_plan(plan, PlanFormat::Text, redactor),
         }
-    };
-    let progress = std::io::stderr().is_terminal();
-    let color = printer().stderr_color();
-    let on_step = move |step: &StepOutcome| {
+    }
+
+    fn confirm(&self) -> Result<(), NotConfirmed> {
+        if !std::io::stdin().is_terminal() {
+            return Err(NotConfirmed::NoTerminal);
+        }
+        printer().prompt("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| NotConfirmed::Unreadable(e.to_string()))?;
+        if answer.trim() != "yes" {
+            return Err(NotConfirmed::Declined);
+        }
+        Ok(())
+    }
+
+    fn step_finished(&self, step: &StepOutcome) {
         if let StepStatus::Failed(message) = &step.status {
             printer().error_line(&format!(
                 "error: {} {} failed: {message}",
                 step.action.as_str(),
                 step.address
             ));
-        } else if progress && step.status == StepStatus::Applied && step.action != Action::NoOp {
-            let mark = if color {
+        } else if std::io::stderr().is_terminal()
+            && step.status == StepStatus::Applied
+            && step.action != Action::NoOp
+        {
+            let mark = if printer().stderr_color() {
                 "\u{1b}[32m✓\u{1b}[0m"
             } else {
                 "ok"
@@ -249,438 +174,163 @@ pub fn execute(
                 step.duration.as_millis()
             ));
         }
-    };
-    let writer = session.backend.writer(state, lock)?;
-    let inputs = ApplyInputs {
-        plan: &plan,
-        desired,
-        live: &live,
-        providers: &session.providers,
-        redactor: &session.redactor,
-        parallelism: options
-            .parallelism
-            .or(session.loaded.project.parallelism)
-            .unwrap_or(8),
-        on_step: &on_step,
-    };
-    let started = std::time::Instant::now();
-    let mut entry = JournalEntry::begin(operation, command);
-    entry.revision = session.loaded.desired.source.commit.clone();
-    entry.summary = Some(crate::render::summary_line(&plan.summary));
-    entry.snapshot = snapshot;
-    entry.details = notes;
-    let report = apply_plan(&inputs, writer);
-    entry.duration_ms = started.elapsed().as_millis() as u64;
-    entry.outcome = if report.succeeded() {
-        Outcome::Succeeded
-    } else if report.failed() > 0 || report.state_error.is_some() {
-        Outcome::Failed
-    } else {
-        Outcome::Blocked
-    };
-    entry
-        .details
-        .extend(report.steps.iter().filter_map(|s| match &s.status {
-            StepStatus::Applied => None,
-            StepStatus::Failed(m) => {
-                Some(format!("failed: {} {}: {m}", s.action.as_str(), s.address))
-            }
-            StepStatus::Skipped(m) => {
-                Some(format!("skipped: {} {}: {m}", s.action.as_str(), s.address))
-            }
-            StepStatus::Blocked(m) => {
-                Some(format!("blocked: {} {}: {m}", s.action.as_str(), s.address))
-            }
-        }));
-    // A step a guard held back (blocked) is not a failure to roll back from: what ran, worked.
-    let applied = report.failed() == 0 && report.state_error.is_none();
-    let result = report_outcome(session, report);
-    if let Err(error) = session.backend.append_journal(&entry) {
-        printer().warning(&format!(
-            "the journal could not record this {operation}: {error}"
-        ));
     }
-    if !(options.verify || options.rollback_on_failure) {
-        return result;
-    }
-    let failure = if applied {
-        match verify_after_apply(session, command, options.format)? {
-            None => return result,
-            Some(failure) => failure,
-        }
-    } else {
-        "a step of the apply failed".to_string()
-    };
-    if !options.rollback_on_failure {
-        return result.and(Err(verification_failed(operation, &failure)));
-    }
-    if let Err(error) = &result {
-        printer().error(&error.render());
-    }
-    roll_back_failed_apply(session, lock, entry.snapshot.as_deref(), &failure, started)
-}
 
-fn verification_failed(operation: &str, failure: &str) -> CommandError {
-    CommandError::user(format!("verification failed after {operation}: {failure}"))
-        .with_class(super::ErrorClass::Remote)
-        .hint("`lode verify` reruns the checks; `lode restore <snapshot>` or `lode rollback --to <rev>` puts the previous version back")
-}
-
-/// Runs the checks after an apply (they see what was just applied); `None` when all pass, else
-/// what failed, for the rollback message.
-fn verify_after_apply(
-    session: &Session,
-    command: &str,
-    format: PlanFormat,
-) -> Result<Option<String>, CommandError> {
-    let checks = &session.loaded.desired.checks;
-    if checks.is_empty() {
-        printer().warning(
-            "--verify: the manifests declare no `kind: check` documents; nothing to verify",
+    fn applied(&self, executed: &Executed) {
+        let summary = format!(
+            "{} added, {} changed, {} replaced, {} deleted, {} forgotten",
+            executed.count(Action::Create),
+            executed.count(Action::Update),
+            executed.count(Action::Replace),
+            executed.count(Action::Delete),
+            executed.count(Action::Forget),
         );
-        return Ok(None);
-    }
-    let state = session.load_state()?;
-    printer().status(&format!("\nVerifying: {} checks", checks.len()));
-    let entry = JournalEntry::begin("verify", command);
-    let started = std::time::Instant::now();
-    let results = super::verify::verify_session(
-        session,
-        &state,
-        checks,
-        &crate::verify::VerifyOptions::default(),
-    );
-    super::verify::record_verification(session, entry, &results, started.elapsed());
-    // Stdout is the data: the plan, then the check results; with JSON the plan is the one
-    // document on stdout, and the results are for the person reading stderr.
-    let text = super::verify::render_text(&results, &session.redactor);
-    if format == PlanFormat::Json {
-        printer().status(text.trim_end());
-    } else {
-        printer().data(&text);
-    }
-    if crate::verify::all_passed(&results) {
-        return Ok(None);
-    }
-    let failing: Vec<&str> = results
-        .iter()
-        .filter(|r| r.is_blocking())
-        .map(|r| r.name.as_str())
-        .collect();
-    Ok(Some(format!(
-        "check{} {} failed",
-        if failing.len() == 1 { "" } else { "s" },
-        failing.join(", ")
-    )))
-}
-
-/// `--rollback-on-failure`: restores the pre-apply snapshot (configuration and table data),
-/// verifies again, records the incident in the journal, and always ends in an error, because
-/// the change that was asked for is not live.
-fn roll_back_failed_apply(
-    session: &Session,
-    lock: &crate::state::LockGuard,
-    snapshot: Option<&str>,
-    failure: &str,
-    apply_started: std::time::Instant,
-) -> Result<ExitCode, CommandError> {
-    let Some(snapshot) = snapshot else {
-        return Err(CommandError::user(format!(
-            "{failure}, and there is no snapshot to roll back to: this apply only created objects"
-        ))
-        .with_class(super::ErrorClass::Remote)
-        .hint("`lode destroy --target ADDRESS` removes what it created, or fix the manifests and apply again"));
-    };
-    let detected = apply_started.elapsed();
-    printer().status(&format!(
-        "\n{failure}: rolling back to snapshot {snapshot} (taken before this apply)."
-    ));
-    let restore_options = ApplyOptions {
-        auto_approve: true,
-        parallelism: None,
-        resume: false,
-        format: PlanFormat::Text,
-        verify: false,
-        rollback_on_failure: false,
-    };
-    let command = format!("lode apply --rollback-on-failure (restore {snapshot})");
-    let mut entry = JournalEntry::begin("rollback", &command);
-    // Verified here rather than by restore's own apply: a restore with nothing left to change
-    // (the failure came before any step) must still be validated.
-    let restored = super::snapshot::restore_snapshot(
-        session,
-        lock,
-        snapshot,
-        false,
-        &restore_options,
-        &command,
-    )
-    .and_then(
-        |_| match verify_after_apply(session, &command, PlanFormat::Text)? {
-            None => Ok(()),
-            Some(failure) => Err(CommandError::user(format!("after the restore, {failure}"))),
-        },
-    );
-    let recovered = apply_started.elapsed();
-    entry.snapshot = Some(snapshot.to_string());
-    entry.revision = session.loaded.desired.source.commit.clone();
-    entry.duration_ms = (recovered - detected).as_millis() as u64;
-    entry.details.push(format!("rolled back after: {failure}"));
-    let outcome = match &restored {
-        Ok(_) => {
-            entry.outcome = Outcome::Succeeded;
-            entry.details.push(format!(
-                "detected {:.1} s after the apply started; restored and verified {:.1} s later",
-                detected.as_secs_f64(),
-                (recovered - detected).as_secs_f64()
-            ));
-            Err(CommandError::user(format!(
-                "{failure}; rolled back to snapshot {snapshot} and verified in {:.1} s (detection to validated recovery); the change is not live",
-                (recovered - detected).as_secs_f64()
-            ))
-            .with_class(super::ErrorClass::Remote)
-            .hint("`lode report incident` shows the timeline; fix the change and apply again"))
+        if executed.succeeded() {
+            printer().status(&format!("\nApply complete! Resources: {summary}."));
+            return;
         }
-        Err(error) => {
-            entry.outcome = Outcome::Failed;
-            entry.details.push(format!(
-                "the rollback failed: {}",
-                session.redactor.text(&error.message)
-            ));
-            Err(CommandError::user(format!(
-                "{failure}, and rolling back to snapshot {snapshot} failed too: {}",
-                error.message
-            ))
-            .with_class(super::ErrorClass::Remote)
-            .hint(format!("run `lode restore {snapshot}` by hand; `lode status` shows where the environment is")))
-        }
-    };
-    if let Err(error) = session.backend.append_journal(&entry) {
-        printer().warning(&format!(
-            "the journal could not record this rollback: {error}"
+        printer().status(&format!(
+            "\nApply incomplete. Resources: {summary}; {} failed, {} skipped, {} blocked.",
+            executed.failed(),
+            executed.skipped(),
+            executed.blocked()
         ));
-    }
-    outcome
-}
-
-/// Captures the live objects a plan will change (and their data markers) before it runs.
-pub fn snapshot_before(
-    session: &Session,
-    state: &State,
-    addresses: impl Iterator<Item = Address>,
-    live: &BTreeMap<Address, LiveObject>,
-) -> Result<Option<String>, CommandError> {
-    let mut objects = BTreeMap::new();
-    for address in addresses {
-        if let Some(object) = live.get(&address) {
-            let data = session.providers.capture_data(&address, object)?;
-            objects.insert(address, (object.clone(), data));
+        for step in &executed.steps {
+            let (label, reason) = match &step.status {
+                StepStatus::Applied => continue,
+                StepStatus::Failed(message) => ("failed: ", message.clone()),
+                StepStatus::Skipped(reason) => ("skipped:", reason.clone()),
+                StepStatus::Blocked(blocked) => ("blocked:", blocked.to_string()),
+            };
+            printer().status(&format!(
+                "  {label} {} {}: {reason}",
+                step.action.as_str(),
+                step.address
+            ));
         }
     }
-    if objects.is_empty() {
-        return Ok(None);
-    }
-    let snapshots = crate::snapshot::Snapshots::new(&session.root, &session.env_name);
-    let index = snapshots
-        .capture(
-            "before apply",
-            // What is live: the revision last applied, not the one about to be.
-            state.revision.clone(),
-            &objects,
-            &session.loaded.desired.secrets,
-            &session.secret_places(state),
-        )
-        .map_err(|e| CommandError::user(e.to_string()).with_class(super::ErrorClass::Config))?;
-    let keep = session.loaded.project.snapshot_retention.unwrap_or(20);
-    snapshots
-        .prune(keep)
-        .map_err(|e| CommandError::user(e.to_string()))?;
-    printer().status(&format!(
-        "Saved snapshot {} of the {} objects this apply changes.",
-        index.id,
-        index.resources.len()
-    ));
-    Ok(Some(index.id))
-}
 
-fn report_outcome(session: &Session, report: ApplyReport) -> Result<ExitCode, CommandError> {
-    let summary = format!(
-        "{} added, {} changed, {} replaced, {} deleted, {} forgotten",
-        report.count(Action::Create),
-        report.count(Action::Update),
-        report.count(Action::Replace),
-        report.count(Action::Delete),
-        report.count(Action::Forget),
-    );
-    let failed = report.failed();
-    let skipped: Vec<&StepOutcome> = report
-        .steps
-        .iter()
-        .filter(|s| matches!(s.status, StepStatus::Skipped(_)))
-        .collect();
-    let blocked: Vec<&StepOutcome> = report
-        .steps
-        .iter()
-        .filter(|s| matches!(s.status, StepStatus::Blocked(_)))
-        .collect();
-    let succeeded = report.succeeded();
-    let state_error = report.state_error.is_some();
-    let revision = session.loaded.desired.source.commit.clone();
-    let steps = report.steps.clone();
-    // Record everything that happened, even after failures, so a rerun converges.
-    report.writer.commit(revision)?;
-    if succeeded {
-        printer().status(&format!("\nApply complete! Resources: {summary}."));
-        return Ok(ExitCode::SUCCESS);
-    }
-    printer().status(&format!(
-        "\nApply incomplete. Resources: {summary}; {failed} failed, {} skipped, {} blocked.",
-        skipped.len(),
-        blocked.len()
-    ));
-    for step in &steps {
-        match &step.status {
-            StepStatus::Failed(message) => printer().status(&format!(
-                "  failed:  {} {}: {message}",
-                step.action.as_str(),
-                step.address
-            )),
-            StepStatus::Skipped(reason) => printer().status(&format!(
-                "  skipped: {} {}: {reason}",
-                step.action.as_str(),
-                step.address
-            )),
-            StepStatus::Blocked(reason) => printer().status(&format!(
-                "  blocked: {} {}: {reason}",
-                step.action.as_str(),
-                step.address
-            )),
-            StepStatus::Applied => {}
+    fn verified(&self, results: &[CheckResult], redactor: &Redactor) {
+        // Stdout is the data: the plan, then the check results; with JSON the plan is the one
+        // document on stdout, and the results are for the person reading stderr.
+        let text = super::verify::render_text(results, redactor);
+        if self.format == PlanFormat::Json {
+            printer().status(text.trim_end());
+        } else {
+            printer().data(&text);
         }
     }
-    let mut error = CommandError::user(if state_error {
-        "the apply stopped: the state log could not be written".to_string()
-    } else if failed > 0 {
-        format!("{failed} change(s) failed; what succeeded is recorded in state")
+}
+
+/// The exit code of an apply's outcome, or the error that says what went wrong and what to do.
+pub fn finish(outcome: ApplyOutcome) -> Result<ExitCode, CommandError> {
+    let executed = match &outcome.executed {
+        Some(executed) => incomplete(executed).map_or(Ok(ExitCode::SUCCESS), Err),
+        None => Ok(ExitCode::SUCCESS),
+    };
+    match outcome.after {
+        AfterApply::Done => executed,
+        AfterApply::VerificationFailed { failure } => {
+            executed.and(Err(verification_failed(&outcome.operation, &failure)))
+        }
+        AfterApply::RolledBack(rollback) => {
+            if let Err(error) = &executed {
+                printer().error(&error.render());
+            }
+            let failure = &rollback.failure;
+            let Some(snapshot) = rollback.snapshot else {
+                return Err(CommandError::user(format!(
+                    "{failure}, and there is no snapshot to roll back to: this apply only created objects"
+                ))
+                .with_class(ErrorClass::Remote)
+                .hint("`lode destroy --target ADDRESS` removes what it created, or fix the manifests and apply again"));
+            };
+            Err(match rollback.error {
+                None => CommandError::user(format!(
+                    "{failure}; rolled back to snapshot {snapshot} and verified in {:.1} s (detection to validated recovery); the change is not live",
+                    rollback.recovery.as_secs_f64()
+                ))
+                .with_class(ErrorClass::Remote)
+                .hint("`lode report incident` shows the timeline; fix the change and apply again"),
+                Some(error) => CommandError::user(format!(
+                    "{failure}, and rolling back to snapshot {snapshot} failed too: {error}"
+                ))
+                .with_class(ErrorClass::Remote)
+                .hint(format!(
+                    "run `lode restore {snapshot}` by hand; `lode status` shows where the environment is"
+                )),
+            })
+        }
+    }
+}
+
+/// The error of an apply that did not complete, with what to do next.
+fn incomplete(executed: &Executed) -> Option<CommandError> {
+    let problem = executed.problem()?;
+    let failed = executed.failed() > 0;
+    let mut error = CommandError::user(problem).with_class(if failed {
+        ErrorClass::Remote
     } else {
-        format!("{} change(s) were blocked by guards", blocked.len())
-    })
-    .with_class(if failed > 0 {
-        super::ErrorClass::Remote
-    } else {
-        super::ErrorClass::User
+        ErrorClass::User
     });
-    if failed > 0 {
+    if failed {
         error = error
             .hint("fix the cause and run `lode apply` again: it continues from what was applied");
     }
-    if let Some(flag) = steps.iter().find_map(|s| match &s.status {
-        StepStatus::Blocked(blocked) => Some(blocked.allow_with.clone()),
+    if let Some(flag) = executed.steps.iter().find_map(|s| match &s.status {
+        StepStatus::Blocked(blocked) => Some(&blocked.allow_with),
         _ => None,
     }) {
         error = error.hint(format!(
             "review the blocked changes; rerun with {flag} to allow them"
         ));
     }
-    Err(error)
+    Some(error)
 }
 
-/// Executes a plan saved by `lode plan --out`, refusing if anything it was made from moved.
-fn apply_saved(
-    global: &GlobalArgs,
-    file: &std::path::Path,
-    options: &ApplyOptions,
-) -> Result<ExitCode, CommandError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CommandError::user(format!("cannot read {}: {e}", file.display())))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CommandError::user(format!("{} is not a lode plan: {e}", file.display()))
-            .hint("create one with `lode plan --out FILE`")
-    })?;
-    if plan.format_version != crate::engine::plan::PLAN_FORMAT_VERSION {
-        return Err(CommandError::user(format!(
-            "{} has plan format {}, this lode reads {}",
-            file.display(),
-            plan.format_version,
-            crate::engine::plan::PLAN_FORMAT_VERSION
-        )));
-    }
-    if plan.environment != global.env {
-        return Err(CommandError::user(format!(
-            "the plan is for environment `{}`, not `{}`",
-            plan.environment, global.env
-        ))
-        .hint(format!("pass --env {}", plan.environment)));
-    }
-    let root = crate::app::session::find_root(global.dir.as_deref())?;
-    let files = match (&plan.source.rev, &plan.source.commit) {
-        (Some(_), Some(commit)) => ManifestFiles::from_git_revision(&root, commit)?,
-        _ => ManifestFiles::from_work_tree(&root)?,
-    };
-    let stale = |what: &str| {
-        CommandError::user(format!(
-            "the saved plan is stale: {what} changed since it was made; nothing was applied"
-        ))
-        .hint("make a new plan with `lode plan --out FILE` and review it")
-    };
-    if files.info.digest != plan.source.digest {
-        return Err(stale("the manifests"));
-    }
-    // A plan of the work tree is bound to the commit it was made on: a new commit (a rebase,
-    // a merge that happens to leave the manifests equal) is a different thing to review.
-    if plan.source.rev.is_none() && files.info.commit != plan.source.commit {
-        let short = |c: &Option<String>| {
-            c.as_deref()
-                .map(|c| c.chars().take(12).collect::<String>())
-                .unwrap_or_else(|| "none".into())
-        };
-        return Err(stale(&format!(
-            "the git revision ({} → {})",
-            short(&plan.source.commit),
-            short(&files.info.commit)
-        )));
-    }
-    let session = Session::from_files(
-        &global.session(),
-        files,
-        std::sync::Arc::new(super::printer().clone()),
-    )?;
-    let lock = session.backend.lock("lode apply (saved plan)")?;
-    let mut state = session.load_state_for_change(&lock)?;
-    if state.serial == 0 && plan.state.serial == 0 && state.resources.is_empty() {
-        // A first deployment: the new state takes the plan's lineage, so its fingerprints hold.
-        state.lineage = plan.state.lineage.clone();
-    }
-    if state.lineage != plan.state.lineage || state.serial != plan.state.serial {
-        return Err(stale(&format!(
-            "the state (serial {} → {})",
-            plan.state.serial, state.serial
-        )));
-    }
-    if crate::engine::plan::desired_digest(&session.loaded.desired, &state.lineage)
-        != plan.desired_digest
-    {
-        return Err(stale("a value from the environment (variables or secrets)"));
-    }
-    // Everything the plan covers is read: touched objects to check, the rest for references.
-    let live = session.refresh(&state, plan.changes.iter().map(|c| c.address.clone()))?;
-    for change in plan.changes.iter().filter(|c| c.needs_apply()) {
-        let now = live
-            .get(&change.address)
-            .map(|l| state.fingerprint(&l.spec));
-        if now != change.live_fingerprint {
-            return Err(stale(&format!("the live object {}", change.address)));
+fn verification_failed(operation: &str, failure: &str) -> CommandError {
+    CommandError::user(format!("verification failed after {operation}: {failure}"))
+        .with_class(ErrorClass::Remote)
+        .hint("`lode verify` reruns the checks; `lode restore <snapshot>` or `lode rollback --to <rev>` puts the previous version back")
+}
+
+impl From<ApplyError> for CommandError {
+    fn from(error: ApplyError) -> CommandError {
+        match error {
+            ApplyError::State(error) => error.into(),
+            ApplyError::Recover(error) => error.into(),
+            ApplyError::Plan(error) => error.into(),
+            ApplyError::Provider(error) => error.into(),
+            ApplyError::Snapshot(error) => error.into(),
+            ApplyError::NotConfirmed(NotConfirmed::NoTerminal) => CommandError::user(error.to_string())
+                .hint("pass --auto-approve in CI, after reviewing the plan (e.g. a saved plan: lode plan --out FILE)"),
+            ApplyError::NotConfirmed(_) | ApplyError::SecretWithoutValue { .. } => {
+                CommandError::user(error.to_string())
+            }
+            ApplyError::Stopped { .. } => CommandError::user(error.to_string()).hint(
+                "pass --resume to lift the emergency stop and apply the manifests (which re-enables what the stop disabled)",
+            ),
         }
     }
-    print_plan(&plan, options.format, &session.redactor);
-    check_stopped(&session, options, "lode apply (saved plan)")?;
-    let planned = Planned::new(&session.loaded.desired, plan, live, state);
-    execute(
-        &session,
-        planned,
-        options,
-        &lock,
-        "apply",
-        "lode apply (saved plan)",
-    )
+}
+
+impl From<SavedPlanError> for CommandError {
+    fn from(error: SavedPlanError) -> CommandError {
+        match error {
+            SavedPlanError::Open(error) => error.into(),
+            SavedPlanError::Apply(error) => error.into(),
+            SavedPlanError::NotAPlan { .. } => {
+                CommandError::user(error.to_string()).hint("create one with `lode plan --out FILE`")
+            }
+            SavedPlanError::WrongEnvironment { ref plan, .. } => {
+                let hint = format!("pass --env {plan}");
+                CommandError::user(error.to_string()).hint(hint)
+            }
+            SavedPlanError::Stale(_) => CommandError::user(error.to_string())
+                .hint("make a new plan with `lode plan --out FILE` and review it"),
+            SavedPlanError::Unreadable { .. } | SavedPlanError::FormatVersion { .. } => {
+                CommandError::user(error.to_string())
+            }
+        }
+    }
 }

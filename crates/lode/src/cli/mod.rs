@@ -177,7 +177,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             printer().error(&error.render());
-            ExitCode::from(1)
+            error.class.exit_code()
         }
     }
 }
@@ -291,6 +291,20 @@ pub enum ErrorClass {
     Remote,
     /// A bug in lode.
     Internal,
+}
+
+impl ErrorClass {
+    /// The exit code of an error of this class. Every class exits 1 today: CI scripts treat
+    /// any code but 0 and `--detailed-exitcode`'s 2 as a failure, as they do for Terraform,
+    /// and a code per class would be a new contract. The class decides the message prefix and
+    /// the hints; this is the one place to change if codes per class are wanted.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            ErrorClass::User | ErrorClass::Config | ErrorClass::Remote | ErrorClass::Internal => {
+                ExitCode::from(1)
+            }
+        }
+    }
 }
 
 /// `--format` of the commands that print either lines for people or JSON for programs.

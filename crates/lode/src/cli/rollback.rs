@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::apply::{ApplyOptions, apply_session};
+use super::apply::{ApplyOptions, CliApplyView, finish};
 use super::plan::PlanSelection;
 use super::{CommandError, GlobalArgs};
 
@@ -22,10 +22,15 @@ pub struct RollbackArgs {
 
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, CommandError> {
     let session = super::open_session(global, Some(&args.to))?;
-    apply_session(
+    let outcome = crate::app::apply::apply(
         &session,
-        &args.selection,
-        &args.apply,
+        &args.selection.options(),
+        &args.apply.settings(),
+        &CliApplyView {
+            format: args.apply.format,
+        },
+        "rollback",
         &format!("lode rollback --to {}", args.to),
-    )
+    )?;
+    finish(outcome)
 }

@@ -59,7 +59,12 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandEr
     let health: Vec<CheckResult> = if health_checks.is_empty() {
         Vec::new()
     } else {
-        super::verify::verify_session(&session, &state, &health_checks, &VerifyOptions::default())
+        crate::app::verify::verify_session(
+            &session,
+            &state,
+            &health_checks,
+            &VerifyOptions::default(),
+        )
     };
     let genie: Vec<Value> = session
         .loaded

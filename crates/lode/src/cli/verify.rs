@@ -1,19 +1,17 @@
 //! `lode verify`: run the `kind: check` manifests against the environment's live systems in
 //! parallel and print each with its measured value, expectation and time. Exit 0 when every
-//! check of severity `error` passes, 1 otherwise. `verify_session` and `render_text` are what
-//! other commands (`apply --verify`) reuse.
+//! check of severity `error` passes, 1 otherwise. The checks run in `app::verify`;
+//! `render_text` is what other commands (`apply --verify`) reuse to show them.
 
 use std::process::ExitCode;
 
 use super::printer;
 use super::{CommandError, GlobalArgs, TextOrJson};
-use crate::app::session::Session;
-use crate::manifest::Check;
+use crate::app;
+use crate::app::verify::VerifyError;
 use crate::manifest::kinds::CheckSeverity;
 use crate::redact::Redactor;
-use crate::state::Outcome;
-use crate::state::State;
-use crate::verify::{self, CheckResult, CheckStatus, VerifyContext, VerifyOptions, format_value};
+use crate::verify::{self, CheckResult, CheckStatus, VerifyOptions, format_value};
 
 /// Run the verification checks (`kind: check` manifests: row counts, tag counts, pipeline
 /// state, data freshness, HTTP, Genie) against the live environment, in parallel. Prints each
@@ -36,50 +34,19 @@ pub struct VerifyArgs {
 
 pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandError> {
     let session = super::open_session(global, None)?;
-    let all = &session.loaded.desired.checks;
-    let unknown: Vec<&String> = args
-        .checks
-        .iter()
-        .filter(|name| !all.iter().any(|c| &c.name == *name))
-        .collect();
-    if let Some(name) = unknown.first() {
-        let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
-        return Err(
-            CommandError::user(format!("there is no check `{name}`")).hint(if names.is_empty() {
-                "the manifests declare no checks; add `kind: check` documents".to_string()
-            } else {
-                format!("checks: {}", names.join(", "))
-            }),
-        );
-    }
-    let selected: Vec<Check> = all
-        .iter()
-        .filter(|c| args.checks.is_empty() || args.checks.contains(&c.name))
-        .cloned()
-        .collect();
-    if selected.is_empty() {
-        match args.format {
-            TextOrJson::Json => printer().data("[]\n"),
-            TextOrJson::Text => {
-                printer().data("No checks: the manifests declare no `kind: check` documents.\n")
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let state = session.load_state()?;
     let options = VerifyOptions {
         parallelism: usize::from(args.parallelism),
     };
-    let entry = crate::state::JournalEntry::begin("verify", "lode verify");
-    let started = std::time::Instant::now();
-    let results = verify_session(&session, &state, &selected, &options);
-    record_verification(&session, entry, &results, started.elapsed());
+    let results = app::verify::verify(&session, &args.checks, &options, "lode verify")?;
     match args.format {
         TextOrJson::Json => {
             let value = session
                 .redactor
                 .value(&serde_json::to_value(&results).expect("results serialise"));
-            printer().json(&serde_json::to_value(&value).expect("JSON serialises"));
+            printer().json(&value);
+        }
+        TextOrJson::Text if results.is_empty() => {
+            printer().data("No checks: the manifests declare no `kind: check` documents.\n")
         }
         TextOrJson::Text => printer().data(&render_text(&results, &session.redactor)),
     }
@@ -90,74 +57,19 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
     })
 }
 
-/// Runs `checks` against the session's environment: reads the live objects their
-/// `${ref...}` placeholders name (a failed read makes only those checks ERROR), then measures.
-pub fn verify_session(
-    session: &Session,
-    state: &State,
-    checks: &[Check],
-    options: &VerifyOptions,
-) -> Vec<CheckResult> {
-    let addresses = verify::referenced_addresses(checks);
-    let (live, live_error) = if addresses.is_empty() {
-        (Default::default(), None)
-    } else {
-        match session.refresh(state, addresses) {
-            Ok(live) => (live, None),
-            Err(error) => (
-                Default::default(),
-                Some(format!("reading the live environment failed: {error}")),
-            ),
+impl From<VerifyError> for CommandError {
+    fn from(error: VerifyError) -> CommandError {
+        match error {
+            VerifyError::UnknownCheck { ref known, .. } => {
+                let hint = if known.is_empty() {
+                    "the manifests declare no checks; add `kind: check` documents".to_string()
+                } else {
+                    format!("checks: {}", known.join(", "))
+                };
+                CommandError::user(error.to_string()).hint(hint)
+            }
+            VerifyError::State(error) => error.into(),
         }
-    };
-    let mut context = VerifyContext::new(
-        &session.loaded.environment,
-        &session.root,
-        &session.providers,
-        live,
-    );
-    context.live_error = live_error;
-    verify::run_checks(checks, &context, options)
-}
-
-/// Adds a `verify` entry to the journal (one detail line per check), so `lode history` and the
-/// incident report show when the environment was last validated. A journal that cannot be
-/// written is a warning: the checks already ran and their result stands.
-/// `entry` is begun before the checks run, so the journal shows when they started.
-pub fn record_verification(
-    session: &Session,
-    mut entry: crate::state::JournalEntry,
-    results: &[CheckResult],
-    duration: std::time::Duration,
-) {
-    entry.duration_ms = duration.as_millis() as u64;
-    entry.revision = session.loaded.desired.source.commit.clone();
-    entry.outcome = if verify::all_passed(results) {
-        Outcome::Succeeded
-    } else {
-        Outcome::Failed
-    };
-    let passed = results
-        .iter()
-        .filter(|r| r.status == CheckStatus::Pass)
-        .count();
-    entry.summary = Some(format!("{passed} of {} checks passed", results.len()));
-    entry.details = results
-        .iter()
-        .map(|r| {
-            session.redactor.text(&format!(
-                "{} {}: {} (expected {})",
-                r.status.as_str(),
-                r.name,
-                format_value(&r.value),
-                r.expected
-            ))
-        })
-        .collect();
-    if let Err(error) = session.backend.append_journal(&entry) {
-        printer().warning(&format!(
-            "the journal could not record this verification: {error}"
-        ));
     }
 }
 

@@ -101,7 +101,7 @@ fn restore_brings_table_data_back_with_its_delta_version() {
     );
     let restore = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
     assert_contains(
-        &restore.stdout,
+        &restore.stderr,
         "RESTORE TABLE main.mining_demo.ot_telemetry_bronze VERSION AS OF",
     );
     assert_eq!(
@@ -445,4 +445,17 @@ fn apply_verify_fails_on_a_failed_check_with_nothing_to_change() {
         (&last["operation"], &last["outcome"]),
         (&"verify".into(), &"failed".into())
     );
+}
+
+/// Issue #13 (7): a destroy whose target matches nothing is an error, as for plan and apply,
+/// not "No changes".
+#[test]
+fn issue_13_destroy_of_a_target_that_matches_nothing_is_an_error() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let run = repo.lode(&["destroy", "--target", "udt/Nope", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_contains(&run.stderr, "--target udt/Nope matches no resource");
+    // Nothing was destroyed.
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
