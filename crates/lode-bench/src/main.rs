@@ -102,7 +102,18 @@ const DATABRICKS_TOKEN: &str = "dapi-lode-bench";
 const GATEWAY_TOKEN: &str = "lode-bench:bench-secret";
 
 fn main() -> ExitCode {
-    let args = BenchArgs::parse();
+    // Usage errors exit 1 like lode's (2 would read as "changes present" to a script).
+    let args = match BenchArgs::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match run(&args) {
         Ok(code) => code,
         Err(error) => {

@@ -2,8 +2,9 @@
 //! gateway. Manifests (plain data, loaded by [`manifest`]) become a `Desired` set; providers read
 //! the `Live` set; the [`engine`] diffs them into a `Plan` value and executes it against the
 //! providers while [`state`] records what was applied. The [`app`] layer runs the workflows
-//! (and, through [`app::connect`], is the only code that starts emulators); the [`cli`] parses
-//! arguments, calls it, and is the only layer that prints.
+//! (and, through [`app::connect`], starts the emulators a local environment runs on; only
+//! `lode emulator serve` starts them otherwise); the [`cli`] parses arguments, calls it, and is
+//! the only layer that prints.
 
 pub mod app;
 pub mod cli;

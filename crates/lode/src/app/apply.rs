@@ -53,6 +53,11 @@ pub trait ApplyView: Sync {
     fn applied(&self, executed: &Executed);
     /// The checks run after an apply (or after a rollback's restore).
     fn verified(&self, results: &[CheckResult], redactor: &Redactor);
+    /// A rollback is about to restore `snapshot` because of `failure`; `executed` is the apply
+    /// that failed.
+    fn rolling_back(&self, executed: &Executed, failure: &str, snapshot: &str);
+    /// A restore put a table's data back (what it ran, for the record).
+    fn data_restored(&self, done: &str);
 }
 
 /// Why an apply was not confirmed.
@@ -177,15 +182,15 @@ impl Executed {
                 "{} change(s) failed; what succeeded is recorded in state",
                 self.failed()
             ))
-        } else if self.blocked() > 0 {
+        } else if self.succeeded() {
+            None
+        } else {
+            // Steps are skipped only after a failure, a block or a state error: what is left
+            // is a block.
             Some(format!(
                 "{} change(s) were blocked by guards",
                 self.blocked()
             ))
-        } else if self.succeeded() {
-            None
-        } else {
-            Some(format!("{} change(s) were skipped", self.skipped()))
         }
     }
 
@@ -201,6 +206,9 @@ pub struct ApplyOutcome {
     pub operation: String,
     /// `None` when the plan had nothing to change.
     pub executed: Option<Executed>,
+    /// The new state could not be committed after the steps ran (the write-ahead log keeps
+    /// what was done, and the next run recovers it).
+    pub commit_error: Option<StateError>,
     pub after: AfterApply,
 }
 
@@ -302,13 +310,19 @@ pub fn execute(
     {
         // Nothing to change, but the checks still say whether what is live works; with nothing
         // applied there is nothing to roll back.
-        let after = match wants_checks.then(|| verify_after_apply(session, view, command)) {
-            Some(Some(failure)) => AfterApply::VerificationFailed { failure },
-            _ => AfterApply::Done,
+        let failure = if wants_checks {
+            verify_after_apply(session, view, command)?
+        } else {
+            None
+        };
+        let after = match failure {
+            Some(failure) => AfterApply::VerificationFailed { failure },
+            None => AfterApply::Done,
         };
         return Ok(ApplyOutcome {
             operation: operation.to_string(),
             executed: None,
+            commit_error: None,
             after,
         });
     }
@@ -378,52 +392,55 @@ pub fn execute(
             "the journal could not record this {operation}: {error}"
         ));
     }
-    committed?;
-    view.applied(&executed);
-    let outcome = |after| ApplyOutcome {
+    // A state that could not be committed does not undo what ran: the checks still say
+    // whether it works, and a rollback still puts the snapshot back.
+    let commit_error = committed.err();
+    if commit_error.is_none() {
+        view.applied(&executed);
+    }
+    let mut outcome = ApplyOutcome {
         operation: operation.to_string(),
-        executed: Some(executed.clone()),
-        after,
+        executed: None,
+        commit_error,
+        after: AfterApply::Done,
     };
     if !wants_checks {
-        return Ok(outcome(AfterApply::Done));
+        outcome.executed = Some(executed);
+        return Ok(outcome);
     }
     let failure = if executed.nothing_failed() {
-        match verify_after_apply(session, view, command) {
-            None => return Ok(outcome(AfterApply::Done)),
-            Some(failure) => failure,
-        }
+        verify_after_apply(session, view, command)?
     } else {
-        "a step of the apply failed".to_string()
+        Some("a step of the apply failed".to_string())
     };
-    if !settings.rollback_on_failure {
-        return Ok(outcome(AfterApply::VerificationFailed { failure }));
-    }
-    let rollback = roll_back_failed_apply(
-        session,
-        view,
-        lock,
-        executed.snapshot.as_deref(),
-        failure,
-        started,
-    );
-    Ok(outcome(AfterApply::RolledBack(rollback)))
+    outcome.after = match failure {
+        None => AfterApply::Done,
+        Some(failure) if !settings.rollback_on_failure => {
+            AfterApply::VerificationFailed { failure }
+        }
+        Some(failure) => AfterApply::RolledBack(roll_back_failed_apply(
+            session, view, lock, &executed, failure, started,
+        )),
+    };
+    outcome.executed = Some(executed);
+    Ok(outcome)
 }
 
 /// Runs the checks after an apply (they see what was just applied); `None` when all pass,
 /// else what failed.
-fn verify_after_apply(session: &Session, view: &dyn ApplyView, command: &str) -> Option<String> {
+fn verify_after_apply(
+    session: &Session,
+    view: &dyn ApplyView,
+    command: &str,
+) -> Result<Option<String>, StateError> {
     let checks = &session.loaded.desired.checks;
     if checks.is_empty() {
         session
             .reporter
             .warn("--verify: the manifests declare no `kind: check` documents; nothing to verify");
-        return None;
+        return Ok(None);
     }
-    let state = match session.load_state() {
-        Ok(state) => state,
-        Err(error) => return Some(format!("the state could not be read to verify: {error}")),
-    };
+    let state = session.load_state()?;
     session
         .reporter
         .info(&format!("\nVerifying: {} checks", checks.len()));
@@ -431,18 +448,18 @@ fn verify_after_apply(session: &Session, view: &dyn ApplyView, command: &str) ->
         super::verify::run_journaled(session, &state, checks, &VerifyOptions::default(), command);
     view.verified(&results, &session.redactor);
     if crate::verify::all_passed(&results) {
-        return None;
+        return Ok(None);
     }
     let failing: Vec<&str> = results
         .iter()
         .filter(|r| r.is_blocking())
         .map(|r| r.name.as_str())
         .collect();
-    Some(format!(
+    Ok(Some(format!(
         "check{} {} failed",
         if failing.len() == 1 { "" } else { "s" },
         failing.join(", ")
-    ))
+    )))
 }
 
 /// `--rollback-on-failure`: restores the pre-apply snapshot (configuration and table data),
@@ -451,12 +468,12 @@ fn roll_back_failed_apply(
     session: &Session,
     view: &dyn ApplyView,
     lock: &LockGuard,
-    snapshot: Option<&str>,
+    executed: &Executed,
     failure: String,
     apply_started: Instant,
 ) -> Rollback {
     let detected = apply_started.elapsed();
-    let Some(snapshot) = snapshot else {
+    let Some(snapshot) = executed.snapshot.as_deref() else {
         return Rollback {
             failure,
             snapshot: None,
@@ -465,9 +482,7 @@ fn roll_back_failed_apply(
             error: None,
         };
     };
-    session.reporter.info(&format!(
-        "\n{failure}: rolling back to snapshot {snapshot} (taken before this apply)."
-    ));
+    view.rolling_back(executed, &failure, snapshot);
     let command = format!("lode apply --rollback-on-failure (restore {snapshot})");
     let mut entry = JournalEntry::begin("rollback", &command);
     let settings = ApplySettings {
@@ -486,13 +501,21 @@ fn roll_back_failed_apply(
         &command,
     )
     .map_err(|e| e.to_string())
-    .and_then(|outcome| match outcome.executed.and_then(|e| e.problem()) {
-        Some(problem) => Err(problem),
-        None => Ok(()),
+    .and_then(|outcome| {
+        if let Some(error) = outcome.commit_error {
+            return Err(error.to_string());
+        }
+        match outcome.executed.and_then(|e| e.problem()) {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
     })
     .and_then(|()| match verify_after_apply(session, view, &command) {
-        None => Ok(()),
-        Some(failure) => Err(format!("after the restore, {failure}")),
+        Ok(None) => Ok(()),
+        Ok(Some(failure)) => Err(format!("after the restore, {failure}")),
+        Err(error) => Err(format!(
+            "after the restore, the checks could not run: {error}"
+        )),
     });
     let recovered = apply_started.elapsed();
     entry.snapshot = Some(snapshot.to_string());
@@ -551,6 +574,14 @@ impl ApplyView for RollbackView<'_> {
 
     fn verified(&self, results: &[CheckResult], redactor: &Redactor) {
         self.0.verified(results, redactor);
+    }
+
+    fn rolling_back(&self, executed: &Executed, failure: &str, snapshot: &str) {
+        self.0.rolling_back(executed, failure, snapshot);
+    }
+
+    fn data_restored(&self, done: &str) {
+        self.0.data_restored(done);
     }
 }
 

@@ -25,12 +25,3 @@ pub trait Reporter: Send + Sync {
     /// Progress worth showing on a terminal only, never in CI logs.
     fn progress(&self, message: &str);
 }
-
-/// A reporter that drops everything (for library callers that do not show progress).
-pub struct SilentReporter;
-
-impl Reporter for SilentReporter {
-    fn warn(&self, _message: &str) {}
-    fn info(&self, _message: &str) {}
-    fn progress(&self, _message: &str) {}
-}

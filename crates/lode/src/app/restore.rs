@@ -95,7 +95,7 @@ pub fn restore_snapshot(
                 object,
                 resource.data.as_ref().expect("filtered"),
             )? {
-                session.reporter.info(&done);
+                view.data_restored(&done);
                 restored_data.push(done);
             }
         }
@@ -181,6 +181,7 @@ pub fn restore_snapshot(
         return Ok(ApplyOutcome {
             operation: "restore".to_string(),
             executed: None,
+            commit_error: None,
             after: super::apply::AfterApply::Done,
         });
     }

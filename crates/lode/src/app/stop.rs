@@ -6,6 +6,16 @@ use super::session::Session;
 use crate::provider::ProviderError;
 use crate::state::{JournalEntry, Outcome, StateError};
 
+/// One object's stop, reported as it happens, so a person sees what was stopped even when
+/// recording the stop fails afterwards.
+#[derive(Debug, Clone, Copy)]
+pub enum StopEvent<'a> {
+    /// What the stop did to an object.
+    Stopped(&'a str),
+    /// An object that could not be stopped, with why (secrets masked).
+    Failed(&'a str),
+}
+
 /// What the stop did.
 #[derive(Debug, Default)]
 pub struct StopOutcome {
@@ -24,7 +34,10 @@ pub enum StopError {
     Provider(#[from] ProviderError),
 }
 
-pub fn stop(session: &Session) -> Result<StopOutcome, StopError> {
+pub fn stop(
+    session: &Session,
+    on_object: &dyn Fn(StopEvent<'_>),
+) -> Result<StopOutcome, StopError> {
     let _lock = session.backend.lock("lode stop")?;
     let state = session.load_state()?;
     let started = std::time::Instant::now();
@@ -35,12 +48,14 @@ pub fn stop(session: &Session) -> Result<StopOutcome, StopError> {
     for (address, object) in &live {
         match session.providers.stop(address, object) {
             Ok(Some(done)) => {
+                on_object(StopEvent::Stopped(&done));
                 entry.details.push(done.clone());
                 outcome.stopped.push(done);
             }
             Ok(None) => {}
             Err(error) => {
                 let message = session.redactor.text(&format!("{address}: {error}"));
+                on_object(StopEvent::Failed(&message));
                 entry.details.push(format!("failed: {message}"));
                 outcome.failures.push(message);
             }

@@ -158,16 +158,14 @@ impl ApplyView for CliApplyView {
                 step.action.as_str(),
                 step.address
             ));
-        } else if std::io::stderr().is_terminal()
-            && step.status == StepStatus::Applied
-            && step.action != Action::NoOp
-        {
+        } else if step.status == StepStatus::Applied && step.action != Action::NoOp {
             let mark = if printer().stderr_color() {
                 "\u{1b}[32m✓\u{1b}[0m"
             } else {
                 "ok"
             };
-            printer().status(&format!(
+            // On a terminal, or everywhere with -v: CI logs stay short.
+            printer().progress_line(&format!(
                 "  {mark} {} {} ({} ms)",
                 step.action.as_str(),
                 step.address,
@@ -185,12 +183,14 @@ impl ApplyView for CliApplyView {
             executed.count(Action::Delete),
             executed.count(Action::Forget),
         );
+        // The outcome is data, after the plan, as Terraform prints it; under --format json
+        // the printer sends it to stderr.
         if executed.succeeded() {
-            printer().status(&format!("\nApply complete! Resources: {summary}."));
+            printer().data(&format!("\nApply complete! Resources: {summary}.\n"));
             return;
         }
-        printer().status(&format!(
-            "\nApply incomplete. Resources: {summary}; {} failed, {} skipped, {} blocked.",
+        printer().data(&format!(
+            "\nApply incomplete. Resources: {summary}; {} failed, {} skipped, {} blocked.\n",
             executed.failed(),
             executed.skipped(),
             executed.blocked()
@@ -202,7 +202,7 @@ impl ApplyView for CliApplyView {
                 StepStatus::Skipped(reason) => ("skipped:", reason.clone()),
                 StepStatus::Blocked(blocked) => ("blocked:", blocked.to_string()),
             };
-            printer().status(&format!(
+            printer().error_line(&format!(
                 "  {label} {} {}: {reason}",
                 step.action.as_str(),
                 step.address
@@ -211,22 +211,31 @@ impl ApplyView for CliApplyView {
     }
 
     fn verified(&self, results: &[CheckResult], redactor: &Redactor) {
-        // Stdout is the data: the plan, then the check results; with JSON the plan is the one
-        // document on stdout, and the results are for the person reading stderr.
-        let text = super::verify::render_text(results, redactor);
-        if self.format == PlanFormat::Json {
-            printer().status(text.trim_end());
-        } else {
-            printer().data(&text);
+        // Stdout is the data: the plan, then the check results (under --format json the
+        // printer sends them to stderr: the plan is the one document).
+        printer().data(&super::verify::render_text(results, redactor));
+    }
+
+    fn rolling_back(&self, executed: &Executed, failure: &str, snapshot: &str) {
+        if let Some(error) = incomplete(executed) {
+            printer().error(&error.render());
         }
+        printer().status(&format!(
+            "\n{failure}: rolling back to snapshot {snapshot} (taken before this apply)."
+        ));
+    }
+
+    fn data_restored(&self, done: &str) {
+        printer().data(&format!("{done}\n"));
     }
 }
 
 /// The exit code of an apply's outcome, or the error that says what went wrong and what to do.
 pub fn finish(outcome: ApplyOutcome) -> Result<ExitCode, CommandError> {
-    let executed = match &outcome.executed {
-        Some(executed) => incomplete(executed).map_or(Ok(ExitCode::SUCCESS), Err),
-        None => Ok(ExitCode::SUCCESS),
+    let executed = match (outcome.commit_error, &outcome.executed) {
+        (Some(error), _) => Err(CommandError::from(error)),
+        (None, Some(executed)) => incomplete(executed).map_or(Ok(ExitCode::SUCCESS), Err),
+        (None, None) => Ok(ExitCode::SUCCESS),
     };
     match outcome.after {
         AfterApply::Done => executed,
@@ -234,9 +243,7 @@ pub fn finish(outcome: ApplyOutcome) -> Result<ExitCode, CommandError> {
             executed.and(Err(verification_failed(&outcome.operation, &failure)))
         }
         AfterApply::RolledBack(rollback) => {
-            if let Err(error) = &executed {
-                printer().error(&error.render());
-            }
+            // The apply's own error was shown when the rollback began (`rolling_back`).
             let failure = &rollback.failure;
             let Some(snapshot) = rollback.snapshot else {
                 return Err(CommandError::user(format!(

@@ -69,18 +69,18 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
         faults: faults.clone(),
     };
     // Without an explicit port, serve where the local environment's URLs point.
-    let session = if args.databricks_port == 0 {
+    let workspace = if args.databricks_port == 0 {
         start_databricks_remembering_port(config)
     } else {
         start(config)
     }
     .map_err(|e| CommandError::user(e.to_string()))?;
     // The URLs are data (scripts read them); the rest is for people.
-    printer().data(&format!("{}\n", session.url));
+    printer().data(&format!("{}\n", workspace.url));
     printer().status(&format!(
         "Databricks emulator serving {} at {}",
         args.data.join("databricks").display(),
-        session.url
+        workspace.url
     ));
     let gateway = match args.ignition_port {
         Some(port) => {
@@ -120,6 +120,6 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
     });
     printer().status("Stopping the emulators.");
     drop(gateway);
-    drop(session);
+    drop(workspace);
     Ok(ExitCode::SUCCESS)
 }

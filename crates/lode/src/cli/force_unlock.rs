@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::printer;
 use super::{CommandError, GlobalArgs};
 
-/// Remove the environment's lock if its id is ID (shown in the "locked by" error). A local lock dies with its process, so this is for shared (session) state.
+/// Remove the environment's lock if its id is ID (shown in the "locked by" error). A local lock dies with its process, so this is for shared (workspace) state.
 #[derive(Debug, clap::Args)]
 pub struct ForceUnlockArgs {
     /// The lock id to remove.

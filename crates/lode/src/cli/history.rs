@@ -29,8 +29,8 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<ExitCode, CommandE
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {
-        printer.status(&format!(
-            "No history for environment `{}` yet.",
+        printer.data(&format!(
+            "No history for environment `{}` yet.\n",
             session.env_name
         ));
         return Ok(ExitCode::SUCCESS);

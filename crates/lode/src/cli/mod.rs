@@ -548,7 +548,8 @@ impl From<RecoverError> for CommandError {
         match error {
             RecoverError::State(error) => error.into(),
             RecoverError::Provider(error) => {
-                CommandError::from(error).with_class(ErrorClass::Remote)
+                CommandError::user(RecoverError::Provider(error).to_string())
+                    .with_class(ErrorClass::Remote)
             }
         }
     }

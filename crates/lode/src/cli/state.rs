@@ -87,8 +87,8 @@ pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, Comm
             }
             backend.save(&mut state, &lock)?;
             for address in addresses {
-                printer.status(&format!(
-                    "Removed {address} from state; the live object was not touched."
+                printer.data(&format!(
+                    "Removed {address} from state; the live object was not touched.\n"
                 ));
             }
         }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::printer;
 use super::{CommandError, ErrorClass, GlobalArgs};
-use crate::app::stop::StopError;
+use crate::app::stop::{StopError, StopEvent};
 
 /// Emergency stop: stop pipeline updates, disable gateway timer scripts and the Zerobus
 /// connector. `lode apply --resume` undoes it.
@@ -15,19 +15,12 @@ pub struct StopArgs {}
 
 pub fn run(global: &GlobalArgs, _: &StopArgs) -> Result<ExitCode, CommandError> {
     let session = super::open_session(global, None)?;
-    let outcome = crate::app::stop::stop(&session)?;
-    for done in &outcome.stopped {
-        printer().data(&format!(
-            "{done}
-"
-        ));
-    }
-    for failure in &outcome.failures {
-        printer().error_line(&format!("error: {failure}"));
-    }
+    let outcome = crate::app::stop::stop(&session, &|event| match event {
+        StopEvent::Stopped(done) => printer().data(&format!("{done}\n")),
+        StopEvent::Failed(failure) => printer().error_line(&format!("error: {failure}")),
+    })?;
     printer().data(&format!(
-        "Environment `{}` is stopped. `lode apply --resume` lifts the stop.
-",
+        "Environment `{}` is stopped. `lode apply --resume` lifts the stop.\n",
         session.env_name
     ));
     if !outcome.failures.is_empty() {

@@ -179,7 +179,6 @@ pub enum Outcome {
     Failed,
     /// A guard held back some of the changes; what ran, worked.
     Blocked,
-    NoChanges,
     #[serde(other)]
     Unknown,
 }
@@ -190,7 +189,6 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Blocked => "blocked",
-            Outcome::NoChanges => "no-changes",
             Outcome::Unknown => "unknown",
         }
     }

@@ -3,18 +3,18 @@
 //! passed. It reads only: SQL statements, pipeline and Genie calls, an HTTP GET, tag files or
 //! tag exports. The CLI (`lode verify`) and `apply --verify` both call [`run_checks`].
 //!
-//! Using it from a command that has a `Workspace` and its state:
+//! Using it from a workflow that has a `Session` and its state:
 //!
 //! ```ignore
-//! let checks = &workspace.loaded.desired.checks;
-//! let live = workspace.refresh(&state, verify::referenced_addresses(checks))?;
-//! let context = VerifyContext::new(&workspace.loaded.environment, &workspace.root,
-//!                                  &workspace.providers, live);
+//! let checks = &session.loaded.desired.checks;
+//! let live = session.refresh(&state, verify::referenced_addresses(checks))?;
+//! let context = VerifyContext::new(&session.loaded.environment, &session.root,
+//!                                  &session.providers, live);
 //! let results = verify::run_checks(checks, &context, &VerifyOptions::default());
 //! if !verify::all_passed(&results) { /* roll back, exit 1 */ }
 //! ```
 //!
-//! `src/cli/verify.rs` wraps exactly that as `verify_workspace` and renders the results.
+//! `app::verify::verify_session` wraps exactly that; `cli/verify.rs` renders the results.
 
 mod databricks;
 mod expect;

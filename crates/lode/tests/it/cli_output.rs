@@ -91,6 +91,7 @@ fn issue_12_every_json_format_prints_exactly_one_document() {
     let run = repo.lode_ok(&args, 0);
     let applied = one_document(&args, &run);
     assert_eq!(applied["summary"]["add"], 35);
+    // The outcome line is for people: under --format json it goes to stderr.
     assert_contains(&run.stderr, "Apply complete! Resources: 35 added");
 
     // A change, so that a snapshot exists to restore.

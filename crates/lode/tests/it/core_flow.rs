@@ -26,7 +26,7 @@ fn apply_then_replan_is_empty_for_every_kind() {
         &run.stdout,
         "Plan: 35 to add, 0 to change, 0 to delete, 0 unchanged.",
     );
-    assert_contains(&run.stderr, "Apply complete! Resources: 35 added");
+    assert_contains(&run.stdout, "Apply complete! Resources: 35 added");
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
     assert_contains(&plan.stdout, "No changes.");
     let again = repo.lode_ok(&["apply", "--auto-approve"], 0);
@@ -355,7 +355,7 @@ fn state_rm_stops_managing_without_touching() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let before = gateway_tree(&repo.gateway());
     let run = repo.lode_ok(&["state", "rm", "gateway_script/fault_injection"], 0);
-    assert_contains(&run.stderr, "Removed gateway_script/fault_injection");
+    assert_contains(&run.stdout, "Removed gateway_script/fault_injection");
     assert_eq!(gateway_tree(&repo.gateway()), before);
     assert!(
         !repo

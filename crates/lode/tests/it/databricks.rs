@@ -229,7 +229,7 @@ fn pipeline_genie_monitor_and_file_update_replace_and_delete() {
     std::fs::remove_file(repo.path().join("pipeline.yaml")).unwrap();
     repo.commit("drop pipeline, genie, monitor");
     let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
-    assert_contains(&run.stderr, "3 deleted");
+    assert_contains(&run.stdout, "3 deleted");
     let summary = sql(&repo, "SELECT COUNT(*) FROM site_summary");
     assert_eq!(summary["rows"][0][0], "0");
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);

@@ -101,7 +101,7 @@ fn restore_brings_table_data_back_with_its_delta_version() {
     );
     let restore = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
     assert_contains(
-        &restore.stderr,
+        &restore.stdout,
         "RESTORE TABLE main.mining_demo.ot_telemetry_bronze VERSION AS OF",
     );
     assert_eq!(
