@@ -394,7 +394,7 @@ async fn answer(workspace: &Shared, space: &SpaceRecord, question: &str) -> Answ
         .collect();
     // "Crusher 2" and "CR_002" both mean CR_002.
     let mut needles: Vec<String> = Vec::new();
-    for (index, word) in words.iter().enumerate() {
+    for word in &words {
         for (entity, prefix) in ENTITIES {
             if word.starts_with(entity) {
                 match lower
@@ -414,7 +414,6 @@ async fn answer(workspace: &Shared, space: &SpaceRecord, question: &str) -> Answ
         if word.len() > 3 && word.contains('_') && word.chars().any(|c| c.is_ascii_digit()) {
             needles.push(word.to_ascii_uppercase());
         }
-        let _ = index;
     }
     let mut tables = table_identifiers(&space.serialized_space);
     tables.sort_by_key(|t| (!t.contains("gold"), t.clone()));

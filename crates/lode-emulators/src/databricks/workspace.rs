@@ -67,6 +67,27 @@ pub fn normalize_path(path: &str) -> Result<String, ApiError> {
     Ok(normalized)
 }
 
+/// `RESOURCE_ALREADY_EXISTS` for a create-only import over an existing object. A real
+/// workspace answers it with 409 for a file and 400 for a notebook (reference
+/// `databricks-api.md`: the CLI's workspace filer sees "409 = file exists; 400 ... already
+/// exists. for notebooks"): **unverified** for `/workspace/import` itself, so clients must
+/// recognise the error code, not the status.
+const FILE_EXISTS_STATUS: StatusCode = StatusCode::CONFLICT;
+const NOTEBOOK_EXISTS_STATUS: StatusCode = StatusCode::BAD_REQUEST;
+
+fn already_exists(existing: &ObjectInfo, path: &str) -> ApiError {
+    let status = if existing.object_type == "NOTEBOOK" {
+        NOTEBOOK_EXISTS_STATUS
+    } else {
+        FILE_EXISTS_STATUS
+    };
+    ApiError::new(
+        status,
+        "RESOURCE_ALREADY_EXISTS",
+        format!("Path ({path}) already exists."),
+    )
+}
+
 fn parent(path: &str) -> Option<String> {
     let (parent, _) = path.rsplit_once('/')?;
     Some(if parent.is_empty() {
@@ -160,7 +181,9 @@ impl WorkspaceFiles {
         Ok(())
     }
 
-    /// Writes a file or notebook; the parent folder must exist.
+    /// Writes a file or notebook; the parent folder must exist. A create-only write
+    /// (`overwrite=false`) over an existing object is refused as a real workspace refuses it
+    /// (see [`already_exists`]).
     pub fn write(
         &self,
         path: &str,
@@ -189,7 +212,7 @@ impl WorkspaceFiles {
                 )));
             }
             if !overwrite {
-                return Err(ApiError::exists(format!("Path ({path}) already exists.")));
+                return Err(already_exists(existing, path));
             }
         }
         let disk = self.disk_path(path);

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use super::Reporter;
 use super::connect::{ConnectError, LocalEmulators, connect};
 use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
-use crate::manifest::environment::StateBackendKind;
+use crate::manifest::environment::{
+    EnvironmentConfig, ProjectConfig, StateBackendKind, load_environment, load_project,
+};
 use crate::manifest::source::ReadSourceError;
 use crate::manifest::{Address, LoadManifestsError, Loaded, ManifestFiles, load_desired};
 use crate::provider::{LiveObject, ProviderError, Providers, RefreshRequest};
@@ -95,12 +97,13 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, FindRootError> {
 /// The environment's state backend: a local folder, or workspace files through the
 /// environment's Databricks client.
 fn state_backend(
-    loaded: &Loaded,
+    project: &ProjectConfig,
+    environment: &EnvironmentConfig,
     root: &Path,
     env_name: &str,
     providers: &Providers,
 ) -> Result<StateBackend, OpenSessionError> {
-    let config = &loaded.environment.state;
+    let config = &environment.state;
     let store: Box<dyn crate::state::backend::StateStore> = match config.backend {
         StateBackendKind::Local => {
             let dir = match &config.path {
@@ -116,10 +119,7 @@ fn state_backend(
                 }
             })?;
             let folder = config.path.clone().unwrap_or_else(|| {
-                format!(
-                    "/Workspace/Shared/.lode/{}/{env_name}",
-                    loaded.project.project
-                )
+                format!("/Workspace/Shared/.lode/{}/{env_name}", project.project)
             });
             Box::new(crate::state::workspace::WorkspaceStore::new(
                 client, &folder,
@@ -129,12 +129,49 @@ fn state_backend(
     Ok(StateBackend::new(store, env_name))
 }
 
-/// The state backend alone (for `lode state` on broken manifests): the local default.
-pub fn local_backend(root: &Path, env_name: &str) -> StateBackend {
-    StateBackend::new(
-        Box::new(LocalStore::new(root.join(".lode").join(env_name))),
-        env_name,
-    )
+/// An environment's state and providers, opened from `lode.yaml` and the environment file
+/// alone: for the commands that must work while the other manifests are broken (`lode state`,
+/// `lode stop`).
+pub struct StateAccess {
+    pub root: PathBuf,
+    pub env_name: String,
+    pub environment: EnvironmentConfig,
+    pub backend: StateBackend,
+    pub providers: Providers,
+    /// The in-process emulators of a local environment; dropped after everything else.
+    pub emulators: LocalEmulators,
+}
+
+/// Opens the state backend the environment configures (and its providers), reading only
+/// `lode.yaml` and `environments/<env>.yaml`. A broken manifest elsewhere does not matter; a
+/// broken environment file is an error, never a silent fall back to another backend.
+pub fn open_state(args: &SessionArgs) -> Result<StateAccess, OpenSessionError> {
+    let root = find_root(args.dir.as_deref())?;
+    let files = ManifestFiles::from_work_tree(&root)?;
+    let mut errors = Vec::new();
+    let project = load_project(&files).map_err(|e| errors.extend(e)).ok();
+    let environment = load_environment(&files, &args.env)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let (Some(project), Some(environment)) = (project, environment) else {
+        return Err(LoadManifestsError::Invalid(errors).into());
+    };
+    let connection = connect(&environment, &root, &args.env)?;
+    let backend = state_backend(
+        &project,
+        &environment,
+        &root,
+        &args.env,
+        &connection.providers,
+    )?;
+    Ok(StateAccess {
+        root,
+        env_name: args.env.clone(),
+        environment,
+        backend,
+        providers: connection.providers,
+        emulators: connection.emulators,
+    })
 }
 
 /// The manifests and environment only, without connecting to anything (validate, graph).
@@ -172,7 +209,13 @@ impl Session {
         let root = files.root.clone();
         let loaded = load_desired(&files, &args.env, &|name| std::env::var(name).ok())?;
         let connection = connect(&loaded.environment, &root, &args.env)?;
-        let backend = state_backend(&loaded, &root, &args.env, &connection.providers)?;
+        let backend = state_backend(
+            &loaded.project,
+            &loaded.environment,
+            &root,
+            &args.env,
+            &connection.providers,
+        )?;
         let redactor = Redactor::new(&loaded.desired.secrets);
         Ok(Session {
             root,

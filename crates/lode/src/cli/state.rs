@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 
 use super::{CommandError, GlobalArgs, TextOrJson};
-use crate::app::session::find_root;
 use crate::manifest::Address;
-use crate::state::StateBackend;
 
 /// Inspect or edit the state of an environment.
 #[derive(Debug, clap::Subcommand)]
@@ -29,18 +27,11 @@ pub enum StateCommand {
     },
 }
 
-/// The state backend, found without requiring valid manifests (state commands must work while
-/// the manifests are broken).
-fn backend(global: &GlobalArgs) -> Result<StateBackend, CommandError> {
-    if let Ok(session) = super::open_session(global, None) {
-        return Ok(session.backend);
-    }
-    let root = find_root(global.dir.as_deref())?;
-    Ok(crate::app::session::local_backend(&root, &global.env))
-}
-
 pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {
-    let backend = backend(global)?;
+    // The backend the environment configures, read from lode.yaml and the environment file
+    // only, so state commands work while other manifests are broken (issue #13).
+    let access = crate::app::session::open_state(&global.session())?;
+    let backend = &access.backend;
     let printer = super::printer();
     match command {
         StateCommand::List { format } => {

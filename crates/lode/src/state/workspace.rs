@@ -85,6 +85,31 @@ impl WorkspaceStore {
     }
 }
 
+/// Whether a create-only import failed because the file is there: the workspace answers
+/// `RESOURCE_ALREADY_EXISTS` with 409 for a file and 400 for a notebook, so the code decides,
+/// not the status.
+fn lock_exists(error: &ApiError) -> bool {
+    error.error_code() == Some("RESOURCE_ALREADY_EXISTS") || error.status() == Some(409)
+}
+
+impl WorkspaceStore {
+    /// The error for a lock someone else holds, naming the holder and its lock id (the id is
+    /// what `lode force-unlock ID` needs). A lock file that cannot be read still says so.
+    fn locked(&self, environment: &str) -> StateError {
+        let holder = match self.lock_holder() {
+            Ok(Some(holder)) => holder.describe(),
+            Ok(None) => {
+                "another lode run (its lock file vanished meanwhile; try again)".to_string()
+            }
+            Err(error) => format!("another lode run (its lock file could not be read: {error})"),
+        };
+        StateError::Locked {
+            environment: environment.to_string(),
+            holder,
+        }
+    }
+}
+
 /// A create-only lock file, deleted on drop if it is still ours.
 struct WorkspaceLock {
     client: std::sync::Arc<DatabricksClient>,
@@ -141,24 +166,40 @@ impl StateStore for WorkspaceStore {
 
     fn lock(&self, environment: &str, info: &LockInfo) -> Result<Box<dyn HeldLock>, StateError> {
         let bytes = serde_json::to_vec(info).expect("lock info serialises");
-        match self.import("lock", &bytes, false) {
-            Ok(()) => Ok(Box::new(WorkspaceLock {
-                client: self.client.clone(),
-                folder: self.folder.clone(),
-                id: info.id.clone(),
-            })),
-            Err(error) if error.status() == Some(409) => {
-                let holder = self
-                    .lock_holder()?
-                    .map(|h| h.describe())
-                    .unwrap_or_else(|| "another lode run".to_string());
-                Err(StateError::Locked {
-                    environment: environment.to_string(),
-                    holder,
-                })
+        // A create whose answer was lost is read back below; if it did not happen, it is sent
+        // once more.
+        for attempt in 1..=2 {
+            match self.import("lock", &bytes, false) {
+                Ok(()) => {}
+                Err(error) if lock_exists(&error) => return Err(self.locked(environment)),
+                Err(error) if error.outcome_unknown() => {}
+                Err(error) => return Err(storage("lock", &self.path("lock"))(error)),
             }
-            Err(error) => Err(storage("lock", &self.path("lock"))(error)),
+            // Read the lock back, as the Databricks CLI's locker does: a create-only write is
+            // ours only if the file holds our id.
+            match self.lock_holder()? {
+                Some(holder) if holder.id == info.id => {
+                    return Ok(Box::new(WorkspaceLock {
+                        client: self.client.clone(),
+                        folder: self.folder.clone(),
+                        id: info.id.clone(),
+                    }));
+                }
+                Some(holder) => {
+                    return Err(StateError::Locked {
+                        environment: environment.to_string(),
+                        holder: holder.describe(),
+                    });
+                }
+                None if attempt == 1 => continue,
+                None => break,
+            }
         }
+        Err(StateError::Storage {
+            operation: "lock",
+            location: self.path("lock"),
+            message: "the lock file was written but cannot be read back".to_string(),
+        })
     }
 
     fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
@@ -180,5 +221,144 @@ impl StateStore for WorkspaceStore {
                 actual: info.id,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The workspace lock against a scripted workspace that answers as real ones do (issue
+    //! #13 item 8): a held lock is recognised by its error code whatever the status, its id is
+    //! always in the message, and a create whose answer was lost is settled by reading back.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    use super::WorkspaceStore;
+    use crate::provider::databricks::auth::{Credentials, ResolvedAuth};
+    use crate::provider::databricks::client::{ClientOptions, DatabricksClient};
+    use crate::provider::databricks::test_server::{Reply, Seen, TestServer};
+    use crate::state::backend::{LockInfo, StateError, StateStore};
+
+    fn store(server: &TestServer) -> WorkspaceStore {
+        let client = DatabricksClient::new(
+            ResolvedAuth {
+                host: server.base.clone(),
+                credentials: Credentials::Pat {
+                    token: "dapi-test".into(),
+                },
+                warehouse_id: None,
+                source: "test".into(),
+            },
+            ClientOptions {
+                rate_limit_per_second: 0.0,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap();
+        WorkspaceStore::new(Arc::new(client), "/Workspace/Shared/.lode/p/dev")
+    }
+
+    fn other_holder() -> LockInfo {
+        LockInfo {
+            id: "3f1c-held-by-ci".into(),
+            holder: "ci@runner-7".into(),
+            host: "runner-7".into(),
+            pid: 4242,
+            command: "lode apply".into(),
+            created: "2026-12-07T03:00:00Z".into(),
+        }
+    }
+
+    fn export_of(info: &LockInfo) -> Reply {
+        let content =
+            base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(info).unwrap());
+        Reply::json(200, json!({"content": content, "file_type": ""}))
+    }
+
+    /// A workspace whose lock file is held by `other_holder`, refusing a create-only import
+    /// with `status`.
+    fn held_lock_answering(status: u16) -> TestServer {
+        TestServer::start(move |seen: &Seen| match seen.path.as_str() {
+            "/api/2.0/workspace/mkdirs" => Reply::json(200, json!({})),
+            "/api/2.0/workspace/import" => Reply::json(
+                status,
+                json!({"error_code": "RESOURCE_ALREADY_EXISTS",
+                       "message": "Path (/Workspace/Shared/.lode/p/dev/lock) already exists."}),
+            ),
+            "/api/2.0/workspace/export" => export_of(&other_holder()),
+            other => panic!("unexpected request {other}"),
+        })
+    }
+
+    fn assert_locked_by_other(result: Result<Box<dyn super::HeldLock>, StateError>) {
+        match result {
+            Err(StateError::Locked { holder, .. }) => {
+                assert!(holder.contains("lock id 3f1c-held-by-ci"), "{holder}");
+                assert!(holder.contains("ci@runner-7"), "{holder}");
+            }
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("expected Locked, got the lock"),
+        }
+    }
+
+    #[test]
+    fn issue_13_a_held_lock_answered_with_400_is_recognised_with_its_id() {
+        let server = held_lock_answering(400);
+        assert_locked_by_other(store(&server).lock("dev", &LockInfo::current("lode apply")));
+    }
+
+    #[test]
+    fn issue_13_a_held_lock_answered_with_409_is_recognised_with_its_id() {
+        let server = held_lock_answering(409);
+        assert_locked_by_other(store(&server).lock("dev", &LockInfo::current("lode apply")));
+    }
+
+    #[test]
+    fn issue_13_a_lock_is_ours_only_when_it_reads_back_with_our_id() {
+        // The import "succeeds", but the file holds another run's id (a workspace that let two
+        // create-only writes through): not our lock.
+        let server = TestServer::start(|seen: &Seen| match seen.path.as_str() {
+            "/api/2.0/workspace/mkdirs" | "/api/2.0/workspace/import" => {
+                Reply::json(200, json!({}))
+            }
+            "/api/2.0/workspace/export" => export_of(&other_holder()),
+            other => panic!("unexpected request {other}"),
+        });
+        assert_locked_by_other(store(&server).lock("dev", &LockInfo::current("lode apply")));
+    }
+
+    #[test]
+    fn issue_13_a_lock_create_whose_answer_was_lost_is_settled_by_reading_it_back() {
+        let ours = LockInfo::current("lode apply");
+        let written = Arc::new(std::sync::Mutex::new(None::<Value>));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (w, d) = (written.clone(), dropped.clone());
+        let server = TestServer::start(move |seen: &Seen| match seen.path.as_str() {
+            "/api/2.0/workspace/mkdirs" => Reply::json(200, json!({})),
+            "/api/2.0/workspace/import" => {
+                // The file is written, then the connection drops before the answer.
+                *w.lock().unwrap() = Some(seen.json());
+                d.store(true, Ordering::SeqCst);
+                Reply::Drop
+            }
+            "/api/2.0/workspace/export" => match &*w.lock().unwrap() {
+                Some(import) => Reply::json(200, json!({"content": import["content"]})),
+                None => Reply::json(404, json!({"error_code": "RESOURCE_DOES_NOT_EXIST"})),
+            },
+            "/api/2.0/workspace/delete" => Reply::json(200, json!({})),
+            other => panic!("unexpected request {other}"),
+        });
+        let lock = store(&server).lock("dev", &ours);
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(lock.is_ok(), "the lock read back as ours: {:?}", lock.err());
+        let imports = server
+            .seen()
+            .iter()
+            .filter(|s| s.path == "/api/2.0/workspace/import")
+            .count();
+        assert_eq!(imports, 1, "a create that happened is not sent again");
     }
 }

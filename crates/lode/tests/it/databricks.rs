@@ -575,3 +575,25 @@ fn a_reference_to_a_missing_field_is_blocked_with_its_name() {
         "~ description: \"Ask about sites\" -> \"Sites of main.plant.sites\"",
     );
 }
+
+/// Issue #13 (6): `lode state` reads the backend the environment configures, also while other
+/// manifests are broken, and fails when it cannot tell which backend that is, instead of
+/// falling back to an empty local state.
+#[test]
+fn issue_13_state_reads_the_configured_backend_or_fails() {
+    let repo = workspace_state_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.write("broken.yaml", "kind: table\nname: [unclosed\n");
+    let listed = repo.lode_ok(&["state", "list"], 0);
+    assert_contains(&listed.stdout, "table/sites");
+    assert!(
+        !repo.path().join(".lode/local/state.json").exists(),
+        "no local state was read or made"
+    );
+    // An environment file that cannot be read: say why, never show another backend's state.
+    repo.write("environments/local.yaml", "state: [unclosed\n");
+    let run = repo.lode(&["state", "list"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_contains(&run.stderr, "environments/local.yaml");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}

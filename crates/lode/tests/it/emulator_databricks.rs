@@ -2203,6 +2203,27 @@ fn workspace_import_export_status_and_list_of_a_file_and_a_notebook() {
     .error(404);
 }
 
+/// Issue #13 (8): a create-only import over an existing notebook is refused with 400, over a
+/// file with 409; both carry `RESOURCE_ALREADY_EXISTS`, which is what clients must read.
+#[test]
+fn issue_13_import_conflicts_answer_400_for_notebooks_and_409_for_files() {
+    let (_dir, emu) = emulator();
+    emu.mkdirs("/Workspace/Shared/nb");
+    let notebook = "# Databricks notebook source\nprint(1)\n";
+    emu.import("/Workspace/Shared/nb/job.py", notebook, false)
+        .ok();
+    let (code, message) = emu
+        .import("/Workspace/Shared/nb/job.py", notebook, false)
+        .error(400);
+    assert_eq!(code, "RESOURCE_ALREADY_EXISTS");
+    assert!(message.contains("already exists"), "{message}");
+    emu.import("/Workspace/Shared/nb/lock", "{}", false).ok();
+    let (code, _) = emu
+        .import("/Workspace/Shared/nb/lock", "{}", false)
+        .error(409);
+    assert_eq!(code, "RESOURCE_ALREADY_EXISTS");
+}
+
 #[test]
 fn workspace_conflicts_non_empty_deletes_and_missing_parents() {
     let (_dir, emu) = emulator();

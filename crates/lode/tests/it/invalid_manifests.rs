@@ -617,8 +617,7 @@ fn three_mistakes_in_three_files_are_not_applied() {
     snapshot!(repo, run);
 }
 
-// Known bugs in src/: each test states the behaviour the messages should have. They fail today;
-// remove `#[ignore]` once src/ is fixed (`cargo test --test it invalid_manifests -- --ignored`).
+// Messages that once were wrong: each test states the behaviour the messages must have.
 
 /// Only the `problem` lines, without the summary.
 fn problems(run: &Run) -> Vec<&str> {

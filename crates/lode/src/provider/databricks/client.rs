@@ -1216,168 +1216,13 @@ struct ResultData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::sync::atomic::AtomicUsize;
 
-    use axum::Router;
-    use axum::body::Bytes;
-    use axum::extract::State;
-    use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-    use axum::response::{IntoResponse, Response};
     use serde_json::json;
 
+    use super::super::test_server::{Reply, Seen, TestServer};
+
     const PAT: &str = "dapi-test-secret-token";
-
-    /// A request as the test server saw it.
-    #[derive(Debug, Clone)]
-    struct Seen {
-        method: String,
-        path: String,
-        query: String,
-        headers: HashMap<String, String>,
-        body: String,
-    }
-
-    impl Seen {
-        fn header(&self, name: &str) -> &str {
-            self.headers.get(name).map(String::as_str).unwrap_or("")
-        }
-
-        fn json(&self) -> Value {
-            serde_json::from_str(&self.body).unwrap()
-        }
-    }
-
-    #[derive(Clone)]
-    enum Reply {
-        Http {
-            status: u16,
-            headers: Vec<(&'static str, String)>,
-            body: String,
-        },
-        /// Close the connection without answering.
-        Drop,
-    }
-
-    impl Reply {
-        fn json(status: u16, body: Value) -> Reply {
-            Reply::Http {
-                status,
-                headers: vec![("content-type", "application/json".into())],
-                body: body.to_string(),
-            }
-        }
-
-        fn text(status: u16, body: &str) -> Reply {
-            Reply::Http {
-                status,
-                headers: Vec::new(),
-                body: body.to_string(),
-            }
-        }
-
-        fn header(mut self, name: &'static str, value: &str) -> Reply {
-            if let Reply::Http { headers, .. } = &mut self {
-                headers.push((name, value.to_string()));
-            }
-            self
-        }
-    }
-
-    type Script = dyn Fn(&Seen) -> Reply + Send + Sync;
-
-    struct ServerState {
-        script: Box<Script>,
-        seen: Mutex<Vec<Seen>>,
-    }
-
-    /// A scripted axum server on 127.0.0.1 in its own runtime's threads; the blocking client
-    /// under test runs on the test thread.
-    struct TestServer {
-        runtime: Option<tokio::runtime::Runtime>,
-        base: String,
-        state: Arc<ServerState>,
-    }
-
-    impl TestServer {
-        fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let listener = runtime
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let state = Arc::new(ServerState {
-                script: Box::new(script),
-                seen: Mutex::new(Vec::new()),
-            });
-            let app = Router::new().fallback(handle).with_state(state.clone());
-            runtime.spawn(async move { axum::serve(listener, app).await });
-            TestServer {
-                runtime: Some(runtime),
-                base,
-                state,
-            }
-        }
-
-        fn seen(&self) -> Vec<Seen> {
-            self.state.seen.lock().unwrap().clone()
-        }
-
-        fn count(&self) -> usize {
-            self.state.seen.lock().unwrap().len()
-        }
-    }
-
-    impl Drop for TestServer {
-        fn drop(&mut self) {
-            if let Some(runtime) = self.runtime.take() {
-                runtime.shutdown_background();
-            }
-        }
-    }
-
-    async fn handle(
-        State(state): State<Arc<ServerState>>,
-        method: axum::http::Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let seen = Seen {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or("").to_string(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect(),
-            body: String::from_utf8_lossy(&body).to_string(),
-        };
-        state.seen.lock().unwrap().push(seen.clone());
-        match (state.script)(&seen) {
-            // Panicking ends the connection task, so the socket closes with no response:
-            // what a crashed proxy or a reset looks like to the client.
-            Reply::Drop => panic!("test server drops this connection on purpose"),
-            Reply::Http {
-                status,
-                headers,
-                body,
-            } => {
-                let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-                for (name, value) in headers {
-                    response.headers_mut().insert(
-                        HeaderName::from_static(name),
-                        HeaderValue::from_str(&value).unwrap(),
-                    );
-                }
-                response
-            }
-        }
-    }
 
     /// Time that moves only when slept on or advanced, recording every sleep.
     struct FakeClock {
@@ -1684,7 +1529,7 @@ mod tests {
             (418, "some text", ("HTTP_418", "some text")),
         ];
         for (status, body, (code, message)) in cases {
-            let reason = StatusCode::from_u16(*status)
+            let reason = axum::http::StatusCode::from_u16(*status)
                 .unwrap()
                 .canonical_reason()
                 .unwrap_or("");

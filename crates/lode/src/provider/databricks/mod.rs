@@ -11,3 +11,5 @@ mod monitors;
 mod pipelines;
 pub mod provider;
 mod tables;
+#[cfg(test)]
+pub(crate) mod test_server;

@@ -309,14 +309,14 @@ impl IgnitionApi {
                 let (provider, folder, policy, entry) = tag_import(address, desired);
                 self.import(provider, folder, entry, policy)?;
             }
-            kind => {
+            // Every other kind is a project resource: exported, edited and imported whole.
+            _ => {
                 let project = str_field(desired, "project").to_string();
                 let address = address.clone();
                 let desired = desired.clone();
                 self.edit_project(&project, move |files| {
                     files.write(&address, &desired).map(|_| ())
                 })?;
-                let _ = kind;
             }
         }
         Ok(LiveObject::plain(desired.clone()))
