@@ -57,7 +57,7 @@ const FIELDS: [(CheckType, &[&str], &[&str]); 7] = [
     (
         CheckType::Genie,
         &["space", "question", "within_seconds"],
-        &[],
+        &["min_rows", "answer_contains", "column", "within_minutes"],
     ),
 ];
 
@@ -228,6 +228,18 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
             "timeout_seconds:",
             "`timeout_seconds` is 0",
             "give the measurement at least 1 second",
+        );
+    }
+    if check_type == CheckType::Genie && spec.column.is_some() != spec.within_minutes.is_some() {
+        let (given, missing) = if spec.column.is_some() {
+            ("column", "within_minutes")
+        } else {
+            ("within_minutes", "column")
+        };
+        context.error(
+            &format!("{given}:"),
+            format!("`{given}` without `{missing}`"),
+            "a genie check judges the age of its answer's rows by `column` (a timestamp column of the answer) and `within_minutes` together",
         );
     }
     if spec.within_minutes == Some(0) {

@@ -816,7 +816,9 @@ pub enum CheckType {
     Freshness,
     /// `url` answers with `expect_status` (default 200).
     Http,
-    /// The Genie space `space` answers `question` with status COMPLETED within `within_seconds`.
+    /// The Genie space `space` answers `question` with status COMPLETED within `within_seconds`;
+    /// optionally its query returns at least `min_rows` rows, none of them older than
+    /// `within_minutes` by `column`, and its text mentions `answer_contains`.
     Genie,
 }
 
@@ -928,6 +930,13 @@ pub struct CheckSpec {
     /// `genie`: the question to ask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// `genie`: the answer's query must return at least this many rows (an empty gold table
+    /// answers with none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rows: Option<u64>,
+    /// `genie`: the answer's text must mention this value (compared ignoring case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_contains: Option<String>,
     /// `genie`: the answer must be COMPLETED within this many seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_seconds: Option<u64>,

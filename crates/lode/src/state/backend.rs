@@ -43,6 +43,21 @@ pub trait StateStore: Send + Sync {
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError>;
     /// Appends to a document durably.
     fn append(&self, name: &str, bytes: &[u8]) -> Result<(), StateError>;
+    /// Adds one record (`key` sorts records in time order and is unique) to the append-only
+    /// log `log`, such that no concurrent writer can lose it. A store whose append is atomic
+    /// appends a line; one that cannot append keeps each record as its own document.
+    fn add_record(&self, log: &str, _key: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let mut line = bytes.to_vec();
+        line.push(b'\n');
+        self.append(log, &line)
+    }
+    /// Every record of `log`, oldest first; a torn last line (a crash mid-append) is dropped.
+    fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        Ok(self
+            .read(log)?
+            .map(|bytes| lines_of(&bytes))
+            .unwrap_or_default())
+    }
     fn remove(&self, name: &str) -> Result<(), StateError>;
     /// Takes the lock for `info` or reports who holds it. The lock is released when the
     /// returned value is dropped.
@@ -55,6 +70,15 @@ pub trait StateStore: Send + Sync {
 
 /// A lock held until dropped.
 pub trait HeldLock: Send {}
+
+/// The non-empty lines of a log document.
+pub fn lines_of(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
 
 /// Who holds a lock, written into the lock document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -293,20 +317,19 @@ impl StateBackend {
 
     /// Appends one record to the environment's journal (every apply, rollback, restore, stop).
     pub fn append_journal(&self, entry: &JournalEntry) -> Result<(), StateError> {
-        let mut line = serde_json::to_vec(entry).expect("journal entries serialise");
-        line.push(b'\n');
-        self.store.append(JOURNAL, &line)
+        let record = serde_json::to_vec(entry).expect("journal entries serialise");
+        // Sorts by start time, then is unique by the entry's id.
+        let key = format!("{}-{}", entry.started.replace([':', '-'], ""), entry.id);
+        self.store.add_record(JOURNAL, &key, &record)
     }
 
-    /// The journal, oldest first; a torn last line (a crash mid-append) is skipped.
+    /// The journal, oldest first; a record that does not parse (a torn line) is skipped.
     pub fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
-        let Some(bytes) = self.store.read(JOURNAL)? else {
-            return Ok(Vec::new());
-        };
-        Ok(bytes
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str(&l).ok())
+        Ok(self
+            .store
+            .records(JOURNAL)?
+            .iter()
+            .filter_map(|record| serde_json::from_slice(record).ok())
             .collect())
     }
 

@@ -1,13 +1,15 @@
 //! The `workspace` state store: state, write-ahead log and lock as Databricks workspace files,
 //! so every CI runner of an environment shares one state. The lock is a file created with
 //! `overwrite=false` (create-only: the workspace refuses a second one), naming its holder; a lock
-//! whose holder died is broken only with `lode force-unlock ID`. Workspace files have no append,
-//! so the log is rewritten whole on each record (it stays small: two lines per change).
+//! whose holder died is broken only with `lode force-unlock ID`. Workspace files have no append:
+//! the write-ahead log (written under the lock) is rewritten whole on each record (it stays
+//! small: two lines per change), and the journal, which runs write without the lock, keeps one
+//! create-only file per entry so that no entry can be lost to a concurrent writer.
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::backend::{HeldLock, LockInfo, StateError, StateStore};
+use super::backend::{HeldLock, LockInfo, StateError, StateStore, lines_of};
 use crate::provider::databricks::client::{ApiError, DatabricksClient, Idempotency};
 
 /// State documents in a workspace folder.
@@ -38,13 +40,17 @@ impl WorkspaceStore {
     }
 
     fn import(&self, name: &str, bytes: &[u8], overwrite: bool) -> Result<(), ApiError> {
+        let path = self.path(name);
+        let parent = path
+            .rsplit_once('/')
+            .map_or(self.folder.as_str(), |(p, _)| p);
         let _: Value = self.client.post(
             "/api/2.0/workspace/mkdirs",
-            &json!({"path": self.folder}),
+            &json!({"path": parent}),
             Idempotency::Idempotent,
         )?;
         let body = json!({
-            "path": self.path(name),
+            "path": path,
             "content": base64::engine::general_purpose::STANDARD.encode(bytes),
             "format": "AUTO",
             "overwrite": overwrite,
@@ -83,6 +89,11 @@ impl WorkspaceStore {
             other => other.map(|_| ()),
         }
     }
+}
+
+/// The folder of a log kept as one file per record: `journal.jsonl` → `journal`.
+fn records_folder(log: &str) -> String {
+    log.strip_suffix(".jsonl").unwrap_or(log).to_string()
 }
 
 /// Whether a create-only import failed because the file is there: the workspace answers
@@ -149,13 +160,52 @@ impl StateStore for WorkspaceStore {
     }
 
     fn append(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
-        // Workspace files cannot be appended to: read, extend, rewrite. Always re-read (never a
-        // copy held by this process), so an entry another lode wrote meanwhile (`lode verify`
-        // and `lode snapshot` journal without the lock) is kept. Two appends at the same
-        // instant can still race; the journal is a record, not the state.
+        // Workspace files cannot be appended to: read, extend, rewrite. Only the write-ahead
+        // log is appended this way, and only under the lock; logs written without the lock
+        // (the journal) use `add_record`.
         let mut content = self.read(name)?.unwrap_or_default();
         content.extend_from_slice(bytes);
         self.replace(name, &content)
+    }
+
+    fn add_record(&self, log: &str, key: &str, bytes: &[u8]) -> Result<(), StateError> {
+        // One file per record, created only if absent: two runners journaling at the same
+        // instant write two files, and neither can overwrite the other's (issue #13).
+        let name = format!("{}/{key}.json", records_folder(log));
+        self.import(&name, bytes, false)
+            .map_err(storage("write", &self.path(&name)))
+    }
+
+    fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        // A journal written before records were files comes first, line by line.
+        let mut records = self
+            .read(log)?
+            .map(|bytes| lines_of(&bytes))
+            .unwrap_or_default();
+        let folder = records_folder(log);
+        let listed: Option<Value> = self
+            .client
+            .get_optional("/api/2.0/workspace/list", &[("path", self.path(&folder))])
+            .map_err(storage("list", &self.path(&folder)))?;
+        let mut names: Vec<String> = listed
+            .as_ref()
+            .and_then(|l| l.get("objects"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("path").and_then(Value::as_str))
+            .filter_map(|p| p.rsplit('/').next())
+            .filter(|n| n.ends_with(".json"))
+            .map(|n| format!("{folder}/{n}"))
+            .collect();
+        // The keys sort in time order.
+        names.sort();
+        let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
+        for record in read {
+            // A record deleted between the listing and its read is simply gone.
+            records.extend(record?);
+        }
+        Ok(records)
     }
 
     fn remove(&self, name: &str) -> Result<(), StateError> {

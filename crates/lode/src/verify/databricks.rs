@@ -12,7 +12,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::{Measured, VerifyContext, judge, number, timeout_of};
 use crate::manifest::kinds::CheckSpec;
 use crate::provider::databricks::client::{
-    ApiError, Idempotency, SqlRequest, SqlResult, encode_path_segment,
+    ApiError, DatabricksClient, Idempotency, SqlRequest, SqlResult, encode_path_segment,
 };
 
 /// Genie message states after which it will not change.
@@ -232,6 +232,102 @@ fn answer_text(message: &Value) -> Option<String> {
     Some(short)
 }
 
+/// The content expectations of a genie check: the answer's text mentions a value, its query
+/// returns enough rows, and they are fresh by a named column. `Err` says which failed.
+fn judge_answer(
+    spec: &CheckSpec,
+    client: &DatabricksClient,
+    message_path: &str,
+    message: &Value,
+) -> Result<(), String> {
+    if let Some(wanted) = &spec.answer_contains {
+        let text = all_answer_text(message);
+        if !text.to_lowercase().contains(&wanted.to_lowercase()) {
+            let shown = answer_text(message).unwrap_or_else(|| "no text".to_string());
+            return Err(format!("the answer does not mention {wanted:?}: {shown}"));
+        }
+    }
+    if spec.min_rows.is_none() && spec.column.is_none() {
+        return Ok(());
+    }
+    let Some(attachment) = message
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a.get("query").is_some())
+        .and_then(|a| a.get("attachment_id").and_then(Value::as_str))
+    else {
+        return Err("the answer has no query: no rows to judge".to_string());
+    };
+    let result: Value = client
+        .get(
+            &format!(
+                "{message_path}/attachments/{}/query-result",
+                encode_path_segment(attachment)
+            ),
+            &[],
+        )
+        .map_err(|e| format!("reading the answer's rows: {e}"))?;
+    let response = result.get("statement_response").unwrap_or(&result);
+    let rows: Vec<&Value> = response
+        .pointer("/result/data_array")
+        .and_then(Value::as_array)
+        .map(|rows| rows.iter().collect())
+        .unwrap_or_default();
+    let total = response
+        .pointer("/manifest/total_row_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(rows.len() as u64);
+    if let Some(min) = spec.min_rows
+        && total < min
+    {
+        return Err(format!(
+            "the answer's query returned {total} rows, fewer than {min}"
+        ));
+    }
+    if let (Some(column), Some(minutes)) = (&spec.column, spec.within_minutes) {
+        let position = response
+            .pointer("/manifest/schema/columns")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(column))
+            })
+            .and_then(|c| c.get("position").and_then(Value::as_u64))
+            .ok_or_else(|| format!("the answer's rows have no column `{column}`"))?;
+        let newest = rows
+            .iter()
+            .filter_map(|row| row.get(position as usize).and_then(Value::as_str))
+            .filter_map(parse_timestamp)
+            .max()
+            .ok_or_else(|| format!("the answer's rows have no `{column}` timestamp"))?;
+        let age = (OffsetDateTime::now_utc() - newest).as_seconds_f64() / 60.0;
+        if age > minutes as f64 {
+            return Err(format!(
+                "the newest `{column}` in the answer is {:.1} min old, more than {minutes}",
+                age
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every text attachment of a Genie message, joined.
+fn all_answer_text(message: &Value) -> String {
+    message
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.pointer("/text/content").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
     let client = match context.databricks() {
         Ok(client) => client,
@@ -298,8 +394,21 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
             Err(error) => break Err(error),
         }
     };
+    let measured = judge_genie(spec, client, within, outcome, &message_path, &message);
     // Checks leave nothing behind; a workspace that cannot delete conversations keeps it.
     let _ = client.delete(&conversation_path, &[]);
+    measured
+}
+
+/// Judges a Genie answer: its status and time, then its content.
+fn judge_genie(
+    spec: &CheckSpec,
+    client: &DatabricksClient,
+    within: Duration,
+    outcome: Result<(String, Duration), ApiError>,
+    message_path: &str,
+    message: &Value,
+) -> Measured {
     let (status, elapsed) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return Measured::error(format!("reading the answer: {error}")),
@@ -307,11 +416,15 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
     let millis = elapsed.as_millis();
     let value = Value::String(format!("{status} in {millis} ms"));
     if status == "COMPLETED" && elapsed <= within {
-        return Measured::judged(
-            true,
-            value,
-            answer_text(&message).map(|a| format!("answer: {a}")),
-        );
+        // In time: now the content. An answer over an empty table completes just as fast.
+        return match judge_answer(spec, client, message_path, message) {
+            Ok(()) => Measured::judged(
+                true,
+                value,
+                answer_text(message).map(|a| format!("answer: {a}")),
+            ),
+            Err(why) => Measured::fail(value, why),
+        };
     }
     let why = match status.as_str() {
         "COMPLETED" => format!(

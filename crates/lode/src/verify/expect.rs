@@ -68,7 +68,19 @@ pub fn describe(spec: &CheckSpec) -> String {
         }
         CheckType::Freshness => format!("<= {} min old", spec.within_minutes.unwrap_or(0)),
         CheckType::Http => format!("HTTP {}", spec.expect_status.unwrap_or(200)),
-        CheckType::Genie => format!("COMPLETED within {} s", spec.within_seconds.unwrap_or(0)),
+        CheckType::Genie => {
+            let mut text = format!("COMPLETED within {} s", spec.within_seconds.unwrap_or(0));
+            if let Some(rows) = spec.min_rows {
+                text.push_str(&format!(", >= {rows} rows"));
+            }
+            if let (Some(column), Some(minutes)) = (&spec.column, spec.within_minutes) {
+                text.push_str(&format!(", {column} <= {minutes} min old"));
+            }
+            if let Some(value) = &spec.answer_contains {
+                text.push_str(&format!(", mentions {value:?}"));
+            }
+            text
+        }
     }
 }
 

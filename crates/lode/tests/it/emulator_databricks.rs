@@ -2622,3 +2622,55 @@ fn unreadable_requests_get_a_400_databricks_error_body() {
     )
     .error(400);
 }
+
+/// Issue #13 (9): runners journaling into one workspace at the same time lose no entry (each
+/// entry is its own create-only file; a read-modify-write of one journal file lost some).
+#[test]
+fn issue_13_concurrent_journal_appends_to_the_workspace_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emu::start(dir.path());
+    let client = std::sync::Arc::new(client(
+        &emu.url,
+        Credentials::Pat {
+            token: TOKEN.into(),
+        },
+    ));
+    const RUNNERS: usize = 6;
+    const ENTRIES: usize = 5;
+    std::thread::scope(|scope| {
+        for runner in 0..RUNNERS {
+            let client = client.clone();
+            scope.spawn(move || {
+                let backend = lode::state::StateBackend::new(
+                    Box::new(lode::state::workspace::WorkspaceStore::new(
+                        client,
+                        "/Workspace/Shared/.lode/race/dev",
+                    )),
+                    "dev",
+                );
+                for entry in 0..ENTRIES {
+                    let mut record = lode::state::JournalEntry::begin(
+                        "verify",
+                        &format!("runner {runner} entry {entry}"),
+                    );
+                    record.details.push(format!("{runner}/{entry}"));
+                    backend.append_journal(&record).expect("journal append");
+                }
+            });
+        }
+    });
+    let backend = lode::state::StateBackend::new(
+        Box::new(lode::state::workspace::WorkspaceStore::new(
+            client,
+            "/Workspace/Shared/.lode/race/dev",
+        )),
+        "dev",
+    );
+    let journal = backend.journal().unwrap();
+    let mut seen: Vec<String> = journal.iter().map(|e| e.details[0].clone()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), RUNNERS * ENTRIES, "{seen:?}");
+    // Oldest first.
+    assert!(journal.windows(2).all(|w| w[0].started <= w[1].started));
+}

@@ -304,3 +304,54 @@ spec:
     assert_contains(&apply.stderr, "lode changed nothing");
     assert!(!repo.path().join(".lode/local/state.json").exists());
 }
+
+/// Issue #13 (11): a genie check judges the answer's content, not only its status and time:
+/// its query's rows (how many, and how fresh by a named column) and its text.
+#[test]
+fn issue_13_genie_checks_judge_the_rows_and_the_text_of_the_answer() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let genie = |name: &str, extra: &str| {
+        format!(
+            "kind: check\nname: {name}\nspec:\n  type: genie\n  space: ${{ref.genie_space.mining_ops.id}}\n  question: Show me current crusher status\n  within_seconds: 5\n{extra}"
+        )
+    };
+    repo.write(
+        "checks/genie_content.yaml",
+        &[
+            genie("enough_rows", "  min_rows: 1\n  answer_contains: cr_\n"),
+            genie("too_few_rows", "  min_rows: 100000\n"),
+            genie("wrong_text", "  answer_contains: Excavator 99\n"),
+            genie("stale_rows", "  column: window_end\n  within_minutes: 15\n"),
+        ]
+        .join("---\n"),
+    );
+    let names = ["enough_rows", "too_few_rows", "wrong_text", "stale_rows"];
+    let mut args = vec!["verify", "--format", "json"];
+    for name in names {
+        args.extend(["--check", name]);
+    }
+    let run = repo.lode(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let results = results(&run);
+    assert_eq!(by_name(&results, "enough_rows")["status"], "PASS");
+    let too_few = by_name(&results, "too_few_rows");
+    assert_eq!(too_few["status"], "FAIL", "{too_few}");
+    assert_contains(too_few["message"].as_str().unwrap(), "fewer than 100000");
+    let wrong = by_name(&results, "wrong_text");
+    assert_eq!(wrong["status"], "FAIL", "{wrong}");
+    assert_contains(wrong["message"].as_str().unwrap(), "does not mention");
+    // The demo's gold table is empty on the emulator: the answer's rows carry no window_end.
+    let stale = by_name(&results, "stale_rows");
+    assert_eq!(stale["status"], "FAIL", "{stale}");
+    assert_contains(stale["message"].as_str().unwrap(), "window_end");
+
+    // `column` without `within_minutes` is refused before anything runs.
+    repo.write(
+        "checks/genie_content.yaml",
+        &genie("half", "  column: window_end\n"),
+    );
+    let run = repo.lode(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_contains(&run.stderr, "`column` without `within_minutes`");
+}
