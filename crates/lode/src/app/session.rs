@@ -338,11 +338,22 @@ impl Session {
         if !options.targets.is_empty() && selected.is_empty() {
             return Err(PlanError::NoTargetMatch(options.targets.clone()));
         }
+        // What targeted resources reference is read too, and only read: their `${ref...}`
+        // values (a Genie space id, a table's full name) come from it, so a targeted plan
+        // resolves them as a whole plan does instead of leaving them "known after apply".
+        let mut read = selected.clone();
+        if !options.targets.is_empty() {
+            for address in &selected {
+                if let Some(resource) = desired.resources.get(address) {
+                    read.extend(resource.depends_on.iter().cloned());
+                }
+            }
+        }
         let started = std::time::Instant::now();
-        let live = self.refresh(state, selected.iter().cloned())?;
+        let live = self.refresh(state, read.iter().cloned())?;
         self.reporter.progress(&format!(
             "Read the live state of {} resources in {} ms",
-            selected.len(),
+            read.len(),
             started.elapsed().as_millis()
         ));
         let mut options = options.clone();

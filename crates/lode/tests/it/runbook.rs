@@ -459,3 +459,47 @@ fn issue_13_destroy_of_a_target_that_matches_nothing_is_an_error() {
     // Nothing was destroyed.
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// Issue #13 (5): on the converged demo, `--target` of every kind and of each system plans no
+/// change (what targeted resources reference, the Genie space id in the session script and
+/// the bronze table in the Zerobus connection, is read and resolved, never "known after
+/// apply"), and a real change under `--target ignition` applies and converges.
+#[test]
+fn issue_13_every_target_on_the_converged_demo_plans_no_change() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let state: serde_json::Value = serde_json::from_str(
+        &repo
+            .lode_ok(&["state", "list", "--format", "json"], 0)
+            .stdout,
+    )
+    .unwrap();
+    let mut targets: Vec<String> = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    assert!(targets.len() >= 12, "{targets:?}");
+    targets.extend(["ignition".to_string(), "databricks".to_string()]);
+    for target in &targets {
+        let run = repo.lode(&["plan", "--target", target, "--detailed-exitcode"]);
+        assert_eq!(
+            run.code, 0,
+            "plan --target {target} is not empty:\n{}\n{}",
+            run.stdout, run.stderr
+        );
+        assert!(!run.stdout.contains("known after apply"), "{}", run.stdout);
+    }
+    // A real change of the session script, whose Genie space id comes from Databricks.
+    repo.edit(
+        "ignition/scripts/session_startup.py",
+        "session.custom.genie_space_id",
+        "session.custom.genie_space_id_v2 = 1\nsession.custom.genie_space_id",
+    );
+    let run = repo.lode_ok(&["apply", "--target", "ignition", "--auto-approve"], 0);
+    assert_contains(&run.stdout, "Apply complete!");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
