@@ -221,6 +221,7 @@ fn masked_diff(
 fn resolve_references(
     desired: &Desired,
     live: &BTreeMap<Address, LiveObject>,
+    selected: &BTreeSet<Address>,
 ) -> (
     BTreeMap<Address, Value>,
     BTreeMap<Address, String>,
@@ -230,10 +231,15 @@ fn resolve_references(
     let mut unchanged: BTreeSet<Address> = BTreeSet::new();
     let mut pending = BTreeMap::new();
     let mut invalid = BTreeMap::new();
+    // An object this plan does not cover (a targeted plan's untargeted ones) is settled as it
+    // is live: nothing in this apply changes it, so its values are known now.
+    let settled = |target: &Address, unchanged: &BTreeSet<Address>| {
+        unchanged.contains(target) || (!selected.contains(target) && live.contains_key(target))
+    };
     for address in graph::dependency_order(desired) {
         let resource = &desired.resources[&address];
         let (spec, missing) = refs::resolve(&resource.spec, &|target, field| {
-            if unchanged.contains(target) {
+            if settled(target, &unchanged) {
                 live.get(target).and_then(|l| l.field(field))
             } else {
                 None
@@ -241,7 +247,7 @@ fn resolve_references(
         });
         // A reference to an object that exists and is settled, but has no such field, is a
         // mistake in the manifests, not a value to wait for.
-        let bad_field = missing.iter().find(|m| unchanged.contains(&m.address));
+        let bad_field = missing.iter().find(|m| settled(&m.address, &unchanged));
         if let Some(bad) = bad_field {
             invalid.insert(address.clone(), bad.clone());
         } else if let Some(first) = missing.first() {
@@ -386,7 +392,7 @@ pub fn build_plan(
     options: &PlanOptions,
     environment: &str,
 ) -> Plan {
-    let (resolved, pending, invalid) = resolve_references(desired, live);
+    let (resolved, pending, invalid) = resolve_references(desired, live, selected);
     let mut changes: BTreeMap<Address, ResourceChange> = BTreeMap::new();
     for address in selected {
         let want = desired.resources.get(address);

@@ -318,8 +318,11 @@ impl StateBackend {
     /// Appends one record to the environment's journal (every apply, rollback, restore, stop).
     pub fn append_journal(&self, entry: &JournalEntry) -> Result<(), StateError> {
         let record = serde_json::to_vec(entry).expect("journal entries serialise");
-        // Sorts by start time, then is unique by the entry's id.
-        let key = format!("{}-{}", entry.started.replace([':', '-'], ""), entry.id);
+        // Sorts in the order records are written (as lines of a local journal do), then is
+        // unique by the entry's id. `started` would not do: an entry begun before the ones it
+        // waits for (a rollback around its restore) is written after them.
+        let written = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let key = format!("{written:020}-{}", entry.id);
         self.store.add_record(JOURNAL, &key, &record)
     }
 

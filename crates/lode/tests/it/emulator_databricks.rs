@@ -2671,6 +2671,14 @@ fn issue_13_concurrent_journal_appends_to_the_workspace_lose_nothing() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), RUNNERS * ENTRIES, "{seen:?}");
-    // Oldest first.
-    assert!(journal.windows(2).all(|w| w[0].started <= w[1].started));
+    // In the order they were written: each runner's entries in its own order.
+    for runner in 0..RUNNERS {
+        let mine: Vec<&String> = journal
+            .iter()
+            .map(|e| &e.details[0])
+            .filter(|d| d.starts_with(&format!("{runner}/")))
+            .collect();
+        let expected: Vec<String> = (0..ENTRIES).map(|e| format!("{runner}/{e}")).collect();
+        assert_eq!(mine, expected.iter().collect::<Vec<_>>());
+    }
 }

@@ -503,3 +503,64 @@ fn issue_13_every_target_on_the_converged_demo_plans_no_change() {
     assert_contains(&run.stdout, "Apply complete!");
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// Issue #13: the incident drill's lower levels on the converged demo. A bad deploy (v2)
+/// changes a gateway script and the Genie space; level 2 rolls back one component
+/// (`rollback --target ignition`), level 1 rolls back configuration only (`--no-data`); each
+/// ends with an empty plan for what it covers.
+#[test]
+fn issue_13_drill_level_2_target_ignition_then_level_1_no_data() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "ignition/scripts/physics_simulation.py",
+        "AMBIENT_C = 34.0",
+        "AMBIENT_C = 41.0",
+    );
+    repo.edit(
+        "databricks/genie.yaml",
+        "title: Mining Operations Intelligence",
+        "title: Mining Operations Intelligence v2",
+    );
+    repo.commit("v2: a bad deploy");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+
+    // Level 2: only the gateway goes back.
+    repo.lode_ok(
+        &[
+            "rollback",
+            "--to",
+            "HEAD~1",
+            "--target",
+            "ignition",
+            "--auto-approve",
+        ],
+        0,
+    );
+    assert_contains(
+        &std::fs::read_to_string(repo.gateway().join(PHYSICS)).unwrap(),
+        "AMBIENT_C = 34.0",
+    );
+    repo.lode_ok(
+        &[
+            "plan",
+            "--rev",
+            "HEAD~1",
+            "--target",
+            "ignition",
+            "--detailed-exitcode",
+        ],
+        0,
+    );
+    // The Genie space is still v2: that is what level 2 leaves alone.
+    let rest = repo.lode_ok(&["plan", "--rev", "HEAD~1", "--detailed-exitcode"], 2);
+    assert_contains(&rest.stdout, "genie_space/mining_ops");
+
+    // Level 1: configuration back, table data untouched.
+    let run = repo.lode_ok(
+        &["rollback", "--to", "HEAD~1", "--no-data", "--auto-approve"],
+        0,
+    );
+    assert_contains(&run.stdout, "Apply complete!");
+    repo.lode_ok(&["plan", "--rev", "HEAD~1", "--detailed-exitcode"], 0);
+}
