@@ -138,6 +138,8 @@ pub struct Executed {
     pub steps: Vec<StepOutcome>,
     /// The state log could not be written: the apply stopped.
     pub state_error: bool,
+    /// An emergency stop halted the apply before some steps: who and when.
+    pub halted: Option<String>,
     /// The snapshot taken before (or for) this apply.
     pub snapshot: Option<String>,
 }
@@ -175,7 +177,12 @@ impl Executed {
 
     /// Why the apply is incomplete, or `None` when it succeeded.
     pub fn problem(&self) -> Option<String> {
-        if self.state_error {
+        if let Some(stop) = &self.halted {
+            Some(format!(
+                "the apply halted before {} step(s) because of an emergency stop ({stop}); what ran is recorded in state",
+                self.skipped()
+            ))
+        } else if self.state_error {
             Some("the apply stopped: the state log could not be written".to_string())
         } else if self.failed() > 0 {
             Some(format!(
@@ -337,6 +344,7 @@ pub fn execute(
         }
     };
     let on_step = |step: &StepOutcome| view.step_finished(step);
+    let halt = || emergency_stop(session);
     let writer = session.backend.writer(state, lock)?;
     let inputs = ApplyInputs {
         plan: &plan,
@@ -349,6 +357,7 @@ pub fn execute(
             .or(session.loaded.project.parallelism)
             .unwrap_or(8),
         on_step: &on_step,
+        halt: &halt,
     };
     let started = Instant::now();
     let mut entry = JournalEntry::begin(operation, command);
@@ -362,6 +371,8 @@ pub fn execute(
         Outcome::Succeeded
     } else if report.failed() > 0 || report.state_error.is_some() {
         Outcome::Failed
+    } else if report.halted.is_some() {
+        Outcome::Halted
     } else {
         Outcome::Blocked
     };
@@ -381,6 +392,7 @@ pub fn execute(
     let executed = Executed {
         steps: report.steps.clone(),
         state_error: report.state_error.is_some(),
+        halted: report.halted.clone(),
         snapshot,
     };
     // Record everything that happened, even after failures, so a rerun converges.
@@ -424,6 +436,29 @@ pub fn execute(
     };
     outcome.executed = Some(executed);
     Ok(outcome)
+}
+
+/// The emergency stop a running apply must halt for, if one was set since it started. Asked
+/// before each step, at most a few times a second (on a workspace backend it is a request).
+fn emergency_stop(session: &Session) -> Option<String> {
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<(Instant, Option<String>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, answer)) = &*last
+        && at.elapsed() < Duration::from_millis(250)
+    {
+        return answer.clone();
+    }
+    // A marker that cannot be read does not stop an apply: the stop that wrote it also
+    // stopped the live systems, and the next apply refuses until `--resume`.
+    let answer = session
+        .backend
+        .stopped()
+        .ok()
+        .flatten()
+        .map(|stop| format!("`lode stop` by {} at {}", stop.who, stop.started));
+    *last = Some((Instant::now(), answer.clone()));
+    answer
 }
 
 /// Runs the checks after an apply (they see what was just applied); `None` when all pass,

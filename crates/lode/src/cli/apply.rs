@@ -284,6 +284,11 @@ fn incomplete(executed: &Executed) -> Option<CommandError> {
         error = error
             .hint("fix the cause and run `lode apply` again: it continues from what was applied");
     }
+    if executed.halted.is_some() {
+        error = error.hint(
+            "when it is safe, `lode apply --resume` lifts the stop and applies the remaining changes",
+        );
+    }
     if let Some(flag) = executed.steps.iter().find_map(|s| match &s.status {
         StepStatus::Blocked(blocked) => Some(&blocked.allow_with),
         _ => None,

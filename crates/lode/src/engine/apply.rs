@@ -49,6 +49,8 @@ pub struct ApplyReport<'a> {
     pub writer: StateWriter<'a>,
     /// The state log could not be written: the apply stopped at once.
     pub state_error: Option<StateError>,
+    /// Why the apply halted before some of its steps (an emergency stop), if it did.
+    pub halted: Option<String>,
 }
 
 impl ApplyReport<'_> {
@@ -82,6 +84,9 @@ pub struct ApplyInputs<'a> {
     pub parallelism: usize,
     /// Called as each step ends (progress output).
     pub on_step: &'a (dyn Fn(&StepOutcome) + Sync),
+    /// Asked before each step starts: `Some(why)` halts the apply there (an emergency stop
+    /// set while it runs). Steps already running finish and are recorded; the rest are skipped.
+    pub halt: &'a (dyn Fn() -> Option<String> + Sync),
 }
 
 struct Schedule {
@@ -90,6 +95,8 @@ struct Schedule {
     started: Vec<bool>,
     running: usize,
     stop: bool,
+    /// Why `stop` was set by `halt`.
+    halted: Option<String>,
 }
 
 /// Runs the plan. Returns when every step has applied, failed or been skipped.
@@ -128,6 +135,7 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
         started: vec![false; count],
         running: 0,
         stop: false,
+        halted: None,
     });
     let wake = Condvar::new();
     let writer = Mutex::new(writer);
@@ -139,8 +147,16 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
+                    // Asked outside the schedule lock: it may read a file or the workspace.
+                    let halt = (inputs.halt)();
                     let next = {
                         let mut s = schedule.lock().expect("schedule lock");
+                        if let Some(reason) = halt
+                            && !s.stop
+                        {
+                            s.stop = true;
+                            s.halted = Some(reason);
+                        }
                         loop {
                             cascade_skips(plan, &mut s);
                             if s.stop {
@@ -207,23 +223,23 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
     });
 
     let schedule = schedule.into_inner().expect("schedule lock");
+    let skipped = match &schedule.halted {
+        Some(reason) => format!("the apply halted before this step: {reason}"),
+        None => "the apply stopped before this step".to_string(),
+    };
     let steps = schedule
         .done
         .into_iter()
         .zip(&plan.changes)
         .map(|(done, change)| {
-            done.unwrap_or_else(|| {
-                outcome(
-                    change,
-                    StepStatus::Skipped("the apply stopped before this step".into()),
-                )
-            })
+            done.unwrap_or_else(|| outcome(change, StepStatus::Skipped(skipped.clone())))
         })
         .collect();
     ApplyReport {
         steps,
         writer: writer.into_inner().expect("writer lock"),
         state_error: state_error.into_inner().expect("error lock"),
+        halted: schedule.halted,
     }
 }
 

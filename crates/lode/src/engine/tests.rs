@@ -317,6 +317,7 @@ fn execute(
     let providers = fake.providers();
     let redactor = Redactor::new(&desired.secrets);
     let on_step = |_: &StepOutcome| {};
+    let never = || None;
     let inputs = ApplyInputs {
         plan,
         desired,
@@ -325,6 +326,7 @@ fn execute(
         redactor: &redactor,
         parallelism,
         on_step: &on_step,
+        halt: &never,
     };
     let report = apply_plan(&inputs, writer);
     assert!(

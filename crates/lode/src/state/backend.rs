@@ -203,6 +203,8 @@ pub enum Outcome {
     Failed,
     /// A guard held back some of the changes; what ran, worked.
     Blocked,
+    /// An emergency stop halted it before some of its steps.
+    Halted,
     #[serde(other)]
     Unknown,
 }
@@ -213,6 +215,7 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Blocked => "blocked",
+            Outcome::Halted => "halted",
             Outcome::Unknown => "unknown",
         }
     }

@@ -32,11 +32,12 @@ struct ServedEmulators {
 }
 
 impl ServedEmulators {
-    fn start(data: &Path) -> ServedEmulators {
+    /// Served with `LODE_EMULATOR_FAULTS=faults` (e.g. `latency_ms=100` for a slow apply).
+    fn start_with_faults(data: &Path, faults: &str) -> ServedEmulators {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lode"))
             .args(["emulator", "serve", "--ignition-port", "0", "--data"])
             .arg(data)
-            .env_remove("LODE_EMULATOR_FAULTS")
+            .env("LODE_EMULATOR_FAULTS", faults)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -129,8 +130,12 @@ struct World {
 
 impl World {
     fn new(setup: Setup) -> World {
+        World::with_faults(setup, "")
+    }
+
+    fn with_faults(setup: Setup, faults: &str) -> World {
         let data = tempfile::tempdir().unwrap();
-        let emulators = ServedEmulators::start(data.path());
+        let emulators = ServedEmulators::start_with_faults(data.path(), faults);
         let repo = Repo::demo();
         repo.write(
             &format!("environments/{ENV}.yaml"),
@@ -410,4 +415,84 @@ fn issue_6_sigkill_at_fifty_moments_then_the_next_apply_converges() {
         mid_apply >= 10,
         "too few kills landed mid-apply: {landed:?}"
     );
+}
+
+/// Issue #13 (3): `lode stop` while a slow apply runs. The stop does not wait for the apply's
+/// lock, returns in seconds, and the apply halts before its next step, says why, and leaves
+/// state that loads; `--resume` then converges.
+#[test]
+fn issue_13_stop_during_a_slow_apply_halts_it_and_state_stays_sound() {
+    let world = World::with_faults(Setup::ApiWithLocal, "latency_ms=200,seed=13");
+    // Its plan is long: stdout to nowhere, stderr to a file, so no pipe fills and blocks it.
+    let stderr_file = world.repo.path().join("apply.stderr");
+    let mut apply = world
+        .lode_command(&["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    let waiting = Instant::now();
+    while world.wal_records() < 4 {
+        if apply.try_wait().unwrap().is_some() {
+            panic!(
+                "the apply ended before the stop:\n{}",
+                std::fs::read_to_string(&stderr_file).unwrap_or_default()
+            );
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(120),
+            "the apply never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stop_started = Instant::now();
+    let (code, stdout, stderr) = world.lode(&["stop"]);
+    let stop_took = stop_started.elapsed();
+    assert_eq!(code, 0, "lode stop failed:\n{stdout}\n{stderr}");
+    assert_contains(&stdout, "is stopped");
+    assert!(
+        stop_took < Duration::from_secs(60),
+        "lode stop took {stop_took:?}"
+    );
+    println!("issue #13: lode stop returned in {stop_took:?} while an apply ran");
+
+    let status = apply.wait().unwrap();
+    let apply_stderr = std::fs::read_to_string(&stderr_file).unwrap();
+    assert_eq!(status.code(), Some(1), "{apply_stderr}");
+    assert_contains(&apply_stderr, "halted");
+    assert_contains(&apply_stderr, "emergency stop");
+
+    // State loads, and the journal has both the stop and the halted apply.
+    let (code, _, stderr) = world.lode(&["state", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, history, _) = world.lode(&["history", "--format", "json"]);
+    let history: Value = serde_json::from_str(&history).unwrap();
+    let outcomes: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().into(),
+                e["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        outcomes.contains(&("stop".into(), "succeeded".into())),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("apply".into(), "halted".into())),
+        "{outcomes:?}"
+    );
+
+    // Applies refuse until the stop is lifted; lifting it converges.
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_contains(&stderr, "is stopped");
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve", "--resume"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = world.lode(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}");
 }
