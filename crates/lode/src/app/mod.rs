@@ -12,6 +12,7 @@ pub mod destroy;
 pub mod restore;
 pub mod saved_plan;
 pub mod session;
+pub mod status;
 pub mod stop;
 pub mod verify;
 

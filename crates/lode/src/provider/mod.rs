@@ -307,6 +307,21 @@ impl Providers {
             .restore_data(address, live, data)
     }
 
+    /// The systems this environment has providers for, in order.
+    pub fn systems(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.system()).collect()
+    }
+
+    /// The connection check of one system (see `Provider::check_connection`).
+    pub fn check_system(&self, system: &str) -> Result<String, ProviderError> {
+        match self.providers.iter().find(|p| p.system() == system) {
+            Some(provider) => provider.check_connection(),
+            None => Err(ProviderError::Refused(format!(
+                "no provider for {system} in this environment"
+            ))),
+        }
+    }
+
     /// Each provider's system and its connection check.
     pub fn check_connections(&self) -> Vec<(&'static str, Result<String, ProviderError>)> {
         self.providers

@@ -496,3 +496,49 @@ fn issue_13_stop_during_a_slow_apply_halts_it_and_state_stays_sound() {
     let (code, stdout, _) = world.lode(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{stdout}");
 }
+
+/// Issue #13 (4): `lode status` with the gateway down answers in seconds with a whole report:
+/// which system answers, the last apply, the lock, the stop marker and drift where it can be
+/// measured; exit 1 because the environment is not healthy.
+#[test]
+fn issue_13_status_reports_in_seconds_with_the_gateway_down() {
+    let world = World::new(Setup::ApiWithLocal);
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The gateway goes away: nothing listens where the environment says it is.
+    let env_file = world.repo.path().join(format!("environments/{ENV}.yaml"));
+    let config = std::fs::read_to_string(&env_file).unwrap();
+    std::fs::write(
+        &env_file,
+        config.replace(&world.emulators.gateway, "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (code, stdout, stderr) = world.lode(&["status", "--format", "json", "--timeout", "2"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "status took {took:?}");
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["healthy"], false);
+    let system = |name: &str| {
+        report["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["system"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+            .clone()
+    };
+    assert_eq!(system("ignition")["ok"], false, "{report:#}");
+    assert_eq!(system("databricks")["ok"], true, "{report:#}");
+    assert_eq!(report["last_apply"]["outcome"], "succeeded");
+    assert!(report["lock"].is_null());
+    assert!(report["stopped"].is_null());
+    // Drift is measured where it can be: the Databricks side answers and has none.
+    assert_eq!(report["drift"], serde_json::json!([]));
+    let (code, text, _) = world.lode(&["status", "--timeout", "2"]);
+    assert_eq!(code, 1);
+    assert_contains(&text, "ignition   FAIL");
+    assert_contains(&text, "databricks ok");
+    assert_contains(&text, "last apply:");
+}
