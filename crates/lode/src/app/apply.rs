@@ -56,6 +56,13 @@ pub trait ApplyView: Sync {
     /// A rollback is about to restore `snapshot` because of `failure`; `executed` is the apply
     /// that failed.
     fn rolling_back(&self, executed: &Executed, failure: &str, snapshot: &str);
+    /// The table data a restore will put back, and what it leaves alone (with why), shown
+    /// with its plan and covered by the same confirmation.
+    fn show_data_restores(
+        &self,
+        restores: &[crate::provider::DataRestore],
+        left_alone: &[(crate::manifest::Address, String)],
+    );
     /// A restore put a table's data back (what it ran, for the record).
     fn data_restored(&self, done: &str);
 }
@@ -530,7 +537,7 @@ fn roll_back_failed_apply(
         session,
         lock,
         snapshot,
-        false,
+        &super::restore::DataChoice::default(),
         &settings,
         &RollbackView(view),
         &command,
@@ -613,6 +620,14 @@ impl ApplyView for RollbackView<'_> {
 
     fn rolling_back(&self, executed: &Executed, failure: &str, snapshot: &str) {
         self.0.rolling_back(executed, failure, snapshot);
+    }
+
+    fn show_data_restores(
+        &self,
+        restores: &[crate::provider::DataRestore],
+        left_alone: &[(crate::manifest::Address, String)],
+    ) {
+        self.0.show_data_restores(restores, left_alone);
     }
 
     fn data_restored(&self, done: &str) {

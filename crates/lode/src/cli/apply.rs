@@ -225,6 +225,40 @@ impl ApplyView for CliApplyView {
         ));
     }
 
+    fn show_data_restores(
+        &self,
+        restores: &[crate::provider::DataRestore],
+        left_alone: &[(crate::manifest::Address, String)],
+    ) {
+        let mut text = String::new();
+        if !restores.is_empty() {
+            text.push_str("Table data to restore (undoes what was written since the snapshot):\n");
+            for restore in restores {
+                let rows = match (restore.rows_now, restore.rows_then) {
+                    (Some(now), Some(then)) => format!("; {now} rows now, {then} after"),
+                    _ => String::new(),
+                };
+                text.push_str(&format!(
+                    "  {}  {}  version {} -> {} ({} commit(s) undone{rows})\n",
+                    restore.address,
+                    restore.table,
+                    restore.from_version,
+                    restore.to_version,
+                    restore.commits_undone
+                ));
+            }
+        }
+        if !left_alone.is_empty() {
+            text.push_str("Table data left as it is:\n");
+            for (address, why) in left_alone {
+                text.push_str(&format!("  {address}: {why}\n"));
+            }
+        }
+        if !text.is_empty() {
+            printer().data(&format!("{text}\n"));
+        }
+    }
+
     fn data_restored(&self, done: &str) {
         printer().data(&format!("{done}\n"));
     }

@@ -21,15 +21,23 @@ pub struct SnapshotsArgs {
     pub format: super::TextOrJson,
 }
 
-/// Put the environment back to snapshot ID: shows the plan first; restores table data with
-/// `RESTORE TABLE ... VERSION AS OF` unless `--no-data`.
+/// Put the environment back to snapshot ID. Shows everything first, table data included
+/// (which tables go back to which Delta version, and the commits and rows that undoes), asks
+/// once, and writes nothing before that. Tables with seed rows get their data back; tables
+/// whose data comes from outside lode (streaming targets, pipeline outputs) are left alone
+/// unless named with `--data`; `--no-data` restores configuration only.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// The snapshot id (`lode snapshots` lists them).
     pub id: String,
     /// Restore configuration only; leave every table's data as it is.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "data")]
     pub no_data: bool,
+    /// Also put back the data of this table, although its rows come from outside lode (a
+    /// streaming target, a pipeline output: `lifecycle.data: external`). Repeatable. Tables
+    /// with seed rows are restored without it.
+    #[arg(long = "data", value_name = "TABLE")]
+    pub data: Vec<crate::manifest::Address>,
     #[command(flatten)]
     pub apply: ApplyOptions,
 }
@@ -93,7 +101,10 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> Result<ExitCode, Comm
     let outcome = crate::app::restore::restore(
         &session,
         &args.id,
-        args.no_data,
+        &crate::app::restore::DataChoice {
+            no_data: args.no_data,
+            named: args.data.clone(),
+        },
         &args.apply.settings(),
         &CliApplyView {
             format: args.apply.format,

@@ -516,6 +516,7 @@ fn retained_resource_removed_from_the_manifests_is_forgotten_not_deleted() {
     let retain = Lifecycle {
         protect: false,
         retain: true,
+        ..Lifecycle::default()
     };
     manage(&mut state, &a, udt_spec("default", 60), retain);
     let fake = Fake::with_objects(&[(&a, udt_spec("default", 60))]);
@@ -599,6 +600,7 @@ fn protected_resource_removed_from_the_manifests_is_blocked_unless_allowed() {
     let protect = Lifecycle {
         protect: true,
         retain: false,
+        ..Lifecycle::default()
     };
     manage(&mut state, &a, udt_spec("default", 60), protect);
     let fake = Fake::with_objects(&[(&a, udt_spec("default", 60))]);
@@ -798,6 +800,7 @@ fn applying_a_plan_then_planning_again_finds_no_changes() {
     let retain = Lifecycle {
         protect: false,
         retain: true,
+        ..Lifecycle::default()
     };
     manage(&mut state, &forgotten, udt_spec("default", 4), retain);
     let fake = Fake::with_objects(&[

@@ -417,6 +417,18 @@ pub fn load_desired(
                 );
                 continue;
             }
+            if parsed.lifecycle.data.is_some() && address.kind != Kind::Table {
+                errors.push(
+                    ManifestError::new(
+                        path,
+                        parsed.name_line.0,
+                        parsed.name_line.1,
+                        format!("`lifecycle.data` applies to tables only, not to {address}"),
+                    )
+                    .with_hint("remove `data:` from its `lifecycle:`"),
+                );
+                continue;
+            }
             locators.insert((address.kind, locator), address.clone());
             let mut depends_on: BTreeSet<Address> = implicit_references(address.kind, &spec)
                 .into_iter()

@@ -106,6 +106,23 @@ pub struct Lifecycle {
     /// When the manifest is removed, stop managing the object instead of deleting it.
     #[serde(default)]
     pub retain: bool,
+    /// Tables only: where the rows come from, which decides whether `lode restore` puts them
+    /// back. `seeded` (the default for a table with `rows`): lode writes them, a restore puts
+    /// them back. `external` (the default otherwise: streaming targets, pipeline outputs):
+    /// data arrives from outside lode and a restore leaves it alone unless the table is named
+    /// with `--data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataLifecycle>,
+}
+
+/// `lifecycle.data` of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataLifecycle {
+    /// Lode writes the rows (seed rows): a restore puts them back.
+    Seeded,
+    /// Rows arrive from outside lode: a restore never discards them unless told to.
+    External,
 }
 
 /// Where a manifest document came from, for error messages and plans.

@@ -130,6 +130,24 @@ pub struct ChangeOptions {
     pub allow_full_refresh: bool,
 }
 
+/// What putting an object's data back to a snapshot's marker would do, shown (and confirmed)
+/// before anything is written: for a table, the Delta versions and what is undone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DataRestore {
+    pub address: Address,
+    /// The table's full name.
+    pub table: String,
+    /// The version live now.
+    pub from_version: i64,
+    /// The version the snapshot recorded.
+    pub to_version: i64,
+    /// Commits after `to_version` that the restore undoes.
+    pub commits_undone: i64,
+    /// Rows now and at `to_version`, when they could be counted.
+    pub rows_now: Option<u64>,
+    pub rows_then: Option<u64>,
+}
+
 /// A change a provider cannot make through its transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limitation {
@@ -161,6 +179,17 @@ pub trait Provider: Send + Sync {
         _address: &Address,
         _live: &LiveObject,
     ) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
+
+    /// What `restore_data` would do, without doing it; `None` when the data is already at the
+    /// marker (or the object has no data).
+    fn preview_data_restore(
+        &self,
+        _address: &Address,
+        _live: &LiveObject,
+        _data: &Value,
+    ) -> Result<Option<DataRestore>, ProviderError> {
         Ok(None)
     }
 
@@ -294,6 +323,17 @@ impl Providers {
         live: &LiveObject,
     ) -> Result<Option<Value>, ProviderError> {
         self.for_kind(address.kind)?.capture_data(address, live)
+    }
+
+    /// What restoring data marked by a snapshot would do (see `Provider::preview_data_restore`).
+    pub fn preview_data_restore(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        data: &Value,
+    ) -> Result<Option<DataRestore>, ProviderError> {
+        self.for_kind(address.kind)?
+            .preview_data_restore(address, live, data)
     }
 
     /// Restores data marked by a snapshot (see `Provider::restore_data`).

@@ -99,7 +99,18 @@ fn restore_brings_table_data_back_with_its_delta_version() {
         &repo,
         "DELETE FROM equipment_master WHERE equipment_id = 'CR_002'",
     );
-    let restore = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    // The bronze table's rows come from outside lode (the Zerobus stream): since issue #13 it
+    // is restored only when named.
+    let restore = repo.lode_ok(
+        &[
+            "restore",
+            &id,
+            "--data",
+            "table/ot_telemetry_bronze",
+            "--auto-approve",
+        ],
+        0,
+    );
     assert_contains(
         &restore.stdout,
         "RESTORE TABLE main.mining_demo.ot_telemetry_bronze VERSION AS OF",
@@ -563,4 +574,87 @@ fn issue_13_drill_level_2_target_ignition_then_level_1_no_data() {
     );
     assert_contains(&run.stdout, "Apply complete!");
     repo.lode_ok(&["plan", "--rev", "HEAD~1", "--detailed-exitcode"], 0);
+}
+
+/// Issue #13 (1, 2): `lode restore` shows every table restore before it writes anything, asks
+/// once, and changes nothing without an answer; it leaves tables whose data comes from outside
+/// lode alone unless they are named; and the next plan does not report lode's own restore as
+/// a change made outside lode.
+#[test]
+fn issue_13_restore_asks_before_touching_data_and_keeps_streamed_rows() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
+    sql(
+        &repo,
+        "INSERT INTO ot_telemetry_bronze (event_id, tag_path) VALUES ('e1', '[default]Mining/Equipment/CR_002/Vibration_MM_S')",
+    );
+    sql(
+        &repo,
+        "DELETE FROM equipment_master WHERE equipment_id = 'CR_002'",
+    );
+    // No --auto-approve and no terminal: the plan is shown, nothing is written.
+    let refused = repo.lode(&["restore", &id]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_contains(&refused.stderr, "refusing to apply without confirmation");
+    assert_contains(&refused.stdout, "Table data to restore");
+    assert_contains(
+        &refused.stdout,
+        "table/equipment_master  main.mining_demo.equipment_master  version",
+    );
+    assert_contains(&refused.stdout, "14 rows now, 15 after");
+    assert_contains(
+        &refused.stdout,
+        "table/ot_telemetry_bronze: its data comes from outside lode",
+    );
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM equipment_master"),
+        serde_json::json!([["14"]])
+    );
+
+    let restored = repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    assert_contains(
+        &restored.stdout,
+        "RESTORE TABLE main.mining_demo.equipment_master VERSION AS OF",
+    );
+    assert!(
+        !restored
+            .stdout
+            .contains("RESTORE TABLE main.mining_demo.ot_telemetry_bronze")
+    );
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM equipment_master"),
+        serde_json::json!([["15"]])
+    );
+    // The streamed row is still there.
+    assert_eq!(
+        sql(&repo, "SELECT COUNT(*) FROM ot_telemetry_bronze"),
+        serde_json::json!([["1"]])
+    );
+    // lode's own restore is not drift.
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(
+        !plan.stdout.contains("changed outside lode"),
+        "{}",
+        plan.stdout
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["status", "--format", "json"], 0).stdout).unwrap();
+    assert_eq!(status["drift"], serde_json::json!([]), "{status:#}");
+}
+
+/// Issue #13: `lifecycle.data` says where a table's rows come from; on anything else it is a
+/// mistake, reported with its file and line.
+#[test]
+fn issue_13_lifecycle_data_applies_to_tables_only() {
+    let repo = Repo::demo();
+    repo.edit(
+        "ignition/scripts.yaml",
+        "name: physics_simulation\n",
+        "name: physics_simulation\nlifecycle: {data: external}\n",
+    );
+    let run = repo.lode(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_contains(&run.stderr, "`lifecycle.data` applies to tables only");
+    assert_contains(&run.stderr, "--> ignition/scripts.yaml:");
 }

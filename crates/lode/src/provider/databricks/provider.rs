@@ -106,6 +106,38 @@ impl Provider for DatabricksProvider {
             .map(|v| serde_json::json!({"delta_version": v})))
     }
 
+    fn preview_data_restore(
+        &self,
+        address: &Address,
+        live: &LiveObject,
+        data: &Value,
+    ) -> Result<Option<crate::provider::DataRestore>, ProviderError> {
+        let Some(to_version) = data.get("delta_version").and_then(Value::as_i64) else {
+            return Ok(None);
+        };
+        if address.kind != Kind::Table {
+            return Ok(None);
+        }
+        let Some(from_version) = tables::current_version(self, &live.spec)? else {
+            return Ok(None);
+        };
+        if from_version == to_version {
+            return Ok(None);
+        }
+        // Counting is for people; a table that cannot be counted still restores.
+        let rows_now = tables::count_rows(self, &live.spec, None).ok();
+        let rows_then = tables::count_rows(self, &live.spec, Some(to_version)).ok();
+        Ok(Some(crate::provider::DataRestore {
+            address: address.clone(),
+            table: tables::full_name(&live.spec),
+            from_version,
+            to_version,
+            commits_undone: from_version - to_version,
+            rows_now,
+            rows_then,
+        }))
+    }
+
     fn restore_data(
         &self,
         address: &Address,

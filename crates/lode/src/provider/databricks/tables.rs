@@ -725,6 +725,25 @@ pub fn update_table(
 }
 
 /// `RESTORE TABLE ... VERSION AS OF`: data and metadata back to that version, as a new commit.
+/// The table's row count, now or at a Delta version.
+pub fn count_rows(
+    provider: &DatabricksProvider,
+    spec: &Value,
+    version: Option<i64>,
+) -> Result<u64, ProviderError> {
+    let travel = version
+        .map(|v| format!(" VERSION AS OF {v}"))
+        .unwrap_or_default();
+    let result = sql(
+        provider,
+        format!("SELECT COUNT(*) AS n FROM {}{travel}", qualified(spec)),
+    )?;
+    result
+        .value(0, "n")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ProviderError::Refused("COUNT(*) returned no number".into()))
+}
+
 pub fn restore_version(
     provider: &DatabricksProvider,
     spec: &Value,
