@@ -1,8 +1,14 @@
 //! Snapshots: the live state of resources at a moment, as readable files, so an environment can
 //! be put back exactly — including changes made outside git, and table data (through the Delta
-//! version each table had). `snapshots/<env>/<id>/index.json` lists what is in it; each resource
-//! is `resources/<kind>/<name>.json` with its spec (secrets masked), server id and outputs, and
-//! the data marker its provider captured (a table's Delta version). Secrets are never written.
+//! version each table had). Secrets are never written.
+//!
+//! Snapshots live with the state. With local state they are the folder
+//! `snapshots/<env>/<id>/` of the manifest root: `index.json` lists what is in it; each
+//! resource is `resources/<kind>/<name>.json` with its spec (secrets masked), server id and
+//! outputs, and the data marker its provider captured (a table's Delta version). With state in
+//! the workspace (shared by CI runners, whose checkouts are wiped) they are documents of that
+//! state store: `snapshots/<id>.json` (index and resources together, one write) and
+//! `snapshots/<id>.index.json` (what `lode snapshots` lists), with the same retention.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +19,8 @@ use serde_json::Value;
 use crate::manifest::Address;
 use crate::provider::LiveObject;
 use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
+use crate::state::StateError;
+use crate::state::backend::StateStore;
 
 /// What a snapshot holds, as listed by `lode snapshots`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +65,8 @@ pub enum SnapshotError {
     Corrupt { path: PathBuf, message: String },
     #[error("there is no snapshot `{id}` of environment `{environment}`")]
     NotFound { environment: String, id: String },
+    #[error("snapshots in the state store: {0}")]
+    Store(#[from] StateError),
 }
 
 fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
@@ -70,9 +80,27 @@ fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Sn
 
 /// The snapshots of one environment.
 pub struct Snapshots {
-    dir: PathBuf,
+    place: Place,
     environment: String,
 }
+
+/// Where an environment's snapshots are kept.
+enum Place {
+    /// `snapshots/<env>/` of the manifest root (local state).
+    Folder(PathBuf),
+    /// The `snapshots/` documents of the state store (state in the workspace).
+    Store(std::sync::Arc<dyn StateStore>),
+}
+
+/// A snapshot kept as one document of a state store.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    index: SnapshotIndex,
+    resources: Vec<SnapshotResource>,
+}
+
+const STORE_FOLDER: &str = "snapshots";
+const INDEX_SUFFIX: &str = ".index.json";
 
 fn resource_file(address: &Address) -> String {
     // Tag paths and view paths hold `/`; keep them readable as folders.
@@ -83,7 +111,15 @@ impl Snapshots {
     /// `root` is the manifest root; its `snapshots/` folder is never read as manifests.
     pub fn new(root: &Path, environment: &str) -> Snapshots {
         Snapshots {
-            dir: root.join("snapshots").join(environment),
+            place: Place::Folder(root.join("snapshots").join(environment)),
+            environment: environment.to_string(),
+        }
+    }
+
+    /// Snapshots kept in the environment's state store (state in the workspace).
+    pub fn in_store(store: std::sync::Arc<dyn StateStore>, environment: &str) -> Snapshots {
+        Snapshots {
+            place: Place::Store(store),
             environment: environment.to_string(),
         }
     }
@@ -104,10 +140,8 @@ impl Snapshots {
             created.replace([':', '-'], "").trim_end_matches('Z'),
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
-        let folder = self.dir.join(&id);
-        std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
-        self.ignore_in_git()?;
         let redactor = Redactor::new(secrets);
+        let mut resources = Vec::new();
         for (address, (live, data)) in objects {
             // Masked by value where lode knows it, and by place where the manifests or the
             // state say a secret lives: a live object can still hold a secret's previous value,
@@ -131,10 +165,7 @@ impl Snapshots {
                 sensitive,
                 data: data.clone(),
             };
-            let path = folder.join(resource_file(address));
-            std::fs::create_dir_all(path.parent().expect("files have folders"))
-                .map_err(io("create", &path))?;
-            write_json(&path, &resource)?;
+            resources.push(resource);
         }
         let index = SnapshotIndex {
             id,
@@ -144,12 +175,40 @@ impl Snapshots {
             reason: reason.to_string(),
             resources: objects.keys().cloned().collect(),
         };
-        write_json(&folder.join("index.json"), &index)?;
+        match &self.place {
+            Place::Folder(dir) => {
+                let folder = dir.join(&index.id);
+                std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
+                self.ignore_in_git(dir)?;
+                for resource in &resources {
+                    let path = folder.join(resource_file(&resource.address));
+                    std::fs::create_dir_all(path.parent().expect("files have folders"))
+                        .map_err(io("create", &path))?;
+                    write_json(&path, resource)?;
+                }
+                // The index last: a snapshot is listed only once it is whole.
+                write_json(&folder.join("index.json"), &index)?;
+            }
+            Place::Store(store) => {
+                let whole = StoredSnapshot {
+                    index: index.clone(),
+                    resources,
+                };
+                store.replace(
+                    &format!("{STORE_FOLDER}/{}.json", index.id),
+                    &to_json_bytes(&whole),
+                )?;
+                store.replace(
+                    &format!("{STORE_FOLDER}/{}{INDEX_SUFFIX}", index.id),
+                    &to_json_bytes(&index),
+                )?;
+            }
+        }
         Ok(index)
     }
 
-    fn ignore_in_git(&self) -> Result<(), SnapshotError> {
-        let Some(root) = self.dir.parent() else {
+    fn ignore_in_git(&self, dir: &Path) -> Result<(), SnapshotError> {
+        let Some(root) = dir.parent() else {
             return Ok(());
         };
         let ignore = root.join(".gitignore");
@@ -165,14 +224,28 @@ impl Snapshots {
 
     /// Every snapshot, oldest first.
     pub fn list(&self) -> Result<Vec<SnapshotIndex>, SnapshotError> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Ok(Vec::new());
-        };
         let mut indexes = Vec::new();
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path().join("index.json");
-            if path.is_file() {
-                indexes.push(read_json::<SnapshotIndex>(&path)?);
+        match &self.place {
+            Place::Folder(dir) => {
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    return Ok(Vec::new());
+                };
+                for entry in entries.filter_map(Result::ok) {
+                    let path = entry.path().join("index.json");
+                    if path.is_file() {
+                        indexes.push(read_json::<SnapshotIndex>(&path)?);
+                    }
+                }
+            }
+            Place::Store(store) => {
+                for name in store.list(STORE_FOLDER)? {
+                    if name.ends_with(INDEX_SUFFIX) {
+                        let document = format!("{STORE_FOLDER}/{name}");
+                        if let Some(bytes) = store.read(&document)? {
+                            indexes.push(parse_json(&document, &bytes)?);
+                        }
+                    }
+                }
             }
         }
         indexes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -181,7 +254,24 @@ impl Snapshots {
 
     /// One snapshot's index and resources.
     pub fn load(&self, id: &str) -> Result<(SnapshotIndex, Vec<SnapshotResource>), SnapshotError> {
-        let folder = self.dir.join(id);
+        let not_found = || SnapshotError::NotFound {
+            environment: self.environment.clone(),
+            id: id.to_string(),
+        };
+        // An id names a snapshot, never a path.
+        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(not_found());
+        }
+        let dir = match &self.place {
+            Place::Folder(dir) => dir,
+            Place::Store(store) => {
+                let document = format!("{STORE_FOLDER}/{id}.json");
+                let bytes = store.read(&document)?.ok_or_else(not_found)?;
+                let whole: StoredSnapshot = parse_json(&document, &bytes)?;
+                return Ok((whole.index, whole.resources));
+            }
+        };
+        let folder = dir.join(id);
         let index_path = folder.join("index.json");
         if !index_path.is_file() {
             return Err(SnapshotError::NotFound {
@@ -203,17 +293,40 @@ impl Snapshots {
         let all = self.list()?;
         let excess = all.len().saturating_sub(keep);
         for index in &all[..excess] {
-            let folder = self.dir.join(&index.id);
-            std::fs::remove_dir_all(&folder).map_err(io("remove", &folder))?;
+            match &self.place {
+                Place::Folder(dir) => {
+                    let folder = dir.join(&index.id);
+                    std::fs::remove_dir_all(&folder).map_err(io("remove", &folder))?;
+                }
+                Place::Store(store) => {
+                    // The index first: a snapshot half removed is no longer listed.
+                    store.remove(&format!("{STORE_FOLDER}/{}{INDEX_SUFFIX}", index.id))?;
+                    store.remove(&format!("{STORE_FOLDER}/{}.json", index.id))?;
+                }
+            }
         }
         Ok(excess)
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SnapshotError> {
+fn to_json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("snapshots serialise");
     bytes.push(b'\n');
-    std::fs::write(path, bytes).map_err(io("write", path))
+    bytes
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SnapshotError> {
+    std::fs::write(path, to_json_bytes(value)).map_err(io("write", path))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    document: &str,
+    bytes: &[u8],
+) -> Result<T, SnapshotError> {
+    serde_json::from_slice(bytes).map_err(|e| SnapshotError::Corrupt {
+        path: PathBuf::from(document),
+        message: e.to_string(),
+    })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SnapshotError> {

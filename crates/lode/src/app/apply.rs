@@ -15,7 +15,7 @@ use crate::engine::plan::{Action, Plan, PlanOptions};
 use crate::manifest::{Address, Desired};
 use crate::provider::{LiveObject, ProviderError};
 use crate::redact::Redactor;
-use crate::snapshot::{SnapshotError, Snapshots};
+use crate::snapshot::SnapshotError;
 use crate::state::{JournalEntry, LockGuard, Outcome, State, StateError};
 use crate::verify::{CheckResult, VerifyOptions};
 
@@ -652,7 +652,7 @@ pub fn snapshot_before(
     if objects.is_empty() {
         return Ok(None);
     }
-    let snapshots = Snapshots::new(&session.root, &session.env_name);
+    let snapshots = session.snapshots();
     let index = snapshots.capture(
         "before apply",
         // What is live: the revision last applied, not the one about to be.

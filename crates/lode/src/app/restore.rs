@@ -15,7 +15,7 @@ use super::session::Session;
 use crate::engine::plan::{Action, PlanOptions, build_plan};
 use crate::manifest::{Address, DataLifecycle, Desired, DesiredResource, Origin};
 use crate::provider::DataRestore;
-use crate::snapshot::{SnapshotIndex, Snapshots};
+use crate::snapshot::SnapshotIndex;
 use crate::state::{JournalEntry, LockGuard, Outcome};
 
 /// Captures the live state of every managed resource (specs, payloads, table versions), and
@@ -36,7 +36,7 @@ pub fn take_snapshot(session: &Session) -> Result<SnapshotIndex, ApplyError> {
         let data = session.providers.capture_data(&address, &object)?;
         objects.insert(address, (object, data));
     }
-    let snapshots = Snapshots::new(&session.root, &session.env_name);
+    let snapshots = session.snapshots();
     let index = snapshots.capture(
         "on demand",
         state.revision.clone(),
@@ -106,7 +106,7 @@ pub fn restore_snapshot(
     command: &str,
 ) -> Result<ApplyOutcome, ApplyError> {
     let state = session.load_state_for_change(lock)?;
-    let (index, resources) = Snapshots::new(&session.root, &session.env_name).load(id)?;
+    let (index, resources) = session.snapshots().load(id)?;
     let selected: BTreeSet<_> = index.resources.iter().cloned().collect();
     let started = std::time::Instant::now();
     let mut entry = JournalEntry::begin("restore", command);

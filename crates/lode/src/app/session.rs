@@ -186,7 +186,41 @@ pub fn load_manifests(global: &SessionArgs, rev: Option<&str>) -> Result<Loaded,
     })?)
 }
 
+/// Where an environment's snapshots are kept: with its state. Local state keeps them in
+/// `snapshots/<env>/` of the manifest root; state in the workspace keeps them in the
+/// workspace too, so they outlive a CI runner's checkout.
+fn snapshots_of(
+    environment: &EnvironmentConfig,
+    backend: &StateBackend,
+    root: &Path,
+    env_name: &str,
+) -> crate::snapshot::Snapshots {
+    match environment.state.backend {
+        StateBackendKind::Local => crate::snapshot::Snapshots::new(root, env_name),
+        StateBackendKind::Workspace => {
+            crate::snapshot::Snapshots::in_store(backend.store(), env_name)
+        }
+    }
+}
+
+impl StateAccess {
+    /// The environment's snapshots (see `Session::snapshots`).
+    pub fn snapshots(&self) -> crate::snapshot::Snapshots {
+        snapshots_of(&self.environment, &self.backend, &self.root, &self.env_name)
+    }
+}
+
 impl Session {
+    /// The environment's snapshots, kept with its state.
+    pub fn snapshots(&self) -> crate::snapshot::Snapshots {
+        snapshots_of(
+            &self.loaded.environment,
+            &self.backend,
+            &self.root,
+            &self.env_name,
+        )
+    }
+
     /// Opens the manifests (at `rev` when given) and the environment.
     pub fn open(
         args: &SessionArgs,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::apply::{ApplyOptions, CliApplyView, finish};
 use super::printer;
 use super::{CommandError, ErrorClass, GlobalArgs};
-use crate::snapshot::{SnapshotError, Snapshots};
+use crate::snapshot::SnapshotError;
 
 /// Capture the live state of every managed resource (specs, payloads, table versions) into
 /// `snapshots/<env>/<id>/`; secrets are never written.
@@ -67,8 +67,11 @@ pub fn snapshot(global: &GlobalArgs, _: &SnapshotArgs) -> Result<ExitCode, Comma
 }
 
 pub fn list(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<ExitCode, CommandError> {
-    let root = crate::app::session::find_root(global.dir.as_deref())?;
-    let all = Snapshots::new(&root, &global.env).list()?;
+    // Where the state is, from lode.yaml and the environment file only: listing snapshots
+    // works while other manifests are broken.
+    let all = crate::app::session::open_state(&global.session())?
+        .snapshots()
+        .list()?;
     if args.format == super::TextOrJson::Json {
         printer().json(&serde_json::to_value(&all).expect("snapshot indexes serialise"));
         return Ok(ExitCode::SUCCESS);

@@ -59,6 +59,9 @@ pub trait StateStore: Send + Sync {
             .unwrap_or_default())
     }
     fn remove(&self, name: &str) -> Result<(), StateError>;
+    /// The names of the documents directly in `folder` (a relative folder such as
+    /// `snapshots`); empty when there is no such folder.
+    fn list(&self, folder: &str) -> Result<Vec<String>, StateError>;
     /// Takes the lock for `info` or reports who holds it. The lock is released when the
     /// returned value is dropped.
     fn lock(&self, environment: &str, info: &LockInfo) -> Result<Box<dyn HeldLock>, StateError>;
@@ -250,16 +253,21 @@ impl JournalEntry {
 
 /// The state of one environment in one store.
 pub struct StateBackend {
-    store: Box<dyn StateStore>,
+    store: std::sync::Arc<dyn StateStore>,
     environment: String,
 }
 
 impl StateBackend {
     pub fn new(store: Box<dyn StateStore>, environment: &str) -> StateBackend {
         StateBackend {
-            store,
+            store: std::sync::Arc::from(store),
             environment: environment.to_string(),
         }
+    }
+
+    /// The store itself, for what lives beside the state (snapshots of a shared state).
+    pub fn store(&self) -> std::sync::Arc<dyn StateStore> {
+        self.store.clone()
     }
 
     pub fn location(&self) -> String {

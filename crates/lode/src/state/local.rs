@@ -107,6 +107,22 @@ impl StateStore for LocalStore {
         }
     }
 
+    fn list(&self, folder: &str) -> Result<Vec<String>, StateError> {
+        let dir = self.dir.join(folder);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(storage("list", &dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn lock(&self, environment: &str, info: &LockInfo) -> Result<Box<dyn HeldLock>, StateError> {
         self.ensure_dir()?;
         let path = self.dir.join("lock");

@@ -176,6 +176,26 @@ impl StateStore for WorkspaceStore {
             .map_err(storage("write", &self.path(&name)))
     }
 
+    fn list(&self, folder: &str) -> Result<Vec<String>, StateError> {
+        let listed: Option<Value> = self
+            .client
+            .get_optional("/api/2.0/workspace/list", &[("path", self.path(folder))])
+            .map_err(storage("list", &self.path(folder)))?;
+        let mut names: Vec<String> = listed
+            .as_ref()
+            .and_then(|l| l.get("objects"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|o| o.get("object_type").and_then(Value::as_str) != Some("DIRECTORY"))
+            .filter_map(|o| o.get("path").and_then(Value::as_str))
+            .filter_map(|p| p.rsplit('/').next())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
         // A journal written before records were files comes first, line by line.
         let mut records = self
@@ -183,23 +203,13 @@ impl StateStore for WorkspaceStore {
             .map(|bytes| lines_of(&bytes))
             .unwrap_or_default();
         let folder = records_folder(log);
-        let listed: Option<Value> = self
-            .client
-            .get_optional("/api/2.0/workspace/list", &[("path", self.path(&folder))])
-            .map_err(storage("list", &self.path(&folder)))?;
-        let mut names: Vec<String> = listed
-            .as_ref()
-            .and_then(|l| l.get("objects"))
-            .and_then(Value::as_array)
+        // The keys sort in time order (`list` sorts).
+        let names: Vec<String> = self
+            .list(&folder)?
             .into_iter()
-            .flatten()
-            .filter_map(|o| o.get("path").and_then(Value::as_str))
-            .filter_map(|p| p.rsplit('/').next())
             .filter(|n| n.ends_with(".json"))
             .map(|n| format!("{folder}/{n}"))
             .collect();
-        // The keys sort in time order.
-        names.sort();
         let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
         for record in read {
             // A record deleted between the listing and its read is simply gone.

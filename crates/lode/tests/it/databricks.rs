@@ -597,3 +597,35 @@ fn issue_13_state_reads_the_configured_backend_or_fails() {
     assert_contains(&run.stderr, "environments/local.yaml");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+/// Issue #13 (10): with state in the workspace, snapshots live there too (same retention), so
+/// a CI runner whose checkout is wiped still finds and restores them; nothing is written to
+/// the checkout's `snapshots/` folder.
+#[test]
+fn issue_13_snapshots_go_with_the_workspace_state() {
+    let repo = workspace_state_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit("sites.csv", "S2,South Pit,800.5\n", "S2,South Pit,900\n");
+    repo.commit("v2: a capacity changes");
+    let applied = repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert_contains(&applied.stderr, "Saved snapshot");
+    assert!(
+        !repo.path().join("snapshots").exists(),
+        "snapshots of a workspace state stay out of the checkout"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&repo.lode_ok(&["snapshots", "--format", "json"], 0).stdout).unwrap();
+    let id = listed[0]["id"].as_str().expect("a snapshot").to_string();
+    let workspace = emulator_files(&repo);
+    assert!(
+        workspace
+            .files
+            .status(&format!("/Shared/.lode/dbx-test/local/snapshots/{id}.json"))
+            .is_some(),
+        "the snapshot is a workspace file"
+    );
+    // Restoring it puts the old capacity back (a seeded table's data).
+    repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode", "--rev", "HEAD~1"], 0);
+    assert_contains(&plan.stdout, "No changes");
+}
