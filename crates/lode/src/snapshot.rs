@@ -248,6 +248,14 @@ impl Snapshots {
                 }
             }
         }
+        // An index names its own snapshot; one whose id is a path (a tampered or foreign
+        // file) is never trusted to say what to read or remove.
+        if let Some(bad) = indexes.iter().find(|i| !valid_id(&i.id)) {
+            return Err(SnapshotError::Corrupt {
+                path: PathBuf::from(&bad.id),
+                message: "a snapshot id must be a plain name, not a path".to_string(),
+            });
+        }
         indexes.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(indexes)
     }
@@ -258,8 +266,7 @@ impl Snapshots {
             environment: self.environment.clone(),
             id: id.to_string(),
         };
-        // An id names a snapshot, never a path.
-        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        if !valid_id(id) {
             return Err(not_found());
         }
         let dir = match &self.place {
@@ -307,6 +314,15 @@ impl Snapshots {
         }
         Ok(excess)
     }
+}
+
+/// An id names a snapshot, never a path.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | 'T' | '.'))
 }
 
 fn to_json_bytes<T: Serialize>(value: &T) -> Vec<u8> {

@@ -105,6 +105,10 @@ pub enum ApplyError {
         "{address} holds a secret at {pointer}, and the manifests no longer give it a value; nothing was restored"
     )]
     SecretWithoutValue { address: Address, pointer: String },
+    #[error(
+        "{address} changed since the restore was planned (it was at version {shown}); nothing more was restored"
+    )]
+    ChangedSincePlan { address: Address, shown: i64 },
 }
 
 /// A plan ready to execute, with what it was made from: the desired state (the manifests, or
@@ -351,7 +355,8 @@ pub fn execute(
         }
     };
     let on_step = |step: &StepOutcome| view.step_finished(step);
-    let halt = || emergency_stop(session);
+    let stop_watch = StopWatch::new(session);
+    let halt = || stop_watch.check();
     let writer = session.backend.writer(state, lock)?;
     let inputs = ApplyInputs {
         plan: &plan,
@@ -427,6 +432,12 @@ pub fn execute(
         outcome.executed = Some(executed);
         return Ok(outcome);
     }
+    if executed.halted.is_some() {
+        // An emergency stop is in force: checks would measure a stopped environment, and a
+        // rollback would write to it. The stop's owner decides what comes next.
+        outcome.executed = Some(executed);
+        return Ok(outcome);
+    }
     let failure = if executed.nothing_failed() {
         verify_after_apply(session, view, command)?
     } else {
@@ -445,27 +456,41 @@ pub fn execute(
     Ok(outcome)
 }
 
-/// The emergency stop a running apply must halt for, if one was set since it started. Asked
-/// before each step, at most a few times a second (on a workspace backend it is a request).
-fn emergency_stop(session: &Session) -> Option<String> {
-    use std::sync::Mutex;
-    static LAST: Mutex<Option<(Instant, Option<String>)>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((at, answer)) = &*last
-        && at.elapsed() < Duration::from_millis(250)
-    {
-        return answer.clone();
+/// Answers "is an emergency stop in force?" for one apply, before each step, reading the
+/// marker at most every 250 ms (on a workspace backend it is a request).
+struct StopWatch<'a> {
+    session: &'a Session,
+    last: std::sync::Mutex<Option<(Instant, Option<String>)>>,
+}
+
+impl<'a> StopWatch<'a> {
+    fn new(session: &'a Session) -> StopWatch<'a> {
+        StopWatch {
+            session,
+            last: std::sync::Mutex::new(None),
+        }
     }
-    // A marker that cannot be read does not stop an apply: the stop that wrote it also
-    // stopped the live systems, and the next apply refuses until `--resume`.
-    let answer = session
-        .backend
-        .stopped()
-        .ok()
-        .flatten()
-        .map(|stop| format!("`lode stop` by {} at {}", stop.who, stop.started));
-    *last = Some((Instant::now(), answer.clone()));
-    answer
+
+    fn check(&self) -> Option<String> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < Duration::from_millis(250)
+        {
+            return answer.clone();
+        }
+        // A marker that cannot be read does not stop an apply: the stop that wrote it also
+        // stopped the live systems, and the next apply refuses until `--resume`. The apply
+        // lifted any earlier stop before it began, so a marker seen now was set while it ran.
+        let answer = self
+            .session
+            .backend
+            .stopped()
+            .ok()
+            .flatten()
+            .map(|stop| format!("`lode stop` by {} at {}", stop.who, stop.started));
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
 }
 
 /// Runs the checks after an apply (they see what was just applied); `None` when all pass,

@@ -62,103 +62,162 @@ pub struct LocalEmulators {
 }
 
 /// Builds the providers an environment configures, rooted at the manifest root; starts the
-/// in-process emulators the environment asks for.
+/// in-process emulators the environment asks for. Any system that cannot be set up is an
+/// error.
 pub fn connect(
     environment: &EnvironmentConfig,
     root: &Path,
     env_name: &str,
 ) -> Result<Connection, ConnectError> {
+    let (connection, mut failed) = connect_each(environment, root, env_name);
+    match failed.pop() {
+        Some((_, error)) => Err(error),
+        None => Ok(connection),
+    }
+}
+
+/// Like [`connect`], but a system that cannot be set up (a missing token, an emulator that
+/// does not start) is left out and reported, so the commands for bad days (`stop`, `status`,
+/// `state`) still reach the others.
+pub fn connect_each(
+    environment: &EnvironmentConfig,
+    root: &Path,
+    env_name: &str,
+) -> (Connection, Vec<(&'static str, ConnectError)>) {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
     let mut shared = SharedClients::default();
     let mut emulators = LocalEmulators::default();
+    let mut failed = Vec::new();
     if let Some(config) = &environment.ignition {
-        let data_dir = config.data_dir.as_ref().map(|d| root.join(d));
-        let gateway = if config.emulator {
-            let data_dir = data_dir
-                .clone()
-                .ok_or(ConnectError::Config("an emulated gateway needs `data_dir`"))?;
-            let url = emulators.start_gateway(&data_dir, env_name)?;
-            Some(gateway_client(&url, LOCAL_GATEWAY_TOKEN)?)
-        } else if let Some(url) = &config.gateway_url {
-            let variable = config.token_env.as_deref().unwrap_or("IGNITION_API_TOKEN");
-            let token = std::env::var(variable).map_err(|_| {
-                ConnectError::Gateway(format!(
-                    "set {variable} to the gateway API token (`name:secret`)"
-                ))
-            })?;
-            Some(gateway_client(url, &token)?)
-        } else {
-            None
-        };
-        shared.ignition_gateway = gateway.clone();
-        match config.transport {
-            IgnitionTransport::Files => {
-                let data_dir = data_dir.ok_or(ConnectError::Config(
-                    "the files transport needs `ignition.data_dir`",
-                ))?;
-                providers.push(Box::new(ignition::files::IgnitionFiles::new(
-                    data_dir,
-                    config.collection.clone(),
-                    gateway,
-                )));
+        match connect_ignition(config, root, env_name, &mut emulators) {
+            Ok((provider, gateway)) => {
+                providers.push(provider);
+                shared.ignition_gateway = gateway;
             }
-            IgnitionTransport::Api => {
-                let gateway = gateway.ok_or(ConnectError::Config(
-                    "the api transport needs `ignition.gateway_url`",
-                ))?;
-                providers.push(Box::new(ignition::api::IgnitionApi::new(gateway)));
-            }
+            Err(error) => failed.push(("ignition", error)),
         }
     }
     if let Some(config) = &environment.databricks {
-        let resolved = if config.emulator {
-            let data_dir = root.join(".lode").join(env_name).join("databricks");
-            auth::ResolvedAuth {
-                host: emulators.start_databricks(&data_dir, env_name)?,
-                credentials: auth::Credentials::Pat {
-                    token: LOCAL_EMULATOR_TOKEN.to_string(),
-                },
-                warehouse_id: None,
-                source: "the in-process emulator".to_string(),
+        match connect_databricks(config, root, env_name, &mut emulators) {
+            Ok((provider, client, warehouse_id)) => {
+                providers.push(provider);
+                shared.databricks = Some(client);
+                shared.databricks_warehouse_id = warehouse_id;
             }
-        } else {
-            let settings = auth::AuthSettings {
-                host: config.host.clone(),
-                profile: config.profile.clone(),
-                token_env: config.token_env.clone(),
-            };
-            auth::resolve_auth(&settings, &|name| std::env::var(name).ok(), None)?
-        };
-        let warehouse_id = config
-            .warehouse_id
-            .clone()
-            .or_else(|| resolved.warehouse_id.clone());
-        let mut options = client::ClientOptions::default();
-        // The SDKs' setting: requests per second the client sends at most (default 15).
-        if let Some(limit) = std::env::var("DATABRICKS_RATE_LIMIT")
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-        {
-            options.rate_limit_per_second = limit;
+            Err(error) => failed.push(("databricks", error)),
         }
-        let client = Arc::new(client::DatabricksClient::new(resolved, options)?);
-        shared.databricks = Some(client.clone());
-        shared.databricks_warehouse_id = warehouse_id.clone();
-        let mut settings = databricks::provider::DatabricksSettings {
-            warehouse_id,
-            ..Default::default()
-        };
-        if let Some(seconds) = config.pipeline_timeout_seconds {
-            settings.pipeline_timeout = std::time::Duration::from_secs(seconds);
-        }
-        providers.push(Box::new(databricks::provider::DatabricksProvider::new(
-            client, settings,
-        )));
     }
-    Ok(Connection {
+    let connection = Connection {
         providers: Providers::new(providers, shared),
         emulators,
-    })
+    };
+    (connection, failed)
+}
+
+/// The gateway's provider, and its HTTP client when it has one.
+type IgnitionConnection = (Box<dyn Provider>, Option<Arc<GatewayClient>>);
+
+fn connect_ignition(
+    config: &crate::manifest::environment::IgnitionConfig,
+    root: &Path,
+    env_name: &str,
+    emulators: &mut LocalEmulators,
+) -> Result<IgnitionConnection, ConnectError> {
+    let data_dir = config.data_dir.as_ref().map(|d| root.join(d));
+    let gateway = if config.emulator {
+        let data_dir = data_dir
+            .clone()
+            .ok_or(ConnectError::Config("an emulated gateway needs `data_dir`"))?;
+        let url = emulators.start_gateway(&data_dir, env_name)?;
+        Some(gateway_client(&url, LOCAL_GATEWAY_TOKEN)?)
+    } else if let Some(url) = &config.gateway_url {
+        let variable = config.token_env.as_deref().unwrap_or("IGNITION_API_TOKEN");
+        let token = std::env::var(variable).map_err(|_| {
+            ConnectError::Gateway(format!(
+                "set {variable} to the gateway API token (`name:secret`)"
+            ))
+        })?;
+        Some(gateway_client(url, &token)?)
+    } else {
+        None
+    };
+    let provider: Box<dyn Provider> = match config.transport {
+        IgnitionTransport::Files => {
+            let data_dir = data_dir.ok_or(ConnectError::Config(
+                "the files transport needs `ignition.data_dir`",
+            ))?;
+            Box::new(ignition::files::IgnitionFiles::new(
+                data_dir,
+                config.collection.clone(),
+                gateway.clone(),
+            ))
+        }
+        IgnitionTransport::Api => {
+            let client = gateway.clone().ok_or(ConnectError::Config(
+                "the api transport needs `ignition.gateway_url`",
+            ))?;
+            Box::new(ignition::api::IgnitionApi::new(client))
+        }
+    };
+    Ok((provider, gateway))
+}
+
+/// The workspace's provider, its client, and the SQL warehouse it uses.
+type DatabricksConnection = (
+    Box<dyn Provider>,
+    Arc<client::DatabricksClient>,
+    Option<String>,
+);
+
+fn connect_databricks(
+    config: &crate::manifest::environment::DatabricksConfig,
+    root: &Path,
+    env_name: &str,
+    emulators: &mut LocalEmulators,
+) -> Result<DatabricksConnection, ConnectError> {
+    let resolved = if config.emulator {
+        let data_dir = root.join(".lode").join(env_name).join("databricks");
+        auth::ResolvedAuth {
+            host: emulators.start_databricks(&data_dir, env_name)?,
+            credentials: auth::Credentials::Pat {
+                token: LOCAL_EMULATOR_TOKEN.to_string(),
+            },
+            warehouse_id: None,
+            source: "the in-process emulator".to_string(),
+        }
+    } else {
+        let settings = auth::AuthSettings {
+            host: config.host.clone(),
+            profile: config.profile.clone(),
+            token_env: config.token_env.clone(),
+        };
+        auth::resolve_auth(&settings, &|name| std::env::var(name).ok(), None)?
+    };
+    let warehouse_id = config
+        .warehouse_id
+        .clone()
+        .or_else(|| resolved.warehouse_id.clone());
+    let mut options = client::ClientOptions::default();
+    // The SDKs' setting: requests per second the client sends at most (default 15).
+    if let Some(limit) = std::env::var("DATABRICKS_RATE_LIMIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        options.rate_limit_per_second = limit;
+    }
+    let client = Arc::new(client::DatabricksClient::new(resolved, options)?);
+    let mut settings = databricks::provider::DatabricksSettings {
+        warehouse_id: warehouse_id.clone(),
+        ..Default::default()
+    };
+    if let Some(seconds) = config.pipeline_timeout_seconds {
+        settings.pipeline_timeout = std::time::Duration::from_secs(seconds);
+    }
+    let provider = Box::new(databricks::provider::DatabricksProvider::new(
+        client.clone(),
+        settings,
+    ));
+    Ok((provider, client, warehouse_id))
 }
 
 fn gateway_client(url: &str, token: &str) -> Result<Arc<GatewayClient>, ConnectError> {

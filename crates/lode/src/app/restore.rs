@@ -184,16 +184,33 @@ pub fn restore_snapshot(
     let before = snapshot_before(session, &state, selected.iter().cloned(), &live)?;
     let mut notes = vec![format!("restored snapshot {}", index.id)];
     for (preview, marker) in &data_restores {
-        let object = &live[&preview.address];
-        if let Some(done) = session
-            .providers
-            .restore_data(&preview.address, object, marker)?
-        {
-            view.data_restored(&done);
-            notes.push(format!(
-                "{done} ({} commit(s) undone)",
-                preview.commits_undone
-            ));
+        match restore_table(session, &live[&preview.address], preview, marker) {
+            Ok(Some(done)) => {
+                view.data_restored(&done);
+                notes.push(format!(
+                    "{done} ({} commit(s) undone)",
+                    preview.commits_undone
+                ));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // What was already put back is on record before the error is returned.
+                entry.revision = state.revision.clone();
+                entry.snapshot = before;
+                entry.duration_ms = started.elapsed().as_millis() as u64;
+                entry.outcome = Outcome::Failed;
+                notes.push(session.redactor.text(&format!(
+                    "failed: restoring the data of {}: {error}",
+                    preview.address
+                )));
+                entry.details = notes;
+                if let Err(journal) = session.backend.append_journal(&entry) {
+                    session.reporter.warn(&format!(
+                        "the journal could not record this restore: {journal}"
+                    ));
+                }
+                return Err(error);
+            }
         }
     }
     let (plan, live) = if data_restores.is_empty() {
@@ -227,6 +244,28 @@ pub fn restore_snapshot(
     planned.snapshot = before;
     planned.notes = notes;
     execute(session, planned, &settings, view, lock, "restore", command)
+}
+
+/// Puts one table's data back, if it is still where the shown plan said: commits that arrived
+/// while the plan waited for its answer were not shown, so they are not discarded silently.
+fn restore_table(
+    session: &Session,
+    object: &crate::provider::LiveObject,
+    preview: &DataRestore,
+    marker: &Value,
+) -> Result<Option<String>, ApplyError> {
+    let now = session
+        .providers
+        .preview_data_restore(&preview.address, object, marker)?;
+    if now.as_ref().map(|n| n.from_version) != Some(preview.from_version) {
+        return Err(ApplyError::ChangedSincePlan {
+            address: preview.address.clone(),
+            shown: preview.from_version,
+        });
+    }
+    Ok(session
+        .providers
+        .restore_data(&preview.address, object, marker)?)
 }
 
 /// The desired state a restore moves to: the snapshot's specs, with the secrets they held

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Reporter;
-use super::connect::{ConnectError, LocalEmulators, connect};
+use super::connect::{ConnectError, LocalEmulators, connect, connect_each};
 use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
 use crate::manifest::environment::{
     EnvironmentConfig, ProjectConfig, StateBackendKind, load_environment, load_project,
@@ -137,7 +137,11 @@ pub struct StateAccess {
     pub env_name: String,
     pub environment: EnvironmentConfig,
     pub backend: StateBackend,
+    /// The providers of the systems that could be set up.
     pub providers: Providers,
+    /// Systems that could not be set up (a missing token, an emulator that did not start),
+    /// with why.
+    pub unreachable: Vec<(&'static str, String)>,
     /// The in-process emulators of a local environment; dropped after everything else.
     pub emulators: LocalEmulators,
 }
@@ -156,20 +160,33 @@ pub fn open_state(args: &SessionArgs) -> Result<StateAccess, OpenSessionError> {
     let (Some(project), Some(environment)) = (project, environment) else {
         return Err(LoadManifestsError::Invalid(errors).into());
     };
-    let connection = connect(&environment, &root, &args.env)?;
-    let backend = state_backend(
+    let (connection, failed) = connect_each(&environment, &root, &args.env);
+    let backend = match state_backend(
         &project,
         &environment,
         &root,
         &args.env,
         &connection.providers,
-    )?;
+    ) {
+        Ok(backend) => backend,
+        // The state lives behind a system that could not be set up: that is the reason.
+        Err(error) => {
+            return Err(match failed.into_iter().find(|(s, _)| *s == "databricks") {
+                Some((_, connect)) => connect.into(),
+                None => error,
+            });
+        }
+    };
     Ok(StateAccess {
         root,
         env_name: args.env.clone(),
         environment,
         backend,
         providers: connection.providers,
+        unreachable: failed
+            .into_iter()
+            .map(|(system, error)| (system, error.to_string()))
+            .collect(),
         emulators: connection.emulators,
     })
 }

@@ -22,6 +22,10 @@ use crate::state::backend::LockInfo;
 use crate::state::{JournalEntry, State};
 use crate::verify::{CheckResult, VerifyContext, VerifyOptions};
 
+/// The journal entries status reads: enough to find the last apply without reading a long
+/// history one request at a time.
+const JOURNAL_ENTRIES: usize = 50;
+
 /// How long `lode status` waits for one system's answer, unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -143,20 +147,30 @@ pub fn status(args: &SessionArgs, timeout: Duration) -> Result<StatusReport, Ope
             (system, receiver)
         })
         .collect();
+    // One deadline for everything asked side by side: waiting for the state and then for
+    // each system must not add up.
+    let deadline = std::time::Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
     let state_access = access.clone();
-    let state_view = within(timeout, move || -> Result<StateView, String> {
-        let backend = &state_access.backend;
-        let (state, _) = backend.load().map_err(|e| e.to_string())?;
-        Ok(StateView {
-            state,
-            lock: backend.lock_holder().map_err(|e| e.to_string())?,
-            journal: backend.journal().map_err(|e| e.to_string())?,
-            stopped: backend.stopped().map_err(|e| e.to_string())?,
-        })
+    let (state_sender, state_receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let read = (|| -> Result<StateView, String> {
+            let backend = &state_access.backend;
+            let (state, _) = backend.load().map_err(|e| e.to_string())?;
+            Ok(StateView {
+                state,
+                lock: backend.lock_holder().map_err(|e| e.to_string())?,
+                journal: backend
+                    .recent_journal(JOURNAL_ENTRIES)
+                    .map_err(|e| e.to_string())?,
+                stopped: backend.stopped().map_err(|e| e.to_string())?,
+            })
+        })();
+        let _ = state_sender.send(read);
     });
-    let connections: Vec<SystemHealth> = checks
+    let mut connections: Vec<SystemHealth> = checks
         .into_iter()
-        .map(|(system, receiver)| match receiver.recv_timeout(timeout) {
+        .map(|(system, receiver)| match receiver.recv_timeout(left()) {
             Ok(Ok(detail)) => SystemHealth {
                 system,
                 ok: true,
@@ -174,7 +188,14 @@ pub fn status(args: &SessionArgs, timeout: Duration) -> Result<StatusReport, Ope
             },
         })
         .collect();
-    let state_view = match state_view {
+    for (system, why) in &access.unreachable {
+        connections.push(SystemHealth {
+            system,
+            ok: false,
+            detail: redactor.text(why),
+        });
+    }
+    let state_view = match state_receiver.recv_timeout(left()).ok() {
         Some(Ok(view)) => Some(view),
         Some(Err(error)) => {
             problems.push(redactor.text(&format!("the state could not be read: {error}")));
@@ -290,9 +311,11 @@ pub fn status(args: &SessionArgs, timeout: Duration) -> Result<StatusReport, Ope
             since: s.started.clone(),
             by: s.who.clone(),
         });
+    // Healthy means measured and fine: a section that could not be measured is not healthy.
     let healthy = connections.iter().all(|c| c.ok)
         && state_view.is_some()
         && stopped.is_none()
+        && problems.is_empty()
         && crate::verify::all_passed(&health);
     Ok(StatusReport {
         environment: access.env_name.clone(),

@@ -5,8 +5,12 @@
 //!
 //! It is built for a bad day: it works from the state alone (the pipeline ids, script and
 //! connector addresses lode last applied), reads only `lode.yaml` and the environment file (a
-//! broken manifest elsewhere does not matter), and never waits for the apply lock (an apply
-//! holding it is what it may have to stop).
+//! broken manifest elsewhere does not matter), never waits for the apply lock (an apply
+//! holding it is what it may have to stop), and stops each system on its own with a deadline,
+//! so a system that is down is reported instead of holding up the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::session::StateAccess;
 use crate::manifest::Address;
@@ -42,10 +46,15 @@ pub enum StopError {
     Provider(#[from] ProviderError),
 }
 
-/// Stops the environment `access` opened. `redactor` masks the secrets the manifests name,
-/// when they could be read.
+/// How long the stop waits for one system: long enough for a slow system, short enough that
+/// one that is down does not hold up the report (its objects are named as not stopped).
+pub const SYSTEM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Stops the environment `access` opened, each system on its own, so one that is down does not
+/// keep the others running. `redactor` masks the secrets the manifests name, when they could
+/// be read.
 pub fn stop(
-    access: &StateAccess,
+    access: &Arc<StateAccess>,
     redactor: &Redactor,
     on_object: &dyn Fn(StopEvent<'_>),
 ) -> Result<StopOutcome, StopError> {
@@ -57,33 +66,63 @@ pub fn stop(
     // the rest of the stop.
     access.backend.set_stopped(Some(&entry))?;
     // Every object is located by what was last applied to it, as state recorded it.
-    let requests: Vec<RefreshRequest> = state
-        .resources
-        .iter()
-        .map(|(address, recorded)| RefreshRequest {
-            address: address.clone(),
-            spec: recorded.spec.clone(),
-            id: recorded.id.clone(),
-            last_read: None,
+    let mut by_system: BTreeMap<&'static str, Vec<RefreshRequest>> = BTreeMap::new();
+    for (address, recorded) in &state.resources {
+        by_system
+            .entry(address.kind.system())
+            .or_default()
+            .push(RefreshRequest {
+                address: address.clone(),
+                spec: recorded.spec.clone(),
+                id: recorded.id.clone(),
+                last_read: None,
+            });
+    }
+    let mut outcome = StopOutcome::default();
+    let mut report = |outcome: &mut StopOutcome, result: Result<String, String>| match result {
+        Ok(done) => {
+            on_object(StopEvent::Stopped(&done));
+            entry.details.push(done.clone());
+            outcome.stopped.push(done);
+        }
+        Err(failure) => {
+            let message = redactor.text(&failure);
+            on_object(StopEvent::Failed(&message));
+            entry.details.push(format!("failed: {message}"));
+            outcome.failures.push(message);
+        }
+    };
+    for (system, why) in &access.unreachable {
+        if by_system.remove(system).is_some() {
+            report(&mut outcome, Err(format!("{system}: not stopped: {why}")));
+        }
+    }
+    // Each system on its own thread, with a deadline.
+    let running: Vec<_> = by_system
+        .into_iter()
+        .map(|(system, requests)| {
+            let access = access.clone();
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = sender.send(stop_system(&access, requests));
+            });
+            (system, receiver)
         })
         .collect();
-    let live: std::collections::BTreeMap<Address, LiveObject> =
-        access.providers.refresh(requests)?;
-    let mut outcome = StopOutcome::default();
-    for (address, object) in &live {
-        match access.providers.stop(address, object) {
-            Ok(Some(done)) => {
-                on_object(StopEvent::Stopped(&done));
-                entry.details.push(done.clone());
-                outcome.stopped.push(done);
+    for (system, receiver) in running {
+        match receiver.recv_timeout(SYSTEM_TIMEOUT) {
+            Ok(results) => {
+                for result in results {
+                    report(&mut outcome, result);
+                }
             }
-            Ok(None) => {}
-            Err(error) => {
-                let message = redactor.text(&format!("{address}: {error}"));
-                on_object(StopEvent::Failed(&message));
-                entry.details.push(format!("failed: {message}"));
-                outcome.failures.push(message);
-            }
+            Err(_) => report(
+                &mut outcome,
+                Err(format!(
+                    "{system}: no answer within {} s; its objects were not stopped",
+                    SYSTEM_TIMEOUT.as_secs()
+                )),
+            ),
         }
     }
     entry.duration_ms = started.elapsed().as_millis() as u64;
@@ -95,4 +134,21 @@ pub fn stop(
     access.backend.set_stopped(Some(&entry))?;
     access.backend.append_journal(&entry)?;
     Ok(outcome)
+}
+
+/// Reads one system's objects and stops each: what each stop did, or why it failed.
+fn stop_system(access: &StateAccess, requests: Vec<RefreshRequest>) -> Vec<Result<String, String>> {
+    let live: BTreeMap<Address, LiveObject> = match access.providers.refresh(requests) {
+        Ok(live) => live,
+        Err(error) => return vec![Err(format!("reading the live objects failed: {error}"))],
+    };
+    live.iter()
+        .filter_map(
+            |(address, object)| match access.providers.stop(address, object) {
+                Ok(Some(done)) => Some(Ok(done)),
+                Ok(None) => None,
+                Err(error) => Some(Err(format!("{address}: {error}"))),
+            },
+        )
+        .collect()
 }

@@ -353,6 +353,9 @@ impl From<ApplyError> for CommandError {
             ApplyError::NotConfirmed(_) | ApplyError::SecretWithoutValue { .. } => {
                 CommandError::user(error.to_string())
             }
+            ApplyError::ChangedSincePlan { .. } => CommandError::user(error.to_string())
+                .with_class(ErrorClass::Remote)
+                .hint("run the restore again to see and confirm what it would undo now"),
             ApplyError::Stopped { .. } => CommandError::user(error.to_string()).hint(
                 "pass --resume to lift the emergency stop and apply the manifests (which re-enables what the stop disabled)",
             ),

@@ -8,8 +8,9 @@ use super::printer;
 use super::{CommandError, ErrorClass, GlobalArgs};
 use crate::snapshot::SnapshotError;
 
-/// Capture the live state of every managed resource (specs, payloads, table versions) into
-/// `snapshots/<env>/<id>/`; secrets are never written.
+/// Capture the live state of every managed resource (specs, payloads, table versions), kept
+/// with the state: `snapshots/<env>/<id>/` for local state, the state folder in the
+/// workspace for workspace state. Secrets are never written.
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {}
 

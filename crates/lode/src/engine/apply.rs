@@ -147,16 +147,8 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    // Asked outside the schedule lock: it may read a file or the workspace.
-                    let halt = (inputs.halt)();
                     let next = {
                         let mut s = schedule.lock().expect("schedule lock");
-                        if let Some(reason) = halt
-                            && !s.stop
-                        {
-                            s.stop = true;
-                            s.halted = Some(reason);
-                        }
                         loop {
                             cascade_skips(plan, &mut s);
                             if s.stop {
@@ -171,6 +163,15 @@ pub fn apply_plan<'a>(inputs: &ApplyInputs, writer: StateWriter<'a>) -> ApplyRep
                                             .is_some_and(|o| o.status == StepStatus::Applied)
                                     })
                             });
+                            // Asked right before a step is claimed, after every wait: an
+                            // emergency stop set meanwhile halts the apply here.
+                            if ready.is_some()
+                                && let Some(reason) = (inputs.halt)()
+                            {
+                                s.stop = true;
+                                s.halted = Some(reason);
+                                continue;
+                            }
                             if let Some(i) = ready {
                                 let batch = batch_from(inputs, plan, &s, i);
                                 for &j in &batch {

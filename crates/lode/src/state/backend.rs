@@ -51,6 +51,13 @@ pub trait StateStore: Send + Sync {
         line.push(b'\n');
         self.append(log, &line)
     }
+    /// The newest `count` records of `log`, oldest first.
+    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<Vec<u8>>, StateError> {
+        let mut records = self.records(log)?;
+        let skip = records.len().saturating_sub(count);
+        records.drain(..skip);
+        Ok(records)
+    }
     /// Every record of `log`, oldest first; a torn last line (a crash mid-append) is dropped.
     fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
         Ok(self
@@ -335,6 +342,17 @@ impl StateBackend {
         let written = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let key = format!("{written:020}-{}", entry.id);
         self.store.add_record(JOURNAL, &key, &record)
+    }
+
+    /// The newest `count` journal entries, oldest first (cheap on a store that keeps one
+    /// document per entry).
+    pub fn recent_journal(&self, count: usize) -> Result<Vec<JournalEntry>, StateError> {
+        Ok(self
+            .store
+            .recent_records(JOURNAL, count)?
+            .iter()
+            .filter_map(|record| serde_json::from_slice(record).ok())
+            .collect())
     }
 
     /// The journal, oldest first; a record that does not parse (a torn line) is skipped.

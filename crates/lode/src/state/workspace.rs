@@ -196,6 +196,31 @@ impl StateStore for WorkspaceStore {
         Ok(names)
     }
 
+    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<Vec<u8>>, StateError> {
+        // Only the newest entry files are read: one request each.
+        let folder = records_folder(log);
+        let mut names: Vec<String> = self
+            .list(&folder)?
+            .into_iter()
+            .filter(|n| n.ends_with(".json"))
+            .map(|n| format!("{folder}/{n}"))
+            .collect();
+        let skip = names.len().saturating_sub(count);
+        names.drain(..skip);
+        let mut records = Vec::new();
+        if names.len() < count {
+            // Room left: the older journal written before entries were files.
+            let older = self.read(log)?.map(|b| lines_of(&b)).unwrap_or_default();
+            let keep = count - names.len();
+            records.extend(older.into_iter().rev().take(keep).rev());
+        }
+        let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
+        for record in read {
+            records.extend(record?);
+        }
+        Ok(records)
+    }
+
     fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
         // A journal written before records were files comes first, line by line.
         let mut records = self
@@ -231,7 +256,12 @@ impl StateStore for WorkspaceStore {
         for attempt in 1..=2 {
             match self.import("lock", &bytes, false) {
                 Ok(()) => {}
-                Err(error) if lock_exists(&error) => return Err(self.locked(environment)),
+                // A second attempt can find the file the first one wrote after all: the
+                // read-back below tells ours from someone else's.
+                Err(error) if lock_exists(&error) && attempt == 1 => {
+                    return Err(self.locked(environment));
+                }
+                Err(error) if lock_exists(&error) => {}
                 Err(error) if error.outcome_unknown() => {}
                 Err(error) => return Err(storage("lock", &self.path("lock"))(error)),
             }

@@ -724,7 +724,6 @@ pub fn update_table(
     Ok(live)
 }
 
-/// `RESTORE TABLE ... VERSION AS OF`: data and metadata back to that version, as a new commit.
 /// The table's row count, now or at a Delta version.
 pub fn count_rows(
     provider: &DatabricksProvider,
@@ -744,6 +743,7 @@ pub fn count_rows(
         .ok_or_else(|| ProviderError::Refused("COUNT(*) returned no number".into()))
 }
 
+/// `RESTORE TABLE ... VERSION AS OF`: data and metadata back to that version, as a new commit.
 pub fn restore_version(
     provider: &DatabricksProvider,
     spec: &Value,
