@@ -542,3 +542,28 @@ fn issue_13_status_reports_in_seconds_with_the_gateway_down() {
     assert_contains(&text, "databricks ok");
     assert_contains(&text, "last apply:");
 }
+
+/// Issue #13 (3): an emergency stop on a bad day. The gateway's token is missing from the
+/// runner: the stop still stops what it can reach (the pipeline), names the system it could
+/// not stop, and marks the environment stopped.
+#[test]
+fn issue_13_stop_stops_what_it_can_reach_when_one_system_cannot_be_set_up() {
+    let world = World::new(Setup::ApiWithLocal);
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    let output = world
+        .lode_command(&["stop"])
+        .env_remove("CRASH_GATEWAY_TOKEN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_contains(&stdout, "stopped the updates of pipeline");
+    assert_contains(&stderr, "ignition: not stopped");
+    assert_contains(&stderr, "CRASH_GATEWAY_TOKEN");
+    assert_contains(&stdout, "is stopped");
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1);
+    assert_contains(&stderr, "is stopped");
+}
