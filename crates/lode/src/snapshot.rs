@@ -7,8 +7,9 @@
 //! resource is `resources/<kind>/<name>.json` with its spec (secrets masked), server id and
 //! outputs, and the data marker its provider captured (a table's Delta version). With state in
 //! the workspace (shared by CI runners, whose checkouts are wiped) they are documents of that
-//! state store: `snapshots/<id>.json` (index and resources together, one write) and
-//! `snapshots/<id>.index.json` (what `lode snapshots` lists), with the same retention.
+//! state store: `snapshots/<id>/resources/<kind>/<name>.json` per resource (each within the
+//! workspace's 10 MB import limit) and `snapshots/<id>.index.json`, written last, which is
+//! what `lode snapshots` lists; the same retention applies.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,11 +93,9 @@ enum Place {
     Store(std::sync::Arc<dyn StateStore>),
 }
 
-/// A snapshot kept as one document of a state store.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    index: SnapshotIndex,
-    resources: Vec<SnapshotResource>,
+/// Where a resource of snapshot `id` is kept in a state store.
+fn stored_resource(id: &str, address: &Address) -> String {
+    format!("{STORE_FOLDER}/{id}/{}", resource_file(address))
 }
 
 const STORE_FOLDER: &str = "snapshots";
@@ -190,14 +189,15 @@ impl Snapshots {
                 write_json(&folder.join("index.json"), &index)?;
             }
             Place::Store(store) => {
-                let whole = StoredSnapshot {
-                    index: index.clone(),
-                    resources,
-                };
-                store.replace(
-                    &format!("{STORE_FOLDER}/{}.json", index.id),
-                    &to_json_bytes(&whole),
-                )?;
+                // One document per resource: each stays within the store's size limit (10 MB
+                // for a workspace import) however large the estate.
+                for resource in &resources {
+                    store.replace(
+                        &stored_resource(&index.id, &resource.address),
+                        &to_json_bytes(resource),
+                    )?;
+                }
+                // The index last: a snapshot is listed only once it is whole.
                 store.replace(
                     &format!("{STORE_FOLDER}/{}{INDEX_SUFFIX}", index.id),
                     &to_json_bytes(&index),
@@ -272,10 +272,21 @@ impl Snapshots {
         let dir = match &self.place {
             Place::Folder(dir) => dir,
             Place::Store(store) => {
-                let document = format!("{STORE_FOLDER}/{id}.json");
+                let document = format!("{STORE_FOLDER}/{id}{INDEX_SUFFIX}");
                 let bytes = store.read(&document)?.ok_or_else(not_found)?;
-                let whole: StoredSnapshot = parse_json(&document, &bytes)?;
-                return Ok((whole.index, whole.resources));
+                let index: SnapshotIndex = parse_json(&document, &bytes)?;
+                let read = crate::provider::concurrent::map_bounded(&index.resources, 8, |a| {
+                    let document = stored_resource(&index.id, a);
+                    match store.read(&document)? {
+                        Some(bytes) => parse_json::<SnapshotResource>(&document, &bytes),
+                        None => Err(SnapshotError::Corrupt {
+                            path: PathBuf::from(&document),
+                            message: "the snapshot lists it, but it is missing".to_string(),
+                        }),
+                    }
+                });
+                let resources = read.into_iter().collect::<Result<Vec<_>, _>>()?;
+                return Ok((index, resources));
             }
         };
         let folder = dir.join(id);
@@ -308,7 +319,9 @@ impl Snapshots {
                 Place::Store(store) => {
                     // The index first: a snapshot half removed is no longer listed.
                     store.remove(&format!("{STORE_FOLDER}/{}{INDEX_SUFFIX}", index.id))?;
-                    store.remove(&format!("{STORE_FOLDER}/{}.json", index.id))?;
+                    for address in &index.resources {
+                        store.remove(&stored_resource(&index.id, address))?;
+                    }
                 }
             }
         }

@@ -617,13 +617,19 @@ fn issue_13_snapshots_go_with_the_workspace_state() {
         serde_json::from_str(&repo.lode_ok(&["snapshots", "--format", "json"], 0).stdout).unwrap();
     let id = listed[0]["id"].as_str().expect("a snapshot").to_string();
     let workspace = emulator_files(&repo);
-    assert!(
-        workspace
-            .files
-            .status(&format!("/Shared/.lode/dbx-test/local/snapshots/{id}.json"))
-            .is_some(),
-        "the snapshot is a workspace file"
-    );
+    // Its index, and one workspace file per resource (each within the import size limit).
+    for file in [
+        format!("snapshots/{id}.index.json"),
+        format!("snapshots/{id}/resources/table/sites.json"),
+    ] {
+        assert!(
+            workspace
+                .files
+                .status(&format!("/Shared/.lode/dbx-test/local/{file}"))
+                .is_some(),
+            "{file} is a workspace file"
+        );
+    }
     // Restoring it puts the old capacity back (a seeded table's data).
     repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode", "--rev", "HEAD~1"], 0);
