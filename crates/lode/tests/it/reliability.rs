@@ -72,8 +72,11 @@ fn issue_6_the_demo_converges_through_errors_dropped_answers_and_stale_reads() {
         );
         let (attempts, printed) = apply_through_faults(&repo, &faults);
         let injected = printed.matches("emulator fault:").count();
+        // The seed fixes each request's draw, but concurrent requests arrive in varying order,
+        // so the count varies from run to run (9 to 23 seen); what matters is that faults were
+        // injected and the apply converged through them.
         assert!(
-            injected >= 10,
+            injected >= 5,
             "seed {seed}: only {injected} faults injected"
         );
         eprintln!("issue #6 faults seed {seed}: converged in {attempts} run(s), {injected} faults");
