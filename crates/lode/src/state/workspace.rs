@@ -91,6 +91,40 @@ impl WorkspaceStore {
     }
 }
 
+impl WorkspaceStore {
+    /// The records of `log`, oldest first: the journal written before records were files
+    /// (line by line), then one file per record, whose keys sort in time order. With `limit`,
+    /// only the newest that many, so only their files are read (one request each).
+    fn read_records(&self, log: &str, limit: Option<usize>) -> Result<Vec<Vec<u8>>, StateError> {
+        let folder = records_folder(log);
+        let mut names: Vec<String> = self
+            .list(&folder)?
+            .into_iter()
+            .filter(|n| n.ends_with(".json"))
+            .map(|n| format!("{folder}/{n}"))
+            .collect();
+        let older_wanted = match limit {
+            Some(limit) => {
+                names.drain(..names.len().saturating_sub(limit));
+                limit - names.len()
+            }
+            None => usize::MAX,
+        };
+        let mut records = Vec::new();
+        if older_wanted > 0 {
+            let older = self.read(log)?.map(|b| lines_of(&b)).unwrap_or_default();
+            let skip = older.len().saturating_sub(older_wanted);
+            records.extend(older.into_iter().skip(skip));
+        }
+        let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
+        for record in read {
+            // A record deleted between the listing and its read is simply gone.
+            records.extend(record?);
+        }
+        Ok(records)
+    }
+}
+
 /// The folder of a log kept as one file per record: `journal.jsonl` → `journal`.
 fn records_folder(log: &str) -> String {
     log.strip_suffix(".jsonl").unwrap_or(log).to_string()
@@ -197,50 +231,11 @@ impl StateStore for WorkspaceStore {
     }
 
     fn recent_records(&self, log: &str, count: usize) -> Result<Vec<Vec<u8>>, StateError> {
-        // Only the newest entry files are read: one request each.
-        let folder = records_folder(log);
-        let mut names: Vec<String> = self
-            .list(&folder)?
-            .into_iter()
-            .filter(|n| n.ends_with(".json"))
-            .map(|n| format!("{folder}/{n}"))
-            .collect();
-        let skip = names.len().saturating_sub(count);
-        names.drain(..skip);
-        let mut records = Vec::new();
-        if names.len() < count {
-            // Room left: the older journal written before entries were files.
-            let older = self.read(log)?.map(|b| lines_of(&b)).unwrap_or_default();
-            let keep = count - names.len();
-            records.extend(older.into_iter().rev().take(keep).rev());
-        }
-        let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
-        for record in read {
-            records.extend(record?);
-        }
-        Ok(records)
+        self.read_records(log, Some(count))
     }
 
     fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
-        // A journal written before records were files comes first, line by line.
-        let mut records = self
-            .read(log)?
-            .map(|bytes| lines_of(&bytes))
-            .unwrap_or_default();
-        let folder = records_folder(log);
-        // The keys sort in time order (`list` sorts).
-        let names: Vec<String> = self
-            .list(&folder)?
-            .into_iter()
-            .filter(|n| n.ends_with(".json"))
-            .map(|n| format!("{folder}/{n}"))
-            .collect();
-        let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
-        for record in read {
-            // A record deleted between the listing and its read is simply gone.
-            records.extend(record?);
-        }
-        Ok(records)
+        self.read_records(log, None)
     }
 
     fn remove(&self, name: &str) -> Result<(), StateError> {
