@@ -1,8 +1,12 @@
 //! Saved plans: `lode plan --out FILE` writes one, `lode apply FILE` executes exactly it. A
-//! saved plan is verified, not trusted: it is refused when its format, its environment, the
+//! saved plan is verified, not trusted. It is refused when its format, its environment, the
 //! manifests it was made from (their digest, and the git commit of a work-tree plan), the
-//! state (lineage and serial), a value from the environment, or any live object it touches
-//! changed since it was made.
+//! state (lineage and serial) or a value from the environment changed since it was made. Then
+//! the plan is derived again from what the file records (manifests, state, targets, options,
+//! live objects read now), and only that derived plan runs, and only when the file equals it
+//! change for change (`engine::saved_plan`): an edited action, a removed guard or a loosened
+//! option is refused, never executed. A plan that loosens a guard (`--allow-*`) also needs the
+//! same flag from the person who applies it: the file alone cannot give that consent.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +16,8 @@ use super::apply::{
     ApplyError, ApplyOutcome, ApplySettings, ApplyView, PlanRole, Planned, execute,
 };
 use super::session::{OpenSessionError, Session, SessionArgs, find_root};
-use crate::engine::plan::{PLAN_FORMAT_VERSION, Plan, desired_digest};
+use crate::engine::plan::{PLAN_FORMAT_VERSION, Plan, PlanOptions, desired_digest};
+use crate::engine::saved_plan::{PlanDifference, first_difference};
 use crate::manifest::ManifestFiles;
 
 /// Why a saved plan was not applied.
@@ -28,24 +33,83 @@ pub enum SavedPlanError {
     WrongEnvironment { plan: String, given: String },
     #[error("the saved plan is stale: {0} changed since it was made; nothing was applied")]
     Stale(String),
+    #[error(
+        "the saved plan is not what its manifests, state and live objects give: {0}; nothing was applied"
+    )]
+    Altered(String),
+    #[error(
+        "the saved plan was made with {0}, which `lode apply FILE` must be given too; nothing was applied"
+    )]
+    FlagNotRepeated(&'static str),
+    #[error(
+        "the saved plan was made without {0}; it is applied as it was made, nothing was applied"
+    )]
+    FlagNotInPlan(&'static str),
     #[error(transparent)]
     Open(#[from] OpenSessionError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
 
+/// The guard flags given to `lode apply FILE`. A saved plan that loosens a guard is applied
+/// only when they name the same flags, so an edited file cannot loosen one on its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RepeatedFlags {
+    pub allow_delete_protected: bool,
+    pub allow_data_loss: bool,
+    pub allow_full_refresh: bool,
+}
+
+impl RepeatedFlags {
+    fn check(&self, plan: &Plan) -> Result<(), SavedPlanError> {
+        let options = &plan.change_options;
+        for (flag, in_plan, given) in [
+            (
+                "--allow-delete-protected",
+                options.allow_delete_protected,
+                self.allow_delete_protected,
+            ),
+            (
+                "--allow-data-loss",
+                options.allow_data_loss,
+                self.allow_data_loss,
+            ),
+            (
+                "--allow-full-refresh",
+                options.allow_full_refresh,
+                self.allow_full_refresh,
+            ),
+        ] {
+            match (in_plan, given) {
+                (true, false) => return Err(SavedPlanError::FlagNotRepeated(flag)),
+                (false, true) => return Err(SavedPlanError::FlagNotInPlan(flag)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A saved plan as read: the plan, and the file's JSON as written (to compare field for field).
+pub struct SavedPlan {
+    pub plan: Plan,
+    pub file: serde_json::Value,
+}
+
 /// Reads and checks a saved plan file (format and environment); the rest is checked against
 /// what is live when it is applied.
-pub fn read_saved_plan(file: &Path, environment: &str) -> Result<Plan, SavedPlanError> {
+pub fn read_saved_plan(file: &Path, environment: &str) -> Result<SavedPlan, SavedPlanError> {
     let path = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| SavedPlanError::Unreadable {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| SavedPlanError::NotAPlan {
+    let not_a_plan = |e: serde_json::Error| SavedPlanError::NotAPlan {
         path: path.clone(),
         message: e.to_string(),
-    })?;
+    };
+    let raw: serde_json::Value = serde_json::from_str(&text).map_err(not_a_plan)?;
+    let plan: Plan = serde_json::from_value(raw.clone()).map_err(not_a_plan)?;
     if plan.format_version != PLAN_FORMAT_VERSION {
         return Err(SavedPlanError::FormatVersion {
             path,
@@ -58,7 +122,7 @@ pub fn read_saved_plan(file: &Path, environment: &str) -> Result<Plan, SavedPlan
             given: environment.to_string(),
         });
     }
-    Ok(plan)
+    Ok(SavedPlan { plan, file: raw })
 }
 
 /// Executes a plan saved by `lode plan --out`, refusing if anything it was made from moved.
@@ -67,10 +131,12 @@ pub fn apply_saved(
     args: &SessionArgs,
     reporter: Arc<dyn Reporter>,
     file: &Path,
+    flags: &RepeatedFlags,
     settings: &ApplySettings,
     view: &dyn ApplyView,
 ) -> Result<ApplyOutcome, SavedPlanError> {
-    let plan = read_saved_plan(file, &args.env)?;
+    let SavedPlan { plan, file } = read_saved_plan(file, &args.env)?;
+    flags.check(&plan)?;
     let root = find_root(args.dir.as_deref()).map_err(OpenSessionError::from)?;
     let files = match (&plan.source.rev, &plan.source.commit) {
         (Some(_), Some(commit)) => ManifestFiles::from_git_revision(&root, commit),
@@ -115,24 +181,19 @@ pub fn apply_saved(
             "a value from the environment (variables or secrets)".into(),
         ));
     }
-    // Everything the plan covers is read: touched objects to check, the rest for references.
-    let live = session
-        .refresh(&state, plan.changes.iter().map(|c| c.address.clone()))
+    // The plan that would run now, from what the file records; only it is ever executed.
+    let (derived, live) = session
+        .plan(&state, &PlanOptions::of_plan(&plan))
         .map_err(ApplyError::from)?;
-    for change in plan.changes.iter().filter(|c| c.needs_apply()) {
-        let now = live
-            .get(&change.address)
-            .map(|l| state.fingerprint(&l.spec));
-        if now != change.live_fingerprint {
-            return Err(SavedPlanError::Stale(format!(
-                "the live object {}",
-                change.address
-            )));
-        }
+    let derived_file = serde_json::to_value(&derived).expect("plans serialise");
+    match first_difference(&file, &session.redactor.value(&derived_file)) {
+        None => {}
+        Some(PlanDifference::Stale(what)) => return Err(SavedPlanError::Stale(what)),
+        Some(PlanDifference::Altered(what)) => return Err(SavedPlanError::Altered(what)),
     }
-    view.show_plan(&plan, &session.redactor, PlanRole::Requested);
+    view.show_plan(&derived, &session.redactor, PlanRole::Requested);
     super::apply::lift_stop(&session, settings.resume, command)?;
-    let planned = Planned::new(&session.loaded.desired, plan, live, state);
+    let planned = Planned::new(&session.loaded.desired, derived, live, state);
     Ok(execute(
         &session, planned, settings, view, &lock, "apply", command,
     )?)

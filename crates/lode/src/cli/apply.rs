@@ -76,20 +76,22 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode, CommandErr
         format: args.apply.format,
     };
     if let Some(file) = &args.plan_file {
-        if !args.selection.targets.is_empty()
-            || args.selection.allow_delete_protected
-            || args.selection.allow_data_loss
-            || args.selection.allow_full_refresh
-        {
+        if !args.selection.targets.is_empty() || args.selection.no_data {
             return Err(CommandError::user(
-                "--target and the --allow-* flags cannot change a saved plan; it is applied exactly as it was made",
+                "--target and --no-data cannot change a saved plan; it is applied exactly as it was made",
             )
             .hint("pass them to `lode plan --out FILE` instead"));
         }
+        let flags = crate::app::saved_plan::RepeatedFlags {
+            allow_delete_protected: args.selection.allow_delete_protected,
+            allow_data_loss: args.selection.allow_data_loss,
+            allow_full_refresh: args.selection.allow_full_refresh,
+        };
         let outcome = crate::app::saved_plan::apply_saved(
             &global.session(),
             std::sync::Arc::new(printer().clone()),
             file,
+            &flags,
             &args.apply.settings(),
             &view,
         )?;
@@ -377,9 +379,19 @@ impl From<SavedPlanError> for CommandError {
             }
             SavedPlanError::Stale(_) => CommandError::user(error.to_string())
                 .hint("make a new plan with `lode plan --out FILE` and review it"),
-            SavedPlanError::Unreadable { .. } | SavedPlanError::FormatVersion { .. } => {
-                CommandError::user(error.to_string())
+            SavedPlanError::Altered(_) => CommandError::user(error.to_string())
+                .hint("the file was edited after `lode plan --out` wrote it: do not apply it; make a new plan and review it"),
+            SavedPlanError::FlagNotRepeated(flag) => {
+                let hint = format!("review the plan's guarded changes, then pass {flag} to `lode apply FILE` to consent to them");
+                CommandError::user(error.to_string()).hint(hint)
             }
+            SavedPlanError::FlagNotInPlan(flag) => {
+                let hint = format!("to allow it, make a new plan with `lode plan --out FILE {flag}`");
+                CommandError::user(error.to_string()).hint(hint)
+            }
+            SavedPlanError::Unreadable { .. } => CommandError::user(error.to_string()),
+            SavedPlanError::FormatVersion { .. } => CommandError::user(error.to_string())
+                .hint("make a new plan with this lode: `lode plan --out FILE`"),
         }
     }
 }

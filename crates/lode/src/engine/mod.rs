@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod graph;
 pub mod plan;
 pub mod refs;
+pub mod saved_plan;
 
 /// Now, as RFC 3339 UTC with seconds (for state, locks and plans).
 pub fn now_rfc3339() -> String {

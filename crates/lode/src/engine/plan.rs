@@ -286,6 +286,20 @@ pub struct PlanOptions {
     pub limitations: Vec<crate::provider::Limitation>,
 }
 
+impl PlanOptions {
+    /// The options a saved plan was made with, to derive it again.
+    pub fn of_plan(plan: &Plan) -> PlanOptions {
+        PlanOptions {
+            targets: plan.targets.clone(),
+            allow_delete_protected: plan.change_options.allow_delete_protected,
+            allow_data_loss: plan.change_options.allow_data_loss,
+            allow_full_refresh: plan.change_options.allow_full_refresh,
+            no_data: plan.change_options.no_data,
+            limitations: Vec::new(),
+        }
+    }
+}
+
 /// Why a change would destroy table data, if it would.
 fn data_loss(
     kind: Kind,
@@ -640,6 +654,8 @@ pub fn build_plan(
         change_options: ChangeOptions {
             allow_data_loss: options.allow_data_loss,
             allow_full_refresh: options.allow_full_refresh,
+            allow_delete_protected: options.allow_delete_protected,
+            no_data: options.no_data,
         },
         summary,
         changes: ordered,

@@ -359,9 +359,33 @@ fn work_tree_revision(root: &Path) -> (Option<String>, bool) {
     if !prefix.as_os_str().is_empty() {
         options.pathspec(prefix.to_string_lossy().as_ref());
     }
+    // Only files the manifest digest reads count: lode's own `.lode/` and `snapshots/`, which
+    // every run may write, must not make the next run's manifests "dirty" (a saved plan would
+    // then never match the plan derived again when it is applied).
+    let read_as_manifest = |path: &str| {
+        let Ok(relative) = Path::new(path).strip_prefix(&prefix) else {
+            return false;
+        };
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        let mut folder = String::new();
+        let parts: Vec<&str> = relative.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !folder.is_empty() {
+                folder.push('/');
+            }
+            folder.push_str(part);
+            if skipped_dir(&folder) {
+                return false;
+            }
+        }
+        true
+    };
     let dirty = repo
         .statuses(Some(&mut options))
-        .map(|s| s.iter().any(|e| !e.status().is_ignored()))
+        .map(|s| {
+            s.iter()
+                .any(|e| !e.status().is_ignored() && e.path().is_ok_and(read_as_manifest))
+        })
         .unwrap_or(false);
     (commit, dirty)
 }

@@ -128,6 +128,13 @@ pub struct ChangeOptions {
     /// Pipeline updates may run as full refreshes.
     #[serde(default)]
     pub allow_full_refresh: bool,
+    /// Protected objects may be deleted. Only the planner reads it (to block or not); it is
+    /// recorded so that a saved plan can be derived again exactly.
+    #[serde(default)]
+    pub allow_delete_protected: bool,
+    /// Steps that change table data are blocked. Only the planner reads it, as above.
+    #[serde(default)]
+    pub no_data: bool,
 }
 
 /// What putting an object's data back to a snapshot's marker would do, shown (and confirmed)

@@ -173,6 +173,54 @@ fn dropping_a_column_is_blocked_without_the_data_loss_flag() {
 }
 
 #[test]
+fn issue_14_a_saved_plan_whose_data_loss_guard_was_removed_is_refused() {
+    let repo = small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.edit(
+        "tables.yaml",
+        "    - name: capacity\n      type: double\n",
+        "",
+    );
+    repo.write("sites.csv", "site_id,name\nS1,North Pit\nS2,South Pit\n");
+    repo.commit("drop capacity");
+    let file = repo.path().join("../guarded.json");
+    let file = file.to_str().unwrap();
+    repo.lode_ok(&["plan", "--out", file], 0);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let change = plan["changes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["address"] == "table/sites")
+        .unwrap();
+    assert!(change["blocked"].is_object(), "{change}");
+    change.as_object_mut().unwrap().remove("blocked");
+    let unguarded = plan.clone();
+    std::fs::write(file, serde_json::to_string(&unguarded).unwrap()).unwrap();
+    // The guard removed alone: the plan derived again still has it.
+    let run = repo.lode_ok(&["apply", "--auto-approve", file], 1);
+    assert_contains(
+        &run.stderr,
+        "change table/sites: `blocked` is absent in the file",
+    );
+    // The option set too: the file cannot give the consent the flag gives.
+    plan["change_options"]["allow_data_loss"] = serde_json::json!(true);
+    std::fs::write(file, serde_json::to_string(&plan).unwrap()).unwrap();
+    let run = repo.lode_ok(&["apply", "--auto-approve", file], 1);
+    assert_contains(
+        &run.stderr,
+        "the saved plan was made with --allow-data-loss, which `lode apply FILE` must be given too",
+    );
+    let rows = sql(&repo, "SELECT capacity FROM sites ORDER BY site_id");
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["1200.0"], ["800.5"]]),
+        "the guarded column was dropped"
+    );
+}
+
+#[test]
 fn additive_table_changes_apply_in_place() {
     let repo = small_repo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);

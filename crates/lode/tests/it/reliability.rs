@@ -173,7 +173,7 @@ fn issue_6_a_planted_secret_reaches_no_file_and_no_output_at_any_verbosity() {
     repo.commit("a secret in the project");
     let secret = "planted-secret-a8f3e1";
     let zerobus = "planted-zerobus-c0ffee";
-    let plan_file = repo.path().join("../secret-plan.json");
+    let plan_file = repo.path().join("../reliability-secret-plan.json");
     let plan_file = plan_file.to_str().unwrap();
     let mut printed = String::new();
     let mut run_with = |args: &[&str], secret_value: &str, faults: &str, code: i32| {
@@ -213,7 +213,7 @@ fn issue_6_a_planted_secret_reaches_no_file_and_no_output_at_any_verbosity() {
     assert_contains(&plan.stdout, "(sensitive)");
     run(&["apply", "--auto-approve"], changed, 0);
     // An interrupted apply's write-ahead log, and the errors of a failing one.
-    let faults = repo.path().join("../faults.yaml");
+    let faults = repo.path().join("../reliability-slow-faults.yaml");
     std::fs::write(
         &faults,
         "routes:\n  - method: POST\n    path: /data/api/v1/scan*\n    rate_500: 1\n",
