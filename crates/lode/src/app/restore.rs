@@ -316,6 +316,7 @@ fn snapshot_desired(
                     .filter(|d| selected.contains(d))
                     .collect(),
                 lifecycle,
+                moved_from: None,
                 origin: Origin {
                     file: format!("snapshots/{}/{}", session.env_name, index.id),
                     line: 0,

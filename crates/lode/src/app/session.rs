@@ -338,10 +338,12 @@ impl Session {
         state: &State,
         addresses: impl IntoIterator<Item = Address>,
     ) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+        // A resource that moved (`moved: {from: ...}`) is found where its old entry says.
+        let moves = crate::engine::plan::moves(&self.loaded.desired, state);
         let requests: Vec<RefreshRequest> = addresses
             .into_iter()
             .filter_map(|address| {
-                let entry = state.resources.get(&address);
+                let entry = crate::engine::plan::prior_entry(&address, state, &moves);
                 let spec = entry.map(|e| e.spec.clone()).or_else(|| {
                     self.loaded
                         .desired

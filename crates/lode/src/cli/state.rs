@@ -1,4 +1,5 @@
-//! `lode state list|show|rm`: inspect state, and stop managing an object without touching it.
+//! `lode state list|show|rm|mv`: inspect state, stop managing an object without touching it,
+//! and move an object to another address without touching it.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,15 @@ pub enum StateCommand {
         /// The addresses to forget.
         #[arg(required = true)]
         addresses: Vec<Address>,
+    },
+    /// Record that an object now has another address (a renamed document), so that the next
+    /// plan neither deletes it under the old address nor adopts it under the new one. The live
+    /// object is not touched. In the manifests, `moved: {from: OLD}` does the same.
+    Mv {
+        /// The address in state now, e.g. `gateway_script/physics_simulation`.
+        from: Address,
+        /// The new address, of the same kind.
+        to: Address,
     },
 }
 
@@ -82,6 +92,42 @@ pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, Comm
                     "Removed {address} from state; the live object was not touched.\n"
                 ));
             }
+        }
+        StateCommand::Mv { from, to } => {
+            if from.kind != to.kind {
+                return Err(CommandError::user(format!(
+                    "cannot move {from} to {to}: a move keeps the kind; nothing was changed"
+                )));
+            }
+            let command = format!("lode state mv {from} {to}");
+            let lock = backend.lock(&command)?;
+            let (mut state, _) = backend.load()?;
+            if state.resources.contains_key(to) {
+                return Err(CommandError::user(format!(
+                    "{to} is already in the state of `{}`; nothing was changed",
+                    global.env
+                ))
+                .hint(format!(
+                    "if that entry is stale, `lode state rm {to}` first (it leaves the live object alone)"
+                )));
+            }
+            let Some(entry) = state.resources.remove(from) else {
+                return Err(CommandError::user(format!(
+                    "{from} is not in the state of `{}`; nothing was changed",
+                    global.env
+                ))
+                .hint("`lode state list` shows what is managed"));
+            };
+            state.resources.insert(to.clone(), entry);
+            backend.save(&mut state, &lock)?;
+            let mut entry = crate::state::JournalEntry::begin("state mv", &command);
+            entry.details.push(format!("moved {from} to {to} in state"));
+            if let Err(error) = backend.append_journal(&entry) {
+                printer.warning(&format!("the journal could not record this move: {error}"));
+            }
+            printer.data(&format!(
+                "Moved {from} to {to} in state; the live object was not touched.\n"
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

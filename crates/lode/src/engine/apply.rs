@@ -412,11 +412,20 @@ fn finish_step(
         })
     });
     let entry = entry.map_err(|m| inputs.redactor.text(&m));
-    if let Err(e) = writer
-        .lock()
-        .expect("writer lock")
-        .finish(seq, address, entry)
-    {
+    let moved = entry
+        .is_ok()
+        .then_some(change.moved_from.as_ref())
+        .flatten();
+    let mut writer = writer.lock().expect("writer lock");
+    let mut written = writer.finish(seq, address, entry);
+    // The entry now lives under the new address: the old one leaves state, logged like any
+    // other step so that a crash here cannot leave both (or neither).
+    if let (Ok(()), Some(from)) = (&written, moved) {
+        written = writer
+            .begin(from, "move")
+            .and_then(|seq| writer.finish(seq, from, Ok(None)));
+    }
+    if let Err(e) = written {
         *state_error.lock().expect("error lock") = Some(e);
     }
     status

@@ -95,12 +95,22 @@ pub struct ResourceChange {
     pub depends_on: Vec<Address>,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// The address the object had in state before (`moved: {from: ...}`): its state entry is
+    /// carried over to this address, and the old address leaves state without a delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Address>,
 }
 
 impl ResourceChange {
     /// Whether applying the plan calls a provider or writes state for this resource.
     pub fn needs_apply(&self) -> bool {
-        self.blocked.is_none() && (self.action != Action::NoOp || self.adopt)
+        self.blocked.is_none() && (self.changes_something())
+    }
+
+    /// Whether the change does anything at all (blocked or not): an action, an adoption or a
+    /// move in state.
+    pub fn changes_something(&self) -> bool {
+        self.action != Action::NoOp || self.adopt || self.moved_from.is_some()
     }
 }
 
@@ -115,6 +125,9 @@ pub struct Summary {
     pub unchanged: usize,
     pub blocked: usize,
     pub adopt: usize,
+    /// Changes with `moved_from`: state entries carried over to a new address.
+    #[serde(default)]
+    pub moved: usize,
 }
 
 /// The state a plan was made against; a saved plan is refused if it moved.
@@ -147,9 +160,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.changes
-            .iter()
-            .any(|c| c.action != Action::NoOp || c.adopt)
+        self.changes.iter().any(ResourceChange::changes_something)
     }
 }
 
@@ -269,6 +280,66 @@ fn resolve_references(
     (resolved, pending, invalid)
 }
 
+/// A delete of an address whose live object another address wants (a renamed document without
+/// `moved:`) would destroy what the manifests still declare: both changes are blocked, and the
+/// way out is a move. The same object is the same locator (a table's full name, a script's
+/// project and resource path...) or the same live id.
+fn block_deletes_of_wanted_objects(
+    changes: &mut BTreeMap<Address, ResourceChange>,
+    desired: &Desired,
+    state: &State,
+    live: &BTreeMap<Address, LiveObject>,
+    resolved: &BTreeMap<Address, Value>,
+) {
+    let deleted: Vec<Address> = changes
+        .values()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.address.clone())
+        .collect();
+    for old in deleted {
+        let Some(prior) = state.resources.get(&old) else {
+            continue;
+        };
+        let old_locator = crate::manifest::locator(old.kind, &old.name, &prior.spec);
+        let old_id = live.get(&old).and_then(|l| l.id.clone());
+        let same = desired.resources.keys().find(|new| {
+            if new.kind != old.kind || **new == old {
+                return false;
+            }
+            let spec = resolved.get(*new).unwrap_or(&desired.resources[*new].spec);
+            crate::manifest::locator(new.kind, &new.name, spec) == old_locator
+                || (old_id.is_some() && live.get(*new).and_then(|l| l.id.clone()) == old_id)
+        });
+        let Some(new) = same.cloned() else {
+            continue;
+        };
+        let hint = format!(
+            "`moved: {{from: {old}}}` on the document of {new}, or `lode state mv {old} {new}`"
+        );
+        if let Some(change) = changes.get_mut(&old) {
+            change.blocked = Some(Blocked {
+                reason: format!(
+                    "{new} wants the same live object ({old_locator}): deleting {old} would destroy it"
+                ),
+                allow_with: hint.clone(),
+            });
+            change.risk = Risk::High;
+        }
+        if let Some(change) = changes.get_mut(&new)
+            && change.changes_something()
+            && !state.resources.contains_key(&new)
+        {
+            change.blocked = Some(Blocked {
+                reason: format!(
+                    "it is the live object of {old} in state ({old_locator}), which this plan would delete"
+                ),
+                allow_with: hint,
+            });
+            change.risk = Risk::High;
+        }
+    }
+}
+
 /// Switches that change what the planner allows.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -361,12 +432,41 @@ fn replace_reason(kind: Kind, before: &Value, after: &Value) -> Option<String> {
     None
 }
 
-/// Which resources the plan covers, before targeting.
+/// The moves this plan makes in state, new address → old: each resource declared with
+/// `moved: {from: OLD}` whose old address is in state and whose new one is not yet. (Once the
+/// move is recorded, `moved:` is history and does nothing.)
+pub fn moves(desired: &Desired, state: &State) -> BTreeMap<Address, Address> {
+    desired
+        .resources
+        .values()
+        .filter_map(|r| Some((r.address.clone(), r.moved_from.clone()?)))
+        .filter(|(to, from)| {
+            !state.resources.contains_key(to) && state.resources.contains_key(from)
+        })
+        .collect()
+}
+
+/// What lode last applied for `address`: its own state entry, or the one it moves from.
+pub fn prior_entry<'a>(
+    address: &Address,
+    state: &'a State,
+    moves: &BTreeMap<Address, Address>,
+) -> Option<&'a StateEntry> {
+    state
+        .resources
+        .get(address)
+        .or_else(|| state.resources.get(moves.get(address)?))
+}
+
+/// Which resources the plan covers, before targeting: an address moved away from is covered
+/// by the address it moved to.
 fn all_addresses(desired: &Desired, state: &State) -> BTreeSet<Address> {
+    let moves = moves(desired, state);
+    let moved_away: BTreeSet<&Address> = moves.values().collect();
     desired
         .resources
         .keys()
-        .chain(state.resources.keys())
+        .chain(state.resources.keys().filter(|a| !moved_away.contains(a)))
         .cloned()
         .collect()
 }
@@ -407,10 +507,11 @@ pub fn build_plan(
     environment: &str,
 ) -> Plan {
     let (resolved, pending, invalid) = resolve_references(desired, live, selected);
+    let moves = moves(desired, state);
     let mut changes: BTreeMap<Address, ResourceChange> = BTreeMap::new();
     for address in selected {
         let want = desired.resources.get(address);
-        let prior = state.resources.get(address);
+        let prior = prior_entry(address, state, &moves);
         let have = live.get(address);
         let kind = address.kind;
         let mut live_spec = have.map(|l| canonical_spec(kind, &l.spec));
@@ -439,6 +540,7 @@ pub fn build_plan(
             live_fingerprint,
             depends_on: Vec::new(),
             lifecycle: Lifecycle::default(),
+            moved_from: moves.get(address).cloned(),
         };
         match (want, &live_spec) {
             (Some(want), None) => {
@@ -498,6 +600,10 @@ pub fn build_plan(
                 } else if change.adopt {
                     change.reason =
                         Some("it exists but lode did not manage it: adopted".to_string());
+                } else if let Some(from) = &change.moved_from {
+                    change.reason = Some(format!(
+                        "moved from {from} (`moved:`): its state entry is carried over"
+                    ));
                 }
                 if change.action == Action::NoOp
                     && !change.adopt
@@ -621,6 +727,7 @@ pub fn build_plan(
             change.risk = Risk::Medium;
         }
     }
+    block_deletes_of_wanted_objects(&mut changes, desired, state, live, &resolved);
     let ordered = graph::plan_order(changes, state);
     let mut summary = Summary::default();
     for change in &ordered {
@@ -630,6 +737,9 @@ pub fn build_plan(
         }
         if change.adopt {
             summary.adopt += 1;
+        }
+        if change.moved_from.is_some() {
+            summary.moved += 1;
         }
         match change.action {
             Action::Create => summary.add += 1,

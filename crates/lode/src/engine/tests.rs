@@ -195,6 +195,7 @@ fn desired(resources: Vec<(Address, Value, Vec<Address>, Lifecycle)>) -> Desired
                     spec,
                     depends_on,
                     lifecycle,
+                    moved_from: None,
                     origin: Origin {
                         file: format!("{}.yaml", address.name),
                         line: 1,

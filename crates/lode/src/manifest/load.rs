@@ -83,7 +83,16 @@ struct Document<S> {
     depends_on: Vec<Spanned<String>>,
     #[serde(default)]
     lifecycle: Lifecycle,
+    /// `moved: {from: ADDRESS}`: this resource was declared under another address before.
+    #[serde(default)]
+    moved: Option<MovedFrom>,
     spec: S,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MovedFrom {
+    from: Spanned<String>,
 }
 
 /// A parsed document before its spec is made canonical.
@@ -92,6 +101,7 @@ struct Parsed {
     name_line: (usize, usize),
     depends_on: Vec<Located>,
     lifecycle: Lifecycle,
+    moved_from: Option<Located>,
 }
 
 /// A value with its line and column in the file.
@@ -429,6 +439,45 @@ pub fn load_desired(
                 );
                 continue;
             }
+            let moved_from = match &parsed.moved_from {
+                None => None,
+                Some(from) => match from.value.parse::<Address>() {
+                    Ok(from_address) if from_address.kind != address.kind => {
+                        errors.push(
+                            ManifestError::new(
+                                path,
+                                from.line,
+                                from.column,
+                                format!(
+                                    "{address} cannot have moved from {from_address}: a move keeps the kind"
+                                ),
+                            )
+                            .with_hint(format!("write a `{}/...` address", address.kind.as_str())),
+                        );
+                        continue;
+                    }
+                    Ok(from_address) if from_address == address => {
+                        errors.push(
+                            ManifestError::new(
+                                path,
+                                from.line,
+                                from.column,
+                                format!("{address} cannot have moved from itself"),
+                            )
+                            .with_hint("remove `moved:`, or name the address it had before"),
+                        );
+                        continue;
+                    }
+                    Ok(from_address) => Some(from_address),
+                    Err(error) => {
+                        errors.push(
+                            ManifestError::new(path, from.line, from.column, error.to_string())
+                                .with_hint("write the old address as `kind/name`, e.g. `gateway_script/physics_simulation`"),
+                        );
+                        continue;
+                    }
+                },
+            };
             locators.insert((address.kind, locator), address.clone());
             let mut depends_on: BTreeSet<Address> = implicit_references(address.kind, &spec)
                 .into_iter()
@@ -450,6 +499,7 @@ pub fn load_desired(
                     spec,
                     depends_on: depends_on.into_iter().collect(),
                     lifecycle: parsed.lifecycle,
+                    moved_from,
                     origin: Origin {
                         file: path.clone(),
                         line: parsed.name_line.0,
@@ -461,6 +511,7 @@ pub fn load_desired(
 
     databricks::link_by_value(&mut resources);
     check_references(&mut resources, &explicit_deps, files, &failed, &mut errors);
+    check_moves(&resources, &mut errors);
     let checks = checks::finish_checks(
         pending_checks,
         &resources,
@@ -631,6 +682,14 @@ fn typed<S: DeserializeOwned>(
                 })
                 .collect(),
             lifecycle: document.lifecycle,
+            moved_from: document.moved.map(|moved| {
+                let (line, column) = context.document.at(moved.from.referenced);
+                Located {
+                    value: moved.from.value,
+                    line,
+                    column,
+                }
+            }),
         },
         spec,
     ))
@@ -1190,6 +1249,47 @@ fn collect_member_types(members: Option<&Value>, references: &mut Vec<Address>) 
             references.push(Address::new(Kind::Udt, type_id));
         }
         collect_member_types(member.get("tags"), references);
+    }
+}
+
+/// A `moved: {from: ...}` must name an address that is no longer declared, and only one
+/// resource can have moved from it.
+fn check_moves(resources: &BTreeMap<Address, DesiredResource>, errors: &mut Vec<ManifestError>) {
+    let mut claimed: BTreeMap<&Address, &Address> = BTreeMap::new();
+    for resource in resources.values() {
+        let Some(from) = &resource.moved_from else {
+            continue;
+        };
+        let origin = &resource.origin;
+        if let Some(still) = resources.get(from) {
+            errors.push(
+                ManifestError::new(
+                    &origin.file,
+                    origin.line,
+                    1,
+                    format!(
+                        "{} says it moved from {from}, but {from} is still declared in {}:{}",
+                        resource.address, still.origin.file, still.origin.line
+                    ),
+                )
+                .with_hint(
+                    "remove the old document, or remove `moved:` if both are meant to exist",
+                ),
+            );
+        } else if let Some(first) = claimed.insert(from, &resource.address) {
+            errors.push(
+                ManifestError::new(
+                    &origin.file,
+                    origin.line,
+                    1,
+                    format!(
+                        "{} and {first} both say they moved from {from}",
+                        resource.address
+                    ),
+                )
+                .with_hint("one live object can move to one address only: keep one `moved:`"),
+            );
+        }
     }
 }
 

@@ -142,6 +142,9 @@ pub struct DesiredResource {
     /// Explicit `depends_on` plus implicit references, sorted.
     pub depends_on: Vec<Address>,
     pub lifecycle: Lifecycle,
+    /// `moved: {from: ADDRESS}`: the address it had before; its state entry (if any) is carried
+    /// over to this one instead of being deleted and adopted.
+    pub moved_from: Option<Address>,
     pub origin: Origin,
 }
 

@@ -23,6 +23,13 @@ fn document_schema<S: JsonSchema>(generator: &mut SchemaGenerator, kind: Kind) -
             "name": {"type": "string", "minLength": 1},
             "depends_on": {"type": "array", "items": {"type": "string", "pattern": "^[a-z_]+/.+$"}},
             "lifecycle": lifecycle,
+            "moved": {
+                "type": "object",
+                "description": "The address this resource had before a rename: its state entry moves here instead of the object being deleted.",
+                "properties": {"from": {"type": "string", "pattern": "^[a-z_]+/.+$"}},
+                "required": ["from"],
+                "additionalProperties": false
+            },
             "spec": spec,
         }
     })
@@ -73,7 +80,7 @@ pub fn manifest_schema() -> Schema {
     let value = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "lode manifest",
-        "description": "One YAML document of a lode manifest file: kind, name, spec, optional depends_on and lifecycle.",
+        "description": "One YAML document of a lode manifest file: kind, name, spec, optional depends_on, lifecycle and moved.",
         "oneOf": kinds,
         "$defs": generator.take_definitions(true),
     });

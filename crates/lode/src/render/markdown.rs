@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{FieldEdit, describe_field, summary_line, symbol, verb};
-use crate::engine::plan::{Action, Plan, ResourceChange, Risk};
+use crate::engine::plan::{Plan, ResourceChange, Risk};
 use crate::redact::Redactor;
 
 /// GitHub rejects comments longer than this.
@@ -92,7 +92,7 @@ pub fn render(plan: &Plan, redactor: &Redactor) -> String {
     let mut changes: Vec<&ResourceChange> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp || c.adopt)
+        .filter(|c| c.changes_something())
         .collect();
     // Risky first; the plan order (dependency order) breaks ties.
     changes.sort_by_key(|c| {

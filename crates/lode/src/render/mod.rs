@@ -21,6 +21,7 @@ pub fn symbol(change: &ResourceChange) -> &'static str {
         Action::Delete => "-",
         Action::Forget => ".",
         Action::NoOp if change.adopt => "<=",
+        Action::NoOp if change.moved_from.is_some() => "->",
         Action::NoOp => " ",
     }
 }
@@ -35,6 +36,7 @@ pub fn verb(change: &ResourceChange) -> &'static str {
         (Action::Delete, _) => "will be deleted",
         (Action::Forget, _) => "will be forgotten (left in place, no longer managed)",
         (Action::NoOp, true) => "will be adopted into state (no change)",
+        (Action::NoOp, false) if change.moved_from.is_some() => "has moved (state only, no change)",
         (Action::NoOp, false) => "is unchanged",
     }
 }
@@ -55,6 +57,9 @@ pub fn summary_line(summary: &Summary) -> String {
     parts.push(format!("{} unchanged", summary.unchanged));
     if summary.adopt > 0 {
         parts.push(format!("{} to adopt", summary.adopt));
+    }
+    if summary.moved > 0 {
+        parts.push(format!("{} moved", summary.moved));
     }
     let mut line = format!("Plan: {}.", parts.join(", "));
     if summary.blocked > 0 {

@@ -106,7 +106,7 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
     let shown: Vec<&ResourceChange> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp || c.adopt || c.drift)
+        .filter(|c| c.changes_something() || c.drift)
         .collect();
     if !plan.has_changes() {
         let drifted = shown.len();
@@ -126,7 +126,7 @@ pub fn render(plan: &Plan, style: TextStyle, redactor: &Redactor) -> String {
     let _ = writeln!(out, "lode will perform the following actions:");
     let _ = writeln!(out);
     for change in shown {
-        if change.action == Action::NoOp && !change.adopt {
+        if !change.changes_something() {
             continue;
         }
         render_change(&mut out, change, style, redactor);

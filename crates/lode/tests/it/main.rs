@@ -16,6 +16,7 @@ mod ignition_files;
 mod invalid_manifests;
 mod plan_formats;
 mod reliability;
+mod renames;
 mod runbook;
 mod scale;
 mod support;
