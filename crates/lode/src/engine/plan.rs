@@ -13,7 +13,7 @@ use super::canonical::{FieldChange, canonical_spec, diff_fields, write_only_fiel
 use super::graph;
 use super::refs;
 use crate::manifest::{Address, Desired, Kind, Lifecycle, SourceInfo};
-use crate::provider::{ChangeOptions, LiveObject};
+use crate::provider::{ChangeOptions, LiveObject, PIPELINE_LAST_UPDATE};
 use crate::redact::{MASK, sensitive_pointers};
 use crate::state::{State, StateEntry};
 
@@ -723,6 +723,25 @@ pub fn build_plan(
             change.action = Action::Update;
             change.reason = Some(format!(
                 "its source {file} changed: the pipeline runs an update"
+            ));
+            change.risk = Risk::Medium;
+        }
+    }
+    // A pipeline whose last update failed has not run what the manifests want, whatever
+    // its spec says: it runs an update again (its dependents need its datasets).
+    for change in changes.values_mut().filter(|c| {
+        c.address.kind == Kind::Pipeline && c.action == Action::NoOp && c.blocked.is_none()
+    }) {
+        let last = live
+            .get(&change.address)
+            .and_then(|l| l.outputs.get(PIPELINE_LAST_UPDATE));
+        if let Some(last) = last
+            && last["state"] == "FAILED"
+        {
+            change.action = Action::Update;
+            change.reason = Some(format!(
+                "its last update ({}) FAILED: the pipeline runs an update",
+                last["update_id"].as_str().unwrap_or("unknown id")
             ));
             change.risk = Risk::Medium;
         }

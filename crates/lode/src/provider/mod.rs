@@ -118,6 +118,10 @@ pub enum ProviderError {
     NotConfigured(Kind),
 }
 
+/// The live output of a pipeline holding its last update's `{update_id, state}`: the planner
+/// runs a pipeline whose last update FAILED again.
+pub const PIPELINE_LAST_UPDATE: &str = "last_update";
+
 /// What the user allowed for this apply (from the plan), for providers whose calls can destroy
 /// data or recompute it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

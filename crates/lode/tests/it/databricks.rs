@@ -5,7 +5,7 @@
 use crate::support::{Repo, assert_contains};
 
 /// A small manifest root with one object of every Databricks kind.
-fn small_repo() -> Repo {
+pub(crate) fn small_repo() -> Repo {
     let repo = Repo::empty();
     repo.write(
         "lode.yaml",

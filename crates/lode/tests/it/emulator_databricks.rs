@@ -21,6 +21,8 @@ use lode_emulators::databricks::{EmulatorConfig, RunningEmulator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::support::assert_contains;
+
 const TOKEN: &str = "dapi-test";
 const CLIENT_ID: &str = "cid";
 const CLIENT_SECRET: &str = "csecret";
@@ -2681,4 +2683,62 @@ fn issue_13_concurrent_journal_appends_to_the_workspace_lose_nothing() {
         let expected: Vec<String> = (0..ENTRIES).map(|e| format!("{runner}/{e}")).collect();
         assert_eq!(mine, expected.iter().collect::<Vec<_>>());
     }
+}
+
+/// Issue #14: a pipeline whose update failed out of band (here: its source file briefly
+/// missing, then put back as it was) was planned as "no change" forever, and its dependents kept
+/// failing. Its last update is part of its live state: the plan runs it again.
+#[test]
+fn issue_14_a_pipeline_whose_last_update_failed_is_run_again() {
+    let repo = crate::databricks::small_repo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let source = "/Workspace/Shared/plant/pipeline.sql";
+    let good = repo.read("pipeline.sql");
+    {
+        let emu = Emu::start(&repo.path().join(".lode/local/databricks"));
+        let listed = emu.get("/api/2.0/pipelines").ok();
+        let id = listed["statuses"][0]["pipeline_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let import = |content: &str| {
+            emu.post(
+                "/api/2.0/workspace/import",
+                json!({"path": source, "format": "AUTO", "overwrite": true, "content": b64(content)}),
+            )
+            .ok();
+        };
+        emu.post("/api/2.0/workspace/delete", json!({"path": source}))
+            .ok();
+        let update = start_update(&emu, &id);
+        let states = wait_for_update(&emu, &id, &update);
+        assert_eq!(
+            states.last().map(String::as_str),
+            Some("FAILED"),
+            "{states:?}"
+        );
+        import(&good);
+    }
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
+    assert_contains(&plan.stdout, "pipeline/summary will be updated in place");
+    assert_contains(&plan.stdout, "FAILED: the pipeline runs an update");
+    let applied = repo.lode_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        !applied.stderr.contains("failed"),
+        "no step fails, dependents included:\n{}",
+        applied.stderr
+    );
+    let emu = Emu::start(&repo.path().join(".lode/local/databricks"));
+    let listed = emu.get("/api/2.0/pipelines").ok();
+    let id = listed["statuses"][0]["pipeline_id"].as_str().unwrap();
+    let last = poll("the update lode started ends", || {
+        let info = emu.get(&format!("/api/2.0/pipelines/{id}")).ok();
+        let state = info["latest_updates"][0]["state"].as_str()?.to_string();
+        ["COMPLETED", "FAILED", "CANCELED"]
+            .contains(&state.as_str())
+            .then_some(state)
+    });
+    assert_eq!(last, "COMPLETED");
+    drop(emu);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }

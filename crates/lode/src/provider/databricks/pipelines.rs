@@ -103,6 +103,14 @@ fn object(provider: &DatabricksProvider, id: &str, info: &Value, wanted: &Value)
     if let Some(state) = info.get("state") {
         live.outputs.insert("state".into(), state.clone());
     }
+    // `latest_updates` is ordered newest first: how the last run ended is part of the live
+    // state, so that a pipeline whose update failed is planned to run again.
+    if let Some(last) = info.pointer("/latest_updates/0") {
+        live.outputs.insert(
+            crate::provider::PIPELINE_LAST_UPDATE.into(),
+            json!({"update_id": last["update_id"], "state": last["state"]}),
+        );
+    }
     live
 }
 
