@@ -151,6 +151,8 @@ pub struct Executed {
     pub state_error: bool,
     /// An emergency stop halted the apply before some steps: who and when.
     pub halted: Option<String>,
+    /// Ctrl-C stopped the apply before some steps (the running ones finished).
+    pub interrupted: bool,
     /// The snapshot taken before (or for) this apply.
     pub snapshot: Option<String>,
 }
@@ -188,7 +190,13 @@ impl Executed {
 
     /// Why the apply is incomplete, or `None` when it succeeded.
     pub fn problem(&self) -> Option<String> {
-        if let Some(stop) = &self.halted {
+        if self.interrupted {
+            let ran = self.steps.len() - self.skipped();
+            Some(format!(
+                "the apply was interrupted (Ctrl-C): {ran} step(s) ran and are recorded in state, {} did not start",
+                self.skipped()
+            ))
+        } else if let Some(stop) = &self.halted {
             Some(format!(
                 "the apply halted before {} step(s) because of an emergency stop ({stop}); what ran is recorded in state",
                 self.skipped()
@@ -377,12 +385,20 @@ pub fn execute(
     entry.summary = Some(crate::render::summary_line(&plan.summary));
     entry.snapshot = snapshot.clone();
     entry.details = notes;
+    // From the first step to the journal entry, Ctrl-C lets the running steps finish and
+    // records everything instead of leaving a half-written apply.
+    let armed = super::interrupt::arm();
     let report = apply_plan(&inputs, writer);
+    // Interrupted means Ctrl-C held some step back; one pressed after the last step started
+    // interrupted nothing.
+    let interrupted = super::interrupt::requested() && report.halted.is_some();
     entry.duration_ms = started.elapsed().as_millis() as u64;
     entry.outcome = if report.succeeded() {
         Outcome::Succeeded
     } else if report.failed() > 0 || report.state_error.is_some() {
         Outcome::Failed
+    } else if interrupted {
+        Outcome::Interrupted
     } else if report.halted.is_some() {
         Outcome::Halted
     } else {
@@ -404,7 +420,8 @@ pub fn execute(
     let executed = Executed {
         steps: report.steps.clone(),
         state_error: report.state_error.is_some(),
-        halted: report.halted.clone(),
+        halted: report.halted.clone().filter(|_| !interrupted),
+        interrupted,
         snapshot,
     };
     // Record everything that happened, even after failures, so a rerun converges.
@@ -416,6 +433,7 @@ pub fn execute(
             "the journal could not record this {operation}: {error}"
         ));
     }
+    drop(armed);
     // A state that could not be committed does not undo what ran: the checks still say
     // whether it works, and a rollback still puts the snapshot back.
     let commit_error = committed.err();
@@ -432,7 +450,7 @@ pub fn execute(
         outcome.executed = Some(executed);
         return Ok(outcome);
     }
-    if executed.halted.is_some() {
+    if executed.halted.is_some() || executed.interrupted {
         // An emergency stop is in force: checks would measure a stopped environment, and a
         // rollback would write to it. The stop's owner decides what comes next.
         outcome.executed = Some(executed);
@@ -472,6 +490,9 @@ impl<'a> StopWatch<'a> {
     }
 
     fn check(&self) -> Option<String> {
+        if super::interrupt::requested() {
+            return Some(super::interrupt::REASON.to_string());
+        }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, answer)) = &*last
             && at.elapsed() < Duration::from_millis(250)

@@ -310,6 +310,15 @@ pub fn finish(outcome: ApplyOutcome) -> Result<ExitCode, CommandError> {
 /// The error of an apply that did not complete, with what to do next.
 fn incomplete(executed: &Executed) -> Option<CommandError> {
     let problem = executed.problem()?;
+    if executed.interrupted && executed.failed() == 0 {
+        return Some(
+            CommandError::user(problem)
+                .with_class(ErrorClass::Interrupted)
+                .hint(
+                    "run `lode apply` again to apply the rest: it continues from what was applied",
+                ),
+        );
+    }
     let failed = executed.failed() > 0;
     let mut error = CommandError::user(problem).with_class(if failed {
         ErrorClass::Remote

@@ -10,6 +10,7 @@ mod emulator;
 mod force_unlock;
 mod graph;
 mod history;
+mod interrupt;
 mod plan;
 pub mod printer;
 mod report;
@@ -151,6 +152,9 @@ pub fn main() -> ExitCode {
         printer().reserve_stdout_for_json();
     }
     init_logging(&cli.global);
+    if changes_things(&cli.command) {
+        interrupt::install();
+    }
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Verify(args) => verify::run(&cli.global, args),
@@ -180,6 +184,15 @@ pub fn main() -> ExitCode {
             error.class.exit_code()
         }
     }
+}
+
+/// The commands that execute plans, where a first Ctrl-C finishes the running steps and
+/// records them instead of killing the process mid-step.
+fn changes_things(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Apply(_) | Command::Rollback(_) | Command::Restore(_) | Command::Destroy(_)
+    )
 }
 
 /// Whether the command was asked for `--format json`: its stdout is then exactly one JSON
@@ -291,18 +304,22 @@ pub enum ErrorClass {
     Remote,
     /// A bug in lode.
     Internal,
+    /// The person pressed Ctrl-C: what ran is recorded, the rest did not start.
+    Interrupted,
 }
 
 impl ErrorClass {
-    /// The exit code of an error of this class. Every class exits 1 today: CI scripts treat
+    /// The exit code of an error of this class. Every failure class exits 1: CI scripts treat
     /// any code but 0 and `--detailed-exitcode`'s 2 as a failure, as they do for Terraform,
     /// and a code per class would be a new contract. The class decides the message prefix and
-    /// the hints; this is the one place to change if codes per class are wanted.
+    /// the hints; this is the one place to change if codes per class are wanted. An
+    /// interrupted apply exits 130, as a shell reports a command ended by Ctrl-C.
     pub fn exit_code(self) -> ExitCode {
         match self {
             ErrorClass::User | ErrorClass::Config | ErrorClass::Remote | ErrorClass::Internal => {
                 ExitCode::from(1)
             }
+            ErrorClass::Interrupted => ExitCode::from(130),
         }
     }
 }

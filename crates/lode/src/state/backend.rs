@@ -215,6 +215,8 @@ pub enum Outcome {
     Blocked,
     /// An emergency stop halted it before some of its steps.
     Halted,
+    /// Ctrl-C stopped it before some of its steps; the running ones finished and are recorded.
+    Interrupted,
     #[serde(other)]
     Unknown,
 }
@@ -226,6 +228,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Blocked => "blocked",
             Outcome::Halted => "halted",
+            Outcome::Interrupted => "interrupted",
             Outcome::Unknown => "unknown",
         }
     }

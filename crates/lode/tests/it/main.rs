@@ -13,6 +13,7 @@ mod fixtures;
 mod guards;
 mod ignition_api;
 mod ignition_files;
+mod interrupt;
 mod invalid_manifests;
 mod plan_formats;
 mod reliability;
