@@ -4,6 +4,7 @@
 //! `local` environment runs them in-process on loopback ports, `lode emulator serve` runs them
 //! standalone, and tests rely on them behaving like the real APIs, awkward parts included.
 
+pub mod data_folder;
 pub mod databricks;
 pub mod faults;
 pub mod ignition;

@@ -21,6 +21,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::data_folder::{self, Claim, ClaimFolderError, Claimed, FolderLock, Serving};
+
 use self::sql::SqlEngine;
 use self::store::JsonStore;
 
@@ -33,7 +35,7 @@ pub struct EmulatorConfig {
     pub token: String,
     /// OAuth M2M client credentials the token endpoint accepts (client id, secret).
     pub oauth_client: Option<(String, String)>,
-    /// 0 picks a free port.
+    /// 0: the data folder's own port ([`serve_folder`]), or any free port ([`start`]).
     pub port: u16,
     /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
     pub faults: Option<Arc<crate::faults::Faults>>,
@@ -67,6 +69,8 @@ pub enum StartEmulatorError {
     },
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Folder(#[from] ClaimFolderError),
 }
 
 impl Workspace {
@@ -272,6 +276,8 @@ pub struct RunningEmulator {
     pub url: String,
     pub workspace: Shared,
     _server: crate::server::BackgroundServer,
+    /// The data folder's lock, released after the server has stopped (fields drop in order).
+    _folder: Option<FolderLock>,
 }
 
 /// Binds 127.0.0.1:`port` and serves until the returned handle is dropped.
@@ -286,35 +292,33 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartEmulatorErr
         url,
         workspace,
         _server: crate::server::serve_in_background("databricks-emulator", listener, app),
+        _folder: None,
     })
 }
 
-/// Starts on the port this data folder used last time (kept in its `port` file), so URLs that
-/// name the emulator (a chat page link written into a gateway script) stay the same from run to
-/// run; another port is taken only when that one is busy.
-pub fn start_remembering_port(
-    mut config: EmulatorConfig,
-) -> Result<RunningEmulator, StartEmulatorError> {
-    let port_file = config.data_dir.join("port");
-    let remembered = std::fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u16>().ok());
-    let running = match remembered {
-        Some(port) if config.port == 0 => {
-            config.port = port;
-            start(config.clone()).or_else(|_| {
-                config.port = 0;
-                start(config.clone())
-            })?
-        }
-        _ => start(config.clone())?,
+/// The file in the data folder that records the folder's port.
+pub const PORT_FILE: &str = "port";
+
+/// Serves `config.data_dir` as [`crate::data_folder`] lays down: on the folder's own port (or
+/// on `config.port` when it is not 0) once no other process serves the folder, or through the
+/// standing server that serves it already.
+pub fn serve_folder(
+    config: EmulatorConfig,
+    claim: &Claim<'_>,
+) -> Result<Serving<RunningEmulator>, StartEmulatorError> {
+    let tenancy = match data_folder::claim(&config.data_dir, PORT_FILE, config.port, claim)? {
+        Claimed::Shared(holder) => return Ok(Serving::Shared(holder)),
+        Claimed::Own(tenancy) => tenancy,
     };
-    let port = running.url.rsplit(':').next().unwrap_or_default();
-    if remembered.map(|p| p.to_string()).as_deref() != Some(port) {
-        let _ = std::fs::create_dir_all(&config.data_dir);
-        let _ = std::fs::write(&port_file, port);
-    }
-    Ok(running)
+    let workspace = Arc::new(Workspace::open(config)?);
+    let _ = workspace.base_url.set(tenancy.url.clone());
+    let app = router(workspace.clone());
+    Ok(Serving::Own(RunningEmulator {
+        url: tenancy.url,
+        workspace,
+        _server: crate::server::serve_in_background("databricks-emulator", tenancy.listener, app),
+        _folder: Some(tenancy.lock),
+    }))
 }
 
 /// Milliseconds since the epoch, as Databricks timestamps are.

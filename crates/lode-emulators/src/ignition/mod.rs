@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 
 use lode_wire::ignition::data_dir::DataDirError;
 
+use crate::data_folder::{self, Claim, ClaimFolderError, Claimed, FolderLock, Serving};
+
 /// How to run the gateway emulator.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -36,7 +38,7 @@ pub struct GatewayConfig {
     /// A token (`name:secret`) allowed to read but refused (403) on writes, like a key whose
     /// security levels are in the gateway's Read list but not in its Write list.
     pub read_only_token: Option<String>,
-    /// 0 picks a free port.
+    /// 0: the data directory's own port ([`serve_folder`]), or any free port ([`start`]).
     pub port: u16,
     /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
     pub faults: Option<Arc<crate::faults::Faults>>,
@@ -68,6 +70,8 @@ pub enum StartGatewayError {
     },
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Folder(#[from] ClaimFolderError),
 }
 
 impl Gateway {
@@ -323,6 +327,8 @@ pub struct RunningGateway {
     pub url: String,
     pub gateway: Shared,
     _server: crate::server::BackgroundServer,
+    /// The data directory's lock, released after the server has stopped (fields drop in order).
+    _folder: Option<FolderLock>,
 }
 
 /// Binds 127.0.0.1:`port` and serves until the returned handle is dropped.
@@ -337,41 +343,34 @@ pub fn start(config: GatewayConfig) -> Result<RunningGateway, StartGatewayError>
         url,
         gateway,
         _server: crate::server::serve_in_background("ignition-emulator", listener, app),
+        _folder: None,
     })
 }
 
-/// The file in the data directory that remembers the port (a dot file, which the gateway's
-/// own loaders skip).
-const PORT_FILE: &str = ".emulator-port";
+/// The file in the data directory that records the directory's port (a dot file, which the
+/// gateway's own loaders skip).
+pub const PORT_FILE: &str = ".emulator-port";
 
-/// Starts on the port this data directory used last time, so URLs naming the gateway stay the
-/// same from run to run; another port is taken only when that one is busy.
-pub fn start_remembering_port(
-    mut config: GatewayConfig,
-) -> Result<RunningGateway, StartGatewayError> {
-    let port_file = config.data_dir.join(PORT_FILE);
-    let remembered = std::fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u16>().ok());
-    let running = match remembered {
-        Some(port) if config.port == 0 => {
-            config.port = port;
-            match start(config.clone()) {
-                Ok(running) => running,
-                Err(StartGatewayError::Bind { .. }) => {
-                    config.port = 0;
-                    start(config.clone())?
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        _ => start(config.clone())?,
+/// Serves `config.data_dir` as [`crate::data_folder`] lays down: on the directory's own port
+/// (or on `config.port` when it is not 0) once no other process serves it, or through the
+/// standing server that serves it already.
+pub fn serve_folder(
+    config: GatewayConfig,
+    claim: &Claim<'_>,
+) -> Result<Serving<RunningGateway>, StartGatewayError> {
+    let tenancy = match data_folder::claim(&config.data_dir, PORT_FILE, config.port, claim)? {
+        Claimed::Shared(holder) => return Ok(Serving::Shared(holder)),
+        Claimed::Own(tenancy) => tenancy,
     };
-    let port = running.url.rsplit(':').next().unwrap_or_default();
-    if remembered.map(|p| p.to_string()).as_deref() != Some(port) {
-        let _ = std::fs::write(&port_file, port);
-    }
-    Ok(running)
+    let gateway = Arc::new(Gateway::open(config)?);
+    let _ = gateway.base_url.set(tenancy.url.clone());
+    let app = router(gateway.clone());
+    Ok(Serving::Own(RunningGateway {
+        url: tenancy.url,
+        gateway,
+        _server: crate::server::serve_in_background("ignition-emulator", tenancy.listener, app),
+        _folder: Some(tenancy.lock),
+    }))
 }
 
 /// Milliseconds since the epoch, as the gateway reports times.
@@ -563,10 +562,21 @@ mod tests {
             port: 0,
             faults: None,
         };
-        let first = super::start_remembering_port(config.clone()).unwrap();
+        let claim = crate::data_folder::Claim {
+            command: "test".into(),
+            standing: false,
+            offer_to_others: false,
+            wait: std::time::Duration::ZERO,
+            on_wait: &|_| {},
+        };
+        let own = |serving| match serving {
+            crate::data_folder::Serving::Own(running) => running,
+            crate::data_folder::Serving::Shared(holder) => panic!("shared {holder:?}"),
+        };
+        let first = own(super::serve_folder(config.clone(), &claim).unwrap());
         let url = first.url.clone();
         drop(first);
-        let second = super::start_remembering_port(config).unwrap();
+        let second = own(super::serve_folder(config, &claim).unwrap());
         assert_eq!(second.url, url);
     }
 }

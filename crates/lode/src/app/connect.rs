@@ -4,9 +4,18 @@
 //! start lode's emulators in this process on loopback ports, then get the very same clients,
 //! pointed at them. Without the default `emulators` feature lode is a production binary: such
 //! an environment is refused with a clear error, and no emulator code is linked in.
+//!
+//! An emulator's data folder is served by one process at a time, always on the folder's own
+//! port (`lode_emulators::data_folder`): the URLs lode writes into resources (the chat page
+//! link in the gateway's session script) name that port, so no run may move it. A command that
+//! finds the folder served by another command's emulator waits for it; one served by a standing
+//! `lode emulator serve` uses that server.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+use super::Reporter;
 
 use crate::manifest::EnvironmentConfig;
 use crate::manifest::environment::IgnitionTransport;
@@ -20,6 +29,28 @@ pub const LOCAL_GATEWAY_TOKEN: &str = "lode:local-gateway-emulator";
 /// The token the in-process Databricks emulator of the local environments accepts.
 pub const LOCAL_EMULATOR_TOKEN: &str = "dapi-lode-local-emulator";
 
+/// The longest a command waits for another command that serves an emulator's data folder
+/// (a plan takes seconds, an apply minutes).
+pub const EMULATOR_FOLDER_WAIT: Duration = Duration::from_secs(600);
+
+/// How a command waits for an emulator's data folder that another command serves: whom it
+/// tells, and for how long at most.
+#[derive(Clone, Copy)]
+pub struct EmulatorWait<'a> {
+    pub reporter: &'a dyn Reporter,
+    pub limit: Duration,
+}
+
+impl<'a> EmulatorWait<'a> {
+    /// The wait of a command that needs the systems to do its work.
+    pub fn patient(reporter: &'a dyn Reporter) -> EmulatorWait<'a> {
+        EmulatorWait {
+            reporter,
+            limit: EMULATOR_FOLDER_WAIT,
+        }
+    }
+}
+
 /// Why the providers of an environment could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -29,6 +60,13 @@ pub enum ConnectError {
     EmulatorsNotBuilt { env_name: String },
     #[error("the {system} emulator did not start: {message}")]
     EmulatorStart {
+        system: &'static str,
+        message: String,
+    },
+    /// Another process serves the emulator's data folder, and this one may not use it or
+    /// gave up waiting for it.
+    #[error("the {system} emulator did not start: {message}")]
+    EmulatorFolderBusy {
         system: &'static str,
         message: String,
     },
@@ -68,8 +106,9 @@ pub fn connect(
     environment: &EnvironmentConfig,
     root: &Path,
     env_name: &str,
+    wait: &EmulatorWait<'_>,
 ) -> Result<Connection, ConnectError> {
-    let (connection, mut failed) = connect_each(environment, root, env_name);
+    let (connection, mut failed) = connect_each(environment, root, env_name, wait);
     match failed.pop() {
         Some((_, error)) => Err(error),
         None => Ok(connection),
@@ -83,13 +122,16 @@ pub fn connect_each(
     environment: &EnvironmentConfig,
     root: &Path,
     env_name: &str,
+    wait: &EmulatorWait<'_>,
 ) -> (Connection, Vec<(&'static str, ConnectError)>) {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
     let mut shared = SharedClients::default();
     let mut emulators = LocalEmulators::default();
     let mut failed = Vec::new();
+    // The gateway's folder is claimed before the workspace's, in every process, so two
+    // processes never each hold one and wait for the other.
     if let Some(config) = &environment.ignition {
-        match connect_ignition(config, root, env_name, &mut emulators) {
+        match connect_ignition(config, root, env_name, &mut emulators, wait) {
             Ok((provider, gateway)) => {
                 providers.push(provider);
                 shared.ignition_gateway = gateway;
@@ -98,7 +140,7 @@ pub fn connect_each(
         }
     }
     if let Some(config) = &environment.databricks {
-        match connect_databricks(config, root, env_name, &mut emulators) {
+        match connect_databricks(config, root, env_name, &mut emulators, wait) {
             Ok((provider, client, warehouse_id)) => {
                 providers.push(provider);
                 shared.databricks = Some(client);
@@ -122,13 +164,14 @@ fn connect_ignition(
     root: &Path,
     env_name: &str,
     emulators: &mut LocalEmulators,
+    wait: &EmulatorWait<'_>,
 ) -> Result<IgnitionConnection, ConnectError> {
     let data_dir = config.data_dir.as_ref().map(|d| root.join(d));
     let gateway = if config.emulator {
         let data_dir = data_dir
             .clone()
             .ok_or(ConnectError::Config("an emulated gateway needs `data_dir`"))?;
-        let url = emulators.start_gateway(&data_dir, env_name)?;
+        let url = emulators.start_gateway(&data_dir, env_name, wait)?;
         Some(gateway_client(&url, LOCAL_GATEWAY_TOKEN)?)
     } else if let Some(url) = &config.gateway_url {
         let variable = config.token_env.as_deref().unwrap_or("IGNITION_API_TOKEN");
@@ -174,11 +217,12 @@ fn connect_databricks(
     root: &Path,
     env_name: &str,
     emulators: &mut LocalEmulators,
+    wait: &EmulatorWait<'_>,
 ) -> Result<DatabricksConnection, ConnectError> {
     let resolved = if config.emulator {
         let data_dir = root.join(".lode").join(env_name).join("databricks");
         auth::ResolvedAuth {
-            host: emulators.start_databricks(&data_dir, env_name)?,
+            host: emulators.start_databricks(&data_dir, env_name, wait)?,
             credentials: auth::Credentials::Pat {
                 token: LOCAL_EMULATOR_TOKEN.to_string(),
             },
@@ -228,52 +272,178 @@ fn gateway_client(url: &str, token: &str) -> Result<Arc<GatewayClient>, ConnectE
 
 #[cfg(feature = "emulators")]
 impl LocalEmulators {
-    /// Starts the gateway emulator on `data_dir` (remembering its port across runs, so the
-    /// URLs lode records stay valid); returns its URL.
-    fn start_gateway(&mut self, data_dir: &Path, _env_name: &str) -> Result<String, ConnectError> {
-        let failed = |message: String| ConnectError::EmulatorStart {
-            system: "Ignition gateway",
-            message,
+    /// Serves the gateway emulator's `data_dir` on its own port, or uses the standing server
+    /// that serves it; returns its URL.
+    fn start_gateway(
+        &mut self,
+        data_dir: &Path,
+        _env_name: &str,
+        wait: &EmulatorWait<'_>,
+    ) -> Result<String, ConnectError> {
+        const SYSTEM: &str = "Ignition gateway";
+        let config = lode_emulators::ignition::GatewayConfig {
+            data_dir: data_dir.to_path_buf(),
+            token: LOCAL_GATEWAY_TOKEN.to_string(),
+            read_only_token: None,
+            port: 0,
+            faults: emulator_faults()?,
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| failed(e.to_string()))?;
-        let running = lode_emulators::ignition::start_remembering_port(
-            lode_emulators::ignition::GatewayConfig {
-                data_dir: data_dir.to_path_buf(),
-                token: LOCAL_GATEWAY_TOKEN.to_string(),
-                read_only_token: None,
-                port: 0,
-                faults: emulator_faults()?,
-            },
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let url = running.url.clone();
-        self.gateway = Some(running);
-        Ok(url)
+        let on_wait = announce_wait(SYSTEM, wait);
+        let serving =
+            lode_emulators::ignition::serve_folder(config, &command_claim(wait, &on_wait))
+                .map_err(|error| match error {
+                    lode_emulators::ignition::StartGatewayError::Folder(error) => {
+                        folder_error(SYSTEM, error)
+                    }
+                    other => ConnectError::EmulatorStart {
+                        system: SYSTEM,
+                        message: other.to_string(),
+                    },
+                })?;
+        Ok(match serving {
+            lode_emulators::data_folder::Serving::Own(running) => {
+                let url = running.url.clone();
+                self.gateway = Some(running);
+                url
+            }
+            lode_emulators::data_folder::Serving::Shared(holder) => {
+                using_standing_server(SYSTEM, &holder, wait.reporter)
+            }
+        })
     }
 
-    /// Starts the Databricks workspace emulator on `data_dir`; returns its URL.
+    /// Serves the Databricks workspace emulator's `data_dir` on its own port, or uses the
+    /// standing server that serves it; returns its URL.
     fn start_databricks(
         &mut self,
         data_dir: &Path,
         _env_name: &str,
+        wait: &EmulatorWait<'_>,
     ) -> Result<String, ConnectError> {
-        let running = lode_emulators::databricks::start_remembering_port(
-            lode_emulators::databricks::EmulatorConfig {
-                data_dir: data_dir.to_path_buf(),
-                token: LOCAL_EMULATOR_TOKEN.to_string(),
-                oauth_client: None,
-                port: 0,
-                faults: emulator_faults()?,
-            },
-        )
-        .map_err(|e| ConnectError::EmulatorStart {
-            system: "Databricks",
-            message: e.to_string(),
-        })?;
-        let url = running.url.clone();
-        self.databricks = Some(running);
-        Ok(url)
+        const SYSTEM: &str = "Databricks";
+        let config = lode_emulators::databricks::EmulatorConfig {
+            data_dir: data_dir.to_path_buf(),
+            token: LOCAL_EMULATOR_TOKEN.to_string(),
+            oauth_client: None,
+            port: 0,
+            faults: emulator_faults()?,
+        };
+        let on_wait = announce_wait(SYSTEM, wait);
+        let serving =
+            lode_emulators::databricks::serve_folder(config, &command_claim(wait, &on_wait))
+                .map_err(|error| match error {
+                    lode_emulators::databricks::StartEmulatorError::Folder(error) => {
+                        folder_error(SYSTEM, error)
+                    }
+                    other => ConnectError::EmulatorStart {
+                        system: SYSTEM,
+                        message: other.to_string(),
+                    },
+                })?;
+        Ok(match serving {
+            lode_emulators::data_folder::Serving::Own(running) => {
+                let url = running.url.clone();
+                self.databricks = Some(running);
+                url
+            }
+            lode_emulators::data_folder::Serving::Shared(holder) => {
+                using_standing_server(SYSTEM, &holder, wait.reporter)
+            }
+        })
     }
+}
+
+/// How this command claims an emulator's data folder: for as long as it runs, waiting for
+/// another command that serves it.
+#[cfg(feature = "emulators")]
+fn command_claim<'a>(
+    wait: &EmulatorWait<'_>,
+    on_wait: &'a dyn Fn(&lode_emulators::data_folder::Holder),
+) -> lode_emulators::data_folder::Claim<'a> {
+    lode_emulators::data_folder::Claim {
+        command: this_command(),
+        standing: false,
+        offer_to_others: false,
+        wait: wait.limit,
+        on_wait,
+    }
+}
+
+/// Tells the person whom the command waits for, as the wait could otherwise pass for a hang.
+#[cfg(feature = "emulators")]
+fn announce_wait<'a>(
+    system: &'static str,
+    wait: &EmulatorWait<'a>,
+) -> impl Fn(&lode_emulators::data_folder::Holder) + 'a {
+    let EmulatorWait { reporter, limit } = *wait;
+    move |holder| {
+        reporter.info(&format!(
+            "Waiting for {}, which runs the {system} emulator on this environment's data \
+             (at most {} s)",
+            holder.describe(),
+            limit.as_secs()
+        ))
+    }
+}
+
+/// Says which server the command uses, as it is not the command's own: stopping that one cuts
+/// the command off.
+#[cfg(feature = "emulators")]
+fn using_standing_server(
+    system: &'static str,
+    holder: &lode_emulators::data_folder::Holder,
+    reporter: &dyn Reporter,
+) -> String {
+    reporter.info(&format!(
+        "Using the {system} emulator that {} serves",
+        holder.describe()
+    ));
+    holder.url.clone()
+}
+
+/// A data folder that another process serves is the person's to sort out (wait, stop it);
+/// anything else about the folder (its port taken, its port file broken) is an emulator that
+/// did not start.
+#[cfg(feature = "emulators")]
+fn folder_error(
+    system: &'static str,
+    error: lode_emulators::data_folder::ClaimFolderError,
+) -> ConnectError {
+    use lode_emulators::data_folder::ClaimFolderError;
+    match error {
+        ClaimFolderError::StillInUse { .. } | ClaimFolderError::ServedByStandingServer { .. } => {
+            ConnectError::EmulatorFolderBusy {
+                system,
+                message: error.to_string(),
+            }
+        }
+        other => ConnectError::EmulatorStart {
+            system,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// How the holder of a data folder is named to whoever waits for it: `lode` and its subcommand
+/// words (`lode plan`, `lode state list`), never an option's value, which may be a secret.
+#[cfg(feature = "emulators")]
+fn this_command() -> String {
+    let mut words = vec!["lode".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if matches!(arg.as_str(), "--env" | "--dir" | "--color") {
+            args.next();
+        } else if arg.starts_with('-') {
+            if words.len() > 1 {
+                break;
+            }
+        } else if words.len() < 3 && arg.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            words.push(arg);
+        } else {
+            break;
+        }
+    }
+    words.join(" ")
 }
 
 /// The faults `LODE_EMULATOR_FAULTS` asks the emulators to inject; read only when an emulator
@@ -285,7 +455,12 @@ fn emulator_faults() -> Result<Option<Arc<lode_emulators::faults::Faults>>, Conn
 
 #[cfg(not(feature = "emulators"))]
 impl LocalEmulators {
-    fn start_gateway(&mut self, _data_dir: &Path, env_name: &str) -> Result<String, ConnectError> {
+    fn start_gateway(
+        &mut self,
+        _data_dir: &Path,
+        env_name: &str,
+        _wait: &EmulatorWait<'_>,
+    ) -> Result<String, ConnectError> {
         Err(ConnectError::EmulatorsNotBuilt {
             env_name: env_name.to_string(),
         })
@@ -295,6 +470,7 @@ impl LocalEmulators {
         &mut self,
         _data_dir: &Path,
         env_name: &str,
+        _wait: &EmulatorWait<'_>,
     ) -> Result<String, ConnectError> {
         Err(ConnectError::EmulatorsNotBuilt {
             env_name: env_name.to_string(),

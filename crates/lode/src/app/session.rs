@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Reporter;
-use super::connect::{ConnectError, LocalEmulators, connect, connect_each};
+use super::connect::{ConnectError, EmulatorWait, LocalEmulators, connect, connect_each};
 use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
 use crate::manifest::environment::{
     EnvironmentConfig, ProjectConfig, StateBackendKind, load_environment, load_project,
@@ -149,7 +149,10 @@ pub struct StateAccess {
 /// Opens the state backend the environment configures (and its providers), reading only
 /// `lode.yaml` and `environments/<env>.yaml`. A broken manifest elsewhere does not matter; a
 /// broken environment file is an error, never a silent fall back to another backend.
-pub fn open_state(args: &SessionArgs) -> Result<StateAccess, OpenSessionError> {
+pub fn open_state(
+    args: &SessionArgs,
+    wait: &EmulatorWait<'_>,
+) -> Result<StateAccess, OpenSessionError> {
     let root = find_root(args.dir.as_deref())?;
     let files = ManifestFiles::from_work_tree(&root)?;
     let mut errors = Vec::new();
@@ -160,7 +163,7 @@ pub fn open_state(args: &SessionArgs) -> Result<StateAccess, OpenSessionError> {
     let (Some(project), Some(environment)) = (project, environment) else {
         return Err(LoadManifestsError::Invalid(errors).into());
     };
-    let (connection, failed) = connect_each(&environment, &root, &args.env);
+    let (connection, failed) = connect_each(&environment, &root, &args.env, wait);
     let backend = match state_backend(
         &project,
         &environment,
@@ -259,7 +262,12 @@ impl Session {
     ) -> Result<Session, OpenSessionError> {
         let root = files.root.clone();
         let loaded = load_desired(&files, &args.env, &|name| std::env::var(name).ok())?;
-        let connection = connect(&loaded.environment, &root, &args.env)?;
+        let connection = connect(
+            &loaded.environment,
+            &root,
+            &args.env,
+            &EmulatorWait::patient(&*reporter),
+        )?;
         let backend = state_backend(
             &loaded.project,
             &loaded.environment,

@@ -115,8 +115,17 @@ fn within<T: Send + 'static>(
 }
 
 /// Builds the report of the environment `args` names, waiting `timeout` for each system.
-pub fn status(args: &SessionArgs, timeout: Duration) -> Result<StatusReport, OpenSessionError> {
-    let access = Arc::new(open_state(args)?);
+pub fn status(
+    args: &SessionArgs,
+    timeout: Duration,
+    reporter: &dyn super::Reporter,
+) -> Result<StatusReport, OpenSessionError> {
+    // An emulator that another command runs is waited for like any system: `timeout` at most.
+    let wait = super::connect::EmulatorWait {
+        reporter,
+        limit: timeout,
+    };
+    let access = Arc::new(open_state(args, &wait)?);
     let mut problems = Vec::new();
     // Secrets are masked when the manifests load; without them the report still comes.
     let loaded = match load_manifests(args, None) {

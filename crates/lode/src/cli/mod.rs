@@ -528,6 +528,10 @@ impl From<ConnectError> for CommandError {
             ConnectError::Config(_) | ConnectError::Faults(_) => {
                 command.with_class(ErrorClass::Config)
             }
+            ConnectError::EmulatorFolderBusy { .. } => command
+                .with_class(ErrorClass::Config)
+                .hint("one process at a time serves an emulator's data folder, on the folder's own port; wait for the other one or stop it")
+                .hint("`lode emulator serve --data .lode/<env>` (without --databricks-port or tokens) serves the folder to every lode command at once"),
             _ => command.with_class(ErrorClass::Remote),
         }
     }

@@ -40,7 +40,10 @@ pub enum StateCommand {
 pub fn run(global: &GlobalArgs, command: &StateCommand) -> Result<ExitCode, CommandError> {
     // The backend the environment configures, read from lode.yaml and the environment file
     // only, so state commands work while other manifests are broken (issue #13).
-    let access = crate::app::session::open_state(&global.session())?;
+    let access = crate::app::session::open_state(
+        &global.session(),
+        &crate::app::connect::EmulatorWait::patient(super::printer()),
+    )?;
     let backend = &access.backend;
     let printer = super::printer();
     match command {

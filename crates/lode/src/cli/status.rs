@@ -28,7 +28,11 @@ pub struct StatusArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, CommandError> {
-    let report = crate::app::status::status(&global.session(), Duration::from_secs(args.timeout))?;
+    let report = crate::app::status::status(
+        &global.session(),
+        Duration::from_secs(args.timeout),
+        printer(),
+    )?;
     if args.format == super::TextOrJson::Json {
         printer().json(&serde_json::to_value(&report).expect("the report serialises"));
     } else {

@@ -15,7 +15,10 @@ pub struct StopArgs {}
 
 pub fn run(global: &GlobalArgs, _: &StopArgs) -> Result<ExitCode, CommandError> {
     // From the state alone: the manifests may be what is broken (issue #13).
-    let access = std::sync::Arc::new(crate::app::session::open_state(&global.session())?);
+    let access = std::sync::Arc::new(crate::app::session::open_state(
+        &global.session(),
+        &crate::app::connect::EmulatorWait::patient(printer()),
+    )?);
     // Secrets the manifests name are masked when the manifests load; a stop never waits on it.
     let redactor = crate::app::session::load_manifests(&global.session(), None)
         .map(|loaded| Redactor::new(&loaded.desired.secrets))

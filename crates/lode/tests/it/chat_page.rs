@@ -72,7 +72,7 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
 
     // The apply's emulator ran inside `lode` and is gone; serve the same data folder from this
     // process, on the port the apply used, as `lode emulator serve` would.
-    let emulator = lode_emulators::databricks::start_remembering_port(
+    let emulator = match lode_emulators::databricks::serve_folder(
         lode_emulators::databricks::EmulatorConfig {
             data_dir: repo.path().join(".lode/local/databricks"),
             token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
@@ -80,8 +80,21 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
             port: 0,
             faults: None,
         },
+        &lode_emulators::data_folder::Claim {
+            command: "the chat page test".into(),
+            standing: true,
+            offer_to_others: true,
+            wait: std::time::Duration::ZERO,
+            on_wait: &|_| {},
+        },
     )
-    .expect("the emulator starts on the applied data folder");
+    .expect("the emulator starts on the applied data folder")
+    {
+        lode_emulators::data_folder::Serving::Own(emulator) => emulator,
+        lode_emulators::data_folder::Serving::Shared(holder) => {
+            panic!("the applied data folder is still served by {holder:?}")
+        }
+    };
 
     // The pipeline update created the gold table empty (there is no telemetry yet); give it the
     // rows a pipeline run over streamed crusher tags would have written.

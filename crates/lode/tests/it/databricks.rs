@@ -1,6 +1,7 @@
 //! The Databricks side against the workspace emulator (issue #3): every kind is created, replans
 //! empty, updates, is replaced or deleted, and drift made behind lode's back is corrected; seed
-//! changes are single Delta commits that a revert undoes; the data-loss guard holds.
+//! changes are single Delta commits that a revert undoes; the data-loss guard holds. The
+//! workspace emulator's data folder keeps one port, whoever serves it (issue #14).
 
 use crate::support::{Repo, assert_contains};
 
@@ -682,4 +683,142 @@ fn issue_13_snapshots_go_with_the_workspace_state() {
     repo.lode_ok(&["restore", &id, "--auto-approve"], 0);
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode", "--rev", "HEAD~1"], 0);
     assert_contains(&plan.stdout, "No changes");
+}
+
+/// The local workspace's port, as its data folder records it.
+fn local_workspace_port(repo: &Repo) -> String {
+    repo.read(".lode/local/databricks/port").trim().to_string()
+}
+
+/// Issue #14 (6): concurrent plans on `local` each ran their own workspace emulator, and all but
+/// one took a new port and recorded it, so the chat page URL in the gateway's session script
+/// (desired state) moved and the next plans showed a change forever. The folder's port now
+/// never moves: a plan waits for the one that serves the folder, then serves it on that port.
+#[test]
+fn issue_14_concurrent_plans_on_local_keep_the_workspace_port_and_leave_no_diff() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let port = local_workspace_port(&repo);
+    let startup = repo.read(
+        ".lode/local/ignition/projects/mining_demo/com.inductiveautomation.perspective/startup/onStartup.py",
+    );
+    assert_contains(
+        &startup,
+        &format!("http://127.0.0.1:{port}/workspace-files/Shared/mining_demo/chat/index.html"),
+    );
+    for round in 1..=8 {
+        let plans: Vec<_> = (0..3)
+            .map(|_| {
+                repo.lode_command(&["plan", "--detailed-exitcode"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for plan in plans {
+            let output = plan.wait_with_output().unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "round {round}: a concurrent plan saw changes\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert_eq!(
+            local_workspace_port(&repo),
+            port,
+            "round {round} moved the port"
+        );
+    }
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// `lode emulator serve` on the local environment's data, in its own process; killed on drop.
+struct ServingLocal {
+    child: std::process::Child,
+    /// The URLs it printed: the workspace's, then the gateway's when it serves one.
+    urls: Vec<String>,
+}
+
+impl ServingLocal {
+    fn start(repo: &Repo, extra: &[&str]) -> ServingLocal {
+        let mut child = repo
+            .lode_command(&["emulator", "serve", "--data", ".lode/local"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let expected = if extra.contains(&"--ignition-port") {
+            2
+        } else {
+            1
+        };
+        // The URLs are printed once every folder is held, so a command started after this
+        // finds them held.
+        let urls = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()))
+            .take(expected)
+            .map(Result::unwrap)
+            .collect();
+        ServingLocal { child, urls }
+    }
+}
+
+impl Drop for ServingLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue #14 (6): while `lode emulator serve` serves the local environment's data, a plan used
+/// to start emulators of its own on new ports (two writers of one folder, and a moved URL). It
+/// now uses the standing server, which is where the URLs point.
+#[test]
+fn issue_14_a_plan_uses_the_emulators_that_emulator_serve_runs_on_the_folder() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let port = local_workspace_port(&repo);
+    let served = ServingLocal::start(&repo, &["--ignition-port", "0"]);
+    assert_eq!(served.urls[0], format!("http://127.0.0.1:{port}"));
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    let pid = served.child.id();
+    assert_contains(
+        &plan.stderr,
+        &format!(
+            "Using the Databricks emulator that `lode emulator serve` (pid {pid}) at {}",
+            served.urls[0]
+        ),
+    );
+    assert_contains(
+        &plan.stderr,
+        &format!(
+            "Using the Ignition gateway emulator that `lode emulator serve` (pid {pid}) at {}",
+            served.urls[1]
+        ),
+    );
+    assert_eq!(local_workspace_port(&repo), port);
+}
+
+/// Issue #14 (6): a standing server that lode commands cannot use (it takes another token) is
+/// named at once, not waited for, and the folder is not served a second time.
+#[test]
+fn issue_14_a_standing_server_with_other_credentials_is_refused_at_once() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let port = local_workspace_port(&repo);
+    let served = ServingLocal::start(&repo, &["--token", "dapi-someone-else"]);
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 1);
+    assert_contains(
+        &plan.stderr,
+        &format!(
+            "is served by `lode emulator serve` (pid {}) at http://127.0.0.1:{port}, which other processes cannot use",
+            served.child.id()
+        ),
+    );
+    assert_contains(&plan.stderr, "hint: one process at a time serves");
+    drop(served);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }

@@ -140,6 +140,18 @@ impl Repo {
         }
     }
 
+    /// `lode` with `args` in the repository, with colour off, to spawn (several at once).
+    pub fn lode_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin!("lode"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("LODE_ENV")
+            .env_remove("LODE_DIR");
+        command
+    }
+
     /// Runs `lode` and asserts the exit code.
     pub fn lode_ok(&self, args: &[&str], code: i32) -> Run {
         let run = self.lode(args);
