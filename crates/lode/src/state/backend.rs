@@ -389,6 +389,14 @@ impl StateBackend {
         state.serial += 1;
         self.store.replace(STATE, &state_bytes(state))
     }
+
+    /// Compacts the write-ahead log of an interrupted apply once recovery has finished its
+    /// steps in `state`: the state is written (serial + 1) atomically, then the log dropped,
+    /// as a finished apply's commit does.
+    pub fn commit_recovered(&self, state: &mut State, lock: &LockGuard) -> Result<(), StateError> {
+        self.save(state, lock)?;
+        self.store.remove(WAL)
+    }
 }
 
 fn state_bytes(state: &State) -> Vec<u8> {
