@@ -288,6 +288,9 @@ impl Session {
 
     fn load_state_with_recovery(&self) -> Result<(State, Recovery), StateError> {
         let (state, recovery) = self.backend.load()?;
+        for skipped in &recovery.skipped {
+            self.reporter.warn(&skipped.to_string());
+        }
         for (address, action) in &recovery.interrupted {
             self.reporter.warn(&format!(
                 "an earlier apply was interrupted during `{action}` of {address}; its live state is read again now"

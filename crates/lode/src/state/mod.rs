@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::manifest::{Address, Lifecycle};
 
 pub use backend::{
-    JournalEntry, LockGuard, Outcome, Recovery, StateBackend, StateError, StateWriter,
+    Journal, JournalEntry, LockGuard, Outcome, RecordOrigin, Recovery, SkippedRecord, StateBackend,
+    StateError, StateWriter,
 };
 pub use local::LocalStore;
 
