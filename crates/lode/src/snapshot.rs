@@ -53,6 +53,15 @@ pub struct SnapshotResource {
     pub data: Option<Value>,
 }
 
+/// The snapshots of an environment as listed.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Oldest first.
+    pub indexes: Vec<SnapshotIndex>,
+    /// Why each snapshot whose index could not be read is not in `indexes`.
+    pub broken: Vec<SnapshotError>,
+}
+
 /// Why a snapshot could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -222,18 +231,32 @@ impl Snapshots {
         Ok(())
     }
 
-    /// Every snapshot, oldest first.
-    pub fn list(&self) -> Result<Vec<SnapshotIndex>, SnapshotError> {
-        let mut indexes = Vec::new();
+    /// Every snapshot, oldest first. A snapshot whose index cannot be read is left out and
+    /// named in `broken`; it hides none of the others.
+    pub fn list(&self) -> Result<Listed, SnapshotError> {
+        let mut listed = Listed::default();
+        let mut keep = |index: Result<SnapshotIndex, SnapshotError>, path: PathBuf| match index {
+            // An index names its own snapshot; one whose id is a path (a tampered or foreign
+            // file) is never trusted to say what to read or remove.
+            Ok(index) if !valid_id(&index.id) => listed.broken.push(SnapshotError::Corrupt {
+                path,
+                message: format!(
+                    "its id `{}` is not a plain name (a snapshot id is never a path)",
+                    index.id
+                ),
+            }),
+            Ok(index) => listed.indexes.push(index),
+            Err(error) => listed.broken.push(error),
+        };
         match &self.place {
             Place::Folder(dir) => {
                 let Ok(entries) = std::fs::read_dir(dir) else {
-                    return Ok(Vec::new());
+                    return Ok(Listed::default());
                 };
                 for entry in entries.filter_map(Result::ok) {
                     let path = entry.path().join("index.json");
                     if path.is_file() {
-                        indexes.push(read_json::<SnapshotIndex>(&path)?);
+                        keep(read_json::<SnapshotIndex>(&path), path);
                     }
                 }
             }
@@ -241,23 +264,18 @@ impl Snapshots {
                 for name in store.list(STORE_FOLDER)? {
                     if name.ends_with(INDEX_SUFFIX) {
                         let document = format!("{STORE_FOLDER}/{name}");
+                        // A store that does not answer is an error; a document that does not
+                        // parse is one broken snapshot.
                         if let Some(bytes) = store.read(&document)? {
-                            indexes.push(parse_json(&document, &bytes)?);
+                            let location = store.document_location(&document);
+                            keep(parse_json(&location, &bytes), PathBuf::from(&location));
                         }
                     }
                 }
             }
         }
-        // An index names its own snapshot; one whose id is a path (a tampered or foreign
-        // file) is never trusted to say what to read or remove.
-        if let Some(bad) = indexes.iter().find(|i| !valid_id(&i.id)) {
-            return Err(SnapshotError::Corrupt {
-                path: PathBuf::from(&bad.id),
-                message: "a snapshot id must be a plain name, not a path".to_string(),
-            });
-        }
-        indexes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(indexes)
+        listed.indexes.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listed)
     }
 
     /// One snapshot's index and resources.
@@ -308,7 +326,8 @@ impl Snapshots {
 
     /// Removes the oldest snapshots beyond `keep`; returns how many went.
     pub fn prune(&self, keep: usize) -> Result<usize, SnapshotError> {
-        let all = self.list()?;
+        // A snapshot whose index cannot be read is never removed: a person decides.
+        let all = self.list()?.indexes;
         let excess = all.len().saturating_sub(keep);
         for index in &all[..excess] {
             match &self.place {

@@ -3,13 +3,14 @@
 //! [`connect`](super::connect)); and the refresh + plan step that plan, apply, rollback and
 //! destroy share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Reporter;
 use super::connect::{ConnectError, EmulatorWait, LocalEmulators, connect, connect_each};
-use crate::engine::plan::{Plan, PlanOptions, build_plan, select_addresses};
+use crate::engine::apply::{EntryContext, applied_entry};
+use crate::engine::plan::{Action, Plan, PlanOptions, build_plan, select_addresses};
 use crate::manifest::environment::{
     EnvironmentConfig, ProjectConfig, StateBackendKind, load_environment, load_project,
 };
@@ -295,6 +296,9 @@ impl Session {
 
     fn load_state_with_recovery(&self) -> Result<(State, Recovery), StateError> {
         let (state, recovery) = self.backend.load()?;
+        for skipped in &recovery.skipped {
+            self.reporter.warn(&skipped.to_string());
+        }
         for (address, action) in &recovery.interrupted {
             self.reporter.warn(&format!(
                 "an earlier apply was interrupted during `{action}` of {address}; its live state is read again now"
@@ -305,17 +309,146 @@ impl Session {
 
     /// Loads state for a command about to change things (it holds the lock). When an earlier
     /// apply was interrupted (its write-ahead log is still there), the live systems are first
-    /// asked to finish what it may have left half done: a gateway scan lock it held, files
-    /// it wrote that the gateway has not read.
-    pub fn load_state_for_change(&self, _lock: &LockGuard) -> Result<State, RecoverError> {
-        let (state, recovery) = self.load_state_with_recovery()?;
-        if recovery.was_interrupted() {
-            for done in self.providers.recover_interrupted()? {
-                self.reporter
-                    .info(&format!("Recovered from the interrupted apply: {done}"));
+    /// asked to finish what it may have left half done (a gateway scan lock it held, files it
+    /// wrote that the gateway has not read); then each step it began but never recorded is
+    /// settled from its live object, and the log is compacted into state, as a finished
+    /// apply's commit does, so the next plan starts clean: no drift from lode's own changes,
+    /// no "interrupted" warning, no log.
+    pub fn load_state_for_change(&self, lock: &LockGuard) -> Result<State, RecoverError> {
+        let (mut state, recovery) = self.load_state_with_recovery()?;
+        if !recovery.was_interrupted() {
+            return Ok(state);
+        }
+        for done in self.providers.recover_interrupted()? {
+            self.reporter
+                .info(&format!("Recovered from the interrupted apply: {done}"));
+        }
+        for settled in self.settle_interrupted_steps(&mut state, &recovery.interrupted)? {
+            self.reporter
+                .info(&format!("Recovered from the interrupted apply: {settled}"));
+        }
+        self.backend.commit_recovered(&mut state, lock)?;
+        Ok(state)
+    }
+
+    /// Settles the steps an interrupted apply began but never recorded, from their live
+    /// objects, in `state`; returns one line per step saying what was done.
+    ///
+    /// - A step whose effect landed (the object is what the manifests want) gets the entry a
+    ///   finished step writes, fingerprint included.
+    /// - A step cut off halfway (or before its call) records the object as it is now, so what
+    ///   lode itself did is not taken for drift; the plan finishes the change.
+    /// - A delete, or the delete half of a replace, that landed leaves no entry; nor does a
+    ///   forget, which touches nothing live.
+    fn settle_interrupted_steps(
+        &self,
+        state: &mut State,
+        interrupted: &[(Address, String)],
+    ) -> Result<Vec<String>, ProviderError> {
+        let desired = &self.loaded.desired;
+        let steps: BTreeMap<Address, String> = interrupted.iter().cloned().collect();
+        let mut settled = Vec::new();
+        for (address, action) in &steps {
+            if action == "forget" && state.resources.remove(address).is_some() {
+                settled.push(format!(
+                    "the `forget` of {address} is finished: removed from state, left in place"
+                ));
             }
         }
-        Ok(state)
+        // An address neither the manifests nor the state know cannot be read (nothing says
+        // where it is), and has nothing to settle.
+        let selected: BTreeSet<Address> = steps
+            .iter()
+            .filter(|(_, action)| *action != "forget")
+            .map(|(address, _)| address)
+            .filter(|a| desired.resources.contains_key(*a) || state.resources.contains_key(*a))
+            .cloned()
+            .collect();
+        if selected.is_empty() {
+            return Ok(settled);
+        }
+        // What their references name is read too, so their spec resolves as a plan's does.
+        let mut read = selected.clone();
+        for address in &selected {
+            if let Some(resource) = desired.resources.get(address) {
+                read.extend(resource.depends_on.iter().cloned());
+            }
+        }
+        let live = self.refresh(state, read)?;
+        let plan = build_plan(
+            desired,
+            state,
+            &live,
+            &selected,
+            &PlanOptions::default(),
+            &self.env_name,
+        );
+        let lineage = state.lineage.clone();
+        let context = EntryContext {
+            lineage: &lineage,
+            desired,
+            redactor: &self.redactor,
+        };
+        for change in plan.changes {
+            let address = change.address;
+            let action = &steps[&address];
+            let Some(object) = live.get(&address).cloned() else {
+                if matches!(action.as_str(), "delete" | "replace")
+                    && state.resources.remove(&address).is_some()
+                {
+                    settled.push(format!(
+                        "the `{action}` of {address} had deleted it: removed from state"
+                    ));
+                }
+                continue;
+            };
+            let landed = change.action == Action::NoOp
+                && change.blocked.is_none()
+                && desired.resources.contains_key(&address);
+            if landed {
+                let entry = applied_entry(
+                    &context,
+                    &address,
+                    object,
+                    change.depends_on,
+                    change.lifecycle,
+                );
+                state.resources.insert(address.clone(), entry);
+                settled.push(format!(
+                    "the `{action}` of {address} had taken effect: recorded in state"
+                ));
+                continue;
+            }
+            let known = match (
+                state.resources.get(&address),
+                desired.resources.get(&address),
+            ) {
+                (Some(prior), _) => (
+                    prior.depends_on.clone(),
+                    prior.lifecycle,
+                    prior.write_only.clone(),
+                    prior.revision.clone(),
+                ),
+                (None, Some(resource)) => (
+                    resource.depends_on.clone(),
+                    resource.lifecycle,
+                    BTreeMap::new(),
+                    None,
+                ),
+                (None, None) => continue,
+            };
+            let (depends_on, lifecycle, write_only, revision) = known;
+            let mut entry = applied_entry(&context, &address, object, depends_on, lifecycle);
+            // Whether the cut-off call wrote the fields the live system masks is unknown: what
+            // was known before stays, so the plan writes them again if they differ.
+            entry.write_only = write_only;
+            entry.revision = revision;
+            state.resources.insert(address.clone(), entry);
+            settled.push(format!(
+                "the `{action}` of {address} had not finished: the object is recorded as it is now, and the plan finishes the change"
+            ));
+        }
+        Ok(settled)
     }
 
     /// Where each object holds a secret (JSON pointers): where the manifests put one now, and

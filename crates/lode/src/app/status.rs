@@ -171,7 +171,8 @@ pub fn status(
                 lock: backend.lock_holder().map_err(|e| e.to_string())?,
                 journal: backend
                     .recent_journal(JOURNAL_ENTRIES)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| e.to_string())?
+                    .entries,
                 stopped: backend.stopped().map_err(|e| e.to_string())?,
             })
         })();

@@ -19,7 +19,12 @@ pub struct HistoryArgs {
 pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> Result<ExitCode, CommandError> {
     let printer = super::printer();
     let session = super::open_session(global, None)?;
-    let mut entries = session.backend.journal()?;
+    let journal = session.backend.journal()?;
+    // A damaged record is named and passed over; it hides nothing after it.
+    for skipped in &journal.skipped {
+        printer.warning(&skipped.to_string());
+    }
+    let mut entries = journal.entries;
     if let Some(last) = args.last {
         let skip = entries.len().saturating_sub(last);
         entries.drain(..skip);

@@ -461,6 +461,17 @@ impl From<StateError> for CommandError {
             StateError::WrongLockId { .. } => {
                 Some("the current lock's id is in the \"locked by\" error of the run it blocked")
             }
+            StateError::UnsupportedFormat {
+                found, supported, ..
+            } if found > supported => Some(
+                "it was written by a newer lode: upgrade lode to work on this environment (this lode leaves the file untouched)",
+            ),
+            StateError::UnsupportedFormat { .. } => Some(
+                "no lode writes that version: restore state.json from a backup (this lode leaves the file untouched)",
+            ),
+            StateError::UnreadableLog { .. } => Some(
+                "the state file is intact, but the changes the interrupted apply logged cannot be trusted: move wal.jsonl aside and run `lode plan`, which reads the live systems again (what that apply changed shows as drift or adoption)",
+            ),
             StateError::Storage { .. } => None,
         };
         let mut command = CommandError::user(error.to_string()).with_class(ErrorClass::Config);

@@ -34,7 +34,12 @@ fn is_recovery(entry: &JournalEntry) -> bool {
 pub fn run(global: &GlobalArgs, command: &ReportCommand) -> Result<ExitCode, CommandError> {
     let ReportCommand::Incident(args) = command;
     let session = super::open_session(global, None)?;
-    let journal = session.backend.journal()?;
+    let read = session.backend.journal()?;
+    // A damaged record is named and passed over; the report is built from the others.
+    for skipped in &read.skipped {
+        printer().warning(&skipped.to_string());
+    }
+    let journal = read.entries;
     let start = match &args.since {
         Some(since) => journal
             .iter()

@@ -70,12 +70,17 @@ pub fn snapshot(global: &GlobalArgs, _: &SnapshotArgs) -> Result<ExitCode, Comma
 pub fn list(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<ExitCode, CommandError> {
     // Where the state is, from lode.yaml and the environment file only: listing snapshots
     // works while other manifests are broken.
-    let all = crate::app::session::open_state(
+    let listed = crate::app::session::open_state(
         &global.session(),
         &crate::app::connect::EmulatorWait::patient(printer()),
     )?
     .snapshots()
     .list()?;
+    // A damaged snapshot is named, and hides none of the others.
+    for broken in &listed.broken {
+        printer().warning(&format!("{broken}; it is left out of the list"));
+    }
+    let all = listed.indexes;
     if args.format == super::TextOrJson::Json {
         printer().json(&serde_json::to_value(&all).expect("snapshot indexes serialise"));
         return Ok(ExitCode::SUCCESS);

@@ -13,11 +13,11 @@ use super::canonical::write_only_fields;
 use super::graph::step_dependencies;
 use super::plan::{Action, Plan, ResourceChange};
 use super::refs;
-use crate::manifest::{Address, Desired};
+use crate::manifest::{Address, Desired, Lifecycle};
 use crate::provider::{BatchWrite, LiveObject, Providers};
 use crate::redact::{Redactor, mask_pointers, sensitive_pointers};
 use crate::state::StateError;
-use crate::state::{StateEntry, StateWriter};
+use crate::state::{StateEntry, StateWriter, keyed_fingerprint};
 use serde_json::Value;
 
 /// How one step ended.
@@ -382,33 +382,18 @@ fn finish_step(
     }
     let entry = result.map(|live| {
         live.map(|live| {
-            let w = writer.lock().expect("writer lock");
-            let fingerprint = w.state.fingerprint(&live.spec);
-            // What was written to fields the live system masks, as fingerprints only.
-            let wanted = inputs.desired.resources.get(address).map(|r| &r.spec);
-            let write_only = write_only_fields(address.kind)
-                .iter()
-                .filter_map(|f| {
-                    wanted
-                        .and_then(|w| w.get(*f))
-                        .map(|v| (f.to_string(), w.state.fingerprint(v)))
-                })
-                .collect();
-            drop(w);
-            let sensitive = sensitive_pointers(&live.spec, &inputs.desired.secrets);
-            StateEntry {
-                id: live.id,
-                spec: inputs
-                    .redactor
-                    .value(&mask_pointers(&live.spec, &sensitive)),
-                sensitive,
-                outputs: live.outputs.clone(),
-                write_only,
-                fingerprint,
-                depends_on: change.depends_on.clone(),
-                lifecycle: change.lifecycle,
-                revision: inputs.desired.source.commit.clone(),
-            }
+            let lineage = writer.lock().expect("writer lock").state.lineage.clone();
+            applied_entry(
+                &EntryContext {
+                    lineage: &lineage,
+                    desired: inputs.desired,
+                    redactor: inputs.redactor,
+                },
+                address,
+                live,
+                change.depends_on.clone(),
+                change.lifecycle,
+            )
         })
     });
     let entry = entry.map_err(|m| inputs.redactor.text(&m));
@@ -429,6 +414,51 @@ fn finish_step(
         *state_error.lock().expect("error lock") = Some(e);
     }
     status
+}
+
+/// What a state entry is made with besides the live object.
+pub struct EntryContext<'a> {
+    /// The state's lineage, which keys its fingerprints.
+    pub lineage: &'a str,
+    pub desired: &'a Desired,
+    pub redactor: &'a Redactor,
+}
+
+/// The state entry of `address` once a step has left `live` there: what a finished step
+/// records, and what recovery records for a step whose effect landed before a crash cut it
+/// off (`app::session`), so that both are the same entry.
+pub fn applied_entry(
+    context: &EntryContext,
+    address: &Address,
+    live: LiveObject,
+    depends_on: Vec<Address>,
+    lifecycle: Lifecycle,
+) -> StateEntry {
+    let fingerprint = keyed_fingerprint(context.lineage, &live.spec);
+    // What was written to fields the live system masks, as fingerprints only.
+    let wanted = context.desired.resources.get(address).map(|r| &r.spec);
+    let write_only = write_only_fields(address.kind)
+        .iter()
+        .filter_map(|f| {
+            wanted
+                .and_then(|w| w.get(*f))
+                .map(|v| (f.to_string(), keyed_fingerprint(context.lineage, v)))
+        })
+        .collect();
+    let sensitive = sensitive_pointers(&live.spec, &context.desired.secrets);
+    StateEntry {
+        id: live.id,
+        spec: context
+            .redactor
+            .value(&mask_pointers(&live.spec, &sensitive)),
+        sensitive,
+        outputs: live.outputs,
+        write_only,
+        fingerprint,
+        depends_on,
+        lifecycle,
+        revision: context.desired.source.commit.clone(),
+    }
 }
 
 /// The manifests' spec of `address` with its references resolved against what is live now,

@@ -2,13 +2,14 @@
 //! (a local folder, or Databricks workspace files shared by CI runners). Before and after every
 //! mutating call the executor appends a durable log record, so a crash loses nothing that reached
 //! a live system; compaction replaces the state document atomically and then drops the log. A
-//! log left by a crash is replayed on the next load.
+//! log left by a crash is replayed on the next load. Logs are read record by record: a record
+//! that does not parse is skipped and named (document and line), never allowed to hide the
+//! records after it.
 
-use std::io::BufRead;
-
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{State, StateEntry};
+use super::{STATE_FORMAT_VERSION, State, StateEntry};
 use crate::manifest::Address;
 
 /// Why state could not be read, locked or written.
@@ -22,6 +23,21 @@ pub enum StateError {
     },
     #[error("{location} is corrupt: {message}")]
     Corrupt { location: String, message: String },
+    #[error(
+        "{location} has format_version {found}; this lode reads format_version {supported} only"
+    )]
+    UnsupportedFormat {
+        location: String,
+        found: u32,
+        supported: u32,
+    },
+    /// The write-ahead log cannot be replayed: its first record, which says which state it
+    /// belongs to, does not parse.
+    #[error("{origin} does not parse ({message}): the write-ahead log cannot be replayed")]
+    UnreadableLog {
+        origin: RecordOrigin,
+        message: String,
+    },
     #[error("the state of environment `{environment}` is locked by {holder}")]
     Locked { environment: String, holder: String },
     #[error(
@@ -38,6 +54,10 @@ pub enum StateError {
 pub trait StateStore: Send + Sync {
     /// Where, for messages (a folder or a workspace path).
     fn location(&self) -> String;
+    /// Where document `name` is, for messages.
+    fn document_location(&self, name: &str) -> String {
+        format!("{}/{name}", self.location())
+    }
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError>;
     /// Replaces a document atomically and durably.
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError>;
@@ -52,17 +72,18 @@ pub trait StateStore: Send + Sync {
         self.append(log, &line)
     }
     /// The newest `count` records of `log`, oldest first.
-    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<Vec<u8>>, StateError> {
+    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<LogRecord>, StateError> {
         let mut records = self.records(log)?;
         let skip = records.len().saturating_sub(count);
         records.drain(..skip);
         Ok(records)
     }
-    /// Every record of `log`, oldest first; a torn last line (a crash mid-append) is dropped.
-    fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
+    /// Every record of `log`, oldest first, each with where it was read; whether it parses is
+    /// the reader's business.
+    fn records(&self, log: &str) -> Result<Vec<LogRecord>, StateError> {
         Ok(self
             .read(log)?
-            .map(|bytes| lines_of(&bytes))
+            .map(|bytes| lines_of(&self.document_location(log), &bytes))
             .unwrap_or_default())
     }
     fn remove(&self, name: &str) -> Result<(), StateError>;
@@ -81,13 +102,108 @@ pub trait StateStore: Send + Sync {
 /// A lock held until dropped.
 pub trait HeldLock: Send {}
 
-/// The non-empty lines of a log document.
-pub fn lines_of(bytes: &[u8]) -> Vec<Vec<u8>> {
+/// Where a log record was read: a line of a log document, or a document of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOrigin {
+    pub document: String,
+    /// 1-based; `None` when the record is the whole document.
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for RecordOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line} of {}", self.document),
+            None => f.write_str(&self.document),
+        }
+    }
+}
+
+/// One record of an append-only log, as stored.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub bytes: Vec<u8>,
+    pub origin: RecordOrigin,
+}
+
+/// The non-empty lines of log document `document`, numbered as an editor numbers them.
+pub fn lines_of(document: &str, bytes: &[u8]) -> Vec<LogRecord> {
     bytes
         .split(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .map(<[u8]>::to_vec)
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(index, line)| LogRecord {
+            bytes: line.to_vec(),
+            origin: RecordOrigin {
+                document: document.to_string(),
+                line: Some(index + 1),
+            },
+        })
         .collect()
+}
+
+/// A log record that was skipped or only partly read, and why.
+#[derive(Debug, Clone)]
+pub struct SkippedRecord {
+    pub origin: RecordOrigin,
+    pub why: String,
+}
+
+impl std::fmt::Display for SkippedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.why)
+    }
+}
+
+/// A record parsed from its bytes. A line that does not parse may be a torn write (a crash or
+/// a full disk mid-append) with the next record appended right after it on the same line: the
+/// whole record at its end is kept, and `torn` says so.
+struct Parsed<T> {
+    value: T,
+    torn: bool,
+}
+
+fn parse_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<Parsed<T>, String> {
+    let whole = match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => return Ok(Parsed { value, torn: false }),
+        Err(error) => error,
+    };
+    let after_torn_write = (1..bytes.len())
+        .filter(|&at| bytes[at] == b'{')
+        .find_map(|at| serde_json::from_slice::<T>(&bytes[at..]).ok());
+    if let Some(value) = after_torn_write {
+        return Ok(Parsed { value, torn: true });
+    }
+    Err(match std::str::from_utf8(bytes) {
+        Err(_) => "it is not UTF-8 text".to_string(),
+        Ok(_) => format!("it is not a whole record ({whole})"),
+    })
+}
+
+/// Parses every record it can, naming each one it cannot.
+fn parse_records<T: DeserializeOwned>(records: Vec<LogRecord>) -> (Vec<T>, Vec<SkippedRecord>) {
+    let mut values = Vec::new();
+    let mut skipped = Vec::new();
+    for record in records {
+        match parse_record::<T>(&record.bytes) {
+            Ok(parsed) => {
+                if parsed.torn {
+                    skipped.push(SkippedRecord {
+                        origin: record.origin,
+                        why: "it begins with a torn record (an interrupted write), skipped; the \
+                              record after it on the same line is kept"
+                            .to_string(),
+                    });
+                }
+                values.push(parsed.value);
+            }
+            Err(why) => skipped.push(SkippedRecord {
+                origin: record.origin,
+                why: format!("{why}; skipped"),
+            }),
+        }
+    }
+    (values, skipped)
 }
 
 /// Who holds a lock, written into the lock document.
@@ -165,6 +281,9 @@ pub struct Recovery {
     pub replayed: usize,
     /// A write-ahead log was there: the last apply did not finish.
     pub found_log: bool,
+    /// Records of the log that did not parse and were skipped (not its torn last line, which
+    /// is what any crash mid-append leaves).
+    pub skipped: Vec<SkippedRecord>,
 }
 
 impl Recovery {
@@ -261,6 +380,13 @@ impl JournalEntry {
     }
 }
 
+/// The journal as read: the entries, and the records that could not be read.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub entries: Vec<JournalEntry>,
+    pub skipped: Vec<SkippedRecord>,
+}
+
 /// The state of one environment in one store.
 pub struct StateBackend {
     store: std::sync::Arc<dyn StateStore>,
@@ -287,16 +413,11 @@ impl StateBackend {
     /// Reads the state, replaying a write-ahead log left by an interrupted apply.
     pub fn load(&self) -> Result<(State, Recovery), StateError> {
         let mut state = match self.store.read(STATE)? {
-            Some(bytes) => {
-                serde_json::from_slice::<State>(&bytes).map_err(|e| StateError::Corrupt {
-                    location: format!("{}/{STATE}", self.store.location()),
-                    message: e.to_string(),
-                })?
-            }
+            Some(bytes) => parse_state(&self.store.document_location(STATE), &bytes)?,
             None => State::new(&self.environment),
         };
         let recovery = match self.store.read(WAL)? {
-            Some(log) => replay(&log, &mut state),
+            Some(log) => replay(&self.store.document_location(WAL), &log, &mut state)?,
             None => Recovery::default(),
         };
         Ok((state, recovery))
@@ -347,25 +468,18 @@ impl StateBackend {
         self.store.add_record(JOURNAL, &key, &record)
     }
 
-    /// The newest `count` journal entries, oldest first (cheap on a store that keeps one
+    /// The newest `count` journal records, oldest first (cheap on a store that keeps one
     /// document per entry).
-    pub fn recent_journal(&self, count: usize) -> Result<Vec<JournalEntry>, StateError> {
-        Ok(self
-            .store
-            .recent_records(JOURNAL, count)?
-            .iter()
-            .filter_map(|record| serde_json::from_slice(record).ok())
-            .collect())
+    pub fn recent_journal(&self, count: usize) -> Result<Journal, StateError> {
+        let (entries, skipped) = parse_records(self.store.recent_records(JOURNAL, count)?);
+        Ok(Journal { entries, skipped })
     }
 
-    /// The journal, oldest first; a record that does not parse (a torn line) is skipped.
-    pub fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
-        Ok(self
-            .store
-            .records(JOURNAL)?
-            .iter()
-            .filter_map(|record| serde_json::from_slice(record).ok())
-            .collect())
+    /// The journal, oldest first. A record that does not parse (a torn or damaged line, a
+    /// damaged file) is skipped and named in `skipped`; the records after it are read.
+    pub fn journal(&self) -> Result<Journal, StateError> {
+        let (entries, skipped) = parse_records(self.store.records(JOURNAL)?);
+        Ok(Journal { entries, skipped })
     }
 
     /// The emergency stop in force, if any.
@@ -392,6 +506,38 @@ impl StateBackend {
         state.serial += 1;
         self.store.replace(STATE, &state_bytes(state))
     }
+
+    /// Compacts the write-ahead log of an interrupted apply once recovery has finished its
+    /// steps in `state`: the state is written (serial + 1) atomically, then the log dropped,
+    /// as a finished apply's commit does.
+    pub fn commit_recovered(&self, state: &mut State, lock: &LockGuard) -> Result<(), StateError> {
+        self.save(state, lock)?;
+        self.store.remove(WAL)
+    }
+}
+
+/// Parses a state document, refusing a format this lode does not know before reading the
+/// rest: a newer lode may have changed what the fields mean.
+fn parse_state(location: &str, bytes: &[u8]) -> Result<State, StateError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        format_version: Option<u32>,
+    }
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+        location: location.to_string(),
+        message: e.to_string(),
+    };
+    let versioned = serde_json::from_slice::<Versioned>(bytes).map_err(corrupt)?;
+    if let Some(found) = versioned.format_version
+        && found != STATE_FORMAT_VERSION
+    {
+        return Err(StateError::UnsupportedFormat {
+            location: location.to_string(),
+            found,
+            supported: STATE_FORMAT_VERSION,
+        });
+    }
+    serde_json::from_slice::<State>(bytes).map_err(corrupt)
 }
 
 fn state_bytes(state: &State) -> Vec<u8> {
@@ -406,24 +552,61 @@ fn record_line(record: &WalRecord) -> Vec<u8> {
     line
 }
 
-fn replay(log: &[u8], state: &mut State) -> Recovery {
+/// Replays the write-ahead log `document` onto `state`.
+///
+/// A record that does not parse in the middle of the log (a damaged line, or a write torn by a
+/// full disk while other steps went on appending) is skipped with a warning and the records
+/// after it are replayed: they are real calls whose outcome must not be lost. That is safe
+/// because what a lost record said is read again from the live systems: a lost `begin` leaves
+/// its `end` to record the outcome, and a lost `end` leaves its step interrupted, which
+/// recovery settles by reading the live object. Only the first record cannot be done without:
+/// it says which state the log applies on top of, so an unreadable one is refused.
+fn replay(document: &str, log: &[u8], state: &mut State) -> Result<Recovery, StateError> {
     let mut recovery = Recovery {
         found_log: true,
         ..Recovery::default()
     };
     let mut pending: Vec<(u64, Address, String)> = Vec::new();
-    for (index, line) in log.lines().enumerate() {
-        // A torn last line is what a crash mid-append leaves; everything before it counts.
-        let Ok(line) = line else { break };
-        let Ok(record) = serde_json::from_str::<WalRecord>(&line) else {
-            break;
+    let lines = lines_of(document, log);
+    let count = lines.len();
+    for (index, line) in lines.into_iter().enumerate() {
+        let record = match parse_record::<WalRecord>(&line.bytes) {
+            Ok(parsed) => {
+                if parsed.torn {
+                    recovery.skipped.push(SkippedRecord {
+                        origin: line.origin,
+                        why: "it begins with a torn record (an interrupted write), skipped; \
+                              the record after it on the same line is replayed"
+                            .to_string(),
+                    });
+                }
+                parsed.value
+            }
+            Err(message) if index == 0 => {
+                return Err(StateError::UnreadableLog {
+                    origin: line.origin,
+                    message,
+                });
+            }
+            // A torn last line is what a crash mid-append leaves; everything before it counts.
+            Err(_) if index + 1 == count => break,
+            Err(why) => {
+                recovery.skipped.push(SkippedRecord {
+                    origin: line.origin,
+                    why: format!(
+                        "{why}; skipped, the records after it are replayed, and a step it \
+                         leaves without an outcome is read again from the live system"
+                    ),
+                });
+                continue;
+            }
         };
         match record {
             WalRecord::Open { lineage, serial } => {
                 let fresh = state.serial == 0 && state.resources.is_empty();
                 if index == 0 && !fresh && (lineage != state.lineage || serial != state.serial) {
                     // Compaction finished but the log was not removed: it is already in state.
-                    return recovery;
+                    return Ok(recovery);
                 }
                 if fresh {
                     state.lineage = lineage;
@@ -459,7 +642,7 @@ fn replay(log: &[u8], state: &mut State) -> Recovery {
         .into_iter()
         .map(|(_, a, action)| (a, action))
         .collect();
-    recovery
+    Ok(recovery)
 }
 
 /// Records an apply: every call is logged before and after it happens.

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::manifest::{Address, Lifecycle};
 
 pub use backend::{
-    JournalEntry, LockGuard, Outcome, Recovery, StateBackend, StateError, StateWriter,
+    Journal, JournalEntry, LockGuard, Outcome, RecordOrigin, Recovery, SkippedRecord, StateBackend,
+    StateError, StateWriter,
 };
 pub use local::LocalStore;
 
@@ -82,10 +83,16 @@ impl State {
     /// A digest of a live spec keyed by this state's lineage, so a stored fingerprint says
     /// nothing about a secret to anyone who reads the state file.
     pub fn fingerprint(&self, spec: &Value) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.lineage.as_bytes());
-        hasher.update([0]);
-        hasher.update(crate::engine::canonical::canonical_json(spec).as_bytes());
-        hex::encode(hasher.finalize())
+        keyed_fingerprint(&self.lineage, spec)
     }
+}
+
+/// [`State::fingerprint`] for a state of lineage `lineage`, for who has the lineage but not the
+/// state at hand (the executor's steps, which share the state behind a lock).
+pub fn keyed_fingerprint(lineage: &str, spec: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(lineage.as_bytes());
+    hasher.update([0]);
+    hasher.update(crate::engine::canonical::canonical_json(spec).as_bytes());
+    hex::encode(hasher.finalize())
 }

@@ -9,7 +9,9 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::backend::{HeldLock, LockInfo, StateError, StateStore, lines_of};
+use super::backend::{
+    HeldLock, LockInfo, LogRecord, RecordOrigin, StateError, StateStore, lines_of,
+};
 use crate::provider::databricks::client::{ApiError, DatabricksClient, Idempotency};
 
 /// State documents in a workspace folder.
@@ -95,7 +97,7 @@ impl WorkspaceStore {
     /// The records of `log`, oldest first: the journal written before records were files
     /// (line by line), then one file per record, whose keys sort in time order. With `limit`,
     /// only the newest that many, so only their files are read (one request each).
-    fn read_records(&self, log: &str, limit: Option<usize>) -> Result<Vec<Vec<u8>>, StateError> {
+    fn read_records(&self, log: &str, limit: Option<usize>) -> Result<Vec<LogRecord>, StateError> {
         let folder = records_folder(log);
         let mut names: Vec<String> = self
             .list(&folder)?
@@ -112,14 +114,25 @@ impl WorkspaceStore {
         };
         let mut records = Vec::new();
         if older_wanted > 0 {
-            let older = self.read(log)?.map(|b| lines_of(&b)).unwrap_or_default();
+            let older = self
+                .read(log)?
+                .map(|b| lines_of(&self.document_location(log), &b))
+                .unwrap_or_default();
             let skip = older.len().saturating_sub(older_wanted);
             records.extend(older.into_iter().skip(skip));
         }
         let read = crate::provider::concurrent::map_bounded(&names, 8, |name| self.read(name));
-        for record in read {
+        for (name, record) in names.iter().zip(read) {
             // A record deleted between the listing and its read is simply gone.
-            records.extend(record?);
+            if let Some(bytes) = record? {
+                records.push(LogRecord {
+                    bytes,
+                    origin: RecordOrigin {
+                        document: self.document_location(name),
+                        line: None,
+                    },
+                });
+            }
         }
         Ok(records)
     }
@@ -184,6 +197,10 @@ impl StateStore for WorkspaceStore {
         format!("{} (workspace {})", self.folder, self.client.host())
     }
 
+    fn document_location(&self, name: &str) -> String {
+        format!("{} (workspace {})", self.path(name), self.client.host())
+    }
+
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
         self.export(name).map_err(storage("read", &self.path(name)))
     }
@@ -230,11 +247,11 @@ impl StateStore for WorkspaceStore {
         Ok(names)
     }
 
-    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<Vec<u8>>, StateError> {
+    fn recent_records(&self, log: &str, count: usize) -> Result<Vec<LogRecord>, StateError> {
         self.read_records(log, Some(count))
     }
 
-    fn records(&self, log: &str) -> Result<Vec<Vec<u8>>, StateError> {
+    fn records(&self, log: &str) -> Result<Vec<LogRecord>, StateError> {
         self.read_records(log, None)
     }
 
@@ -386,6 +403,98 @@ mod tests {
             }
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("expected Locked, got the lock"),
+        }
+    }
+
+    /// A workspace whose folder holds `files` (name under the state folder → content); every
+    /// other document is missing.
+    fn workspace_with(files: Vec<(&'static str, Vec<u8>)>) -> TestServer {
+        const FOLDER: &str = "/Workspace/Shared/.lode/p/dev";
+        let query_path = |seen: &Seen| {
+            seen.query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("path="))
+                .map(|p| p.replace("%2F", "/"))
+                .unwrap_or_default()
+        };
+        TestServer::start(move |seen: &Seen| {
+            let path = query_path(seen);
+            match seen.path.as_str() {
+                "/api/2.0/workspace/list" => {
+                    let objects: Vec<Value> = files
+                        .iter()
+                        .map(|(name, _)| format!("{FOLDER}/{name}"))
+                        .filter(|p| p.rsplit_once('/').is_some_and(|(f, _)| f == path))
+                        .map(|p| json!({"path": p, "object_type": "FILE"}))
+                        .collect();
+                    Reply::json(200, json!({"objects": objects}))
+                }
+                "/api/2.0/workspace/export" => {
+                    match files
+                        .iter()
+                        .find(|(name, _)| format!("{FOLDER}/{name}") == path)
+                    {
+                        Some((_, content)) => Reply::json(
+                            200,
+                            json!({"content": base64::engine::general_purpose::STANDARD.encode(content)}),
+                        ),
+                        None => Reply::json(404, json!({"error_code": "RESOURCE_DOES_NOT_EXIST"})),
+                    }
+                }
+                other => panic!("unexpected request {other}"),
+            }
+        })
+    }
+
+    fn journal_record(id: &str) -> Vec<u8> {
+        json!({"id": id, "operation": "apply", "started": "2026-12-01T08:00:00Z",
+               "who": "ci@runner", "command": "lode apply", "outcome": "succeeded"})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn issue_14_a_damaged_journal_file_in_the_workspace_is_skipped_and_named() {
+        let mut torn = journal_record("b");
+        torn.truncate(30);
+        let server = workspace_with(vec![
+            ("journal/00001-a.json", journal_record("a")),
+            ("journal/00002-b.json", torn),
+            ("journal/00003-c.json", journal_record("c")),
+        ]);
+        let backend = crate::state::StateBackend::new(Box::new(store(&server)), "dev");
+        let journal = backend.journal().unwrap();
+        let ids: Vec<&str> = journal.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(journal.skipped.len(), 1, "{:?}", journal.skipped);
+        let named = journal.skipped[0].to_string();
+        assert!(
+            named.starts_with("/Workspace/Shared/.lode/p/dev/journal/00002-b.json (workspace "),
+            "{named}"
+        );
+        assert!(named.contains("it is not a whole record"), "{named}");
+        // The newest records alone (what `lode status` reads) skip it the same way.
+        let recent = backend.recent_journal(2).unwrap();
+        assert_eq!(recent.entries.len(), 1);
+        assert_eq!(recent.skipped.len(), 1);
+    }
+
+    #[test]
+    fn issue_14_a_workspace_state_of_an_unknown_format_version_is_refused() {
+        let state = json!({"format_version": 999, "lineage": "l", "serial": 3,
+                           "environment": "dev", "resources": {}});
+        let server = workspace_with(vec![("state.json", state.to_string().into_bytes())]);
+        let backend = crate::state::StateBackend::new(Box::new(store(&server)), "dev");
+        match backend.load() {
+            Err(StateError::UnsupportedFormat {
+                location,
+                found: 999,
+                supported: 1,
+            }) => assert!(
+                location.starts_with("/Workspace/Shared/.lode/p/dev/state.json"),
+                "{location}"
+            ),
+            other => panic!("expected UnsupportedFormat, got {other:?}"),
         }
     }
 

@@ -305,9 +305,44 @@ impl World {
             code, 0,
             "{context}: the apply after the kill failed:\n{stderr}"
         );
-        let (plan, stdout, stderr) = self.lode(&["plan", "--detailed-exitcode"]);
-        assert_eq!(plan, 0, "{context}: not converged:\n{stdout}\n{stderr}");
+        self.assert_clean(&context);
         self.assert_no_duplicates(&context);
+    }
+
+    /// Converged and clean: no change planned, no drift (what lode itself did before a kill is
+    /// never taken for a change outside lode), no write-ahead log left, no "interrupted"
+    /// warning, and a `lode status` that agrees (issue #14).
+    fn assert_clean(&self, context: &str) {
+        let (plan, stdout, stderr) =
+            self.lode(&["plan", "--format", "json", "--detailed-exitcode"]);
+        assert_eq!(plan, 0, "{context}: not converged:\n{stdout}\n{stderr}");
+        let document: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{context}: the JSON plan does not parse: {e}\n{stdout}"));
+        let drifted: Vec<&Value> = document["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["drift"] == true)
+            .map(|c| &c["address"])
+            .collect();
+        assert!(drifted.is_empty(), "{context}: drift left: {drifted:?}");
+        assert!(
+            !stderr.contains("interrupted"),
+            "{context}: the plan still reports an interrupted apply:\n{stderr}"
+        );
+        assert!(
+            !self.state_dir().join("wal.jsonl").exists(),
+            "{context}: the write-ahead log was left behind"
+        );
+        let (_, stdout, stderr) = self.lode(&["status", "--format", "json"]);
+        let status: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{context}: status JSON: {e}\n{stdout}\n{stderr}"));
+        assert_eq!(
+            status["drift"],
+            serde_json::json!([]),
+            "{context}: {status:#}"
+        );
+        assert_eq!(status["pending_changes"], 0, "{context}: {status:#}");
     }
 
     fn assert_no_duplicates(&self, context: &str) {
@@ -415,6 +450,106 @@ fn issue_6_sigkill_at_fifty_moments_then_the_next_apply_converges() {
         mid_apply >= 10,
         "too few kills landed mid-apply: {landed:?}"
     );
+}
+
+/// The lines of the write-ahead log now.
+fn wal_lines(world: &World) -> Vec<String> {
+    std::fs::read_to_string(world.state_dir().join("wal.jsonl"))
+        .map(|log| log.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Whether the write-ahead log holds a `phase` record for `address`.
+fn logged(lines: &[String], phase: &str, address: &str) -> bool {
+    lines.iter().any(|line| {
+        serde_json::from_str::<Value>(line)
+            .is_ok_and(|r| r["phase"] == phase && r["address"] == address)
+    })
+}
+
+/// Issue #14 (4): an apply killed after a step's `begin` record, once the step's effect had
+/// landed. The next apply settles the step from the live object (the entry a finished step
+/// writes, fingerprint included) and compacts the log: no drift, no write-ahead log and a
+/// clean `lode status` afterwards, and no "interrupted" warning ever again.
+#[test]
+fn issue_14_a_kill_after_begin_whose_effect_landed_leaves_no_drift_and_no_wal() {
+    // Every Genie space update is carried out and its answer lost, so the client retries it
+    // for minutes: the step is held between its `begin` and its `end` with its effect landed,
+    // which is where the kill lands. Nothing else updates a Genie space.
+    let faults = tempfile::tempdir().unwrap();
+    let fault_file = faults.path().join("faults.yaml");
+    std::fs::write(
+        &fault_file,
+        "routes:\n  - method: PATCH\n    path: /api/2.0/genie/spaces/*\n    drop_rate: 1\n",
+    )
+    .unwrap();
+    let world = World::with_faults(
+        Setup::ApiWithLocal,
+        &format!("file={}", fault_file.display()),
+    );
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    world.repo.edit(
+        "databricks/genie.yaml",
+        "title: Mining Operations Intelligence",
+        "title: Mining Operations Intelligence (renamed)",
+    );
+    world.repo.commit("a new Genie title");
+
+    const SPACE: &str = "genie_space/mining_ops";
+    const TITLE: &str = "Mining Operations Intelligence (renamed)";
+    let mut apply = world
+        .lode_command(&["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = Instant::now();
+    loop {
+        assert!(
+            apply.try_wait().unwrap().is_none(),
+            "the apply ended before the kill"
+        );
+        let titles = world
+            .emulators
+            .names("/api/2.0/genie/spaces", "spaces", "title");
+        if logged(&wal_lines(&world), "begin", SPACE) && titles.iter().any(|t| t == TITLE) {
+            break;
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(120),
+            "the Genie update never landed: {titles:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    apply.kill().unwrap(); // SIGKILL
+    apply.wait().unwrap();
+    let log = wal_lines(&world);
+    assert!(
+        logged(&log, "begin", SPACE) && !logged(&log, "end", SPACE),
+        "the kill did not land between the step's begin and end: {log:#?}"
+    );
+
+    let (code, _, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    world.assert_clean("after the kill after begin");
+    assert_contains(
+        &stderr,
+        &format!("the `update` of {SPACE} had taken effect: recorded in state"),
+    );
+    // The entry is the one a finished step writes: the new title, and a fingerprint of what is
+    // live (no drift above).
+    let (code, entry, stderr) = world.lode(&["state", "show", SPACE]);
+    assert_eq!(code, 0, "{stderr}");
+    let entry: Value = serde_json::from_str(&entry).unwrap();
+    assert_eq!(entry["spec"]["title"], TITLE, "{entry:#}");
+    // And it stays clean: the next apply has nothing to do and says nothing about a crash.
+    let (code, stdout, stderr) = world.lode(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    assert!(!stderr.contains("Recovered"), "{stderr}");
+    assert_contains(&stdout, "No changes");
+    world.assert_no_duplicates("after the kill after begin");
 }
 
 /// Issue #13 (3): `lode stop` while a slow apply runs. The stop does not wait for the apply's

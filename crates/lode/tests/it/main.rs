@@ -6,6 +6,7 @@ mod cli_misc;
 mod cli_output;
 mod core_flow;
 mod crash;
+mod damaged_state;
 mod databricks;
 mod emulator_databricks;
 mod emulator_validation;
