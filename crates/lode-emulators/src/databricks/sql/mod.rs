@@ -51,6 +51,7 @@ mod error;
 mod eval;
 mod exec;
 mod lexer;
+mod merge_join;
 mod parser;
 mod query;
 mod storage;
