@@ -11,6 +11,11 @@
 //! - `latency_ms`: every request waits this long first.
 //! - `error_rate`: answered 500, 503 or 429 (a third each) before anything is done; 503 and
 //!   429 carry `Retry-After: retry_after_s`. `rate_500`, `rate_503`, `rate_429` set one each.
+//! - `disk_full_rate`: a request that would write (any method but GET and HEAD) is answered as
+//!   when the system's disk is full, before anything is done: HTTP 500 whose message carries the
+//!   operating system's `No space left on device (os error 28)`, in the emulator's error shape.
+//!   Both emulators answer a real full disk that way (their file writes fail with that error),
+//!   and so does an Ignition gateway (its Java `IOException` message). It does not heal.
 //! - `reset_rate`: the connection is cut before the request is processed.
 //! - `drop_rate`: the request is processed, then the connection is cut before the answer
 //!   arrives, so the client cannot know whether its change happened.
@@ -75,6 +80,7 @@ pub struct FaultSettings {
     pub rate_503: Option<f64>,
     pub rate_429: Option<f64>,
     pub retry_after_s: Option<f64>,
+    pub disk_full_rate: Option<f64>,
     pub reset_rate: Option<f64>,
     pub drop_rate: Option<f64>,
     pub not_found_after_create: Option<f64>,
@@ -91,6 +97,7 @@ const KEYS: &[&str] = &[
     "rate_503",
     "rate_429",
     "retry_after_s",
+    "disk_full_rate",
     "reset_rate",
     "drop_rate",
     "not_found_after_create",
@@ -107,6 +114,7 @@ impl FaultSettings {
             rate_503: rule.rate_503.or(self.rate_503),
             rate_429: rule.rate_429.or(self.rate_429),
             retry_after_s: rule.retry_after_s.or(self.retry_after_s),
+            disk_full_rate: rule.disk_full_rate.or(self.disk_full_rate),
             reset_rate: rule.reset_rate.or(self.reset_rate),
             drop_rate: rule.drop_rate.or(self.drop_rate),
             not_found_after_create: rule.not_found_after_create.or(self.not_found_after_create),
@@ -132,6 +140,7 @@ impl FaultSettings {
             ("rate_500", self.rate_500),
             ("rate_503", self.rate_503),
             ("rate_429", self.rate_429),
+            ("disk_full_rate", self.disk_full_rate),
             ("reset_rate", self.reset_rate),
             ("drop_rate", self.drop_rate),
             ("not_found_after_create", self.not_found_after_create),
@@ -204,6 +213,7 @@ struct FaultFile {
 pub struct FaultCounts {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
+    pub disk_full: AtomicU64,
     pub resets: AtomicU64,
     pub drops: AtomicU64,
     pub not_found: AtomicU64,
@@ -214,6 +224,7 @@ impl FaultCounts {
     pub fn injected(&self) -> u64 {
         [
             &self.errors,
+            &self.disk_full,
             &self.resets,
             &self.drops,
             &self.not_found,
@@ -274,6 +285,7 @@ impl Faults {
                 "rate_503" => settings.rate_503 = Some(number()?),
                 "rate_429" => settings.rate_429 = Some(number()?),
                 "retry_after_s" => settings.retry_after_s = Some(number()?),
+                "disk_full_rate" => settings.disk_full_rate = Some(number()?),
                 "reset_rate" => settings.reset_rate = Some(number()?),
                 "drop_rate" => settings.drop_rate = Some(number()?),
                 "not_found_after_create" => settings.not_found_after_create = Some(number()?),
@@ -379,6 +391,18 @@ pub async fn inject(State(layer): State<FaultLayer>, request: Request, next: Nex
         return cut_connection();
     }
     roll -= settings.reset_rate.unwrap_or(0.0);
+    if method != Method::GET && method != Method::HEAD {
+        let rate = settings.disk_full_rate.unwrap_or(0.0);
+        if roll < rate {
+            faults.counts.disk_full.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%method, %path, "emulator fault: disk full");
+            return (layer.error_body)(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "No space left on device (os error 28) (injected fault)",
+            );
+        }
+        roll -= rate;
+    }
     for (status, rate) in settings.status_rates() {
         if roll < rate {
             faults.counts.errors.fetch_add(1, Ordering::Relaxed);

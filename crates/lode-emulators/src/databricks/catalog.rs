@@ -1,7 +1,9 @@
 //! Unity Catalog (catalogs, schemas, tables), SQL warehouses, the SQL Statement Execution API
 //! and table quality monitors. Tables and schemas come from the Delta-backed `SqlEngine`, so what
 //! a statement creates is what the catalog API lists. Statement failures are HTTP 200 with
-//! `status.state = FAILED`, as on Databricks.
+//! `status.state = FAILED`, as on Databricks; a request over the API's limits (16 MiB of
+//! statement text, 256 parameters) is refused with an HTTP error before anything runs, and
+//! results come back in chunks of a few megabytes.
 
 use std::collections::BTreeMap;
 
@@ -17,8 +19,11 @@ use super::{ApiError, ApiResult, Body, Params, Shared, hex_id, now_ms};
 
 /// The one SQL warehouse every emulated workspace has.
 pub const WAREHOUSE_ID: &str = "lode0emulator000";
-/// Rows per result chunk.
-const CHUNK_ROWS: usize = 1000;
+/// About how much JSON_ARRAY text one result chunk carries. Databricks cuts INLINE results by
+/// size, not by a row count, into chunks of megabytes (a `LIMIT 64000` read came back as a first
+/// chunk of about 32K rows, databricks/databricks-jdbc#1071; a recorded multi-chunk result had
+/// 20 MB chunks, databricks/databricks-jdbc#181). The exact size is not documented.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -443,8 +448,14 @@ pub fn valid_wait_timeout(wait: &str) -> bool {
 const ON_WAIT_TIMEOUT: [&str; 2] = ["CONTINUE", "CANCEL"];
 const DISPOSITIONS: [&str; 2] = ["INLINE", "EXTERNAL_LINKS"];
 const FORMATS: [&str; 3] = ["JSON_ARRAY", "ARROW_STREAM", "CSV"];
-/// The largest statement text the API takes (reference §2: 16 MiB).
-const MAX_STATEMENT_BYTES: usize = 16 * 1024 * 1024;
+/// The largest statement text the API takes: "The maximum query text size is 16 MiB" (the
+/// SDKs' docstring of `ExecuteStatementRequest.statement`; reference §2).
+pub const MAX_STATEMENT_BYTES: usize = 16 * 1024 * 1024;
+/// The most parameters one statement may bind. Databricks SQL answers more with "Parameterized
+/// query has too many parameters: 339 parameters were given but the limit is 256." (quoted in
+/// airbytehq/airbyte#46931 and databricks/databricks-sql-python#300, from the JDBC and Python
+/// connectors; the statement API shares the warehouse's limit).
+pub const MAX_STATEMENT_PARAMETERS: usize = 256;
 
 /// A statement request that passed validation.
 struct StatementRequest {
@@ -502,13 +513,22 @@ fn statement_request(body: &Value) -> ApiResult<StatementRequest> {
             *slot = Some(limit as usize);
         }
     }
-    let mut parameters = Vec::new();
-    for (index, item) in fields
+    let given: &[Value] = fields
         .object_list("parameters")?
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if given.len() > MAX_STATEMENT_PARAMETERS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!(
+                "Parameterized query has too many parameters: {} parameters were given but the limit is {MAX_STATEMENT_PARAMETERS}.",
+                given.len()
+            ),
+        ));
+    }
+    let mut parameters = Vec::new();
+    for (index, item) in given.iter().enumerate() {
         let label = format!("parameters[{index}]");
         let parameter = Fields::nested(item, &label)?;
         let name = parameter.string("name")?;
@@ -525,7 +545,11 @@ fn statement_request(body: &Value) -> ApiResult<StatementRequest> {
         parameters.push((name.to_string(), value));
     }
     if statement.len() > MAX_STATEMENT_BYTES {
-        return Err(ApiError::invalid("statement is larger than 16 MiB"));
+        // The limit is documented, its error is not: a 400 like the API's other refused fields.
+        return Err(ApiError::invalid(format!(
+            "The statement is {} bytes; the maximum query text size is 16 MiB ({MAX_STATEMENT_BYTES} bytes).",
+            statement.len()
+        )));
     }
     Ok(StatementRequest {
         statement: statement.to_string(),
@@ -545,10 +569,11 @@ fn succeeded(id: &str, result: ResultSet, row_limit: Option<usize>) -> Value {
     if let Some(limit) = row_limit {
         rows.truncate(limit);
     }
+    let row_count = rows.len();
     let chunks: Vec<Vec<Vec<Option<String>>>> = if rows.is_empty() {
         vec![Vec::new()]
     } else {
-        rows.chunks(CHUNK_ROWS).map(|c| c.to_vec()).collect()
+        chunks_of_about(rows, CHUNK_BYTES)
     };
     let columns: Vec<Value> = result
         .columns
@@ -574,12 +599,36 @@ fn succeeded(id: &str, result: ResultSet, row_limit: Option<usize>) -> Value {
             "format": "JSON_ARRAY",
             "schema": {"column_count": columns.len(), "columns": columns},
             "total_chunk_count": chunks.len(),
-            "total_row_count": rows.len(),
+            "total_row_count": row_count,
             "truncated": truncated,
             "chunks": chunk_list,
         },
         "chunks": chunks,
     })
+}
+
+/// Consecutive runs of `rows` of about `bytes` of JSON text each (a run ends at the first row
+/// that takes it past `bytes`; every run has at least one row).
+fn chunks_of_about(rows: Vec<Vec<Option<String>>>, bytes: usize) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut chunks = Vec::new();
+    let mut chunk = Vec::new();
+    let mut size = 0;
+    for row in rows {
+        // `"cell",` per value, `null,` per NULL, `[],` per row.
+        size += 3 + row
+            .iter()
+            .map(|cell| cell.as_ref().map_or(5, |text| text.len() + 3))
+            .sum::<usize>();
+        chunk.push(row);
+        if size >= bytes {
+            chunks.push(std::mem::take(&mut chunk));
+            size = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
 }
 
 /// The response for chunk `index` of a stored statement (inline result with a link onwards).
@@ -607,18 +656,23 @@ fn chunk_response(stored: &Value, index: usize) -> Option<Value> {
     Some(result)
 }
 
-/// What a client sees for a stored statement.
+/// What a client sees for a stored statement: everything but the stored chunks (copied field
+/// by field, as a large result's chunks are megabytes), with the first chunk as `result`.
 fn statement_view(stored: &Value) -> Value {
-    let mut view = stored.clone();
-    let object = view.as_object_mut().expect("statements are objects");
-    object.remove("chunks");
+    let mut view: serde_json::Map<String, Value> = stored
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(field, _)| *field != "chunks")
+        .map(|(field, value)| (field.clone(), value.clone()))
+        .collect();
     if stored["status"]["state"] == "SUCCEEDED" {
-        object.insert(
+        view.insert(
             "result".into(),
             chunk_response(stored, 0).unwrap_or(json!({})),
         );
     }
-    view
+    Value::Object(view)
 }
 
 async fn execute_statement(
@@ -635,6 +689,7 @@ async fn execute_statement(
     let wait = request.wait_timeout.as_str();
     let id = format!("01f0{}", &hex_id()[4..]);
     let parameters = &request.parameters;
+    let started = std::time::Instant::now();
     let outcome = workspace
         .sql
         .execute(
@@ -644,6 +699,12 @@ async fn execute_statement(
             parameters,
         )
         .await;
+    tracing::debug!(
+        statement = %request.statement.chars().take(60).collect::<String>(),
+        bytes = request.statement.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "statement executed"
+    );
     let stored = match outcome {
         Ok(result) => succeeded(&id, result, request.row_limit),
         Err(error) => json!({
@@ -655,27 +716,33 @@ async fn execute_statement(
             },
         }),
     };
+    let view = (wait != "0s").then(|| statement_view(&stored));
     workspace
         .statements
         .lock()
         .expect("statements lock")
-        .insert(id.clone(), stored.clone());
-    if wait == "0s" {
+        .insert(id.clone(), stored);
+    match view {
+        Some(view) => Ok(Json(view)),
         // Asynchronous mode: the caller polls; the first answer is always PENDING.
-        return Ok(Json(
+        None => Ok(Json(
             json!({"statement_id": id, "status": {"state": "PENDING"}}),
-        ));
+        )),
     }
-    Ok(Json(statement_view(&stored)))
 }
 
-fn stored_statement(workspace: &Shared, id: &str) -> ApiResult<Value> {
+/// `read` applied to a stored statement, under the lock (a result is not copied to be read).
+fn stored_statement<T>(
+    workspace: &Shared,
+    id: &str,
+    read: impl FnOnce(&Value) -> T,
+) -> ApiResult<T> {
     workspace
         .statements
         .lock()
         .expect("statements lock")
         .get(id)
-        .cloned()
+        .map(read)
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "Statement {id} does not exist or its result has expired."
@@ -687,7 +754,7 @@ async fn get_statement(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(statement_view(&stored_statement(&workspace, &id)?)))
+    Ok(Json(stored_statement(&workspace, &id, statement_view)?))
 }
 
 async fn get_chunk(
@@ -700,8 +767,7 @@ async fn get_chunk(
             "chunk_index must be a non-negative integer, got '{chunk}'"
         ))
     })?;
-    let stored = stored_statement(&workspace, &id)?;
-    chunk_response(&stored, chunk)
+    stored_statement(&workspace, &id, |stored| chunk_response(stored, chunk))?
         .map(Json)
         .ok_or_else(|| ApiError::invalid(format!("Chunk index {chunk} is out of range.")))
 }
@@ -710,7 +776,7 @@ async fn cancel_statement(
     State(workspace): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    stored_statement(&workspace, &id)?;
+    stored_statement(&workspace, &id, |_| ())?;
     Ok(Json(json!({})))
 }
 

@@ -223,6 +223,13 @@ async fn authenticate(
     }
 }
 
+/// The largest request body the emulator reads. Databricks documents no gateway-wide body limit,
+/// only per-field ones (a statement's 16 MiB of text, an import's 10 MB of content), which have
+/// their own errors; this is set above what those fields allow once JSON-encoded (a statement
+/// doubles at worst for ordinary SQL quoting, an import grows by a third in base64), so those
+/// limits, not the web framework's 2 MB default, are what refuse an oversized request.
+pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Every route, with auth, behind the configured fault injection.
 pub fn router(workspace: Shared) -> Router {
     let faults = workspace.config.faults.clone();
@@ -247,6 +254,7 @@ pub fn router(workspace: Shared) -> Router {
             workspace.clone(),
             authenticate,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .with_state(workspace);
     match faults {
         Some(faults) => router.layer(middleware::from_fn_with_state(
@@ -341,6 +349,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
+            // Unverified shape: the HTTP status every front end uses, with the error code
+            // Databricks gives its other size refusals ("BAD_REQUEST", "Size exceeds ... bytes").
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BAD_REQUEST",
+                    format!(
+                        "The request body exceeds the limit of {MAX_REQUEST_BODY_BYTES} bytes."
+                    ),
+                ))
+            }
             Err(rejection) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "MALFORMED_REQUEST",

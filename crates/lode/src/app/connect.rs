@@ -280,36 +280,25 @@ impl LocalEmulators {
         _env_name: &str,
         wait: &EmulatorWait<'_>,
     ) -> Result<String, ConnectError> {
-        const SYSTEM: &str = "Ignition gateway";
-        let config = lode_emulators::ignition::GatewayConfig {
+        use lode_emulators::ignition::{GatewayConfig, StartGatewayError, serve_folder};
+        let config = GatewayConfig {
             data_dir: data_dir.to_path_buf(),
             token: LOCAL_GATEWAY_TOKEN.to_string(),
             read_only_token: None,
             port: 0,
             faults: emulator_faults()?,
         };
-        let on_wait = announce_wait(SYSTEM, wait);
-        let serving =
-            lode_emulators::ignition::serve_folder(config, &command_claim(wait, &on_wait))
-                .map_err(|error| match error {
-                    lode_emulators::ignition::StartGatewayError::Folder(error) => {
-                        folder_error(SYSTEM, error)
-                    }
-                    other => ConnectError::EmulatorStart {
-                        system: SYSTEM,
-                        message: other.to_string(),
-                    },
-                })?;
-        Ok(match serving {
-            lode_emulators::data_folder::Serving::Own(running) => {
-                let url = running.url.clone();
-                self.gateway = Some(running);
-                url
-            }
-            lode_emulators::data_folder::Serving::Shared(holder) => {
-                using_standing_server(SYSTEM, &holder, wait.reporter)
-            }
-        })
+        serve_emulator(
+            "Ignition gateway",
+            wait,
+            &mut self.gateway,
+            |claim| serve_folder(config, claim),
+            |error| match error {
+                StartGatewayError::Folder(error) => Ok(error),
+                other => Err(other.to_string()),
+            },
+            |running| running.url.clone(),
+        )
     }
 
     /// Serves the Databricks workspace emulator's `data_dir` on its own port, or uses the
@@ -320,37 +309,58 @@ impl LocalEmulators {
         _env_name: &str,
         wait: &EmulatorWait<'_>,
     ) -> Result<String, ConnectError> {
-        const SYSTEM: &str = "Databricks";
-        let config = lode_emulators::databricks::EmulatorConfig {
+        use lode_emulators::databricks::{EmulatorConfig, StartEmulatorError, serve_folder};
+        let config = EmulatorConfig {
             data_dir: data_dir.to_path_buf(),
             token: LOCAL_EMULATOR_TOKEN.to_string(),
             oauth_client: None,
             port: 0,
             faults: emulator_faults()?,
         };
-        let on_wait = announce_wait(SYSTEM, wait);
-        let serving =
-            lode_emulators::databricks::serve_folder(config, &command_claim(wait, &on_wait))
-                .map_err(|error| match error {
-                    lode_emulators::databricks::StartEmulatorError::Folder(error) => {
-                        folder_error(SYSTEM, error)
-                    }
-                    other => ConnectError::EmulatorStart {
-                        system: SYSTEM,
-                        message: other.to_string(),
-                    },
-                })?;
-        Ok(match serving {
-            lode_emulators::data_folder::Serving::Own(running) => {
-                let url = running.url.clone();
-                self.databricks = Some(running);
-                url
-            }
-            lode_emulators::data_folder::Serving::Shared(holder) => {
-                using_standing_server(SYSTEM, &holder, wait.reporter)
-            }
-        })
+        serve_emulator(
+            "Databricks",
+            wait,
+            &mut self.databricks,
+            |claim| serve_folder(config, claim),
+            |error| match error {
+                StartEmulatorError::Folder(error) => Ok(error),
+                other => Err(other.to_string()),
+            },
+            |running| running.url.clone(),
+        )
     }
+}
+
+/// Claims an emulator's data folder and serves it (keeping the server in `slot`), or uses the
+/// standing server that serves it; returns the URL. `folder_of` picks out of the emulator's
+/// start error the ones about the folder (the person's to sort out) from the rest.
+#[cfg(feature = "emulators")]
+fn serve_emulator<R, E>(
+    system: &'static str,
+    wait: &EmulatorWait<'_>,
+    slot: &mut Option<R>,
+    serve: impl FnOnce(
+        &lode_emulators::data_folder::Claim<'_>,
+    ) -> Result<lode_emulators::data_folder::Serving<R>, E>,
+    folder_of: impl FnOnce(E) -> Result<lode_emulators::data_folder::ClaimFolderError, String>,
+    url_of: impl FnOnce(&R) -> String,
+) -> Result<String, ConnectError> {
+    let on_wait = announce_wait(system, wait);
+    let serving =
+        serve(&command_claim(wait, &on_wait)).map_err(|error| match folder_of(error) {
+            Ok(error) => folder_error(system, error),
+            Err(message) => ConnectError::EmulatorStart { system, message },
+        })?;
+    Ok(match serving {
+        lode_emulators::data_folder::Serving::Own(running) => {
+            let url = url_of(&running);
+            *slot = Some(running);
+            url
+        }
+        lode_emulators::data_folder::Serving::Shared(holder) => {
+            using_standing_server(system, &holder, wait.reporter)
+        }
+    })
 }
 
 /// How this command claims an emulator's data folder: for as long as it runs, waiting for

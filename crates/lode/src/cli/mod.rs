@@ -486,6 +486,7 @@ impl From<ProviderError> for CommandError {
     fn from(error: ProviderError) -> CommandError {
         use crate::provider::databricks::client::ApiError;
         use crate::provider::ignition::client::GatewayError;
+        use crate::provider::retry::Unrecoverable;
         let class = match error {
             ProviderError::NotConfigured(_) => ErrorClass::Config,
             _ => ErrorClass::Remote,
@@ -506,6 +507,20 @@ impl From<ProviderError> for CommandError {
             ProviderError::Gateway(GatewayError::Unauthorized { .. }) => Some(
                 "set IGNITION_API_TOKEN (or the environment's token_env) to a valid `name:secret` API key",
             ),
+            ProviderError::Databricks(ApiError::Unrecoverable { cause, .. })
+            | ProviderError::Gateway(GatewayError::Unrecoverable { cause, .. }) => {
+                Some(match cause {
+                    Unrecoverable::DiskFull => {
+                        "free disk space on that system (or ask its administrator to), then run the command again"
+                    }
+                    Unrecoverable::QuotaExceeded => {
+                        "free space within the quota or have it raised, then run the command again"
+                    }
+                    Unrecoverable::TooLarge => {
+                        "make the file or the seed smaller, or raise the server's request size limit"
+                    }
+                })
+            }
             _ => None,
         };
         let command = CommandError::user(format!("reading the live environment failed: {error}"))

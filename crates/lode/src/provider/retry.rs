@@ -2,7 +2,9 @@
 //! plain arithmetic: which failures are retried, how long to wait before the next attempt, and
 //! the client-side rate limiter. The policy follows the Databricks SDKs: 429 and 503 mean the
 //! request was turned away unprocessed, so any method may try again after `Retry-After`;
-//! anything else that might have reached the server is only retried when repeating it is safe.
+//! anything else that might have reached the server is only retried when repeating it is safe,
+//! and never when the server said why in words that waiting cannot change (a full disk, a used
+//! up quota, a request too large).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -47,6 +49,58 @@ pub fn is_retryable(failure: Failure, idempotent: bool) -> bool {
         Failure::Status(500 | 502 | 504) => idempotent,
         Failure::Status(_) => false,
         Failure::Transport => idempotent,
+    }
+}
+
+/// A failure that waiting does not heal: repeating the request only delays the error (a gateway
+/// whose disk was full answered every upload with 500 for the five minutes the retries lasted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecoverable {
+    /// The server has no room to write: `No space left on device` (ENOSPC), HTTP 507.
+    DiskFull,
+    /// The server refuses to store more for this account: a disk or storage quota.
+    QuotaExceeded,
+    /// The request is larger than the server takes: HTTP 413.
+    TooLarge,
+}
+
+impl Unrecoverable {
+    /// What happened, said of `server` ("the gateway", "the workspace").
+    pub fn describe(self, server: &str) -> String {
+        match self {
+            Unrecoverable::DiskFull => format!("{server}'s disk is full"),
+            Unrecoverable::QuotaExceeded => format!("{server} is over its storage quota"),
+            Unrecoverable::TooLarge => format!("the request is too large for {server}"),
+        }
+    }
+}
+
+/// Whether an answered failure is one that waiting does not heal, from its status and what the
+/// server said (its error code and message). 429 and 503 are the servers' own "try again later",
+/// so they are never unrecoverable, whatever their message says (a rate limit's "quota" heals).
+pub fn unrecoverable(status: u16, said: &str) -> Option<Unrecoverable> {
+    if matches!(status, 429 | 503) {
+        return None;
+    }
+    let said = said.to_ascii_lowercase().replace('_', " ");
+    let says = |phrases: &[&str]| phrases.iter().any(|p| said.contains(p));
+    if status == 507
+        || says(&[
+            "no space left on device",
+            "not enough space on the disk",
+            "disk full",
+            "disk is full",
+            "enospc",
+            "insufficient storage",
+        ])
+    {
+        Some(Unrecoverable::DiskFull)
+    } else if says(&["disk quota exceeded", "quota exceeded", "edquot"]) {
+        Some(Unrecoverable::QuotaExceeded)
+    } else if status == 413 || says(&["payload too large", "request entity too large"]) {
+        Some(Unrecoverable::TooLarge)
+    } else {
+        None
     }
 }
 
@@ -132,6 +186,35 @@ mod tests {
         assert!(!is_retryable(Failure::Status(504), false));
         assert!(is_retryable(Failure::Transport, true));
         assert!(!is_retryable(Failure::Transport, false));
+    }
+
+    #[test]
+    fn failures_waiting_does_not_heal() {
+        assert_eq!(
+            unrecoverable(500, "java.io.IOException: No space left on device"),
+            Some(Unrecoverable::DiskFull)
+        );
+        assert_eq!(
+            unrecoverable(500, "INTERNAL_ERROR: No space left on device (os error 28)"),
+            Some(Unrecoverable::DiskFull)
+        );
+        assert_eq!(unrecoverable(507, ""), Some(Unrecoverable::DiskFull));
+        assert_eq!(
+            unrecoverable(500, "Disk quota exceeded (os error 122)"),
+            Some(Unrecoverable::QuotaExceeded)
+        );
+        assert_eq!(
+            unrecoverable(
+                400,
+                "QUOTA_EXCEEDED: the workspace storage quota is used up"
+            ),
+            Some(Unrecoverable::QuotaExceeded)
+        );
+        assert_eq!(unrecoverable(413, ""), Some(Unrecoverable::TooLarge));
+        // Throttling heals by waiting, whatever it calls itself; so does an unexplained 500.
+        assert_eq!(unrecoverable(429, "request quota exceeded"), None);
+        assert_eq!(unrecoverable(503, "disk full, try later"), None);
+        assert_eq!(unrecoverable(500, "An internal error occurred."), None);
     }
 
     #[test]

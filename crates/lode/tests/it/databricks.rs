@@ -822,3 +822,182 @@ fn issue_14_a_standing_server_with_other_credentials_is_refused_at_once() {
     drop(served);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// A manifest root holding one seeded table, `main.plant.equipment`, shaped like the demo's
+/// equipment register (about 80 bytes a row).
+fn large_seed_repo(csv: &str) -> Repo {
+    let repo = Repo::empty();
+    repo.write(
+        "lode.yaml",
+        "project: big-seed\nvariables:\n  catalog: main\n  schema: plant\n",
+    );
+    repo.write(
+        "environments/local.yaml",
+        "variables: {}\ndatabricks:\n  emulator: true\n",
+    );
+    repo.write(
+        "schema.yaml",
+        "kind: schema\nname: plant\nspec:\n  catalog: ${var.catalog}\n",
+    );
+    repo.write(
+        "tables.yaml",
+        "kind: table\nname: equipment\nspec:\n  catalog: ${var.catalog}\n  schema: ${var.schema}\n  primary_key: [equipment_id]\n  columns:\n    - name: equipment_id\n      type: string\n      nullable: false\n    - name: equipment_type\n      type: string\n      nullable: false\n    - name: site\n      type: string\n    - name: commissioning_date\n      type: date\n    - name: vibration_limit_mm_s\n      type: double\n    - name: capacity_tph\n      type: double\n    - name: active\n      type: boolean\n  seed: equipment.csv\n",
+    );
+    repo.write("equipment.csv", csv);
+    repo.commit("a large seed");
+    repo
+}
+
+/// `rows` equipment rows, `EQ_000000` onwards.
+fn equipment_csv(rows: usize) -> String {
+    let mut csv = String::from(
+        "equipment_id,equipment_type,site,commissioning_date,vibration_limit_mm_s,capacity_tph,active\n",
+    );
+    for i in 0..rows {
+        let capacity = if i % 3 == 0 {
+            format!("{}", 1200 + i % 100)
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!(
+            "EQ_{i:06},HAUL_TRUCK,Pilbara North Pit,2020-03-{:02},{}.5,{capacity},{}\n",
+            1 + i % 28,
+            20 + i % 7,
+            i % 5 != 0
+        ));
+    }
+    csv
+}
+
+/// The commits in a table's Delta log (`_delta_log/<version>.json`), oldest first: each one's
+/// operation and operation metrics.
+fn delta_commits(repo: &Repo, table: &str) -> Vec<(String, serde_json::Value)> {
+    let log = table_folder(repo, table).join("_delta_log");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let info = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find_map(|action| action.get("commitInfo").cloned())
+                .unwrap_or_else(|| panic!("{} has no commitInfo", file.display()));
+            (
+                info["operation"].as_str().unwrap_or_default().to_string(),
+                info["lodeOperationMetrics"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn table_folder(repo: &Repo, table: &str) -> std::path::PathBuf {
+    repo.path()
+        .join(".lode/local/databricks/tables/main/plant")
+        .join(table)
+}
+
+#[test]
+fn issue_14_a_100000_row_seed_lands_in_one_delta_commit_and_a_change_in_one_more() {
+    const ROWS: usize = 100_000;
+    let started = std::time::Instant::now();
+    let repo = large_seed_repo(&equipment_csv(ROWS));
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let created = delta_commits(&repo, "equipment");
+    let operations: Vec<&str> = created.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(operations, ["CREATE TABLE", "MERGE"], "{created:?}");
+    assert_eq!(created[1].1["numTargetRowsInserted"], ROWS.to_string());
+    let count = sql(&repo, "SELECT COUNT(*) AS n FROM equipment");
+    assert_eq!(count["rows"], serde_json::json!([[ROWS.to_string()]]));
+    let row = sql(
+        &repo,
+        "SELECT equipment_type, capacity_tph, active FROM equipment WHERE equipment_id = 'EQ_054322'",
+    );
+    assert_eq!(
+        row["rows"],
+        serde_json::json!([["HAUL_TRUCK", null, "true"]])
+    );
+    assert!(
+        !table_folder(&repo, "__lode_seed_equipment").exists(),
+        "the staging table is dropped"
+    );
+    eprintln!("created in {:.1} s", started.elapsed().as_secs_f64());
+
+    // One row changed, one removed, one added.
+    let csv = equipment_csv(ROWS)
+        .replacen("EQ_000007,HAUL_TRUCK", "EQ_000007,CRUSHER", 1)
+        .replacen(
+            "EQ_000008,HAUL_TRUCK,Pilbara North Pit,2020-03-09,21.5,,true\n",
+            "",
+            1,
+        )
+        + "EQ_100000,CONVEYOR,Pilbara North Pit,2026-11-01,18.5,4000,true\n";
+    assert_eq!(csv.lines().count(), ROWS + 1);
+    assert!(csv.contains("EQ_000007,CRUSHER") && !csv.contains("EQ_000008"));
+    repo.write("equipment.csv", &csv);
+    repo.commit("a change of three rows");
+
+    // An apply killed while it stages the rows has not touched the table.
+    let staging_batch =
+        table_folder(&repo, "__lode_seed_equipment").join("_delta_log/00000000000000000001.json");
+    let mut apply = std::process::Command::new(env!("CARGO_BIN_EXE_lode"))
+        .args(["apply", "--auto-approve"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env_remove("LODE_ENV")
+        .env_remove("LODE_DIR")
+        .env_remove("LODE_EMULATOR_FAULTS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !staging_batch.exists() {
+        assert!(
+            apply.try_wait().unwrap().is_none(),
+            "the apply ended before it staged a batch of rows"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    apply.kill().unwrap(); // SIGKILL
+    apply.wait().unwrap();
+    assert_eq!(delta_commits(&repo, "equipment").len(), created.len());
+    let untouched = sql(
+        &repo,
+        "SELECT equipment_id, equipment_type FROM equipment WHERE equipment_id IN ('EQ_000007', 'EQ_000008', 'EQ_100000') ORDER BY equipment_id",
+    );
+    assert_eq!(
+        untouched["rows"],
+        serde_json::json!([["EQ_000007", "HAUL_TRUCK"], ["EQ_000008", "HAUL_TRUCK"]])
+    );
+
+    // The next apply lands the change in one more commit and drops the staging table.
+    let changing = std::time::Instant::now();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let changed = delta_commits(&repo, "equipment");
+    assert_eq!(changed.len(), created.len() + 1, "{changed:?}");
+    let (operation, metrics) = &changed[created.len()];
+    assert_eq!(operation, "MERGE");
+    assert_eq!(metrics["numTargetRowsInserted"], "1");
+    assert_eq!(metrics["numTargetRowsDeleted"], "1");
+    let rows = sql(
+        &repo,
+        "SELECT equipment_id, equipment_type FROM equipment WHERE equipment_id IN ('EQ_000007', 'EQ_000008', 'EQ_100000') ORDER BY equipment_id",
+    );
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([["EQ_000007", "CRUSHER"], ["EQ_100000", "CONVEYOR"]])
+    );
+    let count = sql(&repo, "SELECT COUNT(*) AS n FROM equipment");
+    assert_eq!(count["rows"], serde_json::json!([[ROWS.to_string()]]));
+    assert!(!table_folder(&repo, "__lode_seed_equipment").exists());
+    eprintln!(
+        "changed in {:.1} s; {:.1} s in all",
+        changing.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -646,6 +646,82 @@ fn statements_on_an_unknown_warehouse_or_with_an_invalid_wait_timeout_are_refuse
     );
 }
 
+#[test]
+fn issue_14_statements_are_held_to_the_apis_limits_not_the_web_frameworks() {
+    let (_dir, emu) = emulator();
+    let warehouse = emu.warehouse_id();
+    let statement = |text: String, parameters: Value| {
+        emu.post(
+            "/api/2.0/sql/statements",
+            json!({"warehouse_id": warehouse, "statement": text, "parameters": parameters, "wait_timeout": "30s"}),
+        )
+    };
+    const MIB: usize = 1024 * 1024;
+    // Up to 16 MiB of statement text is taken (the emulator used to refuse anything over
+    // its web framework's 2 MB body limit, with 400 MALFORMED_REQUEST).
+    let padding = |bytes: usize| "x".repeat(bytes);
+    let under = format!("SELECT 42 AS answer /* {} */", padding(15 * MIB));
+    let response = statement(under, json!([])).ok();
+    assert_eq!(response["status"]["state"], "SUCCEEDED", "{response:#}");
+    assert_eq!(response["result"]["data_array"], json!([["42"]]));
+    // Exactly 16 MiB runs; one byte more is refused before it runs.
+    let (prefix, suffix) = ("SELECT 1 /* ", " */");
+    let limit = format!(
+        "{prefix}{}{suffix}",
+        padding(16 * MIB - prefix.len() - suffix.len())
+    );
+    assert_eq!(limit.len(), 16 * MIB);
+    statement(limit.clone(), json!([])).ok();
+    let reply = statement(format!("{limit} "), json!([]));
+    let (code, message) = reply.error(400);
+    assert_eq!(code, "INVALID_PARAMETER_VALUE");
+    assert!(message.contains("16 MiB"), "{message}");
+
+    // 256 parameters are bound; 257 are refused with the warehouse's own words.
+    let bind = |count: usize| {
+        let markers: Vec<String> = (0..count).map(|i| format!(":p{i}")).collect();
+        let parameters: Vec<Value> = (0..count)
+            .map(|i| json!({"name": format!("p{i}"), "value": i.to_string(), "type": "INT"}))
+            .collect();
+        statement(
+            format!("SELECT {}", markers.join(", ")),
+            Value::Array(parameters),
+        )
+    };
+    let bound = bind(256).ok();
+    let values: Vec<String> = (0..256).map(|i| i.to_string()).collect();
+    assert_eq!(bound["result"]["data_array"], json!([values]));
+    let (code, message) = bind(257).error(400);
+    assert_eq!(code, "BAD_REQUEST");
+    assert_eq!(
+        message,
+        "Parameterized query has too many parameters: 257 parameters were given but the limit is 256."
+    );
+
+    // A workspace import over 10 MB gets the import's own error, not a body-size one.
+    emu.mkdirs("/Workspace/Shared/big");
+    let reply = emu.import(
+        "/Workspace/Shared/big/large.txt",
+        &padding(10 * MIB + 1),
+        true,
+    );
+    let (code, _) = reply.error(400);
+    assert_eq!(code, "MAX_NOTEBOOK_SIZE_EXCEEDED");
+}
+
+/// Appended to every label a chunking test reads, so a few thousand rows make a result of
+/// several megabytes: the emulator, like Databricks, cuts results into chunks by size.
+const LABEL_PADDING: usize = 4000;
+
+/// `label || <LABEL_PADDING x's>`, as a select list item named `label`.
+fn padded_label() -> String {
+    format!("concat(label, '{}') AS label", "x".repeat(LABEL_PADDING))
+}
+
+fn padded(label: &str) -> String {
+    format!("{label}{}", "x".repeat(LABEL_PADDING))
+}
+
 fn insert_rows(emu: &Emu, table: &str, count: usize) {
     let values: Vec<String> = (0..count).map(|i| format!("({i}, 'row {i}')")).collect();
     emu.sql(&format!("INSERT INTO {table} VALUES {}", values.join(", ")));
@@ -658,7 +734,10 @@ fn a_large_result_is_chunked_and_chunks_are_fetched_by_index() {
     emu.sql("CREATE TABLE main.big.t (id INT, label STRING)");
     insert_rows(&emu, "main.big.t", 2500);
 
-    let response = emu.statement("SELECT id, label FROM main.big.t ORDER BY id");
+    let response = emu.statement(&format!(
+        "SELECT id, {} FROM main.big.t ORDER BY id",
+        padded_label()
+    ));
     assert_eq!(response["status"]["state"], "SUCCEEDED");
     let manifest = &response["manifest"];
     assert_eq!(manifest["total_row_count"], 2500);
@@ -702,9 +781,9 @@ fn a_large_result_is_chunked_and_chunks_are_fetched_by_index() {
     }
     assert_eq!(expected_index as u64 + 1, chunk_count);
     assert_eq!(rows.len(), 2500);
-    assert_eq!(rows[0], json!(["0", "row 0"]));
-    assert_eq!(rows[1000], json!(["1000", "row 1000"]));
-    assert_eq!(rows[2499], json!(["2499", "row 2499"]));
+    assert_eq!(rows[0], json!(["0", padded("row 0")]));
+    assert_eq!(rows[1000], json!(["1000", padded("row 1000")]));
+    assert_eq!(rows[2499], json!(["2499", padded("row 2499")]));
     // Chunk 1 directly, as a client resuming would fetch it.
     let second = emu
         .get(&format!("/api/2.0/sql/statements/{id}/result/chunks/1"))
@@ -750,28 +829,29 @@ fn lodes_client_execute_sql_polls_and_fetches_all_chunks() {
         idempotent: false,
     };
 
+    let select = format!(
+        "SELECT id, {} FROM t WHERE id >= :min ORDER BY id",
+        padded_label()
+    );
     // A timeout under 5 s makes the client submit with wait_timeout 0s: PENDING, then polls.
     let before = client.request_count();
     let result = client
-        .execute_sql(
-            &request("SELECT id, label FROM t WHERE id >= :min ORDER BY id"),
-            Duration::from_secs(4),
-        )
+        .execute_sql(&request(&select), Duration::from_secs(4))
         .expect("the statement succeeds");
     let requests = client.request_count() - before;
     assert_eq!(result.columns, vec!["id", "label"]);
     assert_eq!(result.rows.len(), 2095, "every chunk is fetched");
     assert_eq!(result.value(0, "id"), Some("5"));
-    assert_eq!(result.value(2094, "label"), Some("row 2099"));
+    assert_eq!(
+        result.value(2094, "label"),
+        Some(padded("row 2099").as_str())
+    );
     // POST, at least one poll, and the two further chunks.
     assert!(requests >= 4, "{requests} requests");
 
     // With a long timeout the POST waits; the result is the same.
     let again = client
-        .execute_sql(
-            &request("SELECT id, label FROM t WHERE id >= :min ORDER BY id"),
-            Duration::from_secs(60),
-        )
+        .execute_sql(&request(&select), Duration::from_secs(60))
         .unwrap();
     assert_eq!(again.rows, result.rows);
 

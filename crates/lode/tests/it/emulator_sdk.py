@@ -55,8 +55,16 @@ def core():
     sql(w, warehouse, "CREATE TABLE main.sdk.readings (equipment_id STRING, value DOUBLE)")
     values = ", ".join(f"('CR_{i:03}', {i}.5)" for i in range(1500))
     sql(w, warehouse, f"INSERT INTO main.sdk.readings VALUES {values}")
-    result = sql(w, warehouse, "SELECT equipment_id, value FROM main.sdk.readings ORDER BY equipment_id")
-    assert [c.name for c in result.manifest.schema.columns] == ["equipment_id", "value"]
+    # A wide column makes the result several megabytes: the emulator, like Databricks, cuts
+    # results into chunks by size, so the SDK's chunk walk below is exercised.
+    pad = "x" * 4000
+    result = sql(
+        w,
+        warehouse,
+        f"SELECT equipment_id, value, '{pad}' AS pad FROM main.sdk.readings ORDER BY equipment_id",
+    )
+    assert [c.name for c in result.manifest.schema.columns] == ["equipment_id", "value", "pad"]
+    assert result.manifest.total_chunk_count >= 2, result.manifest
     assert result.manifest.total_row_count == 1500, result.manifest
     rows = list(result.result.data_array)
     chunk = result.result
@@ -65,7 +73,7 @@ def core():
             result.statement_id, chunk.next_chunk_index
         )
         rows.extend(chunk.data_array)
-    assert len(rows) == 1500 and rows[2] == ["CR_002", "2.5"], rows[:3]
+    assert len(rows) == 1500 and rows[2] == ["CR_002", "2.5", pad], rows[2][:2]
     ok("statement_execution.execute_statement + result chunks")
 
     sql(w, warehouse, "CREATE TABLE main.default.sdk_equipment (equipment_id STRING, kind STRING)")

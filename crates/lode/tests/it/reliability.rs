@@ -125,6 +125,50 @@ fn issue_6_slow_statements_are_polled_to_the_end() {
 }
 
 #[test]
+fn issue_14_an_upload_to_a_full_disk_is_not_retried_and_says_why() {
+    // Both systems answer uploads as when their disk is full: the workspace file imports and
+    // the gateway's project import (the `local-api` environment imports projects over HTTP).
+    // Both are idempotent, so they used to be retried for the whole retry budget (34 attempts
+    // over five minutes) before the same error was reported.
+    let repo = Repo::demo();
+    let rules = tempfile::tempdir().unwrap();
+    let file = rules.path().join("faults.yaml");
+    std::fs::write(
+        &file,
+        "routes:\n  - method: POST\n    path: /api/2.0/workspace/import\n    disk_full_rate: 1\n  - method: POST\n    path: /data/api/v1/projects/import*\n    disk_full_rate: 1\n",
+    )
+    .unwrap();
+    let run = repo.lode_with_env(
+        &["--env", "local-api", "apply", "--auto-approve"],
+        &[
+            ("LODE_EMULATOR_FAULTS", &format!("file={}", file.display())),
+            ("RUST_LOG", "warn,lode_emulators::faults=info"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_contains(&run.stderr, "the workspace's disk is full");
+    assert_contains(&run.stderr, "the gateway's disk is full");
+    let failed_steps: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: ") && l.contains("disk is full"))
+        .collect();
+    for line in &failed_steps {
+        assert_contains(line, "No space left on device");
+        assert_contains(line, "nothing more was retried");
+    }
+    // One attempt per upload (steps of one project share an import); a retry budget's worth
+    // of attempts is the bug.
+    let attempts = run.stderr.matches("emulator fault: disk full").count();
+    assert!(
+        (2..=2 * failed_steps.len()).contains(&attempts),
+        "{attempts} attempts for {} failed steps:\n{}",
+        failed_steps.len(),
+        run.stderr
+    );
+}
+
+#[test]
 fn issue_6_a_bad_fault_setting_is_refused_with_the_known_keys() {
     let repo = Repo::demo();
     let run = repo.lode_with_env(&["plan"], &[("LODE_EMULATOR_FAULTS", "eror_rate=0.1")]);

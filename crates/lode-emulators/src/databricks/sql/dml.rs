@@ -10,6 +10,7 @@ use serde_json::json;
 use super::ast::{Expr, InsertSource, Merge, MergeAction, MergeKind, ObjName};
 use super::eval::{Binder, Bound, ColInfo, Env, RelScope, eval, holds};
 use super::exec::Session;
+use super::merge_join::MergeJoin;
 use super::query::table_qualifiers;
 use super::storage::{self, Column, Commit};
 use super::types::SqlType;
@@ -482,9 +483,20 @@ impl Session<'_> {
             mut inserted,
         ) = (0, 0, 0, 0, 0);
         let empty: Vec<Value> = Vec::new();
-        for t in &target_rows {
+        let join = MergeJoin::build(&on, &target_rows, &src_rows);
+        let every_source_row: Vec<usize> = if join.is_some() {
+            Vec::new()
+        } else {
+            (0..src_rows.len()).collect()
+        };
+        for (index, t) in target_rows.iter().enumerate() {
+            let candidates = match &join {
+                Some(join) => join.candidates(index),
+                None => &every_source_row,
+            };
             let mut matches = Vec::new();
-            for (j, s) in src_rows.iter().enumerate() {
+            for &j in candidates {
+                let s = &src_rows[j];
                 if holds(&on, &Env::rows(&[t.as_slice(), s.as_slice()]), &self.ctx)? {
                     matches.push(j);
                     src_matched[j] = true;

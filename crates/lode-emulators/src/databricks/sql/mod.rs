@@ -56,6 +56,7 @@ mod front;
 mod functions;
 mod lakehouse;
 mod lexer;
+mod merge_join;
 mod parser;
 mod query;
 mod storage;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::auth::{Credentials, ResolvedAuth};
-use crate::provider::retry::{self, Failure, RateLimiter};
+use crate::provider::retry::{self, Failure, RateLimiter, Unrecoverable};
 pub use crate::provider::retry::{Clock, SystemClock};
 
 const STATEMENTS: &str = "/api/2.0/sql/statements";
@@ -120,6 +120,20 @@ pub enum ApiError {
         message: String,
     },
 
+    #[error(
+        "{method} {path} failed: {} (HTTP {status} {error_code}: {message}); nothing more was \
+         retried, as waiting does not change that",
+        cause.describe("the workspace")
+    )]
+    Unrecoverable {
+        method: &'static str,
+        path: String,
+        status: u16,
+        error_code: String,
+        message: String,
+        cause: Unrecoverable,
+    },
+
     #[error("{method} {path} got no answer from the workspace: {message}")]
     Transport {
         method: &'static str,
@@ -166,7 +180,7 @@ impl ApiError {
     /// The HTTP status, for errors that got one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ApiError::Http { status, .. } => Some(*status),
+            ApiError::Http { status, .. } | ApiError::Unrecoverable { status, .. } => Some(*status),
             ApiError::Auth(TokenError::Rejected { status, .. }) => Some(*status),
             _ => None,
         }
@@ -204,9 +218,9 @@ impl ApiError {
     /// status when the body had none.
     pub fn error_code(&self) -> Option<&str> {
         match self {
-            ApiError::Http { error_code, .. } | ApiError::Sql { error_code, .. } => {
-                Some(error_code)
-            }
+            ApiError::Http { error_code, .. }
+            | ApiError::Unrecoverable { error_code, .. }
+            | ApiError::Sql { error_code, .. } => Some(error_code),
             ApiError::Auth(TokenError::Rejected { error_code, .. }) => Some(error_code),
             _ => None,
         }
@@ -738,6 +752,18 @@ impl DatabricksClient {
                 Ok(answer) => {
                     let (error_code, message) =
                         parse_error_body(answer.status, answer.reason, &answer.body);
+                    if let Some(cause) =
+                        retry::unrecoverable(answer.status, &format!("{error_code}: {message}"))
+                    {
+                        return Err(ApiError::Unrecoverable {
+                            method: call.method_name,
+                            path: call.path.to_string(),
+                            status: answer.status,
+                            error_code,
+                            message,
+                            cause,
+                        });
+                    }
                     if !retry::is_retryable(Failure::Status(answer.status), call.idempotent) {
                         return Err(ApiError::Http {
                             method: call.method_name,
@@ -1438,6 +1464,36 @@ mod tests {
             .post("/api/2.0/x/cancel", &json!({}), Idempotency::Idempotent)
             .unwrap();
         assert_eq!(value["ok"], 2);
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_at_once_even_for_a_call_safe_to_repeat() {
+        let server = TestServer::start(|_| {
+            Reply::json(
+                500,
+                json!({"error_code": "INTERNAL_ERROR", "message": "No space left on device (os error 28)"}),
+            )
+        });
+        let clock = FakeClock::new();
+        let client = pat_client(&server, &clock);
+        let err = client
+            .post::<_, Value>(
+                "/api/2.0/workspace/import",
+                &json!({}),
+                Idempotency::Idempotent,
+            )
+            .unwrap_err();
+        assert_eq!(server.count(), 1);
+        assert!(clock.sleeps().is_empty());
+        assert!(!err.outcome_unknown(), "the workspace said what failed");
+        assert_eq!(err.status(), Some(500));
+        let message = err.to_string();
+        assert!(
+            message.contains("the workspace's disk is full")
+                && message.contains("No space left on device")
+                && message.contains("nothing more was retried"),
+            "{message}"
+        );
     }
 
     #[test]

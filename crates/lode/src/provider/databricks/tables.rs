@@ -2,7 +2,8 @@
 //! tables with one list per schema; seeded tables also read their rows (one SELECT each).
 //! Structure changes are SQL DDL applied in place (`ALTER TABLE`); seed rows are reconciled by
 //! key in one `MERGE` (a single Delta commit), after recording the table's Delta version so the
-//! change can be undone with `RESTORE TABLE ... VERSION AS OF`.
+//! change can be undone with `RESTORE TABLE ... VERSION AS OF`. Rows too many for one statement
+//! reach that `MERGE` through a staging table filled over several statements.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +50,8 @@ pub fn full_name(spec: &Value) -> String {
 }
 
 /// Runs one of this module's statements. Each may be sent again after a lost answer: seed rows
-/// are a `MERGE` by key, `DELETE`/`DROP ... IF EXISTS`/`RESTORE` end the same when repeated,
+/// (staged or not) are a `MERGE` by key, `CREATE OR REPLACE` of a staging table and
+/// `DELETE`/`DROP ... IF EXISTS`/`RESTORE` end the same when repeated,
 /// a repeated `CREATE TABLE` is recognised by its already-exists error, and a repeated
 /// `ALTER TABLE` fails on what the first one did rather than doing it twice.
 fn sql(
@@ -337,7 +339,8 @@ fn canonical_rows(spec: &Value, rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Value
                 .collect()
         })
         .collect();
-    rows.sort_by_key(|row| {
+    // Cached: the key is text made per row, and a large seed compares rows a million times.
+    rows.sort_by_cached_key(|row| {
         key_indexes
             .iter()
             .map(|&k| row[k].to_string())
@@ -517,44 +520,190 @@ pub fn current_version(
     Ok(history.value(0, "version").and_then(|v| v.parse().ok()))
 }
 
-/// Makes the table's rows exactly `desired.rows` in one atomic statement.
+/// The most statement text one seed statement carries. The Statement Execution API takes up to
+/// 16 MiB ("The maximum query text size is 16 MiB", the SDKs' `ExecuteStatementRequest` docs);
+/// a quarter of that leaves room for whatever sits between lode and the warehouse and keeps a
+/// retried request cheap. Seeds whose rows do not fit are staged (see `reconcile_rows`).
+const SEED_STATEMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Makes the table's rows exactly `desired.rows` in one Delta commit of the table: one `MERGE`
+/// by key from the rows inline when they fit in one statement, otherwise from a staging table
+/// filled over several statements (see `reconcile_staged`).
 fn reconcile_rows(provider: &DatabricksProvider, desired: &Value) -> Result<(), ProviderError> {
     let Some(rows) = desired.get("rows").and_then(Value::as_array) else {
         return Ok(());
     };
-    let columns = column_list(desired);
     if rows.is_empty() {
         sql(provider, format!("DELETE FROM {}", qualified(desired)))?;
         return Ok(());
     }
-    let values: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .as_array()
-                .into_iter()
-                .flatten()
-                .zip(&columns)
-                .map(|(cell, (_, data_type))| literal(cell, data_type))
-                .collect();
-            format!("({})", cells.join(", "))
+    let seed = SeedStatements::new(desired, rows);
+    let inline = seed.merge_into_target(&seed.values(&seed.tuples));
+    if inline.len() <= SEED_STATEMENT_BYTES {
+        sql(provider, inline)?;
+        return Ok(());
+    }
+    reconcile_staged(provider, desired, &seed)
+}
+
+/// The rows are written to a staging table beside the target in statements of at most
+/// `SEED_STATEMENT_BYTES`, then merged into the target in one statement, and the staging table
+/// is dropped. Until that last `MERGE` the target is untouched, so a failure part-way (a
+/// refused batch, a lost connection) leaves it as it was. Every statement may be repeated: the
+/// staging table is created with `OR REPLACE` (a leftover of an interrupted apply is reset) and
+/// each batch is an insert-only `MERGE` by key, so a batch sent twice adds its rows once.
+fn reconcile_staged(
+    provider: &DatabricksProvider,
+    desired: &Value,
+    seed: &SeedStatements,
+) -> Result<(), ProviderError> {
+    let staging = seed.staging_table();
+    let columns: Vec<String> = desired["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|column| {
+            let mut column = column.clone();
+            if let Some(fields) = column.as_object_mut() {
+                fields.remove("comment");
+            }
+            column_definition(&column)
         })
         .collect();
-    let names: Vec<String> = columns.iter().map(|(n, _)| quote_identifier(n)).collect();
-    let on: Vec<String> = key_columns(desired)
-        .iter()
-        .map(|k| format!("target.{0} = source.{0}", quote_identifier(k)))
-        .collect();
-    let statement = format!(
-        "MERGE INTO {} AS target USING (VALUES {}) AS source({}) ON {} \
-         WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * WHEN NOT MATCHED BY SOURCE THEN DELETE",
-        qualified(desired),
-        values.join(", "),
-        names.join(", "),
-        on.join(" AND ")
-    );
-    sql(provider, statement)?;
+    sql(
+        provider,
+        format!(
+            "CREATE OR REPLACE TABLE {staging} ({}) USING DELTA COMMENT {}",
+            columns.join(", "),
+            quote_string(&format!(
+                "lode: seed rows on their way to {}; dropped when the apply ends",
+                full_name(desired)
+            ))
+        ),
+    )?;
+    let staged = (|| {
+        let empty = seed.merge_into_staging(&staging, &seed.values(&[]));
+        for batch in batches(
+            &seed.tuples,
+            SEED_STATEMENT_BYTES.saturating_sub(empty.len()),
+        ) {
+            sql(
+                provider,
+                seed.merge_into_staging(&staging, &seed.values(batch)),
+            )?;
+        }
+        sql(
+            provider,
+            seed.merge_into_target(&format!("{staging} AS source")),
+        )
+    })();
+    let dropped = sql(provider, format!("DROP TABLE IF EXISTS {staging}"));
+    staged?;
+    if let Err(error) = dropped {
+        // The rows are in place; the next staged seed of this table replaces the leftover.
+        tracing::warn!(table = %staging, %error, "could not drop the seed staging table");
+    }
     Ok(())
+}
+
+/// The pieces of the statements that write one table's seed rows.
+struct SeedStatements {
+    target: String,
+    catalog: String,
+    schema: String,
+    name: String,
+    /// Each row as a SQL tuple of literals: `('HT_001', 20.0, DATE '2020-03-16')`.
+    tuples: Vec<String>,
+    /// The quoted column names, comma-separated.
+    names: String,
+    /// `target.k = source.k AND ...` over the key columns.
+    on: String,
+}
+
+impl SeedStatements {
+    fn new(desired: &Value, rows: &[Value]) -> SeedStatements {
+        let columns = column_list(desired);
+        let tuples = rows
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .zip(&columns)
+                    .map(|(cell, (_, data_type))| literal(cell, data_type))
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let names: Vec<String> = columns.iter().map(|(n, _)| quote_identifier(n)).collect();
+        let on: Vec<String> = key_columns(desired)
+            .iter()
+            .map(|k| format!("target.{0} = source.{0}", quote_identifier(k)))
+            .collect();
+        SeedStatements {
+            target: qualified(desired),
+            catalog: text(desired, "catalog").to_string(),
+            schema: text(desired, "schema").to_string(),
+            name: text(desired, "name").to_string(),
+            tuples,
+            names: names.join(", "),
+            on: on.join(" AND "),
+        }
+    }
+
+    /// `(VALUES ...) AS source(cols)` over some of the rows.
+    fn values(&self, tuples: &[String]) -> String {
+        format!("(VALUES {}) AS source({})", tuples.join(", "), self.names)
+    }
+
+    /// The statement that makes the target's rows exactly `source`'s, as one commit.
+    fn merge_into_target(&self, source: &str) -> String {
+        format!(
+            "MERGE INTO {} AS target USING {source} ON {} \
+             WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            self.target, self.on
+        )
+    }
+
+    /// Adds `source`'s rows to the staging table, each once however often it is sent.
+    fn merge_into_staging(&self, staging: &str, source: &str) -> String {
+        format!(
+            "MERGE INTO {staging} AS target USING {source} ON {} WHEN NOT MATCHED THEN INSERT *",
+            self.on
+        )
+    }
+
+    /// The staging table: beside the target (the same catalog and schema, so the same
+    /// permissions), named after it so an interrupted apply's leftover is found and replaced.
+    fn staging_table(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            quote_identifier(&self.catalog),
+            quote_identifier(&self.schema),
+            quote_identifier(&format!("__lode_seed_{}", self.name))
+        )
+    }
+}
+
+/// Consecutive runs of `tuples` whose `, `-joined text stays within `budget` bytes; a tuple
+/// longer than the budget on its own is a run of its own.
+fn batches(tuples: &[String], budget: usize) -> Vec<&[String]> {
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (index, tuple) in tuples.iter().enumerate() {
+        let added = tuple.len() + if index > start { 2 } else { 0 };
+        if index > start && size + added > budget {
+            runs.push(&tuples[start..index]);
+            (start, size) = (index, tuple.len());
+        } else {
+            size += added;
+        }
+    }
+    if start < tuples.len() {
+        runs.push(&tuples[start..]);
+    }
+    runs
 }
 
 /// Reads the table back after a change.
@@ -765,4 +914,50 @@ pub fn drop_table(provider: &DatabricksProvider, live: &Value) -> Result<(), Pro
         format!("DROP TABLE IF EXISTS {}", qualified(live)),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_stay_within_the_budget_and_keep_every_row_once_in_order() {
+        let tuples: Vec<String> = ["(1)", "(22)", "(333)", "(4444)", "(55555)"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        // "(1), (22)" is 9 bytes; adding ", (333)" would make 16.
+        let runs = batches(&tuples, 12);
+        assert_eq!(
+            runs,
+            [&tuples[0..2], &tuples[2..3], &tuples[3..4], &tuples[4..5]]
+        );
+        // A tuple over the budget on its own still goes, alone.
+        assert_eq!(batches(&tuples, 3), tuples.chunks(1).collect::<Vec<_>>());
+        assert_eq!(batches(&tuples, 1000), [&tuples[..]]);
+        assert!(batches(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_seed_too_large_for_one_statement_is_staged_beside_its_table() {
+        let desired = json!({
+            "catalog": "main", "schema": "plant", "name": "sites",
+            "primary_key": ["id"],
+            "columns": [{"name": "id", "type": "int"}, {"name": "name", "type": "string"}],
+        });
+        let rows = vec![json!(["1", "North"]), json!(["2", "O'Neil"])];
+        let seed = SeedStatements::new(&desired, &rows);
+        assert_eq!(seed.tuples, ["(1, 'North')", "(2, 'O\\'Neil')"]);
+        assert_eq!(seed.staging_table(), "`main`.`plant`.`__lode_seed_sites`");
+        assert_eq!(
+            seed.merge_into_staging("s", &seed.values(&seed.tuples[..1])),
+            "MERGE INTO s AS target USING (VALUES (1, 'North')) AS source(`id`, `name`) \
+             ON target.`id` = source.`id` WHEN NOT MATCHED THEN INSERT *"
+        );
+        assert!(
+            seed.merge_into_target("s AS source").starts_with(
+                "MERGE INTO `main`.`plant`.`sites` AS target USING s AS source ON target.`id` = source.`id` WHEN MATCHED"
+            )
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! `{items, metadata}` lists, project zip export and import, tag export and import, scans and the
 //! scan lock, and the Zerobus module's servlet. A `200 {"success": false}` answer is a failure
 //! carrying the gateway's message; 401, 403 and 409 get messages that say what to do. Only
-//! idempotent calls are retried after a lost answer; 429 and 503 are retried for any call.
+//! idempotent calls are retried after a lost answer; 429 and 503 are retried for any call; a
+//! failure waiting cannot heal (a full disk, a used up quota) is never retried.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
-use crate::provider::retry::{self, Clock, Failure, SystemClock};
+use crate::provider::retry::{self, Clock, Failure, SystemClock, Unrecoverable};
 
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,18 @@ pub enum GatewayError {
         path: String,
         status: u16,
         message: String,
+    },
+    #[error(
+        "{method} {path}: {} (HTTP {status}: {message}); nothing more was retried, as waiting \
+         does not change that",
+        cause.describe("the gateway")
+    )]
+    Unrecoverable {
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+        cause: Unrecoverable,
     },
     #[error("{method} {path}: the gateway answered success=false: {message}")]
     Refused {
@@ -73,7 +86,9 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } => Some(401),
             GatewayError::Forbidden { .. } => Some(403),
             GatewayError::Conflict { .. } => Some(409),
-            GatewayError::Http { status, .. } => Some(*status),
+            GatewayError::Http { status, .. } | GatewayError::Unrecoverable { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -205,6 +220,15 @@ impl GatewayClient {
                         .map(str::to_string);
                     let body = response.text().unwrap_or_default();
                     let message = message_of(&body);
+                    if let Some(cause) = retry::unrecoverable(status, &message) {
+                        return Err(GatewayError::Unrecoverable {
+                            method: method_name,
+                            path: path.to_string(),
+                            status,
+                            message,
+                            cause,
+                        });
+                    }
                     let error = match status {
                         401 => GatewayError::Unauthorized {
                             method: method_name,
