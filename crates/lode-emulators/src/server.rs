@@ -35,6 +35,20 @@ pub fn serve_in_background(
     listener: std::net::TcpListener,
     app: axum::Router,
 ) -> BackgroundServer {
+    serve_in_background_with(name, listener, app, Vec::new())
+}
+
+/// Work an emulator does besides answering requests (a pipeline following its sources).
+pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// [`serve_in_background`] plus `tasks` on the same runtime; they end with the server (the
+/// runtime is dropped when it stops).
+pub fn serve_in_background_with(
+    name: &str,
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    tasks: Vec<BackgroundTask>,
+) -> BackgroundServer {
     let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name(name.into())
@@ -45,6 +59,9 @@ pub fn serve_in_background(
                 .build()
                 .expect("a tokio runtime starts");
             runtime.block_on(async move {
+                for task in tasks {
+                    tokio::spawn(task);
+                }
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a bound listener converts");
                 let _ = axum::serve(listener, app)

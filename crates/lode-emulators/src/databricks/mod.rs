@@ -6,6 +6,8 @@
 pub mod catalog;
 pub mod genie;
 pub mod identity;
+mod pipeline_refresh;
+mod pipeline_sql;
 pub mod pipelines;
 pub mod sql;
 pub mod store;
@@ -47,6 +49,8 @@ pub struct Workspace {
     pub sql: SqlEngine,
     pub files: workspace::WorkspaceFiles,
     pub pipelines: JsonStore<pipelines::PipelineRecord>,
+    /// Serialises the work on each pipeline (see [`pipelines::RunLocks`]).
+    pub pipeline_runs: pipelines::RunLocks,
     pub genie: JsonStore<genie::SpaceRecord>,
     pub conversations: JsonStore<genie::ConversationRecord>,
     pub monitors: JsonStore<Value>,
@@ -85,6 +89,7 @@ impl Workspace {
             sql: SqlEngine::new(dir.join("tables")).map_err(data)?,
             files: workspace::WorkspaceFiles::open(dir.join("workspace")).map_err(data)?,
             pipelines: JsonStore::open(dir.join("pipelines.json")).map_err(data)?,
+            pipeline_runs: Default::default(),
             genie: JsonStore::open(dir.join("genie-spaces.json")).map_err(data)?,
             conversations: JsonStore::open(dir.join("genie-conversations.json")).map_err(data)?,
             monitors: JsonStore::open(dir.join("quality-monitors.json")).map_err(data)?,
@@ -296,10 +301,16 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartEmulatorErr
         .map_err(|source| StartEmulatorError::Bind { port, source })?;
     let _ = workspace.base_url.set(url.clone());
     let app = router(workspace.clone());
+    let follower = Box::pin(pipelines::follow(Arc::downgrade(&workspace)));
     Ok(RunningEmulator {
         url,
         workspace,
-        _server: crate::server::serve_in_background("databricks-emulator", listener, app),
+        _server: crate::server::serve_in_background_with(
+            "databricks-emulator",
+            listener,
+            app,
+            vec![follower],
+        ),
         _folder: None,
     })
 }
@@ -321,10 +332,16 @@ pub fn serve_folder(
     let workspace = Arc::new(Workspace::open(config)?);
     let _ = workspace.base_url.set(tenancy.url.clone());
     let app = router(workspace.clone());
+    let follower = Box::pin(pipelines::follow(Arc::downgrade(&workspace)));
     Ok(Serving::Own(RunningEmulator {
         url: tenancy.url,
         workspace,
-        _server: crate::server::serve_in_background("databricks-emulator", tenancy.listener, app),
+        _server: crate::server::serve_in_background_with(
+            "databricks-emulator",
+            tenancy.listener,
+            app,
+            vec![follower],
+        ),
         _folder: Some(tenancy.lock),
     }))
 }

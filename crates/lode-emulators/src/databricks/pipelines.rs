@@ -11,6 +11,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
+use super::pipeline_refresh::{self, Target};
+use super::pipeline_sql::{DatasetDefinition, DatasetKind, split_definitions};
 use super::sql::{ColumnDef, TableType};
 use super::{ApiError, ApiResult, Body, Params, Shared, now_ms};
 
@@ -47,6 +51,10 @@ pub struct PipelineRecord {
     /// Full names of the datasets the pipeline published (dropped by a cascading delete).
     #[serde(default)]
     pub datasets: Vec<String>,
+    /// Versions of the tables outside the pipeline that its last refresh read (what a
+    /// continuous pipeline watches for new commits).
+    #[serde(default)]
+    pub source_versions: std::collections::BTreeMap<String, u64>,
 }
 
 impl UpdateRecord {
@@ -304,8 +312,36 @@ fn continuous(record: &PipelineRecord) -> bool {
         .unwrap_or(false)
 }
 
-/// Moves updates forward; creates datasets once an update reaches table setup.
+/// One lock per pipeline: whoever moves a pipeline's updates forward (a request, the background
+/// follower) or changes its record holds it, so an update's SQL runs once and no change is lost.
+#[derive(Default)]
+pub struct RunLocks(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl RunLocks {
+    async fn hold(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .0
+            .lock()
+            .expect("pipeline locks")
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+}
+
+/// Moves updates forward (see [`advance_held`]) under the pipeline's lock.
 async fn advance(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
+    let _held = workspace.pipeline_runs.hold(id).await;
+    advance_held(workspace, id).await
+}
+
+/// Moves updates forward: once an update reaches table setup, its SQL runs (declared datasets
+/// published, every dataset refreshed in dependency order); an error fails the update. The
+/// caller holds the pipeline's lock.
+async fn advance_held(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
     let mut record = find(workspace, id)?;
     let continuous = continuous(&record);
     let mut changed = false;
@@ -320,24 +356,13 @@ async fn advance(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
             && record.updates[index].final_state.is_none()
         {
             let update_id = record.updates[index].update_id.clone();
-            match create_datasets(workspace, id, &record.spec).await {
-                Ok(created) => {
-                    for name in &created {
-                        if !record.datasets.contains(name) {
-                            record.datasets.push(name.clone());
-                        }
-                    }
-                    record.events.push(event(
-                        &update_id,
-                        "INFO",
-                        &format!("Datasets ready: {}", created.join(", ")),
-                    ));
-                }
-                Err(message) => {
-                    record.updates[index].final_state = Some("FAILED".into());
-                    record.updates[index].error = Some(message.clone());
-                    record.events.push(event(&update_id, "ERROR", &message));
-                }
+            let full_refresh = record.updates[index].full_refresh;
+            if let Err(message) =
+                run_update(workspace, id, &mut record, &update_id, full_refresh, true).await
+            {
+                record.updates[index].final_state = Some("FAILED".into());
+                record.updates[index].error = Some(message.clone());
+                record.events.push(event(&update_id, "ERROR", &message));
             }
             record.updates[index].datasets_created = true;
             changed = true;
@@ -347,6 +372,164 @@ async fn advance(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
         save(workspace, id, record.clone())?;
     }
     Ok(record)
+}
+
+/// Runs the pipeline's SQL for one update and records what it did in `record` (events, published
+/// datasets, the versions of the source tables read). `publish` also creates the declared
+/// datasets first (the start of an update; a continuous update's later refreshes skip it).
+async fn run_update(
+    workspace: &Shared,
+    id: &str,
+    record: &mut PipelineRecord,
+    update_id: &str,
+    full_refresh: bool,
+    publish: bool,
+) -> Result<(), String> {
+    let spec = record.spec.clone();
+    let catalog = spec
+        .get("catalog")
+        .and_then(Value::as_str)
+        .unwrap_or("hive_metastore");
+    let schema = spec
+        .get("schema")
+        .or_else(|| spec.get("target"))
+        .and_then(Value::as_str)
+        .ok_or("The pipeline has no schema to publish its datasets to.")?;
+    let target = Target {
+        catalog,
+        schema,
+        pipeline_id: id,
+    };
+    let mut definitions = Vec::new();
+    for (path, source) in library_sources(workspace, &spec)? {
+        definitions.extend(split_definitions(&path, &source)?);
+    }
+    if publish {
+        let created = create_datasets(workspace, id, &target, &definitions).await?;
+        for name in &created {
+            if !record.datasets.contains(name) {
+                record.datasets.push(name.clone());
+            }
+        }
+        record.events.push(event(
+            update_id,
+            "INFO",
+            &format!("Datasets ready: {}", created.join(", ")),
+        ));
+    }
+    let run = pipeline_refresh::run(workspace, &target, definitions, full_refresh).await?;
+    for flow in &run.flows {
+        if !record.datasets.contains(&flow.dataset) {
+            record.datasets.push(flow.dataset.clone());
+        }
+        record
+            .events
+            .push(pipeline_refresh::flow_event(id, update_id, flow));
+    }
+    record.source_versions = run.source_versions;
+    Ok(())
+}
+
+/// How often the background follower looks at the pipelines: well under the second within
+/// which a continuous pipeline reacts to a new source commit, without spinning.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The emulator's background work for pipelines, until the workspace is gone: moves active
+/// updates forward (so an update runs its SQL whether or not anyone polls it), and makes a
+/// continuous pipeline process each new commit of its source tables: inside its running update,
+/// or in a new update when none is active and the last one was not stopped by the user.
+pub async fn follow(workspace: std::sync::Weak<super::Workspace>) {
+    let mut tick = tokio::time::interval(FOLLOW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(workspace) = workspace.upgrade() else {
+            return;
+        };
+        for (id, record) in workspace.pipelines.all() {
+            let continuous = continuous(&record);
+            if record
+                .updates
+                .iter()
+                .any(|u| !is_terminal(u.state(continuous)) && !u.datasets_created)
+            {
+                let _ = advance(&workspace, &id).await;
+            }
+            if continuous {
+                if let Err(e) = follow_sources(&workspace, &id).await {
+                    tracing::warn!(pipeline = %id, "following the sources failed: {}", e.message);
+                }
+            }
+        }
+    }
+}
+
+/// One look at a continuous pipeline's source tables (see [`follow`]).
+async fn follow_sources(workspace: &Shared, id: &str) -> ApiResult<()> {
+    let _held = workspace.pipeline_runs.hold(id).await;
+    let mut record = advance_held(workspace, id).await?;
+    if record.source_versions.is_empty() {
+        return Ok(());
+    }
+    let mut moved = false;
+    for (name, seen) in &record.source_versions {
+        let parts: Vec<&str> = name.splitn(3, '.').collect();
+        if let [c, s, t] = parts.as_slice()
+            && let Some(now) = workspace.sql.table_version(c, s, t).await?
+            && now != *seen
+        {
+            moved = true;
+        }
+    }
+    if !moved {
+        return Ok(());
+    }
+    let continuous = continuous(&record);
+    let running = record
+        .updates
+        .iter()
+        .rposition(|u| u.state(continuous) == "RUNNING" && u.datasets_created);
+    match running {
+        Some(index) => {
+            let update_id = record.updates[index].update_id.clone();
+            if let Err(message) =
+                run_update(workspace, id, &mut record, &update_id, false, false).await
+            {
+                record.updates[index].final_state = Some("FAILED".into());
+                record.updates[index].error = Some(message.clone());
+                record.events.push(event(&update_id, "ERROR", &message));
+            }
+        }
+        None => {
+            let active = record
+                .updates
+                .iter()
+                .any(|u| !is_terminal(u.state(continuous)));
+            let stopped = record
+                .updates
+                .last()
+                .is_some_and(|u| u.state(continuous) == "CANCELED");
+            if active || stopped {
+                return Ok(());
+            }
+            let update_id = uuid::Uuid::new_v4().to_string();
+            record.events.push(event(
+                &update_id,
+                "INFO",
+                "Update created: a source table of the continuous pipeline changed",
+            ));
+            record.updates.push(UpdateRecord {
+                update_id,
+                creation_time: now_ms(),
+                full_refresh: false,
+                cause: "API_CALL".into(),
+                final_state: None,
+                error: None,
+                datasets_created: false,
+            });
+        }
+    }
+    save(workspace, id, record)
 }
 
 fn event(update_id: &str, level: &str, message: &str) -> Value {
@@ -407,195 +590,24 @@ fn library_sources(workspace: &Shared, spec: &Value) -> Result<Vec<(String, Stri
     Ok(sources)
 }
 
-/// A dataset declared with explicit columns.
-#[derive(Debug, PartialEq)]
-pub struct DeclaredDataset {
-    pub name: String,
-    pub table_type: DatasetKind,
-    pub columns: Vec<ColumnDef>,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DatasetKind {
-    StreamingTable,
-    MaterializedView,
-}
-
-/// Finds `CREATE [OR REFRESH] STREAMING TABLE|MATERIALIZED VIEW name (columns...)` declarations.
-pub fn declared_datasets(source: &str) -> Vec<DeclaredDataset> {
-    let code: String = source
-        .lines()
-        .map(|l| l.split("--").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let upper = code.to_ascii_uppercase();
-    let mut found = Vec::new();
-    let mut search = 0;
-    while let Some(offset) = upper[search..].find("CREATE") {
-        let start = search + offset;
-        search = start + 6;
-        let rest = &upper[start..];
-        let words: Vec<&str> = rest.split_whitespace().take(6).collect();
-        let (kind, skip) = match words.as_slice() {
-            ["CREATE", "OR", "REFRESH", "STREAMING", "TABLE", ..] => {
-                (DatasetKind::StreamingTable, 5)
-            }
-            ["CREATE", "STREAMING", "TABLE", ..] => (DatasetKind::StreamingTable, 3),
-            ["CREATE", "OR", "REFRESH", "MATERIALIZED", "VIEW", ..] => {
-                (DatasetKind::MaterializedView, 5)
-            }
-            ["CREATE", "MATERIALIZED", "VIEW", ..] => (DatasetKind::MaterializedView, 3),
-            _ => continue,
-        };
-        // Position after the keywords, in the original text.
-        let mut cursor = start;
-        for _ in 0..skip {
-            let trimmed = code[cursor..].trim_start();
-            cursor = code.len() - trimmed.len();
-            let word_end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
-            cursor += word_end;
-        }
-        let after = code[cursor..].trim_start();
-        let name_end = after
-            .find(|c: char| c.is_whitespace() || c == '(')
-            .unwrap_or(after.len());
-        let name = after[..name_end].trim_matches('`').to_string();
-        let rest = after[name_end..].trim_start();
-        let Some(body) = rest.strip_prefix('(') else {
-            continue;
-        };
-        let Some(close) = matching_paren(body) else {
-            continue;
-        };
-        let columns = parse_columns(&body[..close]);
-        if columns.is_empty() {
-            continue;
-        }
-        let tail = body[close + 1..].trim_start();
-        let comment = tail
-            .strip_prefix("COMMENT")
-            .or_else(|| tail.strip_prefix("comment"))
-            .and_then(|t| quoted(t.trim_start()).map(|(text, _)| text));
-        found.push(DeclaredDataset {
-            name,
-            table_type: kind,
-            columns,
-            comment,
-        });
-    }
-    found
-}
-
-fn matching_paren(text: &str) -> Option<usize> {
-    let mut depth = 0;
-    let mut in_string = false;
-    for (index, c) in text.char_indices() {
-        match c {
-            '\'' => in_string = !in_string,
-            '(' if !in_string => depth += 1,
-            ')' if !in_string && depth == 0 => return Some(index),
-            ')' if !in_string => depth -= 1,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// `'text'` at the start of `text`: the unescaped content and the rest.
-fn quoted(text: &str) -> Option<(String, &str)> {
-    let body = text.strip_prefix('\'')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices().peekable();
-    while let Some((index, c)) = chars.next() {
-        if c == '\'' {
-            if chars.peek().map(|(_, n)| *n) == Some('\'') {
-                out.push('\'');
-                chars.next();
-                continue;
-            }
-            return Some((out, &body[index + 1..]));
-        }
-        out.push(c);
-    }
-    None
-}
-
-/// Splits a column list at top-level commas into column definitions (constraints skipped).
-fn parse_columns(list: &str) -> Vec<ColumnDef> {
-    let mut parts = Vec::new();
-    let (mut depth, mut in_string, mut current) = (0, false, String::new());
-    for c in list.chars() {
-        match c {
-            '\'' => in_string = !in_string,
-            '(' if !in_string => depth += 1,
-            ')' if !in_string => depth -= 1,
-            ',' if !in_string && depth == 0 => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    parts.push(current);
-    let mut columns = Vec::new();
-    for part in parts {
-        let part = part.trim();
-        let upper = part.to_ascii_uppercase();
-        if part.is_empty() || upper.starts_with("CONSTRAINT") || upper.starts_with("PRIMARY KEY") {
-            continue;
-        }
-        let (name, rest) = part.split_once(char::is_whitespace).unwrap_or((part, ""));
-        let rest = rest.trim();
-        let upper_rest = rest.to_ascii_uppercase();
-        let type_end = ["NOT NULL", "COMMENT", "GENERATED", "DEFAULT", "MASK"]
-            .iter()
-            .filter_map(|k| upper_rest.find(k))
-            .min()
-            .unwrap_or(rest.len());
-        let type_text = rest[..type_end].trim().to_ascii_lowercase();
-        if type_text.is_empty() {
-            continue;
-        }
-        let comment = upper_rest
-            .find("COMMENT")
-            .and_then(|i| quoted(rest[i + 7..].trim_start()).map(|(text, _)| text));
-        columns.push(ColumnDef {
-            name: name.trim_matches('`').to_string(),
-            type_text,
-            nullable: !upper_rest.contains("NOT NULL"),
-            comment,
-        });
-    }
-    columns
-}
-
+/// Publishes the datasets declared with a column list before any query runs (so monitors and
+/// Genie spaces can use them): a new table, a materialized view recreated with new columns, a
+/// streaming table that gains new columns and keeps its rows.
 async fn create_datasets(
     workspace: &Shared,
     id: &str,
-    spec: &Value,
+    target: &Target<'_>,
+    definitions: &[DatasetDefinition],
 ) -> Result<Vec<String>, String> {
-    let catalog = spec
-        .get("catalog")
-        .and_then(Value::as_str)
-        .unwrap_or("hive_metastore");
-    let schema = spec
-        .get("schema")
-        .or_else(|| spec.get("target"))
-        .and_then(Value::as_str)
-        .ok_or("The pipeline has no schema to publish its datasets to.")?;
     let mut created = Vec::new();
-    for (path, source) in library_sources(workspace, spec)? {
-        for dataset in declared_datasets(&source) {
-            let parts: Vec<&str> = dataset.name.split('.').collect();
-            let (c, s, t) = match parts.as_slice() {
-                [t] => (catalog, schema, *t),
-                [s, t] => (catalog, *s, *t),
-                [c, s, t] => (*c, *s, *t),
-                _ => return Err(format!("{path}: invalid dataset name {}", dataset.name)),
-            };
-            let table_type = match dataset.table_type {
+    for dataset in definitions.iter().filter(|d| !d.columns.is_empty()) {
+        let path = dataset.location();
+        {
+            let (c, s, t) = target
+                .resolve(&dataset.name)
+                .map_err(|e| format!("{path}: {e}"))?;
+            let (c, s, t) = (c.as_str(), s.as_str(), t.as_str());
+            let table_type = match dataset.kind {
                 DatasetKind::StreamingTable => TableType::StreamingTable,
                 DatasetKind::MaterializedView => TableType::MaterializedView,
             };
@@ -752,6 +764,7 @@ async fn create(
             updates: Vec::new(),
             events: Vec::new(),
             datasets: Vec::new(),
+            source_versions: Default::default(),
         },
     )?;
     Ok(Json(json!({"pipeline_id": id, "effective_settings": spec})))
@@ -770,6 +783,7 @@ async fn edit(
     Path(id): Path<String>,
     Body(request): Body<Value>,
 ) -> ApiResult<Json<Value>> {
+    let _held = workspace.pipeline_runs.hold(&id).await;
     let mut record = find(&workspace, &id)?;
     validate_spec(&request)?;
     if let Some(expected) =
@@ -812,6 +826,7 @@ async fn delete(
     Path(id): Path<String>,
     Params(query): Params<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
+    let _held = workspace.pipeline_runs.hold(&id).await;
     let record = find(&workspace, &id)?;
     if query.cascade.unwrap_or(true) {
         // Cascading deletes the pipeline's datasets with it, as Databricks does by default —
@@ -936,7 +951,8 @@ async fn start_update(
         })?;
         validate_update(&body)?
     };
-    let mut record = advance(&workspace, &id).await?;
+    let _held = workspace.pipeline_runs.hold(&id).await;
+    let mut record = advance_held(&workspace, &id).await?;
     let continuous = continuous(&record);
     if record
         .updates
@@ -1012,7 +1028,8 @@ async fn list_updates(
 }
 
 async fn stop(State(workspace): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let mut record = advance(&workspace, &id).await?;
+    let _held = workspace.pipeline_runs.hold(&id).await;
+    let mut record = advance_held(&workspace, &id).await?;
     let continuous = continuous(&record);
     let mut stopped = Vec::new();
     for update in &mut record.updates {
@@ -1034,27 +1051,4 @@ async fn events(State(workspace): State<Shared>, Path(id): Path<String>) -> ApiR
     let record = advance(&workspace, &id).await?;
     let events: Vec<Value> = record.events.iter().rev().cloned().collect();
     Ok(Json(json!({"events": events})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_datasets_with_explicit_columns() {
-        let source = "-- silver\nCREATE OR REFRESH STREAMING TABLE ot_telemetry_silver (\n  event_id STRING NOT NULL COMMENT 'the id, (unique)',\n  value DOUBLE,\n  CONSTRAINT valid EXPECT (value IS NOT NULL)\n) COMMENT 'Cleaned telemetry'\nAS SELECT * FROM STREAM(bronze);\nCREATE MATERIALIZED VIEW gold AS SELECT 1;\nCREATE OR REFRESH MATERIALIZED VIEW ot_telemetry_gold (equipment_id STRING, avg_value DECIMAL(10,2)) AS SELECT 1";
-        let found = declared_datasets(source);
-        assert_eq!(found.len(), 2);
-        assert_eq!(found[0].name, "ot_telemetry_silver");
-        assert_eq!(found[0].table_type, DatasetKind::StreamingTable);
-        assert_eq!(found[0].columns.len(), 2);
-        assert!(!found[0].columns[0].nullable);
-        assert_eq!(
-            found[0].columns[0].comment.as_deref(),
-            Some("the id, (unique)")
-        );
-        assert_eq!(found[0].comment.as_deref(), Some("Cleaned telemetry"));
-        assert_eq!(found[1].columns[1].type_text, "decimal(10,2)");
-        assert_eq!(found[1].table_type, DatasetKind::MaterializedView);
-    }
 }

@@ -1506,6 +1506,10 @@ CREATE OR REFRESH MATERIALIZED VIEW readings_summary (n BIGINT, avg_value DOUBLE
 /// A schema and an uploaded SQL source for pipelines publishing to it.
 fn pipeline_fixture(emu: &Emu, schema: &str) -> String {
     emu.sql(&format!("CREATE SCHEMA IF NOT EXISTS main.{schema}"));
+    // The source's input: an update runs the SQL, which fails while a table it reads is missing.
+    emu.sql(&format!(
+        "CREATE TABLE IF NOT EXISTS main.{schema}.raw_readings (id INT NOT NULL, value DOUBLE)"
+    ));
     emu.mkdirs(&format!("/Workspace/Shared/{schema}"));
     let path = format!("/Workspace/Shared/{schema}/transform.sql");
     emu.import(&path, PIPELINE_SQL, true).ok();

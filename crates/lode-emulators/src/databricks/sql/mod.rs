@@ -75,6 +75,7 @@ mod lexer;
 mod merge_join;
 mod parser;
 mod query;
+mod refresh;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -82,6 +83,7 @@ mod types;
 mod warehouse;
 
 pub use front::Checkpoints;
+pub use refresh::{RefreshMode, databricks_type, declared_type};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

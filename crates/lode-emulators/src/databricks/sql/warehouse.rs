@@ -146,7 +146,7 @@ async fn collect(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>), SqlErro
 }
 
 /// The Databricks type of an Arrow column, when it is one the tables hold.
-fn sql_type(dt: &DataType) -> Option<SqlType> {
+pub(super) fn sql_type(dt: &DataType) -> Option<SqlType> {
     Some(match dt {
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => SqlType::String,
         DataType::Int8 => SqlType::Byte,
