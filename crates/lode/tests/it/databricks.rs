@@ -98,9 +98,9 @@ fn every_kind_creates_and_replans_empty() {
         rows["rows"],
         serde_json::json!([["S1", "1200.0"], ["S2", "800.5"]])
     );
-    // The pipeline's declared dataset exists, so the monitor and the Genie space could use it.
+    // The pipeline's update ran its SQL: the materialized view holds the sites.
     let summary = sql(&repo, "SELECT COUNT(*) FROM site_summary");
-    assert_eq!(summary["rows"][0][0], "0");
+    assert_eq!(summary["rows"][0][0], "2");
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn pipeline_genie_monitor_and_file_update_replace_and_delete() {
     let run = repo.lode_ok(&["apply", "--auto-approve"], 0);
     assert_contains(&run.stdout, "3 deleted");
     let summary = sql(&repo, "SELECT COUNT(*) FROM site_summary");
-    assert_eq!(summary["rows"][0][0], "0");
+    assert_eq!(summary["rows"][0][0], "2");
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
 
@@ -562,8 +562,8 @@ fn a_changed_pipeline_source_runs_a_pipeline_update() {
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.edit(
         "pipeline.sql",
-        "capacity DOUBLE)",
-        "capacity DOUBLE, region STRING)",
+        "capacity DOUBLE) AS SELECT *",
+        "capacity DOUBLE, region STRING) AS SELECT *, CAST(NULL AS STRING) AS region",
     );
     repo.commit("new column in the source");
     let plan = repo.lode_ok(&["plan"], 0);

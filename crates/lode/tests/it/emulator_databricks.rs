@@ -1673,9 +1673,9 @@ fn pipeline_update_moves_through_states_and_publishes_declared_datasets() {
         .ok();
     assert_eq!(
         names(&tables, "tables", "name"),
-        ["readings_clean", "readings_summary"]
+        ["raw_readings", "readings_clean", "readings_summary"]
     );
-    let clean = &tables["tables"][0];
+    let clean = &tables["tables"][1];
     assert_eq!(clean["table_type"], "STREAMING_TABLE");
     assert_eq!(clean["pipeline_id"], id.as_str());
     assert_eq!(clean["comment"], "Clean readings");
@@ -1683,7 +1683,7 @@ fn pipeline_update_moves_through_states_and_publishes_declared_datasets() {
     assert_eq!(clean["columns"][0]["nullable"], false);
     assert_eq!(clean["columns"][0]["comment"], "reading id");
     assert_eq!(clean["columns"][1]["type_name"], "DOUBLE");
-    let summary = &tables["tables"][1];
+    let summary = &tables["tables"][2];
     assert_eq!(summary["table_type"], "MATERIALIZED_VIEW");
     assert_eq!(summary["pipeline_id"], id.as_str());
     assert_eq!(summary["columns"][0]["type_text"], "bigint");
@@ -1856,10 +1856,19 @@ fn pipeline_delete_without_cascade_keeps_datasets_and_by_default_drops_them() {
         match cascade {
             Some(_) => assert_eq!(
                 remaining,
-                ["manual", "readings_clean", "readings_summary"],
+                [
+                    "manual",
+                    "raw_readings",
+                    "readings_clean",
+                    "readings_summary"
+                ],
                 "cascade=false keeps the datasets"
             ),
-            None => assert_eq!(remaining, ["manual"], "cascade defaults to true"),
+            None => assert_eq!(
+                remaining,
+                ["manual", "raw_readings"],
+                "cascade defaults to true"
+            ),
         }
     }
 }
