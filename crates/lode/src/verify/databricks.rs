@@ -211,10 +211,54 @@ pub(super) fn pipeline_state(spec: &CheckSpec, context: &VerifyContext) -> Measu
             .any(|s| s.eq_ignore_ascii_case(&update));
         value = format!("{state}, last update {update}");
     }
-    let detail = last_update
+    let mut detail = last_update
+        .clone()
         .filter(|_| spec.expect_last_update.is_empty())
         .map(|u| format!("last update {u}"));
+    if last_update.as_deref() == Some("FAILED")
+        && let Some(reason) = failure_reason(client, &info)
+    {
+        detail = Some(match detail {
+            Some(d) => format!("{d}: {reason}"),
+            None => reason,
+        });
+    }
     Measured::judged(ok, Value::String(value), detail)
+}
+
+/// Why the latest update failed: the newest ERROR event of that update, when the event log has
+/// one (a check that only said FAILED would send the user to the workspace to find out).
+fn failure_reason(
+    client: &crate::provider::databricks::client::DatabricksClient,
+    info: &Value,
+) -> Option<String> {
+    let id = info.get("pipeline_id").and_then(Value::as_str)?;
+    let update = info
+        .pointer("/latest_updates/0/update_id")
+        .and_then(Value::as_str)?;
+    let events: Value = client
+        .get_optional(
+            &format!("/api/2.0/pipelines/{}/events", encode_path_segment(id)),
+            &[],
+        )
+        .ok()
+        .flatten()?;
+    let message = events
+        .get("events")?
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e.get("level").and_then(Value::as_str) == Some("ERROR")
+                && e.pointer("/origin/update_id").and_then(Value::as_str) == Some(update)
+        })?
+        .get("message")?
+        .as_str()?;
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = line.chars().take(300).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    Some(short)
 }
 
 /// The first text attachment of a Genie message, on one line, shortened.

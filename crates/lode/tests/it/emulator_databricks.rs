@@ -2837,3 +2837,210 @@ fn issue_14_a_pipeline_whose_last_update_failed_is_run_again() {
     drop(emu);
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// A pipeline over `main.<schema>.raw_readings` whose only source is `sql`; returns its id.
+fn pipeline_over_readings(emu: &Emu, schema: &str, sql: &str, continuous: bool) -> String {
+    let source = pipeline_fixture(emu, schema);
+    emu.import(&source, sql, true).ok();
+    let mut spec = pipeline_spec(&format!("{schema}-pipeline"), schema, &source);
+    spec["continuous"] = json!(continuous);
+    create_pipeline(emu, spec)
+}
+
+fn events_of(emu: &Emu, id: &str) -> Vec<Value> {
+    emu.get(&format!("/api/2.0/pipelines/{id}/events")).ok()["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn issue_15_a_pipeline_whose_sql_has_an_error_ends_failed_with_the_message_in_its_events() {
+    let (_dir, emu) = emulator();
+    let id = pipeline_over_readings(
+        &emu,
+        "pf",
+        "CREATE OR REFRESH MATERIALIZED VIEW broken AS\nSELECT id, no_such_column FROM raw_readings;\n",
+        false,
+    );
+    let update = start_update(&emu, &id);
+    assert_eq!(
+        wait_for_update(&emu, &id, &update).last().unwrap(),
+        "FAILED"
+    );
+    let events = events_of(&emu, &id);
+    let error = events
+        .iter()
+        .find(|e| e["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no ERROR event: {events:#?}"));
+    assert_eq!(error["event_type"], "update_failed");
+    assert_eq!(error["origin"]["update_id"], update.as_str());
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("transform.sql:1: dataset broken")
+            && message.contains("[UNRESOLVED_COLUMN.WITH_SUGGESTION]")
+            && message.contains("no_such_column"),
+        "{message}"
+    );
+    let pipeline = emu.get(&format!("/api/2.0/pipelines/{id}")).ok();
+    assert_eq!(pipeline["state"], "FAILED");
+    assert_eq!(pipeline["health"], "UNHEALTHY");
+}
+
+#[test]
+fn issue_15_expectations_drop_rows_count_them_in_the_event_log_and_fail_updates() {
+    let (_dir, emu) = emulator();
+    let id = pipeline_over_readings(
+        &emu,
+        "pq",
+        "CREATE OR REFRESH STREAMING TABLE checked (\n  id INT NOT NULL,\n  value DOUBLE,\n  CONSTRAINT positive EXPECT (value > 0) ON VIOLATION DROP ROW,\n  CONSTRAINT small EXPECT (value < 100)\n) AS SELECT * FROM STREAM(raw_readings);\n",
+        false,
+    );
+    emu.sql("INSERT INTO main.pq.raw_readings VALUES (1, 5.0), (2, -1.0), (3, NULL), (4, 250.0)");
+    let update = start_update(&emu, &id);
+    assert_eq!(
+        wait_for_update(&emu, &id, &update).last().unwrap(),
+        "COMPLETED"
+    );
+    // -1 and NULL violate `positive` (NULL is a violation) and are dropped; NULL and 250 violate
+    // `small`, which only counts.
+    assert_eq!(
+        emu.sql("SELECT id FROM main.pq.checked ORDER BY id"),
+        [json!(["1"]), json!(["4"])]
+    );
+    let events = events_of(&emu, &id);
+    let progress = events
+        .iter()
+        .find(|e| e["event_type"] == "flow_progress" && e["details"]["flow_progress"].is_object())
+        .unwrap_or_else(|| panic!("no flow_progress with details: {events:#?}"));
+    assert_eq!(progress["origin"]["update_id"], update.as_str());
+    let flow = &progress["details"]["flow_progress"];
+    assert_eq!(flow["status"], "COMPLETED");
+    assert_eq!(flow["metrics"]["num_output_rows"], 2);
+    assert_eq!(
+        flow["data_quality"],
+        json!({
+            "dropped_records": 2,
+            "expectations": [
+                {"name": "positive", "dataset": "checked", "passed_records": 2, "failed_records": 2},
+                {"name": "small", "dataset": "checked", "passed_records": 2, "failed_records": 2},
+            ],
+        })
+    );
+
+    // FAIL UPDATE: one violating row fails the update, and nothing is written.
+    let strict = "CREATE OR REFRESH MATERIALIZED VIEW strict (\n  id INT,\n  value DOUBLE,\n  CONSTRAINT small EXPECT (value < 100) ON VIOLATION FAIL UPDATE\n) AS SELECT * FROM raw_readings WHERE value IS NOT NULL;\n";
+    emu.import("/Workspace/Shared/pq/transform.sql", strict, true)
+        .ok();
+    let update = start_update(&emu, &id);
+    assert_eq!(
+        wait_for_update(&emu, &id, &update).last().unwrap(),
+        "FAILED"
+    );
+    let events = events_of(&emu, &id);
+    let error = events
+        .iter()
+        .find(|e| e["level"] == "ERROR" && e["origin"]["update_id"] == update.as_str())
+        .unwrap_or_else(|| panic!("no ERROR event: {events:#?}"));
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("[EXPECTATION_VIOLATION.VERBOSITY_ALL]")
+            && message.contains("'small' (1 row(s))"),
+        "{message}"
+    );
+    assert_eq!(
+        emu.sql("SELECT count(*) FROM main.pq.strict"),
+        [json!(["0"])]
+    );
+}
+
+#[test]
+fn issue_15_a_declared_column_the_query_does_not_produce_fails_the_update() {
+    let (_dir, emu) = emulator();
+    let id = pipeline_over_readings(
+        &emu,
+        "pd",
+        "CREATE OR REFRESH MATERIALIZED VIEW typed (id INT, value STRING) AS SELECT id, value FROM raw_readings;\n",
+        false,
+    );
+    let update = start_update(&emu, &id);
+    assert_eq!(
+        wait_for_update(&emu, &id, &update).last().unwrap(),
+        "FAILED"
+    );
+    let events = events_of(&emu, &id);
+    let message = events
+        .iter()
+        .find(|e| e["level"] == "ERROR")
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("user-specified schema that is incompatible")
+            && message.contains("column `value` is declared STRING but the query gives DOUBLE"),
+        "{message}"
+    );
+}
+
+#[test]
+fn issue_15_a_continuous_pipeline_processes_a_new_source_commit_by_itself() {
+    let (_dir, emu) = emulator();
+    let id = pipeline_over_readings(
+        &emu,
+        "pc",
+        "CREATE OR REFRESH STREAMING TABLE followed (id INT NOT NULL, value DOUBLE)\nAS SELECT * FROM STREAM(raw_readings);\n",
+        true,
+    );
+    emu.sql("INSERT INTO main.pc.raw_readings VALUES (1, 1.0), (2, 2.0)");
+    let update = start_update(&emu, &id);
+    let flows = |emu: &Emu| {
+        events_of(emu, &id)
+            .into_iter()
+            .filter(|e| {
+                e["event_type"] == "flow_progress" && e["origin"]["flow_name"] == "main.pc.followed"
+            })
+            .count()
+    };
+    // The table appears with the update's first refresh.
+    let rows_of = |emu: &Emu| {
+        let reply = emu.statement("SELECT id FROM main.pc.followed ORDER BY id");
+        reply["result"]["data_array"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    poll("the first refresh", || {
+        (rows_of(&emu) == [json!(["1"]), json!(["2"])]).then_some(())
+    });
+    assert_eq!(flows(&emu), 1);
+
+    // A new commit on the source: no request to the pipeline, the emulator follows it.
+    emu.sql("INSERT INTO main.pc.raw_readings VALUES (3, 3.0)");
+    let inserted = Instant::now();
+    poll("the new row reaches the streaming table", || {
+        (rows_of(&emu) == [json!(["1"]), json!(["2"]), json!(["3"])]).then_some(())
+    });
+    eprintln!(
+        "the new source row reached the streaming table after {:?}",
+        inserted.elapsed()
+    );
+    assert_eq!(flows(&emu), 2, "one more refresh, of the new row only");
+    let progress = events_of(&emu, &id)
+        .into_iter()
+        .find(|e| e["origin"]["flow_name"] == "main.pc.followed")
+        .unwrap();
+    assert_eq!(progress["origin"]["update_id"], update.as_str());
+    assert_eq!(
+        progress["details"]["flow_progress"]["metrics"]["num_output_rows"],
+        1
+    );
+    let got = emu
+        .get(&format!("/api/2.0/pipelines/{id}/updates/{update}"))
+        .ok();
+    assert_eq!(
+        got["update"]["state"], "RUNNING",
+        "a continuous update keeps running"
+    );
+    emu.post(&format!("/api/2.0/pipelines/{id}/stop"), json!({}))
+        .ok();
+}

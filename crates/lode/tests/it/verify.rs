@@ -355,3 +355,31 @@ fn issue_13_genie_checks_judge_the_rows_and_the_text_of_the_answer() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_contains(&run.stderr, "`column` without `within_minutes`");
 }
+
+#[test]
+fn issue_15_pipeline_state_reports_an_update_that_failed_on_its_sql() {
+    let repo = crate::databricks::small_repo();
+    repo.write(
+        "checks.yaml",
+        "kind: check\nname: summary_healthy\nspec:\n  type: pipeline_state\n  pipeline: ${ref.pipeline.summary.id}\n  expect_state: [IDLE, RUNNING]\n  expect_last_update: [COMPLETED, RUNNING]\n",
+    );
+    repo.commit("a pipeline check");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo.lode_ok(&["verify", "--check", "summary_healthy"], 0);
+
+    repo.edit(
+        "pipeline.sql",
+        "AS SELECT * FROM sites",
+        "AS SELECT site_id, name, capacity_tph AS capacity FROM sites",
+    );
+    repo.commit("a misspelled column in the pipeline's SQL");
+    let apply = repo.lode_ok(&["apply", "--auto-approve"], 1);
+    assert_contains(&apply.stderr, "capacity_tph");
+
+    let run = repo.lode_ok(&["verify", "--check", "summary_healthy"], 1);
+    let line = line_of(&run.stdout, "summary_healthy");
+    assert!(line.starts_with("FAIL "), "{}", run.stdout);
+    assert_contains(line, "FAILED, last update FAILED");
+    assert_contains(line, "[UNRESOLVED_COLUMN.WITH_SUGGESTION]");
+    assert_contains(line, "capacity_tph");
+}
