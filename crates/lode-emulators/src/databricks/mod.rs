@@ -6,8 +6,8 @@
 pub mod catalog;
 pub mod genie;
 pub mod identity;
-mod pipeline_refresh;
-mod pipeline_sql;
+pub mod pipeline_refresh;
+pub mod pipeline_sql;
 pub mod pipelines;
 pub mod sql;
 pub mod store;

@@ -455,10 +455,8 @@ pub async fn follow(workspace: std::sync::Weak<super::Workspace>) {
             {
                 let _ = advance(&workspace, &id).await;
             }
-            if continuous {
-                if let Err(e) = follow_sources(&workspace, &id).await {
-                    tracing::warn!(pipeline = %id, "following the sources failed: {}", e.message);
-                }
+            if continuous && let Err(e) = follow_sources(&workspace, &id).await {
+                tracing::warn!(pipeline = %id, "following the sources failed: {}", e.message);
             }
         }
     }
