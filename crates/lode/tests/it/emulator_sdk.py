@@ -76,6 +76,22 @@ def core():
     assert len(rows) == 1500 and rows[2] == ["CR_002", "2.5", pad], rows[2][:2]
     ok("statement_execution.execute_statement + result chunks")
 
+    sql(w, warehouse, "CREATE TABLE main.default.sdk_equipment (equipment_id STRING, kind STRING)")
+    sql(w, warehouse, "INSERT INTO main.default.sdk_equipment VALUES ('CR_001', 'Crusher'), ('CR_002', 'Crusher'), ('HT_005', 'Truck')")
+    joined = sql(
+        w,
+        warehouse,
+        "WITH crushers AS (SELECT equipment_id FROM main.default.sdk_equipment WHERE kind = 'Crusher'), "
+        "ranked AS (SELECT r.equipment_id, r.value, "
+        "row_number() OVER (PARTITION BY e.kind ORDER BY r.value DESC) AS rn "
+        "FROM main.sdk.readings r JOIN main.default.sdk_equipment e ON r.equipment_id = e.equipment_id "
+        "JOIN crushers c ON c.equipment_id = e.equipment_id) "
+        "SELECT equipment_id, value, rn FROM ranked ORDER BY rn",
+    )
+    assert [c.name for c in joined.manifest.schema.columns] == ["equipment_id", "value", "rn"]
+    assert joined.result.data_array == [["CR_002", "2.5", "1"], ["CR_001", "1.5", "2"]], joined.result.data_array
+    ok("a join, a CTE and a window function (issue 15)")
+
     failed = w.statement_execution.execute_statement(
         warehouse_id=warehouse, statement="SELECT * FROM main.sdk.nope", wait_timeout="30s"
     )

@@ -438,4 +438,7 @@ pub(crate) enum Statement {
     ShowTblProperties {
         table: ObjName,
     },
+    ShowCreateTable {
+        table: ObjName,
+    },
 }

@@ -22,6 +22,20 @@ impl SqlError {
         SqlError::new("PARSE_SYNTAX_ERROR", "42601", message)
     }
 
+    /// From a sqlparser message (`Expected: ..., found: SELEC at Line: 1, Column: 1`).
+    pub(crate) fn syntax_from_parser(message: &str) -> SqlError {
+        let found = message.split("found: ").nth(1).map(|rest| {
+            rest.split(" at Line:")
+                .next()
+                .unwrap_or(rest)
+                .trim_end_matches(['"', ')'])
+        });
+        match found {
+            Some("EOF") | None => SqlError::syntax(None),
+            Some(token) => SqlError::syntax(Some(token)),
+        }
+    }
+
     pub(crate) fn table_not_found(full: &str) -> SqlError {
         SqlError::new(
             "TABLE_OR_VIEW_NOT_FOUND",

@@ -441,6 +441,12 @@ impl<'a> Session<'a> {
                     cats.into_iter().map(|c| vec![Some(c.name)]).collect(),
                 ))
             }
+            Statement::ShowCreateTable { table } => {
+                let name = self.table_name(&table)?;
+                let t = self.existing(&name).await?;
+                let text = create_table_text(&name, &t)?;
+                Ok(string_result(&["createtab_stmt"], vec![vec![Some(text)]]))
+            }
             Statement::ShowTblProperties { table } => {
                 let name = self.table_name(&table)?;
                 let t = self.existing(&name).await?;
@@ -920,6 +926,74 @@ impl<'a> Session<'a> {
 }
 
 /// SHOW TABLES LIKE: `*` is any text and `|` separates alternatives, matched without case.
+/// `SHOW CREATE TABLE`'s statement, laid out as Databricks prints it.
+fn create_table_text(name: &TableName, t: &deltalake::DeltaTable) -> Result<String, SqlError> {
+    let config = storage::configuration(t)?;
+    let kind = match config.get(KEY_TABLE_TYPE).map(String::as_str) {
+        Some("STREAMING_TABLE") => "CREATE STREAMING TABLE",
+        Some("MATERIALIZED_VIEW") => "CREATE MATERIALIZED VIEW",
+        _ => "CREATE TABLE",
+    };
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    let mut items: Vec<String> = storage::columns(t)?
+        .iter()
+        .map(|c| {
+            let mut item = format!("  {} {}", c.name, c.ty.sql_name());
+            if !c.nullable {
+                item.push_str(" NOT NULL");
+            }
+            if let Some(comment) = &c.comment {
+                item.push_str(&format!(" COMMENT '{}'", quote(comment)));
+            }
+            item
+        })
+        .collect();
+    if let Some(pk) = config.get(KEY_PRIMARY_KEY)
+        && let Ok(pk) = serde_json::from_str::<serde_json::Value>(pk)
+    {
+        let columns: Vec<String> = pk["columns"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let constraint = match pk["name"].as_str() {
+            Some(n) => format!("  CONSTRAINT {n} PRIMARY KEY ({})", columns.join(", ")),
+            None => format!("  PRIMARY KEY ({})", columns.join(", ")),
+        };
+        items.push(constraint);
+    }
+    let mut out = format!(
+        "{kind} {} (\n{})\nUSING delta\n",
+        name.dotted(),
+        items.join(",\n")
+    );
+    if let Some(comment) = storage::description(t)? {
+        out.push_str(&format!("COMMENT '{}'\n", quote(&comment)));
+    }
+    let protocol = t.snapshot()?.protocol();
+    let mut props: BTreeMap<String, String> = config
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("lode."))
+        .collect();
+    props.insert(
+        "delta.minReaderVersion".into(),
+        protocol.min_reader_version().to_string(),
+    );
+    props.insert(
+        "delta.minWriterVersion".into(),
+        protocol.min_writer_version().to_string(),
+    );
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("  '{}' = '{}'", quote(k), quote(v)))
+        .collect();
+    out.push_str(&format!("TBLPROPERTIES (\n{})\n", props.join(",\n")));
+    Ok(out)
+}
+
 fn show_like(name: &str, pattern: &str) -> bool {
     pattern.split('|').any(|p| {
         like(

@@ -46,10 +46,15 @@
 
 mod ast;
 mod catalog;
+#[cfg(test)]
+mod conformance_tests;
 mod dml;
 mod error;
 mod eval;
 mod exec;
+mod front;
+mod functions;
+mod lakehouse;
 mod lexer;
 mod merge_join;
 mod parser;
@@ -58,6 +63,9 @@ mod storage;
 #[cfg(test)]
 mod tests;
 mod types;
+mod warehouse;
+
+pub use front::Checkpoints;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -83,6 +91,8 @@ pub struct SqlEngine {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises catalog and schema changes (their JSON files are rewritten whole).
     namespace: tokio::sync::Mutex<()>,
+    /// The DataFusion session every query starts from (see [`warehouse`]).
+    query_state: deltalake::datafusion::execution::session_state::SessionState,
 }
 
 /// A statement result: columns and rows as Databricks' JSON_ARRAY format carries them.
@@ -246,6 +256,7 @@ impl SqlEngine {
         // Delta wants absolute file URLs; resolve once so a relative root keeps working.
         let root = std::path::absolute(&root)?;
         let engine = SqlEngine {
+            query_state: warehouse::base_state(&root),
             root,
             locks: Default::default(),
             namespace: tokio::sync::Mutex::new(()),
@@ -309,9 +320,12 @@ impl SqlEngine {
         schema: Option<&str>,
         parameters: &[(String, Option<String>)],
     ) -> Result<ResultSet, SqlError> {
+        let (catalog, schema) = (catalog.unwrap_or("main"), schema.unwrap_or("default"));
+        if is_query(statement) {
+            return self.run_query(statement, catalog, schema, parameters).await;
+        }
         let stmt = parser::parse(statement, parameters)?;
-        let session =
-            exec::Session::new(self, catalog.unwrap_or("main"), schema.unwrap_or("default"));
+        let session = exec::Session::new(self, catalog, schema);
         session.run(stmt).await
     }
 
@@ -531,7 +545,17 @@ impl SqlEngine {
 
     /// The Unity Catalog view of a table, or `None` when it does not exist.
     pub(crate) async fn table_meta(&self, name: &TableName) -> Result<Option<TableMeta>, SqlError> {
-        let dir = self.table_dir(name);
+        read_table_meta(&self.table_dir(name), name).await
+    }
+}
+
+/// The Unity Catalog view of the table in `dir`, or `None` when there is none.
+pub(crate) async fn read_table_meta(
+    dir: &std::path::Path,
+    name: &TableName,
+) -> Result<Option<TableMeta>, SqlError> {
+    {
+        let dir = dir.to_path_buf();
         if !storage::is_table(&dir) {
             return Ok(None);
         }
@@ -571,6 +595,34 @@ impl SqlEngine {
             version: storage::version(&t) as i64,
         }))
     }
+}
+
+/// Whether a statement is a query (DataFusion's part) rather than one of the Delta-specific
+/// statements the engine's own parser takes: its first word after comments and parentheses.
+fn is_query(statement: &str) -> bool {
+    let mut rest = statement;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(r) = trimmed.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(r) = trimmed.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after);
+        } else if let Some(r) = trimmed.strip_prefix('(') {
+            rest = r;
+        } else {
+            rest = trimmed;
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "SELECT" | "WITH" | "VALUES" | "FROM" | "TABLE"
+    )
 }
 
 /// Table properties a user set: everything but Delta's and the engine's own keys.

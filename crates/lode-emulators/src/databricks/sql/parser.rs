@@ -946,6 +946,12 @@ impl Parser<'_> {
         if self.eat_kw("catalogs") {
             return Ok(Statement::ShowCatalogs);
         }
+        if self.eat_kw("create") {
+            self.expect_kw("table")?;
+            return Ok(Statement::ShowCreateTable {
+                table: self.obj_name()?,
+            });
+        }
         if self.eat_kw("tblproperties") {
             return Ok(Statement::ShowTblProperties {
                 table: self.obj_name()?,

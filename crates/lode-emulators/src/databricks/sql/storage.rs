@@ -69,7 +69,7 @@ impl Column {
         json!({"name": self.name, "type": self.ty.catalog_text(), "nullable": self.nullable, "metadata": md})
     }
 
-    fn arrow_type(&self) -> ArrowType {
+    pub(crate) fn arrow_type(&self) -> ArrowType {
         match self.ty {
             SqlType::String | SqlType::Null => ArrowType::Utf8,
             SqlType::Byte => ArrowType::Int8,
@@ -260,7 +260,7 @@ pub(crate) async fn read_rows(
     Ok(out)
 }
 
-fn array_values(arr: &ArrayRef, ty: &SqlType) -> Vec<Value> {
+pub(crate) fn array_values(arr: &ArrayRef, ty: &SqlType) -> Vec<Value> {
     fn collect<T>(
         arr: &ArrayRef,
         get: impl Fn(usize) -> T,
@@ -667,4 +667,45 @@ pub(crate) async fn set_description(
         })
         .with_commit_properties(commit.properties(rv))
         .await?)
+}
+
+/// The newest version committed at or before `micros`, with Databricks' errors for an
+/// instant after the newest commit or before the oldest one kept.
+pub(crate) async fn version_at(table: &DeltaTable, micros: i64) -> Result<u64, SqlError> {
+    let ts = micros.div_euclid(1000);
+    let history = history(table, None).await?;
+    let fmt = |ms: i64| super::types::fmt_timestamp_iso(ms * 1000);
+    if let Some(newest) = history.first().and_then(|h| h.timestamp)
+        && ts > newest
+    {
+        return Err(SqlError::new(
+            "DELTA_TIMESTAMP_GREATER_THAN_COMMIT",
+            "42816",
+            format!(
+                "The provided timestamp ({}) is after the latest version available to this table ({}). Please use a timestamp before or at {}.",
+                fmt(ts),
+                fmt(newest),
+                fmt(newest)
+            ),
+        ));
+    }
+    match history
+        .iter()
+        .find(|h| h.timestamp.is_some_and(|t| t <= ts))
+    {
+        Some(h) => Ok(h.version),
+        None => {
+            let oldest = history.last().and_then(|h| h.timestamp).unwrap_or(0);
+            Err(SqlError::new(
+                "DELTA_TIMESTAMP_EARLIER_THAN_COMMIT_RETENTION",
+                "42816",
+                format!(
+                    "The provided timestamp ({}) is before the earliest version available to this table ({}). Please use a timestamp after {}.",
+                    fmt(ts),
+                    fmt(oldest),
+                    fmt(oldest)
+                ),
+            ))
+        }
+    }
 }
