@@ -687,26 +687,49 @@ async fn execute_statement(
         )));
     }
     let wait = request.wait_timeout.as_str();
+    let (id, view) = run_statement(
+        &workspace,
+        &request.statement,
+        request.catalog.as_deref(),
+        request.schema.as_deref(),
+        &request.parameters,
+        request.row_limit,
+    )
+    .await;
+    match wait {
+        // Asynchronous mode: the caller polls; the first answer is always PENDING.
+        "0s" => Ok(Json(
+            json!({"statement_id": id, "status": {"state": "PENDING"}}),
+        )),
+        _ => Ok(Json(view)),
+    }
+}
+
+/// Runs a statement on the warehouse and keeps its result under a new statement id, as the
+/// Statement Execution API does: the id and the StatementResponse (state, manifest, first
+/// chunk). Genie runs its queries through here, so their results are statements too.
+pub(crate) async fn run_statement(
+    workspace: &Shared,
+    statement: &str,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    parameters: &[(String, Option<String>)],
+    row_limit: Option<usize>,
+) -> (String, Value) {
     let id = format!("01f0{}", &hex_id()[4..]);
-    let parameters = &request.parameters;
     let started = std::time::Instant::now();
     let outcome = workspace
         .sql
-        .execute(
-            &request.statement,
-            request.catalog.as_deref(),
-            request.schema.as_deref(),
-            parameters,
-        )
+        .execute(statement, catalog, schema, parameters)
         .await;
     tracing::debug!(
-        statement = %request.statement.chars().take(60).collect::<String>(),
-        bytes = request.statement.len(),
+        statement = %statement.chars().take(60).collect::<String>(),
+        bytes = statement.len(),
         ms = started.elapsed().as_millis() as u64,
         "statement executed"
     );
     let stored = match outcome {
-        Ok(result) => succeeded(&id, result, request.row_limit),
+        Ok(result) => succeeded(&id, result, row_limit),
         Err(error) => json!({
             "statement_id": id,
             "status": {
@@ -716,19 +739,19 @@ async fn execute_statement(
             },
         }),
     };
-    let view = (wait != "0s").then(|| statement_view(&stored));
+    let view = statement_view(&stored);
     workspace
         .statements
         .lock()
         .expect("statements lock")
         .insert(id.clone(), stored);
-    match view {
-        Some(view) => Ok(Json(view)),
-        // Asynchronous mode: the caller polls; the first answer is always PENDING.
-        None => Ok(Json(
-            json!({"statement_id": id, "status": {"state": "PENDING"}}),
-        )),
-    }
+    (id, view)
+}
+
+/// The StatementResponse of a statement run earlier, as `GET /api/2.0/sql/statements/{id}`
+/// answers it.
+pub(crate) fn statement_response(workspace: &Shared, id: &str) -> ApiResult<Value> {
+    stored_statement(workspace, id, statement_view)
 }
 
 /// `read` applied to a stored statement, under the lock (a result is not copied to be read).

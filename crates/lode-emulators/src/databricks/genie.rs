@@ -2,8 +2,12 @@
 //! reported without `/Workspace`, a `serialized_space` written as version 1 reads back as version
 //! 2 (with `data_sources` filled in), an etag that changes only when `serialized_space` does and
 //! is shown only with `include_serialized_space=true`, 409 on a stale etag, and tables that must
-//! exist when the space is created. Conversations answer deterministically from the space's
-//! tables: the rows that mention what the question asks about.
+//! exist when the space is created. A question is answered as Genie does, deterministically:
+//! with SQL (the best-matching example question's, or a simple query written over the space's
+//! tables, see [`answer`]) run on the warehouse as a real statement, a query attachment that
+//! names it, and a text attachment that sums up its rows.
+
+mod answer;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -53,18 +57,30 @@ pub struct MessageRecord {
     pub answer: Answer,
 }
 
-/// What Genie answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What Genie answers: a text attachment, the query it ran (a query attachment), questions to
+/// try instead when it cannot answer, or why it failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Answer {
-    pub text: String,
     #[serde(default)]
-    pub sql: Option<String>,
+    pub text: Option<String>,
     #[serde(default)]
-    pub columns: Vec<String>,
+    pub query: Option<QueryAnswer>,
     #[serde(default)]
-    pub rows: Vec<Vec<Option<String>>>,
+    pub suggested_questions: Vec<String>,
     #[serde(default)]
     pub failed: Option<String>,
+}
+
+/// A query attachment: the SQL Genie ran and the statement that holds its result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    pub sql: String,
+    pub title: String,
+    pub description: String,
+    pub statement_id: String,
+    pub row_count: u64,
+    pub is_truncated: bool,
+    pub last_updated: i64,
 }
 
 pub fn routes() -> Router<Shared> {
@@ -79,6 +95,10 @@ pub fn routes() -> Router<Shared> {
         .route(
             "/api/2.0/genie/spaces/{id}/conversations/{cid}/messages/{mid}/attachments/{aid}/query-result",
             get(query_result),
+        )
+        .route(
+            "/api/2.0/genie/spaces/{id}/conversations/{cid}/messages/{mid}/attachments/{aid}/execute-query",
+            post(execute_query),
         )
 }
 
@@ -374,128 +394,129 @@ async fn list_spaces(
     Ok(Json(body))
 }
 
-/// Words that name equipment, and the id prefix the demo's assets use for them.
-const ENTITIES: [(&str, &str); 6] = [
-    ("crusher", "CR_"),
-    ("truck", "HT_"),
-    ("haul", "HT_"),
-    ("conveyor", "CV_"),
-    ("belt", "CV_"),
-    ("pump", "PU_"),
-];
+/// Runs `sql` for a message: the query attachment that names the statement, and its response.
+async fn run_query(
+    workspace: &Shared,
+    sql: &str,
+    title: &str,
+    description: &str,
+) -> (QueryAnswer, Value) {
+    let (statement_id, response) =
+        super::catalog::run_statement(workspace, sql, None, None, &[], None).await;
+    let query = QueryAnswer {
+        sql: sql.to_string(),
+        title: title.to_string(),
+        description: description.to_string(),
+        statement_id,
+        row_count: response
+            .pointer("/manifest/total_row_count")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        is_truncated: response
+            .pointer("/manifest/truncated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        last_updated: now_ms(),
+    };
+    (query, response)
+}
 
-/// Answers a question from the space's tables: pick the table most like the question (gold
-/// first), keep the rows that mention the asked-about equipment, and describe them.
+/// The error of a statement that failed, if it did.
+fn statement_error(response: &Value) -> Option<String> {
+    (response.pointer("/status/state") == Some(&json!("FAILED"))).then(|| {
+        response
+            .pointer("/status/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("the statement failed")
+            .to_string()
+    })
+}
+
+/// Answers a question from the space: the best-matching example's SQL, else a query written
+/// over the space's tables, run on the warehouse; else says it cannot answer.
 async fn answer(workspace: &Shared, space: &SpaceRecord, question: &str) -> Answer {
-    let lower = question.to_ascii_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| w.len() > 2)
-        .collect();
-    // "Crusher 2" and "CR_002" both mean CR_002.
-    let mut needles: Vec<String> = Vec::new();
-    for word in &words {
-        for (entity, prefix) in ENTITIES {
-            if word.starts_with(entity) {
-                match lower
-                    .split_whitespace()
-                    .skip_while(|w| !w.starts_with(entity))
-                    .nth(1)
-                    .and_then(|n| {
-                        n.trim_matches(|c: char| !c.is_ascii_digit())
-                            .parse::<u32>()
-                            .ok()
-                    }) {
-                    Some(number) => needles.push(format!("{prefix}{number:03}")),
-                    None => needles.push(entity.to_string()),
-                }
+    let knowledge = answer::SpaceKnowledge::of(&space.serialized_space);
+    let asked = answer::Question::read(question, &knowledge.entities);
+    let (sql, title, description, source) = if let Some((example, _)) =
+        knowledge.best_example(&asked)
+    {
+        let (sql, swapped) = answer::adapt_example(example, &asked, &knowledge.entities);
+        let mut description = format!(
+            "The space's example query for \"{}\"",
+            example.question.trim()
+        );
+        if let Some((from, to)) = &swapped {
+            description.push_str(&format!(", for {to} instead of {from}"));
+        }
+        description.push('.');
+        let source = format!("The example query for \"{}\"", example.question.trim());
+        (
+            sql,
+            example.question.trim().to_string(),
+            description,
+            source,
+        )
+    } else {
+        let mut tables = Vec::new();
+        for identifier in &knowledge.tables {
+            if let [catalog, schema, table] = identifier.split('.').collect::<Vec<_>>()[..]
+                && let Ok(Some(meta)) = workspace.sql.get_table(catalog, schema, table).await
+            {
+                tables.push((identifier.clone(), meta));
             }
         }
-        if word.len() > 3 && word.contains('_') && word.chars().any(|c| c.is_ascii_digit()) {
-            needles.push(word.to_ascii_uppercase());
-        }
-    }
-    let mut tables = table_identifiers(&space.serialized_space);
-    tables.sort_by_key(|t| (!t.contains("gold"), t.clone()));
-    for identifier in tables {
-        let parts: Vec<&str> = identifier.split('.').collect();
-        let [catalog, schema, table] = parts.as_slice() else {
-            continue;
-        };
-        let Ok(result) = workspace.sql.read_rows(catalog, schema, table).await else {
-            continue;
-        };
-        if result.rows.is_empty() {
-            continue;
-        }
-        let matching: Vec<Vec<Option<String>>> = result
-            .rows
-            .iter()
-            .filter(|row| {
-                needles.is_empty()
-                    || needles.iter().any(|needle| {
-                        row.iter().flatten().any(|cell| {
-                            cell.to_ascii_lowercase()
-                                .contains(&needle.to_ascii_lowercase())
-                        })
-                    })
-            })
-            .cloned()
-            .collect();
-        if matching.is_empty() {
-            continue;
-        }
-        let columns: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
-        let shown: Vec<String> = matching
-            .iter()
-            .take(5)
-            .map(|row| {
-                columns
-                    .iter()
-                    .zip(row)
-                    .filter_map(|(c, v)| v.as_ref().map(|v| format!("{c} {v}")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .collect();
-        let filter = if needles.is_empty() {
-            String::new()
-        } else {
-            format!(" mentioning {}", needles.join(" or "))
-        };
-        let text = format!(
-            "From {identifier}, {} row{}{filter}:\n- {}",
-            matching.len(),
-            if matching.len() == 1 { "" } else { "s" },
-            shown.join("\n- ")
-        );
-        let sql = format!(
-            "SELECT * FROM {identifier}{}",
-            if needles.is_empty() {
-                String::new()
-            } else {
-                format!(" -- rows mentioning {}", needles.join(", "))
+        match answer::written_query(&asked, &tables) {
+            Some(written) => {
+                let source = format!("The query on {}", written.table);
+                (
+                    written.sql,
+                    question.trim().to_string(),
+                    written.description,
+                    source,
+                )
             }
-        );
-        return Answer {
-            text,
-            sql: Some(sql),
-            columns,
-            rows: matching,
-            failed: None,
-        };
+            None => {
+                return Answer {
+                    text: Some(format!(
+                        "I cannot answer that from this space: it matches none of its example questions, and names no equipment or table of {}. Try one of the suggested questions.",
+                        if knowledge.tables.is_empty() {
+                            "the space (it has no tables)".to_string()
+                        } else {
+                            knowledge.tables.join(", ")
+                        }
+                    )),
+                    suggested_questions: knowledge.sample_questions.clone(),
+                    ..Answer::default()
+                };
+            }
+        }
+    };
+    let (query, response) = run_query(workspace, &sql, &title, &description).await;
+    match statement_error(&response) {
+        // The API's documented outcome: "FAILED: the response generation or query execution
+        // failed. See error field." The query attachment stays, so the failing SQL is visible.
+        Some(error) => Answer {
+            failed: Some(format!("The query failed: {error}")),
+            query: Some(query),
+            ..Answer::default()
+        },
+        None => Answer {
+            text: Some(answer::summary(&response, &source)),
+            query: Some(query),
+            ..Answer::default()
+        },
     }
-    Answer {
-        text: "I could not find data in this space's tables that answers the question.".into(),
-        sql: None,
-        columns: Vec::new(),
-        rows: Vec::new(),
-        failed: None,
-    }
+}
+
+/// Attachment ids are 32 hex characters, derived from the message id so they stay stable.
+fn attachment_id(message_id: &str, kind: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(format!("{message_id}\0{kind}").as_bytes())[..16])
 }
 
 fn message_json(space_id: &str, conversation_id: &str, message: &MessageRecord) -> Value {
     let done = now_ms() - message.created >= ANSWER_MS;
+    let answer = &message.answer;
     let mut body = json!({
         "id": message.id,
         "message_id": message.id,
@@ -503,26 +524,35 @@ fn message_json(space_id: &str, conversation_id: &str, message: &MessageRecord) 
         "space_id": space_id,
         "content": message.content,
         "created_timestamp": message.created,
-        "status": if !done { "EXECUTING_QUERY" } else if message.answer.failed.is_some() { "FAILED" } else { "COMPLETED" },
+        "status": if !done { "EXECUTING_QUERY" } else if answer.failed.is_some() { "FAILED" } else { "COMPLETED" },
     });
     if done {
-        let mut attachments = vec![
-            json!({"attachment_id": format!("{}t", &message.id[..31]), "text": {"content": message.answer.text}}),
-        ];
-        if let Some(sql) = &message.answer.sql {
+        let mut attachments = Vec::new();
+        if let Some(text) = &answer.text {
+            attachments.push(json!({"attachment_id": attachment_id(&message.id, "text"), "text": {"content": text}}));
+        }
+        if let Some(query) = &answer.query {
             attachments.push(json!({
-                "attachment_id": format!("{}q", &message.id[..31]),
+                "attachment_id": attachment_id(&message.id, "query"),
                 "query": {
-                    "query": sql,
-                    "description": "Rows of the space's tables that match the question",
-                    "title": message.content,
-                    "query_result_metadata": {"row_count": message.answer.rows.len(), "is_truncated": false},
+                    "query": query.sql,
+                    "title": query.title,
+                    "description": query.description,
+                    "statement_id": query.statement_id,
+                    "query_result_metadata": {"row_count": query.row_count, "is_truncated": query.is_truncated},
+                    "last_updated_timestamp": query.last_updated,
                 },
             }));
         }
+        if !answer.suggested_questions.is_empty() {
+            attachments.push(json!({
+                "attachment_id": attachment_id(&message.id, "suggested"),
+                "suggested_questions": {"questions": answer.suggested_questions},
+            }));
+        }
         body["attachments"] = json!(attachments);
-        if let Some(error) = &message.answer.failed {
-            body["error"] = json!({"error": error, "type": "GENERIC_CHAT_COMPLETION_EXCEPTION"});
+        if let Some(error) = &answer.failed {
+            body["error"] = json!({"error": error, "type": "SQL_EXECUTION_EXCEPTION"});
         }
     }
     body
@@ -620,44 +650,101 @@ async fn get_message(
     State(workspace): State<Shared>,
     Path((space_id, conversation_id, message_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = find_conversation(&workspace, &space_id, &conversation_id)?;
-    let message = conversation
-        .messages
-        .iter()
-        .find(|m| m.id == message_id)
-        .ok_or_else(|| ApiError::not_found(format!("Message {message_id} does not exist.")))?;
-    Ok(Json(message_json(&space_id, &conversation_id, message)))
+    let (conversation, index) = find_message(&workspace, &space_id, &conversation_id, &message_id)?;
+    Ok(Json(message_json(
+        &space_id,
+        &conversation_id,
+        &conversation.messages[index],
+    )))
 }
 
+/// The message `message_id` of a conversation, with the conversation it is in.
+fn find_message(
+    workspace: &Shared,
+    space_id: &str,
+    conversation_id: &str,
+    message_id: &str,
+) -> ApiResult<(ConversationRecord, usize)> {
+    let conversation = find_conversation(workspace, space_id, conversation_id)?;
+    let index = conversation
+        .messages
+        .iter()
+        .position(|m| m.id == message_id)
+        .ok_or_else(|| ApiError::not_found(format!("Message {message_id} does not exist.")))?;
+    Ok((conversation, index))
+}
+
+/// The query attachment `attachment` of a message. **Unverified**: the reference does not
+/// record what Databricks answers for an attachment that is not a query; 404 like a missing one.
+fn query_of<'a>(message: &'a MessageRecord, attachment: &str) -> ApiResult<&'a QueryAnswer> {
+    message
+        .answer
+        .query
+        .as_ref()
+        .filter(|_| attachment == attachment_id(&message.id, "query"))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Message {} has no query attachment {attachment}.",
+                message.id
+            ))
+        })
+}
+
+/// `{"statement_response": StatementResponse}`: the attachment's statement exactly as the
+/// Statement Execution API serves it.
 async fn query_result(
     State(workspace): State<Shared>,
-    Path((space_id, conversation_id, message_id, _attachment)): Path<(
+    Path((space_id, conversation_id, message_id, attachment)): Path<(
         String,
         String,
         String,
         String,
     )>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = find_conversation(&workspace, &space_id, &conversation_id)?;
-    let message = conversation
-        .messages
-        .iter()
-        .find(|m| m.id == message_id)
-        .ok_or_else(|| ApiError::not_found(format!("Message {message_id} does not exist.")))?;
-    let columns: Vec<Value> = message
-        .answer
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(position, name)| json!({"name": name, "position": position, "type_name": "STRING", "type_text": "string"}))
-        .collect();
-    Ok(Json(json!({"statement_response": {
-        "statement_id": format!("01f0{}", &message.id[4..]),
-        "status": {"state": "SUCCEEDED"},
-        "manifest": {"format": "JSON_ARRAY", "schema": {"column_count": columns.len(), "columns": columns},
-                     "total_row_count": message.answer.rows.len(), "total_chunk_count": 1, "truncated": false},
-        "result": {"chunk_index": 0, "row_offset": 0, "row_count": message.answer.rows.len(), "data_array": message.answer.rows},
-    }})))
+    let (conversation, index) = find_message(&workspace, &space_id, &conversation_id, &message_id)?;
+    let query = query_of(&conversation.messages[index], &attachment)?;
+    let response = super::catalog::statement_response(&workspace, &query.statement_id).map_err(
+        |_| {
+            ApiError::not_found(format!(
+                "The result of statement {} has expired; run the query again with POST .../attachments/{attachment}/execute-query.",
+                query.statement_id
+            ))
+        },
+    )?;
+    Ok(Json(json!({"statement_response": response})))
+}
+
+/// Runs the attachment's SQL again as a new statement, which the attachment then names.
+async fn execute_query(
+    State(workspace): State<Shared>,
+    Path((space_id, conversation_id, message_id, attachment)): Path<(
+        String,
+        String,
+        String,
+        String,
+    )>,
+) -> ApiResult<Json<Value>> {
+    let (conversation, index) = find_message(&workspace, &space_id, &conversation_id, &message_id)?;
+    let previous = query_of(&conversation.messages[index], &attachment)?.clone();
+    let (query, response) = run_query(
+        &workspace,
+        &previous.sql,
+        &previous.title,
+        &previous.description,
+    )
+    .await;
+    workspace
+        .conversations
+        .update(|all| {
+            if let Some(message) = all
+                .get_mut(&conversation_id)
+                .and_then(|c| c.messages.iter_mut().find(|m| m.id == message_id))
+            {
+                message.answer.query = Some(query);
+            }
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({"statement_response": response})))
 }
 
 async fn list_conversations(

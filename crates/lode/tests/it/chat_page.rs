@@ -1,8 +1,9 @@
 //! The chat page in a real browser, as the runbook validates it (issue #3): after `lode apply`
 //! the emulator serves the uploaded chat page and the Genie conversation API from one origin;
 //! headless Chromium, driven over the W3C WebDriver protocol by chromedriver, opens the page,
-//! asks "Show me current crusher status", must see an answer built from the gold table, and must
-//! log no console errors.
+//! asks "Show me current crusher status", must see an answer built from the gold table by the
+//! space's example query for that question (its text, and its rows as a table), and must log no
+//! console errors.
 //!
 //! Chromium and chromedriver are Debian's `chromium` and `chromium-driver` packages, which
 //! `.ci/run` installs. When they are missing this test fails (it never skips): a skipped browser
@@ -30,7 +31,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// 1-minute window: vibration and bearing temperature, with CR_002 in vibration alarm.
 /// CR_004 is in the asset register but not instrumented, so it has no gold rows: an answer that
 /// names it came from `equipment_master`, not from the gold table.
-const GOLD_ROWS: &str =
+pub(crate) const GOLD_ROWS: &str =
     "INSERT INTO ot_telemetry_gold (equipment_id, equipment_type, site, metric, unit,
     window_start, window_end, avg_value, min_value, max_value, last_value, status, alarm_active,
     sample_count, vibration_limit_mm_s, temperature_limit_c, alarm_limit, critical_limit,
@@ -70,6 +71,10 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
     let repo = Repo::demo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
 
+    // The pipeline update created the gold table empty (there is no telemetry yet); give it the
+    // rows a pipeline run over streamed crusher tags would have written.
+    give_the_demo_gold_rows(repo.path());
+
     // The apply's emulator ran inside `lode` and is gone; serve the same data folder from this
     // process, on the port the apply used, as `lode emulator serve` would.
     let emulator = match lode_emulators::databricks::serve_folder(
@@ -96,21 +101,6 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
         }
     };
 
-    // The pipeline update created the gold table empty (there is no telemetry yet); give it the
-    // rows a pipeline run over streamed crusher tags would have written.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime
-        .block_on(
-            emulator
-                .workspace
-                .sql
-                .execute(GOLD_ROWS, Some("main"), Some("mining_demo"), &[]),
-        )
-        .expect("the gold rows insert");
-
     let space_id = genie_space_id(&emulator.url);
     // Only the space id is in the address: the page must reach the API with the session cookie
     // the workspace sets when it serves the page, never with a token.
@@ -133,18 +123,51 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
     browser.command("POST", &format!("/element/{send}/click"), json!({}));
 
     let answer = browser.wait_for_answer();
-    // Built from the gold table: it is named, every instrumented crusher is there with the
-    // values inserted above (CR_002's 47.3 mm/s alarm), and the uninstrumented CR_004 is not.
-    assert_contains(&answer, "main.mining_demo.ot_telemetry_gold");
-    assert_contains(&answer, "6 rows mentioning crusher");
-    for crusher in ["CR_001", "CR_002", "CR_003"] {
-        assert_contains(&answer, crusher);
-    }
-    assert_contains(&answer, "max_value 47.3");
-    assert_contains(&answer, "ALARM");
+    // The space's example query for the question ran on the gold table: its text sums up the
+    // rows inserted above (CR_002 in vibration alarm), and the uninstrumented CR_004 is not
+    // there.
+    assert_contains(
+        &answer,
+        "The example query for \"Show me current crusher status\"",
+    );
+    assert_contains(&answer, "returned 3 rows");
+    assert_contains(&answer, "equipment_id CR_002");
+    assert_contains(&answer, "condition ALARM");
     assert!(
         !answer.contains("CR_004"),
         "the answer names CR_004, which has no gold rows:\n{answer}"
+    );
+    // The rows are shown as a table: one line per crusher, with its condition and its latest
+    // vibration and bearing temperature.
+    let header: Vec<String> = browser
+        .find_all(".answer table thead th")
+        .iter()
+        .map(|th| browser.text(th))
+        .collect();
+    assert_eq!(
+        &header[..4],
+        ["equipment_id", "site", "operating_status", "condition"],
+        "{header:?}"
+    );
+    let rows: Vec<String> = browser
+        .find_all(".answer table tbody tr")
+        .iter()
+        .map(|tr| browser.text(tr))
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for (row, (crusher, condition, vibration, bearing)) in rows.iter().zip([
+        ("CR_001", "NORMAL", "17.4", "61.8"),
+        ("CR_002", "ALARM", "46.8", "79"),
+        ("CR_003", "NORMAL", "16.1", "58.9"),
+    ]) {
+        assert!(row.starts_with(crusher), "{row}");
+        for value in [condition, vibration, bearing, "RUNNING"] {
+            assert_contains(row, value);
+        }
+    }
+    assert_contains(
+        &browser.text(&browser.find(".answer table caption")),
+        "3 rows.",
     );
 
     let severe: Vec<Value> = browser
@@ -159,6 +182,20 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
         severe.is_empty(),
         "the chat page logged console errors: {severe:#?}"
     );
+}
+
+/// Writes [`GOLD_ROWS`] into the demo's gold table in the applied data folder under `repo`,
+/// through the emulator's SQL engine (no emulator serves the folder meanwhile).
+pub(crate) fn give_the_demo_gold_rows(repo: &Path) {
+    let engine =
+        lode_emulators::databricks::sql::SqlEngine::new(repo.join(".lode/local/databricks/tables"))
+            .expect("the applied tables folder opens");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(engine.execute(GOLD_ROWS, Some("main"), Some("mining_demo"), &[]))
+        .expect("the gold rows insert");
 }
 
 /// The id of the demo's Genie space, read through the API with the emulator's token.

@@ -1495,6 +1495,390 @@ fn genie_conversation_answers_from_table_rows() {
     .error(404);
 }
 
+/// A space over `main.g.readings` with example questions and their SQL, and sample questions.
+fn create_space_with_examples(emu: &Emu, examples: Value) -> String {
+    let serialized = json!({
+        "version": 2,
+        "data_sources": {"tables": [{"identifier": "main.g.readings"}, {"identifier": "main.g.sites"}]},
+        "instructions": {"example_question_sqls": examples},
+        "config": {"sample_questions": [{"id": "00000000000000000000000000000001", "question": ["Which crushers are jammed?"]}]},
+    });
+    let created = emu
+        .post(
+            "/api/2.0/genie/spaces",
+            json!({
+                "warehouse_id": emu.warehouse_id(),
+                "title": "Examples",
+                "parent_path": "/Workspace/Shared/genie",
+                "serialized_space": serialized.to_string(),
+            }),
+        )
+        .ok();
+    created["space_id"].as_str().unwrap().to_string()
+}
+
+/// Asks `question` in a new conversation; the message once Genie is done (COMPLETED or FAILED)
+/// and its path.
+fn ask_genie(emu: &Emu, space: &str, question: &str) -> (Value, String) {
+    let started = emu
+        .post(
+            &format!("/api/2.0/genie/spaces/{space}/start-conversation"),
+            json!({"content": question}),
+        )
+        .ok();
+    let path = format!(
+        "/api/2.0/genie/spaces/{space}/conversations/{}/messages/{}",
+        started["conversation_id"].as_str().unwrap(),
+        started["message_id"].as_str().unwrap()
+    );
+    let done = poll("Genie is done", || {
+        let polled = emu.get(&path).ok();
+        matches!(polled["status"].as_str(), Some("COMPLETED" | "FAILED")).then_some(polled)
+    });
+    (done, path)
+}
+
+/// The one attachment of `kind` (`text`, `query`, `suggested_questions`).
+#[track_caller]
+fn attachment<'a>(message: &'a Value, kind: &str) -> &'a Value {
+    let found: Vec<&Value> = message["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a.get(kind).is_some())
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {kind} attachment expected: {message:#}"
+    );
+    found[0]
+}
+
+fn data_array(statement: &Value) -> Vec<Value> {
+    statement["result"]["data_array"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+const EXAMPLE_JAMMED: &str = "SELECT equipment_id, status FROM main.g.readings WHERE status = 'jammed' ORDER BY equipment_id";
+const EXAMPLE_THROUGHPUT: &str = "SELECT equipment_id, throughput FROM main.g.readings WHERE throughput > 50 ORDER BY throughput DESC";
+
+fn two_examples() -> Value {
+    json!([
+        {"id": "00000000000000000000000000000002", "question": ["Which equipment is jammed?"], "sql": [EXAMPLE_JAMMED]},
+        {"id": "00000000000000000000000000000003", "question": ["What is the throughput of the running equipment?"], "sql": [EXAMPLE_THROUGHPUT]},
+    ])
+}
+
+#[test]
+fn issue_15_genie_answers_with_the_best_matching_example_query_run_as_a_statement() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    let space = create_space_with_examples(&emu, two_examples());
+    let (message, path) = ask_genie(&emu, &space, "Show me the throughput of running equipment");
+    assert_eq!(message["status"], "COMPLETED", "{message:#}");
+    let query = attachment(&message, "query");
+    assert_eq!(query["query"]["query"], EXAMPLE_THROUGHPUT, "{message:#}");
+    assert_contains(
+        query["query"]["description"].as_str().unwrap(),
+        "What is the throughput of the running equipment?",
+    );
+    let statement_id = query["query"]["statement_id"]
+        .as_str()
+        .expect("the query attachment names its statement");
+    assert_eq!(query["query"]["query_result_metadata"]["row_count"], 2);
+    assert_eq!(
+        query["query"]["query_result_metadata"]["is_truncated"],
+        false
+    );
+
+    // The result is the statement's, through Genie's route and the Statement Execution API.
+    let attachment_id = query["attachment_id"].as_str().unwrap();
+    let result = emu
+        .get(&format!("{path}/attachments/{attachment_id}/query-result"))
+        .ok();
+    let through_genie = &result["statement_response"];
+    let through_sql = emu
+        .get(&format!("/api/2.0/sql/statements/{statement_id}"))
+        .ok();
+    assert_eq!(through_genie, &through_sql);
+    assert_eq!(through_genie["statement_id"], statement_id);
+    assert_eq!(through_genie["status"]["state"], "SUCCEEDED");
+    assert_eq!(through_genie["manifest"]["total_row_count"], 2);
+    assert_eq!(
+        through_genie["manifest"]["schema"]["columns"][1]["type_name"],
+        "DOUBLE"
+    );
+    assert_eq!(
+        data_array(through_genie),
+        [json!(["CR_001", "810.5"]), json!(["HT_007", "55.0"])]
+    );
+    // The text is made from those rows.
+    let text = attachment(&message, "text")["text"]["content"]
+        .as_str()
+        .unwrap();
+    assert_contains(text, "returned 2 rows");
+    assert_contains(text, "equipment_id CR_001, throughput 810.5");
+    assert_contains(text, "equipment_id HT_007, throughput 55.0");
+    assert!(!text.contains("CR_002"), "{text}");
+
+    // The other example for the other question.
+    let (message, _) = ask_genie(&emu, &space, "which equipment is jammed");
+    assert_eq!(
+        attachment(&message, "query")["query"]["query"],
+        EXAMPLE_JAMMED
+    );
+    assert_contains(
+        attachment(&message, "text")["text"]["content"]
+            .as_str()
+            .unwrap(),
+        "equipment_id CR_002, status jammed",
+    );
+    // A text attachment id is not a query attachment.
+    let text_id = attachment(&message, "text")["attachment_id"]
+        .as_str()
+        .unwrap();
+    assert_eq!(text_id.len(), 32, "{text_id}");
+    emu.get(&format!("{path}/attachments/{text_id}/query-result"))
+        .error(404);
+}
+
+#[test]
+fn issue_15_execute_query_reruns_the_attachment_as_a_new_statement() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    let space = create_space_with_examples(&emu, two_examples());
+    let (message, path) = ask_genie(&emu, &space, "Which equipment is jammed?");
+    let query = attachment(&message, "query");
+    let first = query["query"]["statement_id"].as_str().unwrap().to_string();
+    let attachment_id = query["attachment_id"].as_str().unwrap().to_string();
+    assert_eq!(query["query"]["query_result_metadata"]["row_count"], 1);
+
+    emu.sql("INSERT INTO main.g.readings VALUES ('CV_003', 'jammed', 0)");
+    let rerun = emu
+        .post(
+            &format!("{path}/attachments/{attachment_id}/execute-query"),
+            json!({}),
+        )
+        .ok();
+    let statement = &rerun["statement_response"];
+    let second = statement["statement_id"].as_str().unwrap().to_string();
+    assert_ne!(second, first, "a re-run is a new statement");
+    assert_eq!(statement["status"]["state"], "SUCCEEDED");
+    assert_eq!(
+        data_array(statement),
+        [json!(["CR_002", "jammed"]), json!(["CV_003", "jammed"])]
+    );
+    // The attachment now names the new statement and its row count; the first one still reads.
+    let message = emu.get(&path).ok();
+    let query = &attachment(&message, "query")["query"];
+    assert_eq!(query["statement_id"], second.as_str());
+    assert_eq!(query["query_result_metadata"]["row_count"], 2);
+    let result = emu
+        .get(&format!("{path}/attachments/{attachment_id}/query-result"))
+        .ok();
+    assert_eq!(
+        result["statement_response"]["statement_id"],
+        second.as_str()
+    );
+    assert_eq!(
+        data_array(&emu.get(&format!("/api/2.0/sql/statements/{first}")).ok()),
+        [json!(["CR_002", "jammed"])]
+    );
+}
+
+#[test]
+fn issue_15_genie_says_so_when_the_data_is_not_there_and_invents_no_rows() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    let space = create_space_with_examples(&emu, two_examples());
+
+    // Equipment the tables do not hold: a query that returns nothing, and a text that says so.
+    let (message, path) = ask_genie(&emu, &space, "What is the status of crusher 9?");
+    assert_eq!(message["status"], "COMPLETED", "{message:#}");
+    let query = attachment(&message, "query");
+    let sql = query["query"]["query"].as_str().unwrap();
+    assert_contains(sql, "FROM main.g.readings");
+    assert_contains(sql, "equipment_id = 'CR_009'");
+    assert_eq!(query["query"]["query_result_metadata"]["row_count"], 0);
+    let text = attachment(&message, "text")["text"]["content"]
+        .as_str()
+        .unwrap();
+    assert_contains(text, "returned no rows");
+    assert!(!text.contains("CR_00"), "no row is invented: {text}");
+    let result = emu
+        .get(&format!(
+            "{path}/attachments/{}/query-result",
+            query["attachment_id"].as_str().unwrap()
+        ))
+        .ok();
+    assert_eq!(
+        result["statement_response"]["manifest"]["total_row_count"],
+        0
+    );
+    assert!(
+        data_array(&result["statement_response"]).is_empty(),
+        "{result:#}"
+    );
+
+    // A question nothing in the space is about: no query, a text that says so, and the space's
+    // sample questions to try.
+    let (message, _) = ask_genie(&emu, &space, "What will the weather be in Perth tomorrow?");
+    assert_eq!(message["status"], "COMPLETED", "{message:#}");
+    assert!(
+        message["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.get("query").is_none()),
+        "{message:#}"
+    );
+    assert_contains(
+        attachment(&message, "text")["text"]["content"]
+            .as_str()
+            .unwrap(),
+        "I cannot answer that from this space",
+    );
+    assert_eq!(
+        attachment(&message, "suggested_questions")["suggested_questions"]["questions"],
+        json!(["Which crushers are jammed?"])
+    );
+}
+
+#[test]
+fn issue_15_a_question_naming_equipment_gets_a_query_written_over_the_space_tables() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    emu.sql(
+        "CREATE TABLE main.g.readings_gold (equipment_id STRING, at TIMESTAMP, vibration DOUBLE)",
+    );
+    emu.sql(
+        "INSERT INTO main.g.readings_gold VALUES ('CR_002', TIMESTAMP'2025-06-02 03:14:00', 47.3), \
+         ('CR_002', TIMESTAMP'2025-06-02 03:15:00', 48.1), ('CR_001', TIMESTAMP'2025-06-02 03:15:00', 17.0)",
+    );
+    let serialized = json!({"version": 2, "data_sources": {"tables": [
+        {"identifier": "main.g.readings"}, {"identifier": "main.g.readings_gold"}]}});
+    let space = emu
+        .post(
+            "/api/2.0/genie/spaces",
+            json!({"warehouse_id": emu.warehouse_id(), "title": "Gold", "parent_path": "/Workspace/Shared/genie",
+                   "serialized_space": serialized.to_string()}),
+        )
+        .ok()["space_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The gold table first, the equipment's rows newest first.
+    let (message, _) = ask_genie(&emu, &space, "Show me crusher 2");
+    let sql = attachment(&message, "query")["query"]["query"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sql,
+        "SELECT *\nFROM main.g.readings_gold\nWHERE equipment_id = 'CR_002'\nORDER BY at DESC\nLIMIT 100"
+    );
+    let text = attachment(&message, "text")["text"]["content"]
+        .as_str()
+        .unwrap();
+    assert_contains(text, "returned 2 rows");
+    assert_contains(text, "vibration 48.1");
+    assert!(
+        text.find("48.1") < text.find("47.3"),
+        "newest first: {text}"
+    );
+    // A question about a column of the other table goes to that table.
+    let (message, _) = ask_genie(&emu, &space, "What is the status of crusher 2?");
+    assert_contains(
+        attachment(&message, "query")["query"]["query"]
+            .as_str()
+            .unwrap(),
+        "FROM main.g.readings\n",
+    );
+}
+
+#[test]
+fn issue_15_a_query_that_fails_fails_the_message_with_the_error_and_keeps_the_query() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    let broken = "SELECT equipment_id, pressure FROM main.g.readings";
+    let space = create_space_with_examples(
+        &emu,
+        json!([{"id": "00000000000000000000000000000004", "question": ["What is the pressure of each equipment?"], "sql": [broken]}]),
+    );
+    let (message, path) = ask_genie(&emu, &space, "What is the pressure of each equipment?");
+    assert_eq!(message["status"], "FAILED", "{message:#}");
+    assert_eq!(message["error"]["type"], "SQL_EXECUTION_EXCEPTION");
+    assert_contains(
+        message["error"]["error"].as_str().unwrap(),
+        "UNRESOLVED_COLUMN",
+    );
+    let query = attachment(&message, "query");
+    assert_eq!(query["query"]["query"], broken);
+    let result = emu
+        .get(&format!(
+            "{path}/attachments/{}/query-result",
+            query["attachment_id"].as_str().unwrap()
+        ))
+        .ok();
+    assert_eq!(result["statement_response"]["status"]["state"], "FAILED");
+}
+
+/// The demo's kind of example SQL (a CTE, QUALIFY with row_number, max_by, CASE in aggregates)
+/// answers through Genie once the engine computes them.
+#[test]
+#[ignore = "needs the DataFusion engine (wt-df)"]
+fn issue_15_an_example_query_with_a_cte_a_window_and_max_by_answers() {
+    let (_dir, emu) = emulator();
+    genie_fixture(&emu);
+    emu.sql("CREATE TABLE main.g.gold (equipment_id STRING, metric STRING, window_start TIMESTAMP, last_value DOUBLE, status STRING, operating_status STRING)");
+    emu.sql(
+        "INSERT INTO main.g.gold VALUES \
+         ('CR_001', 'Vibration_MM_S', TIMESTAMP'2025-06-02 03:13:00', 16.0, 'NORMAL', 'RUNNING'), \
+         ('CR_001', 'Vibration_MM_S', TIMESTAMP'2025-06-02 03:14:00', 17.4, 'NORMAL', 'RUNNING'), \
+         ('CR_002', 'Vibration_MM_S', TIMESTAMP'2025-06-02 03:13:00', 30.0, 'NORMAL', 'RUNNING'), \
+         ('CR_002', 'Vibration_MM_S', TIMESTAMP'2025-06-02 03:14:00', 46.8, 'ALARM', 'FAULT')",
+    );
+    let sql = "WITH latest AS (\n  SELECT *\n  FROM main.g.gold\n  QUALIFY row_number() OVER (PARTITION BY equipment_id, metric ORDER BY window_start DESC) = 1\n)\n\
+               SELECT equipment_id, max_by(operating_status, window_start) AS operating_status,\n  \
+               CASE max(CASE status WHEN 'ALARM' THEN 2 ELSE 0 END) WHEN 2 THEN 'ALARM' ELSE 'NORMAL' END AS condition,\n  \
+               max(CASE WHEN metric = 'Vibration_MM_S' THEN last_value END) AS vibration_mm_s\n\
+               FROM latest\nGROUP BY equipment_id\nORDER BY equipment_id\n";
+    let serialized = json!({"version": 2,
+        "data_sources": {"tables": [{"identifier": "main.g.gold"}]},
+        "instructions": {"example_question_sqls": [{"id": "00000000000000000000000000000005", "question": ["Show me current crusher status"], "sql": [sql]}]}});
+    let space = emu
+        .post(
+            "/api/2.0/genie/spaces",
+            json!({"warehouse_id": emu.warehouse_id(), "title": "Demo-like", "parent_path": "/Workspace/Shared/genie",
+                   "serialized_space": serialized.to_string()}),
+        )
+        .ok()["space_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (message, path) = ask_genie(&emu, &space, "What is the current status of the crushers?");
+    assert_eq!(message["status"], "COMPLETED", "{message:#}");
+    let query = attachment(&message, "query");
+    assert_eq!(query["query"]["query"], sql);
+    assert_eq!(query["query"]["query_result_metadata"]["row_count"], 2);
+    let result = emu
+        .get(&format!(
+            "{path}/attachments/{}/query-result",
+            query["attachment_id"].as_str().unwrap()
+        ))
+        .ok();
+    assert_eq!(
+        data_array(&result["statement_response"]),
+        [
+            json!(["CR_001", "RUNNING", "NORMAL", "17.4"]),
+            json!(["CR_002", "FAULT", "ALARM", "46.8"])
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pipelines
 // ---------------------------------------------------------------------------------------------

@@ -213,6 +213,54 @@ def genie():
     assert [s.space_id for s in spaces.spaces] == [space.space_id], spaces
     assert spaces.spaces[0].serialized_space is None, spaces
     ok("genie.create_space / get_space(include_serialized_space) / list_spaces")
+
+    # Issue 15: an answer is a query attachment whose statement holds the rows.
+    sql(w, warehouse, "CREATE TABLE main.sdkg.status (equipment_id STRING, state STRING, load DOUBLE)")
+    sql(w, warehouse, "INSERT INTO main.sdkg.status VALUES ('CR_001', 'RUNNING', 81.5), ('CR_002', 'FAULT', 0), ('CV_001', 'RUNNING', 40)")
+    example = "SELECT equipment_id, load FROM main.sdkg.status WHERE state = 'RUNNING' ORDER BY equipment_id"
+    asking = w.genie.create_space(
+        warehouse_id=warehouse,
+        serialized_space=json.dumps(
+            {
+                "version": 2,
+                "data_sources": {"tables": [{"identifier": "main.sdkg.status"}]},
+                "instructions": {
+                    "example_question_sqls": [
+                        {"id": "0" * 32, "question": ["Which equipment is running?"], "sql": [example]}
+                    ]
+                },
+            }
+        ),
+        title="SDK answers",
+        parent_path="/Workspace/Shared/sdkg",
+    )
+    message = w.genie.start_conversation_and_wait(
+        asking.space_id, "Which equipment is running right now?", timeout=timedelta(seconds=30)
+    )
+    assert message.status.value == "COMPLETED", message
+    queries = [a for a in message.attachments if a.query]
+    assert len(queries) == 1 and queries[0].query.query == example, message
+    query = queries[0].query
+    assert query.statement_id and query.query_result_metadata.row_count == 2, query
+    result = w.genie.get_message_attachment_query_result(
+        asking.space_id, message.conversation_id, message.message_id, queries[0].attachment_id
+    )
+    statement = result.statement_response
+    assert statement.statement_id == query.statement_id, statement
+    assert statement.status.state == StatementState.SUCCEEDED, statement
+    assert [c.name for c in statement.manifest.schema.columns] == ["equipment_id", "load"], statement
+    assert statement.result.data_array == [["CR_001", "81.5"], ["CV_001", "40.0"]], statement
+    assert w.statement_execution.get_statement(query.statement_id).result.data_array == statement.result.data_array
+    texts = [a.text.content for a in message.attachments if a.text]
+    assert texts and "CR_001" in texts[0] and "CR_002" not in texts[0], texts
+    rerun = w.genie.execute_message_attachment_query(
+        asking.space_id, message.conversation_id, message.message_id, queries[0].attachment_id
+    )
+    assert rerun.statement_response.statement_id != query.statement_id, rerun
+    assert rerun.statement_response.result.data_array == statement.result.data_array, rerun
+    ok("genie query attachment: get_message_attachment_query_result / execute_message_attachment_query")
+    w.genie.trash_space(asking.space_id)
+
     w.genie.trash_space(space.space_id)
     try:
         w.genie.get_space(space.space_id)
