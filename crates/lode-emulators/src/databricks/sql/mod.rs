@@ -1,10 +1,26 @@
 //! The SQL engine of the Databricks workspace emulator: catalogs and schemas as folders with a
-//! small JSON file each, tables as real Delta tables under `root/<catalog>/<schema>/<table>/`,
-//! a hand-written parser for the SQL subset `lode` and common clients send, and an executor
-//! that behaves like a Databricks SQL warehouse for that subset, error classes included. The
-//! HTTP layer (statement execution, Unity Catalog routes) and the pipeline and Genie emulators
-//! call [`SqlEngine`]; everything persists on disk, so a new engine on the same root sees the
-//! same catalogs, schemas, tables, rows and history.
+//! small JSON file each, tables as real Delta tables under `root/<catalog>/<schema>/<table>/`.
+//! Queries (`SELECT`, `WITH`, `VALUES`, set operations) run on Apache DataFusion
+//! ([`warehouse`], over the folder-backed catalog of [`lakehouse`], with the front end of
+//! [`front`] and the functions of [`functions`]): every join kind, CTEs, scalar/`IN`/`EXISTS`
+//! subqueries, `GROUP BY ... HAVING`, window functions, `QUALIFY`, `UNION`/`INTERSECT`/
+//! `EXCEPT`, time travel in any table reference, `information_schema`. The Delta-specific
+//! statements (DDL, DML, DESCRIBE HISTORY, RESTORE, CLONE, SHOW ...) go through the engine's
+//! own parser and executor, each DML statement one Delta commit. The HTTP layer (statement
+//! execution, Unity Catalog routes) and the pipeline and Genie emulators call [`SqlEngine`];
+//! everything persists on disk, so a new engine on the same root sees the same catalogs,
+//! schemas, tables, rows and history.
+//!
+//! For callers that compute (pipelines, Genie): [`SqlEngine::query`] plans a query for a
+//! default catalog and schema and returns a DataFusion `DataFrame` (to extend, collect or
+//! write with delta-rs); `checkpoints` make `STREAM(src)` read only the files `src` gained
+//! after a version ([`Checkpoints`]). [`SqlEngine::query_batches`] collects it to an Arrow
+//! schema and batches, [`SqlEngine::session`] gives a `SessionContext` with the same catalog
+//! and functions. Errors are [`SqlError`]s with Databricks' error classes.
+//!
+//! Remaining hand-written evaluation: the DML statements (`INSERT ... SELECT`, `CREATE TABLE
+//! ... AS SELECT`, `MERGE`, `UPDATE`, `DELETE`) still evaluate their expressions and sources
+//! with the engine's own evaluator (`eval`, `query`), not with DataFusion.
 //!
 //! Supported statements (keywords in any case; names plain or back-quoted, 1 to 3 parts,
 //! resolved with the request's catalog and schema; `:name` parameters; `--` and `/* */`
@@ -26,7 +42,7 @@
 //!   TARGET] [AND c] THEN INSERT *|[(cols)] VALUES (..); WHEN NOT MATCHED BY SOURCE [AND c] THEN
 //!   DELETE|UPDATE SET ..` (any number of clauses, first match wins)
 //! - `DELETE FROM t [WHERE p]`, `UPDATE t SET c = e, .. [WHERE p]`, `TRUNCATE TABLE t`
-//! - `SELECT [DISTINCT] *|expr [[AS] alias], .. [FROM t [VERSION AS OF n | TIMESTAMP AS OF '..']
+//! - (in DML sources only, the engine's own evaluator) `SELECT [DISTINCT] *|expr [[AS] alias], .. [FROM t [VERSION AS OF n | TIMESTAMP AS OF '..']
 //!   [[AS] a] | (SELECT ..) a | (VALUES ..) a(cols)] [WHERE p] [GROUP BY e, ..] [ORDER BY e
 //!   [ASC|DESC] [NULLS FIRST|LAST], ..] [LIMIT n] [OFFSET n]`; aggregates `count(*)`,
 //!   `count([DISTINCT] e)`, `min`, `max`, `sum`, `avg`; a SELECT without FROM (`SELECT 1`)
@@ -39,7 +55,7 @@
 //! - `DESCRIBE HISTORY t [LIMIT n]`, `DESCRIBE [TABLE] [EXTENDED] t`, `RESTORE [TABLE] t [TO]
 //!   VERSION AS OF n | TIMESTAMP AS OF '..'`, `DROP TABLE [IF EXISTS] t`,
 //!   `SHOW TABLES [IN|FROM c.s] [LIKE '..']`, `SHOW SCHEMAS [IN c]`, `SHOW CATALOGS`,
-//!   `SHOW TBLPROPERTIES t`
+//!   `SHOW TBLPROPERTIES t`, `SHOW CREATE TABLE t`
 //!
 //! Types: STRING, INT/INTEGER, BIGINT/LONG, SMALLINT, TINYINT, DOUBLE, FLOAT/REAL, BOOLEAN,
 //! DATE, TIMESTAMP (UTC), DECIMAL(p,s).
