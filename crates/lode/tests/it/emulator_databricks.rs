@@ -1829,7 +1829,6 @@ fn issue_15_a_query_that_fails_fails_the_message_with_the_error_and_keeps_the_qu
 /// The demo's kind of example SQL (a CTE, QUALIFY with row_number, max_by, CASE in aggregates)
 /// answers through Genie once the engine computes them.
 #[test]
-#[ignore = "needs the DataFusion engine (wt-df)"]
 fn issue_15_an_example_query_with_a_cte_a_window_and_max_by_answers() {
     let (_dir, emu) = emulator();
     genie_fixture(&emu);

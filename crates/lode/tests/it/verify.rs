@@ -151,7 +151,7 @@ fn a_wrong_expectation_fails_with_measured_and_expected() {
     assert!(line_of(&run.stdout, "haul_truck_instances").starts_with("PASS "));
     assert_contains(
         &run.stdout,
-        "Verification FAILED: 7 of 10 checks passed, 2 failed",
+        "Verification FAILED: 7 of 11 checks passed, 2 failed",
     );
 
     let run = repo.lode_ok(
