@@ -1,21 +1,30 @@
 //! The row-changing statements: INSERT (append or overwrite), MERGE, DELETE, UPDATE and
-//! TRUNCATE. Each computes the new row set in memory over the table's current rows, checks
-//! types and NOT NULL like Databricks, and writes it as exactly one Delta commit (an append,
-//! or Add + Remove replacing every file) under the table's lock. A statement that changes no
-//! row makes no commit, as Delta's `commitIfNeeded` does.
+//! TRUNCATE. DataFusion computes what changes: the INSERT source, the rows a predicate hits
+//! with their new values, MERGE as a FULL OUTER JOIN of the target (numbered in insertion
+//! order) and the source on the ON condition, with each WHEN clause's condition and values
+//! as columns. This file then applies the first matching clause per row, casts into the
+//! table's columns and checks NOT NULL like Databricks, and writes the result as exactly one
+//! Delta commit (an append, or Add + Remove replacing every file) under the table's lock. A
+//! statement that changes no row makes no commit, as Delta's `commitIfNeeded` does.
 
+use std::collections::HashSet;
+
+use deltalake::datafusion::sql::sqlparser::ast::{Expr, SetExpr, TableFactor};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde_json::json;
 
-use super::ast::{Expr, InsertSource, Merge, MergeAction, MergeKind, ObjName};
-use super::eval::{Binder, Bound, ColInfo, Env, RelScope, eval, holds};
+use super::ast::{InsertSource, Merge, MergeAction, MergeKind, ObjName};
 use super::exec::Session;
-use super::merge_join::MergeJoin;
-use super::query::table_qualifiers;
+use super::front::{Checkpoints, spark_name};
 use super::storage::{self, Column, Commit};
-use super::types::SqlType;
-use super::types::{Value, cast};
+use super::types::{SqlType, Value, cast};
 use super::{ColumnMeta, ResultSet, SqlError, TableName};
+use super::{lakehouse, warehouse};
+
+/// The column that numbers the target's rows (1-based, insertion order) in DataFusion queries.
+const ROW: &str = "__lode_row";
+/// The column that numbers the MERGE source's rows.
+const SOURCE_ROW: &str = "__lode_srow";
 
 fn counts(names: &[&str], values: &[usize]) -> ResultSet {
     ResultSet {
@@ -34,19 +43,6 @@ fn store(v: &Value, col: &Column) -> Result<Value, SqlError> {
         return Err(SqlError::not_null(&col.name));
     }
     Ok(v)
-}
-
-fn scope_of(cols: &[Column], qualifiers: Vec<String>) -> RelScope {
-    RelScope {
-        qualifiers,
-        columns: cols
-            .iter()
-            .map(|c| ColInfo {
-                name: c.name.clone(),
-                ty: c.ty.clone(),
-            })
-            .collect(),
-    }
 }
 
 fn quoted_list(names: impl IntoIterator<Item = String>) -> String {
@@ -106,55 +102,126 @@ fn column_indexes(cols: &[Column], names: &[String]) -> Result<Vec<usize>, SqlEr
     Ok(out)
 }
 
-/// Binds `SET col = expr` assignments: the column is the target's (a qualifier, if written,
-/// must name the target), the expression is bound in `binder`'s scope.
-fn bind_assignments(
-    binder: &mut Binder<'_>,
+/// The INSERT source for DataFusion. A VALUES list may mix types down a column (a string
+/// and a TIMESTAMP, say) because Databricks casts every value into its column; DataFusion
+/// wants one type per column, so each value is cast into its target column here.
+fn insert_query(
+    name: &TableName,
+    source: &InsertSource,
+    targets: &[usize],
     cols: &[Column],
-    target_quals: &[String],
-    sets: &[(Vec<String>, Expr)],
-) -> Result<Vec<(usize, Bound)>, SqlError> {
-    let mut out = Vec::new();
-    for (path, e) in sets {
-        let qualified_ok = path.len() == 1
-            || target_quals
-                .iter()
-                .any(|q| *q == path[..path.len() - 1].join(".").to_lowercase());
-        let col = path.last().map(String::as_str).unwrap_or_default();
-        let idx = cols
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(col))
-            .filter(|_| qualified_ok)
-            .ok_or_else(|| {
-                SqlError::unresolved_column(
-                    &path
-                        .iter()
-                        .map(|p| format!("`{p}`"))
-                        .collect::<Vec<_>>()
-                        .join("."),
-                    &cols
-                        .iter()
-                        .map(|c| format!("`{}`", c.name))
-                        .collect::<Vec<_>>(),
-                )
-            })?;
-        out.push((idx, binder.bind(e)?.0));
+) -> Result<String, SqlError> {
+    let SetExpr::Values(values) = &*source.query.body else {
+        return Ok(source.query.to_string());
+    };
+    if !source.is_values || source.query.with.is_some() || source.query.order_by.is_some() {
+        return Ok(source.query.to_string());
     }
-    Ok(out)
+    let mut rows = Vec::with_capacity(values.rows.len());
+    for row in &values.rows {
+        if row.len() != targets.len() {
+            let table_cols: Vec<String> = targets.iter().map(|i| cols[*i].name.clone()).collect();
+            return Err(arity_error(name, &table_cols, row.len()));
+        }
+        let cells: Vec<String> = row
+            .iter()
+            .zip(targets)
+            .map(|(e, i)| format!("CAST({e} AS {})", cols[*i].ty.sql_name()))
+            .collect();
+        rows.push(format!("({})", cells.join(", ")));
+    }
+    Ok(format!("VALUES {}", rows.join(", ")))
 }
 
-/// One MERGE clause, bound.
+/// `` `a`.`b`.`c` ``: a name as written, for SQL handed to DataFusion.
+fn quoted_name(parts: &ObjName) -> String {
+    parts
+        .iter()
+        .map(|p| format!("`{}`", p.replace('`', "``")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn quoted_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// The name a statement's expressions use for its table: the alias, else the table's own
+/// name (DataFusion folds unquoted names to lower case).
+fn qualifier(table: &ObjName, alias: Option<&str>) -> String {
+    alias
+        .or(table.last().map(String::as_str))
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+/// The target table as a relation whose rows carry their position in `storage::read_rows`
+/// order (the lake catalog's `@numbered` tables), under `qualifier`.
+fn numbered_target(table: &ObjName, qualifier: &str) -> String {
+    let mut parts = table.clone();
+    if let Some(last) = parts.last_mut() {
+        last.push('@');
+        last.push_str(lakehouse::NUMBERED);
+    }
+    format!("{} AS {}", quoted_name(&parts), quoted_ident(qualifier))
+}
+
+/// A row number column's value as a 0-based index.
+fn row_index(v: &Value) -> Option<usize> {
+    match v {
+        Value::Int(n) if *n > 0 => Some(*n as usize - 1),
+        _ => None,
+    }
+}
+
+/// Maps `SET col = expr` targets to table columns; a qualifier, if written, must name the
+/// target.
+fn assignment_targets(
+    cols: &[Column],
+    target_qualifier: &str,
+    sets: &[(Vec<String>, Expr)],
+) -> Result<Vec<usize>, SqlError> {
+    sets.iter()
+        .map(|(path, _)| {
+            let qualified_ok = path.len() == 1
+                || path[..path.len() - 1]
+                    .last()
+                    .is_some_and(|q| q.eq_ignore_ascii_case(target_qualifier));
+            let col = path.last().map(String::as_str).unwrap_or_default();
+            cols.iter()
+                .position(|c| c.name.eq_ignore_ascii_case(col))
+                .filter(|_| qualified_ok)
+                .ok_or_else(|| {
+                    SqlError::unresolved_column(
+                        &path
+                            .iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join("."),
+                        &cols
+                            .iter()
+                            .map(|c| format!("`{}`", c.name))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// One MERGE clause: where its condition and values are in the joined rows.
 struct Clause {
     kind: MergeKind,
-    cond: Option<Bound>,
+    /// The column holding `coalesce(cond, false)`; `None` is an unconditional clause.
+    cond: Option<usize>,
     action: Action,
 }
 
 enum Action {
-    Update(Vec<(usize, Bound)>),
+    /// (target column, joined-row column) per assignment.
+    Update(Vec<(usize, usize)>),
     Delete,
-    /// A value (or NULL) for every target column.
-    Insert(Vec<Option<Bound>>),
+    /// The joined-row column (or NULL) for every target column.
+    Insert(Vec<Option<usize>>),
 }
 
 impl Clause {
@@ -165,9 +232,53 @@ impl Clause {
             Action::Insert(_) => "insert",
         }
     }
+
+    fn applies(&self, row: &[Value]) -> bool {
+        self.cond
+            .is_none_or(|i| matches!(row[i], Value::Bool(true)))
+    }
+}
+
+/// The MERGE source as a relation under its alias, each row numbered, and that alias.
+fn numbered_source(source: &TableFactor) -> Result<(String, String), SqlError> {
+    let alias = match source {
+        TableFactor::Table { alias, name, .. } => alias
+            .as_ref()
+            .map(|a| a.name.clone())
+            .or_else(|| name.0.last().and_then(|p| p.as_ident().cloned())),
+        TableFactor::Derived { alias, .. } => alias.as_ref().map(|a| a.name.clone()),
+        _ => None,
+    };
+    let alias = match alias {
+        Some(i) if i.quote_style.is_none() => i.value.to_lowercase(),
+        Some(i) => i.value,
+        None => "__lode_source".to_string(),
+    };
+    let sql = format!(
+        "(SELECT *, row_number() OVER () AS {SOURCE_ROW} FROM {source}) AS {}",
+        quoted_ident(&alias)
+    );
+    Ok((sql, alias))
 }
 
 impl Session<'_> {
+    /// Runs a query on DataFusion (with the statement's parameters): its column types, names
+    /// and rows.
+    pub(crate) async fn query_rows(&self, sql: &str) -> Result<warehouse::ValueRows, SqlError> {
+        let df = self
+            .engine
+            .plan_query(
+                sql,
+                &self.catalog,
+                &self.schema,
+                self.parameters,
+                &Checkpoints::new(),
+            )
+            .await?;
+        let (schema, batches) = warehouse::collect(df).await?;
+        warehouse::values(&schema, &batches)
+    }
+
     pub(crate) async fn insert(
         &self,
         table: &ObjName,
@@ -184,20 +295,18 @@ impl Session<'_> {
             Some(names) => column_indexes(&cols, names)?,
             None => (0..cols.len()).collect(),
         };
-        let data: Vec<Vec<Value>> = match &source {
-            InsertSource::Values(rows) => self.values_relation(rows, None, &[])?.rows,
-            InsertSource::Query(sel) => self.select(sel).await?.1,
-        };
+        let (_, data_names, data) = self
+            .query_rows(&insert_query(&name, &source, &targets, &cols)?)
+            .await?;
+        if data_names.len() != targets.len() {
+            let table_cols: Vec<String> = targets.iter().map(|i| cols[*i].name.clone()).collect();
+            return Err(arity_error(&name, &table_cols, data_names.len()));
+        }
         let mut rows = Vec::with_capacity(data.len());
-        for d in &data {
-            if d.len() != targets.len() {
-                let table_cols: Vec<String> =
-                    targets.iter().map(|i| cols[*i].name.clone()).collect();
-                return Err(arity_error(&name, &table_cols, d.len()));
-            }
+        for d in data {
             let mut row = vec![Value::Null; cols.len()];
-            for (v, i) in d.iter().zip(&targets) {
-                row[*i] = v.clone();
+            for (v, i) in d.into_iter().zip(&targets) {
+                row[*i] = v;
             }
             rows.push(
                 row.iter()
@@ -232,7 +341,7 @@ impl Session<'_> {
                 .metric("numFiles", adds.len())
                 .metric("numOutputRows", n)
                 .metric("numOutputBytes", adds.iter().map(|a| a.size).sum::<i64>());
-            commit.blind_append = matches!(source, InsertSource::Values(_));
+            commit.blind_append = source.is_values;
             let op = DeltaOperation::Write {
                 mode: SaveMode::Append,
                 partition_by: None,
@@ -241,6 +350,34 @@ impl Session<'_> {
             storage::commit_files(&mut loaded.table, adds, false, op, &commit).await?;
         }
         Ok(counts(&["num_affected_rows", "num_inserted_rows"], &[n, n]))
+    }
+
+    /// The positions (0-based, in insertion order) of the rows `filter` holds for, each with the
+    /// values of `exprs` on that row.
+    async fn hits(
+        &self,
+        table: &ObjName,
+        qualifier: &str,
+        exprs: &[&Expr],
+        filter: Option<&Expr>,
+    ) -> Result<Vec<(usize, Vec<Value>)>, SqlError> {
+        let mut sql = format!("SELECT {ROW}");
+        for (j, e) in exprs.iter().enumerate() {
+            sql.push_str(&format!(", ({e}) AS __lode_v{j}"));
+        }
+        sql.push_str(&format!(" FROM {}", numbered_target(table, qualifier)));
+        if let Some(f) = filter {
+            sql.push_str(&format!(" WHERE {f}"));
+        }
+        let (_, _, rows) = self.query_rows(&sql).await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let index = row_index(&r[0])
+                    .ok_or_else(|| SqlError::internal("a target row without its number"))?;
+                r.remove(0);
+                Ok((index, r))
+            })
+            .collect()
     }
 
     pub(crate) async fn delete(
@@ -253,29 +390,29 @@ impl Session<'_> {
         let lock = self.engine.table_lock(&name);
         let _g = lock.lock().await;
         let mut loaded = self.load_table(&name, None).await?;
-        let scope = [scope_of(&loaded.columns, table_qualifiers(&name, alias))];
-        let pred = match filter {
-            Some(f) => Some(Binder::new(&scope, &self.ctx).bind_predicate(f)?),
-            None => None,
-        };
         let rows = storage::read_rows(&loaded.table, &loaded.columns).await?;
         let total = rows.len();
-        let mut kept = Vec::with_capacity(total);
-        for r in rows {
-            let hit = match &pred {
-                Some(p) => holds(p, &Env::rows(&[r.as_slice()]), &self.ctx)?,
-                None => true,
-            };
-            if !hit {
-                kept.push(r);
-            }
-        }
+        let hit: HashSet<usize> = match filter {
+            Some(_) => self
+                .hits(table, &qualifier(table, alias), &[], filter)
+                .await?
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect(),
+            None => (0..total).collect(),
+        };
+        let kept: Vec<Vec<Value>> = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !hit.contains(i))
+            .map(|(_, r)| r)
+            .collect();
         let deleted = total - kept.len();
         if deleted > 0 {
             let removed = storage::files(&loaded.table).await?.len();
             let adds = storage::write_files(&loaded.table, &loaded.columns, &kept).await?;
             let predicate = filter
-                .map(|f| json!([f.to_string()]).to_string())
+                .map(|f| json!([spark_name(f)]).to_string())
                 .unwrap_or_else(|| "[]".into());
             let commit = Commit::new("DELETE")
                 .param("predicate", &predicate)
@@ -285,7 +422,7 @@ impl Session<'_> {
                 .metric("numCopiedRows", kept.len())
                 .metric("numAddedChangeFiles", 0);
             let op = DeltaOperation::Delete {
-                predicate: filter.map(|f| f.to_string()),
+                predicate: filter.map(spark_name),
             };
             storage::commit_files(&mut loaded.table, adds, true, op, &commit).await?;
         }
@@ -318,40 +455,25 @@ impl Session<'_> {
         let _g = lock.lock().await;
         let mut loaded = self.load_table(&name, None).await?;
         let cols = loaded.columns.clone();
-        let quals = table_qualifiers(&name, alias);
-        let scope = [scope_of(&cols, quals.clone())];
-        let mut binder = Binder::new(&scope, &self.ctx);
-        let assignments = bind_assignments(&mut binder, &cols, &quals, sets)?;
-        let pred = match filter {
-            Some(f) => Some(binder.bind_predicate(f)?),
-            None => None,
-        };
-        let rows = storage::read_rows(&loaded.table, &cols).await?;
-        let mut updated = 0;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let env_rows = [r.as_slice()];
-            let env = Env::rows(&env_rows);
-            let hit = match &pred {
-                Some(p) => holds(p, &env, &self.ctx)?,
-                None => true,
-            };
-            if !hit {
-                out.push(r);
-                continue;
+        let qualifier = qualifier(table, alias);
+        let targets = assignment_targets(&cols, &qualifier, sets)?;
+        let exprs: Vec<&Expr> = sets.iter().map(|(_, e)| e).collect();
+        let hits = self.hits(table, &qualifier, &exprs, filter).await?;
+        let mut out = storage::read_rows(&loaded.table, &loaded.columns).await?;
+        let updated = hits.len();
+        for (index, values) in hits {
+            let row = out
+                .get_mut(index)
+                .ok_or_else(|| SqlError::internal("a target row number past the table's end"))?;
+            for (i, v) in targets.iter().zip(&values) {
+                row[*i] = store(v, &cols[*i])?;
             }
-            let mut new = r.clone();
-            for (i, b) in &assignments {
-                new[*i] = store(&eval(b, &env, &self.ctx)?, &cols[*i])?;
-            }
-            updated += 1;
-            out.push(new);
         }
         if updated > 0 {
             let removed = storage::files(&loaded.table).await?.len();
             let adds = storage::write_files(&loaded.table, &cols, &out).await?;
             let predicate = filter
-                .map(|f| json!([f.to_string()]).to_string())
+                .map(|f| json!([spark_name(f)]).to_string())
                 .unwrap_or_else(|| "[]".into());
             let commit = Commit::new("UPDATE")
                 .param("predicate", &predicate)
@@ -361,7 +483,7 @@ impl Session<'_> {
                 .metric("numRemovedFiles", removed)
                 .metric("numAddedChangeFiles", 0);
             let op = DeltaOperation::Update {
-                predicate: filter.map(|f| f.to_string()),
+                predicate: filter.map(spark_name),
             };
             storage::commit_files(&mut loaded.table, adds, true, op, &commit).await?;
         }
@@ -374,74 +496,97 @@ impl Session<'_> {
         let _g = lock.lock().await;
         let mut loaded = self.load_table(&name, None).await?;
         let cols = loaded.columns.clone();
-        let source = self.relation(&m.source).await?;
-        let tgt_quals = table_qualifiers(&name, m.target_alias.as_deref());
-        let target_scope = scope_of(&cols, tgt_quals.clone());
-        let source_scope = source.scope;
-        // NOT MATCHED clauses see only the source, NOT MATCHED BY SOURCE only the target: the
-        // other side keeps its qualifiers but has no columns, so references to it fail to resolve.
-        let full = [target_scope.clone(), source_scope.clone()];
-        let source_only = [
-            RelScope {
-                qualifiers: tgt_quals.clone(),
-                columns: Vec::new(),
-            },
-            source_scope.clone(),
-        ];
-        let target_only = [
-            target_scope,
-            RelScope {
-                qualifiers: source_scope.qualifiers.clone(),
-                columns: Vec::new(),
-            },
-        ];
+        let target_qualifier = qualifier(&m.target, m.target_alias.as_deref());
+        let (source_sql, source_alias) = numbered_source(&m.source)?;
 
-        let on = Binder::new(&full, &self.ctx).bind_predicate(&m.on)?;
-        let mut clauses = Vec::new();
-        for c in &m.clauses {
-            let scope: &[RelScope] = match c.kind {
-                MergeKind::Matched => &full,
-                MergeKind::NotMatched => &source_only,
-                MergeKind::NotMatchedBySource => &target_only,
-            };
-            let mut binder = Binder::new(scope, &self.ctx);
-            let cond = match &c.cond {
-                Some(e) => Some(binder.bind_predicate(e)?),
-                None => None,
-            };
-            let by_name = |clause: &str| -> Result<Vec<(usize, Bound)>, SqlError> {
-                cols.iter()
-                    .enumerate()
-                    .map(|(i, col)| {
-                        let j = source_scope.columns.iter().position(|s| s.name.eq_ignore_ascii_case(&col.name)).ok_or_else(|| {
-                            let q = source_scope.qualifiers.first().cloned().unwrap_or_default();
+        // `UPDATE SET *` / `INSERT *` take the source's columns by name.
+        let source_columns: Vec<String> = if m
+            .clauses
+            .iter()
+            .any(|c| matches!(c.action, MergeAction::UpdateAll | MergeAction::InsertAll))
+        {
+            let df = self
+                .engine
+                .plan_query(
+                    &format!("SELECT * FROM {}", m.source),
+                    &self.catalog,
+                    &self.schema,
+                    self.parameters,
+                    &Checkpoints::new(),
+                )
+                .await?;
+            df.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let by_name = |clause: &str| -> Result<Vec<String>, SqlError> {
+            cols.iter()
+                .map(|col| {
+                    source_columns
+                        .iter()
+                        .find(|s| s.eq_ignore_ascii_case(&col.name))
+                        .map(|s| format!("{}.{}", quoted_ident(&source_alias), quoted_ident(s)))
+                        .ok_or_else(|| {
+                            let q = &source_alias;
                             SqlError::new(
                                 "DELTA_MERGE_UNRESOLVED_EXPRESSION",
                                 "42601",
                                 format!(
                                     "Cannot resolve `{q}`.`{}` in {clause} clause given columns {}.",
                                     col.name,
-                                    source_scope.columns.iter().map(|s| format!("`{q}`.`{}`", s.name)).collect::<Vec<_>>().join(", ")
+                                    source_columns
+                                        .iter()
+                                        .map(|s| format!("`{q}`.`{s}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 ),
                             )
-                        })?;
-                        Ok((i, Bound::Col(1, j)))
-                    })
-                    .collect()
-            };
+                        })
+                })
+                .collect()
+        };
+
+        // The joined rows' columns: both row numbers, then per clause its condition and values.
+        let mut items = vec![
+            format!("{}.{ROW}", quoted_ident(&target_qualifier)),
+            format!("{}.{SOURCE_ROW}", quoted_ident(&source_alias)),
+        ];
+        let column = |sql: String, items: &mut Vec<String>| {
+            items.push(format!("({sql}) AS __lode_{}", items.len()));
+            items.len() - 1
+        };
+        let mut clauses = Vec::new();
+        for c in &m.clauses {
+            let cond = c
+                .cond
+                .as_ref()
+                .map(|e| column(format!("coalesce(({e}), false)"), &mut items));
             let action = match &c.action {
                 MergeAction::Delete => Action::Delete,
-                MergeAction::UpdateAll => Action::Update(by_name("UPDATE")?),
-                MergeAction::Update(sets) => {
-                    Action::Update(bind_assignments(&mut binder, &cols, &tgt_quals, sets)?)
-                }
-                MergeAction::InsertAll => {
-                    let mut values = vec![None; cols.len()];
-                    for (i, b) in by_name("INSERT")? {
-                        values[i] = Some(b);
-                    }
-                    Action::Insert(values)
-                }
+                MergeAction::UpdateAll => Action::Update(
+                    by_name("UPDATE")?
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, sql)| (i, column(sql, &mut items)))
+                        .collect(),
+                ),
+                MergeAction::Update(sets) => Action::Update(
+                    assignment_targets(&cols, &target_qualifier, sets)?
+                        .into_iter()
+                        .zip(sets)
+                        .map(|(i, (_, e))| (i, column(e.to_string(), &mut items)))
+                        .collect(),
+                ),
+                MergeAction::InsertAll => Action::Insert(
+                    by_name("INSERT")?
+                        .into_iter()
+                        .map(|sql| Some(column(sql, &mut items)))
+                        .collect(),
+                ),
                 MergeAction::Insert(names, exprs) => {
                     let idx = match names {
                         Some(n) => column_indexes(&cols, n)?,
@@ -458,7 +603,7 @@ impl Session<'_> {
                     }
                     let mut values = vec![None; cols.len()];
                     for (i, e) in idx.iter().zip(exprs) {
-                        values[*i] = Some(binder.bind(e)?.0);
+                        values[*i] = Some(column(e.to_string(), &mut items));
                     }
                     Action::Insert(values)
                 }
@@ -469,11 +614,49 @@ impl Session<'_> {
                 action,
             });
         }
+        let sql = format!(
+            "SELECT {} FROM {} FULL OUTER JOIN {source_sql} ON ({})",
+            items.join(", "),
+            numbered_target(&m.target, &target_qualifier),
+            m.on
+        );
+        let (_, _, joined) = self.query_rows(&sql).await?;
 
         let target_rows = storage::read_rows(&loaded.table, &cols).await?;
-        let src_rows = source.rows;
         let has_matched = clauses.iter().any(|c| c.kind == MergeKind::Matched);
-        let mut src_matched = vec![false; src_rows.len()];
+        // Per target row: how it matched, and the joined row to evaluate clauses on.
+        let mut fate: Vec<Option<(MergeKind, usize)>> = vec![None; target_rows.len()];
+        let mut unmatched_source: Vec<(usize, usize)> = Vec::new();
+        let mut source_rows = 0;
+        for (r, row) in joined.iter().enumerate() {
+            let (t, s) = (row_index(&row[0]), row_index(&row[1]));
+            if let Some(s) = s {
+                source_rows = source_rows.max(s + 1);
+            }
+            match (t, s) {
+                (Some(t), Some(_)) => {
+                    let slot = fate
+                        .get_mut(t)
+                        .ok_or_else(|| SqlError::internal("a target row past the table's end"))?;
+                    if matches!(slot, Some((MergeKind::Matched, _))) {
+                        if has_matched {
+                            return Err(multiple_matches());
+                        }
+                        continue;
+                    }
+                    *slot = Some((MergeKind::Matched, r));
+                }
+                (Some(t), None) => {
+                    if let Some(slot) = fate.get_mut(t) {
+                        *slot = Some((MergeKind::NotMatchedBySource, r));
+                    }
+                }
+                (None, Some(s)) => unmatched_source.push((s, r)),
+                (None, None) => {}
+            }
+        }
+        unmatched_source.sort_unstable();
+
         let mut out = Vec::with_capacity(target_rows.len());
         let (
             mut matched_updated,
@@ -482,49 +665,16 @@ impl Session<'_> {
             mut nmbs_deleted,
             mut inserted,
         ) = (0, 0, 0, 0, 0);
-        let empty: Vec<Value> = Vec::new();
-        let join = MergeJoin::build(&on, &target_rows, &src_rows);
-        let every_source_row: Vec<usize> = if join.is_some() {
-            Vec::new()
-        } else {
-            (0..src_rows.len()).collect()
-        };
-        for (index, t) in target_rows.iter().enumerate() {
-            let candidates = match &join {
-                Some(join) => join.candidates(index),
-                None => &every_source_row,
+        for (t, old) in target_rows.iter().enumerate() {
+            let Some((kind, r)) = fate[t] else {
+                out.push(old.clone());
+                continue;
             };
-            let mut matches = Vec::new();
-            for &j in candidates {
-                let s = &src_rows[j];
-                if holds(&on, &Env::rows(&[t.as_slice(), s.as_slice()]), &self.ctx)? {
-                    matches.push(j);
-                    src_matched[j] = true;
-                }
-            }
-            if matches.len() > 1 && has_matched {
-                return Err(SqlError::new(
-                    "DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE",
-                    "21506",
-                    "Cannot perform Merge as multiple source rows matched and attempted to modify the same\ntarget row in the Delta table in possibly conflicting ways. By SQL semantics of Merge,\nwhen multiple source rows match on the same target row, the result may be ambiguous\nas it is unclear which source row should be used to update or delete the matching\ntarget row. You can preprocess the source table to eliminate the possibility of\nmultiple matches. Please refer to\nhttps://docs.delta.io/latest/delta-update.html#upsert-into-a-table-using-merge",
-                ));
-            }
-            let (kind, s) = match matches.first() {
-                Some(j) => (MergeKind::Matched, src_rows[*j].as_slice()),
-                None => (MergeKind::NotMatchedBySource, empty.as_slice()),
-            };
-            let env_rows = [t.as_slice(), s];
-            let env = Env::rows(&env_rows);
-            let mut applied = None;
-            for c in clauses.iter().filter(|c| c.kind == kind) {
-                if c.cond
-                    .as_ref()
-                    .map_or(Ok(true), |p| holds(p, &env, &self.ctx))?
-                {
-                    applied = Some(c);
-                    break;
-                }
-            }
+            let row = &joined[r];
+            let applied = clauses
+                .iter()
+                .filter(|c| c.kind == kind)
+                .find(|c| c.applies(row));
             match applied.map(|c| &c.action) {
                 Some(Action::Delete) => {
                     if kind == MergeKind::Matched {
@@ -534,9 +684,9 @@ impl Session<'_> {
                     }
                 }
                 Some(Action::Update(sets)) => {
-                    let mut new = t.clone();
-                    for (i, b) in sets {
-                        new[*i] = store(&eval(b, &env, &self.ctx)?, &cols[*i])?;
+                    let mut new = old.clone();
+                    for (i, j) in sets {
+                        new[*i] = store(&row[*j], &cols[*i])?;
                     }
                     out.push(new);
                     if kind == MergeKind::Matched {
@@ -545,38 +695,23 @@ impl Session<'_> {
                         nmbs_updated += 1
                     }
                 }
-                _ => out.push(t.clone()),
+                _ => out.push(old.clone()),
             }
         }
-        for (j, s) in src_rows
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| !src_matched[*j])
-        {
-            let _ = j;
-            let env_rows = [empty.as_slice(), s.as_slice()];
-            let env = Env::rows(&env_rows);
-            for c in clauses.iter().filter(|c| c.kind == MergeKind::NotMatched) {
-                if !c
-                    .cond
-                    .as_ref()
-                    .map_or(Ok(true), |p| holds(p, &env, &self.ctx))?
-                {
-                    continue;
+        for (_, r) in &unmatched_source {
+            let row = &joined[*r];
+            let applied = clauses
+                .iter()
+                .filter(|c| c.kind == MergeKind::NotMatched)
+                .find(|c| c.applies(row));
+            if let Some(Action::Insert(values)) = applied.map(|c| &c.action) {
+                let mut new = Vec::with_capacity(cols.len());
+                for (j, col) in values.iter().zip(&cols) {
+                    let v = j.map_or(Value::Null, |j| row[j].clone());
+                    new.push(store(&v, col)?);
                 }
-                if let Action::Insert(values) = &c.action {
-                    let mut row = Vec::with_capacity(cols.len());
-                    for (b, col) in values.iter().zip(&cols) {
-                        let v = match b {
-                            Some(b) => eval(b, &env, &self.ctx)?,
-                            None => Value::Null,
-                        };
-                        row.push(store(&v, col)?);
-                    }
-                    out.push(row);
-                    inserted += 1;
-                }
-                break;
+                out.push(new);
+                inserted += 1;
             }
         }
         let updated = matched_updated + nmbs_updated;
@@ -592,7 +727,7 @@ impl Session<'_> {
                     .filter(|(c, _)| c.kind == kind)
                     .map(|(c, ast)| match &ast.cond {
                         Some(e) => {
-                            json!({"predicate": e.to_string(), "actionType": c.action_type()})
+                            json!({"predicate": spark_name(e), "actionType": c.action_type()})
                         }
                         None => json!({"actionType": c.action_type()}),
                     })
@@ -600,14 +735,14 @@ impl Session<'_> {
                 serde_json::Value::Array(list).to_string()
             };
             let commit = Commit::new("MERGE")
-                .param("predicate", json!([m.on.to_string()]).to_string())
+                .param("predicate", json!([spark_name(&m.on)]).to_string())
                 .param("matchedPredicates", preds(MergeKind::Matched))
                 .param("notMatchedPredicates", preds(MergeKind::NotMatched))
                 .param(
                     "notMatchedBySourcePredicates",
                     preds(MergeKind::NotMatchedBySource),
                 )
-                .metric("numSourceRows", src_rows.len())
+                .metric("numSourceRows", source_rows)
                 .metric("numTargetRowsInserted", inserted)
                 .metric("numTargetRowsUpdated", updated)
                 .metric("numTargetRowsMatchedUpdated", matched_updated)
@@ -622,7 +757,7 @@ impl Session<'_> {
                 .metric("numTargetChangeFilesAdded", 0);
             let op = DeltaOperation::Merge {
                 predicate: None,
-                merge_predicate: Some(m.on.to_string()),
+                merge_predicate: Some(spark_name(&m.on)),
                 matched_predicates: Vec::new(),
                 not_matched_predicates: Vec::new(),
                 not_matched_by_source_predicates: Vec::new(),
@@ -639,4 +774,12 @@ impl Session<'_> {
             &[affected, updated, deleted, inserted],
         ))
     }
+}
+
+fn multiple_matches() -> SqlError {
+    SqlError::new(
+        "DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE",
+        "21506",
+        "Cannot perform Merge as multiple source rows matched and attempted to modify the same\ntarget row in the Delta table in possibly conflicting ways. By SQL semantics of Merge,\nwhen multiple source rows match on the same target row, the result may be ambiguous\nas it is unclear which source row should be used to update or delete the matching\ntarget row. You can preprocess the source table to eliminate the possibility of\nmultiple matches. Please refer to\nhttps://docs.delta.io/latest/delta-update.html#upsert-into-a-table-using-merge",
+    )
 }

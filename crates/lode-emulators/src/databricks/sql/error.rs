@@ -202,31 +202,11 @@ impl SqlError {
         )
     }
 
-    pub(crate) fn type_mismatch(expr: &str, left: &str, right: &str) -> SqlError {
-        SqlError::new(
-            "DATATYPE_MISMATCH.BINARY_OP_DIFF_TYPES",
-            "42K09",
-            format!(
-                "Cannot resolve \"{expr}\" due to data type mismatch: the left and right operands of the binary operator have incompatible types (\"{left}\" and \"{right}\")."
-            ),
-        )
-    }
-
     pub(crate) fn divide_by_zero() -> SqlError {
         SqlError::new(
             "DIVIDE_BY_ZERO",
             "22012",
             "Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.",
-        )
-    }
-
-    pub(crate) fn arithmetic_overflow(op: &str) -> SqlError {
-        SqlError::new(
-            "ARITHMETIC_OVERFLOW",
-            "22003",
-            format!(
-                "{op} caused overflow. Use 'try_add' to tolerate overflow and return NULL instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error."
-            ),
         )
     }
 

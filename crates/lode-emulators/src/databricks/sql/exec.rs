@@ -1,5 +1,5 @@
-//! Statement execution: the session (request defaults for names, session facts) and every
-//! statement except the row-changing ones (in `dml.rs`) and SELECT (in `query.rs`): catalog
+//! Statement execution: the session (request defaults for names, the statement's parameters)
+//! and every Delta-specific statement except the row-changing ones (in `dml.rs`): catalog
 //! and schema DDL, CREATE TABLE (columns, AS SELECT, DEEP CLONE, OR REPLACE), ALTER TABLE,
 //! DESCRIBE, RESTORE, DROP and SHOW. Each table change holds the table's lock and is exactly
 //! one Delta commit, so DESCRIBE HISTORY shows one entry per statement.
@@ -11,10 +11,8 @@ use serde_json::json;
 
 use super::ast::{AlterColumn, ColumnSpec, CreateBody, ObjName, PrimaryKey, Statement, TimeTravel};
 use super::catalog;
-use super::eval::{ColInfo, Ctx};
-use super::query::result_set;
 use super::storage::{self, Column, Commit};
-use super::types::{SqlType, Value, like};
+use super::types::{SqlType, like, parse_timestamp};
 use super::{
     ColumnMeta, KEY_CREATED_AT, KEY_PIPELINE_ID, KEY_PRIMARY_KEY, KEY_TABLE_ID, KEY_TABLE_TYPE,
     ResultSet, SqlEngine, SqlError, TableName, check_name, now_ms, user_properties,
@@ -24,7 +22,13 @@ pub(crate) struct Session<'a> {
     pub engine: &'a SqlEngine,
     pub catalog: String,
     pub schema: String,
-    pub ctx: Ctx,
+    pub parameters: &'a [(String, Option<String>)],
+}
+
+/// A loaded table at the version a statement reads.
+pub(crate) struct LoadedTable {
+    pub table: deltalake::DeltaTable,
+    pub columns: Vec<Column>,
 }
 
 /// The Delta configuration of a new table: user properties plus the engine's identity keys.
@@ -161,19 +165,17 @@ fn split_comment(
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn new(engine: &'a SqlEngine, catalog: &str, schema: &str) -> Session<'a> {
-        let (catalog, schema) = (catalog.to_lowercase(), schema.to_lowercase());
-        let ctx = Ctx {
-            catalog: catalog.clone(),
-            schema: schema.clone(),
-            user: storage::USER_NAME.into(),
-            now: super::types::now_micros(),
-        };
+    pub(crate) fn new(
+        engine: &'a SqlEngine,
+        catalog: &str,
+        schema: &str,
+        parameters: &'a [(String, Option<String>)],
+    ) -> Session<'a> {
         Session {
             engine,
-            catalog,
-            schema,
-            ctx,
+            catalog: catalog.to_lowercase(),
+            schema: schema.to_lowercase(),
+            parameters,
         }
     }
 
@@ -213,33 +215,6 @@ impl<'a> Session<'a> {
 
     pub(crate) async fn run(&self, stmt: Statement) -> Result<ResultSet, SqlError> {
         match stmt {
-            Statement::Select(sel) => {
-                let (cols, rows) = self.select(&sel).await?;
-                Ok(result_set(&cols, &rows))
-            }
-            Statement::Union { first, rest } => {
-                let (cols, mut rows) = self.select(&first).await?;
-                for (distinct, select) in rest {
-                    let (more_cols, more_rows) = self.select(&select).await?;
-                    if more_cols.len() != cols.len() {
-                        return Err(SqlError::new(
-                            "NUM_COLUMNS_MISMATCH",
-                            "42826",
-                            format!(
-                                "UNION can only be performed on inputs with the same number of columns, but the first input has {} columns and the next input has {} columns.",
-                                cols.len(),
-                                more_cols.len()
-                            ),
-                        ));
-                    }
-                    rows.extend(more_rows);
-                    if distinct {
-                        let mut seen = std::collections::HashSet::new();
-                        rows.retain(|row| seen.insert(format!("{row:?}")));
-                    }
-                }
-                Ok(result_set(&cols, &rows))
-            }
             Statement::CreateCatalog {
                 name,
                 if_not_exists,
@@ -414,15 +389,16 @@ impl<'a> Session<'a> {
                 let rows = names
                     .into_iter()
                     .filter(|n| pattern.as_deref().is_none_or(|p| show_like(n, p)))
-                    .map(|n| vec![Value::Str(s.clone()), Value::Str(n), Value::Bool(false)])
+                    .map(|n| vec![Some(s.clone()), Some(n), Some("false".into())])
                     .collect::<Vec<_>>();
-                let cols = [
-                    ("database", SqlType::String),
-                    ("tableName", SqlType::String),
-                    ("isTemporary", SqlType::Boolean),
-                ]
-                .map(|(n, ty)| ColInfo { name: n.into(), ty });
-                Ok(result_set(&cols, &rows))
+                Ok(ResultSet {
+                    columns: vec![
+                        ColumnMeta::of("database", &SqlType::String),
+                        ColumnMeta::of("tableName", &SqlType::String),
+                        ColumnMeta::of("isTemporary", &SqlType::Boolean),
+                    ],
+                    rows,
+                })
             }
             Statement::ShowSchemas { catalog } => {
                 let c = catalog
@@ -541,18 +517,19 @@ impl<'a> Session<'a> {
                 .await?;
                 Ok(ResultSet::empty())
             }
-            CreateBody::AsSelect(sel) => {
-                let (infos, rows) = self.select(&sel).await?;
-                check_duplicates(infos.iter().map(|c| c.name.as_str()))?;
-                let cols: Vec<Column> = infos
-                    .iter()
-                    .map(|c| Column {
-                        name: c.name.clone(),
+            CreateBody::AsSelect(query) => {
+                let (types, names, rows) = self.query_rows(&query.to_string()).await?;
+                check_duplicates(names.iter().map(String::as_str))?;
+                let cols: Vec<Column> = names
+                    .into_iter()
+                    .zip(types)
+                    .map(|(name, ty)| Column {
+                        name,
                         // A bare NULL column has no type; Databricks refuses VOID columns in Delta.
-                        ty: if c.ty == SqlType::Null {
+                        ty: if ty == SqlType::Null {
                             SqlType::String
                         } else {
-                            c.ty.clone()
+                            ty
                         },
                         nullable: true,
                         comment: None,
@@ -668,6 +645,84 @@ impl<'a> Session<'a> {
                         removed.1,
                         copied.1,
                     ],
+                ))
+            }
+        }
+    }
+
+    /// Loads a table at the version `travel` asks for, with Databricks' errors for versions
+    /// and timestamps outside the history.
+    pub(crate) async fn load_table(
+        &self,
+        name: &TableName,
+        travel: Option<&TimeTravel>,
+    ) -> Result<LoadedTable, SqlError> {
+        let dir = self.engine.table_dir(name);
+        if !storage::is_table(&dir) {
+            return Err(SqlError::table_not_found(&name.quoted()));
+        }
+        let mut table = storage::open(&dir).await?;
+        let latest = storage::version(&table);
+        let wanted = match travel {
+            None => None,
+            Some(TimeTravel::Version(v)) => {
+                if *v < 0 || *v as u64 > latest {
+                    return Err(SqlError::version_not_found(*v, latest));
+                }
+                Some(*v as u64)
+            }
+            Some(TimeTravel::Timestamp(text)) => Some(self.version_at(&table, text).await?),
+        };
+        if let Some(v) = wanted.filter(|v| *v != latest) {
+            table = storage::open_version(&dir, v)
+                .await
+                .map_err(|_| SqlError::version_not_found(v as i64, latest))?;
+        }
+        let columns = storage::columns(&table)?;
+        Ok(LoadedTable { table, columns })
+    }
+
+    /// The newest version committed at or before the timestamp.
+    pub(crate) async fn version_at(
+        &self,
+        table: &deltalake::DeltaTable,
+        text: &str,
+    ) -> Result<u64, SqlError> {
+        let ts = parse_timestamp(text)
+            .ok_or_else(|| SqlError::cast_invalid(text, "STRING", "TIMESTAMP"))?
+            / 1000;
+        let history = storage::history(table, None).await?;
+        let fmt = |ms: i64| super::types::fmt_timestamp_iso(ms * 1000);
+        if let Some(newest) = history.first().and_then(|h| h.timestamp)
+            && ts > newest
+        {
+            return Err(SqlError::new(
+                "DELTA_TIMESTAMP_GREATER_THAN_COMMIT",
+                "42816",
+                format!(
+                    "The provided timestamp ({}) is after the latest version available to this table ({}). Please use a timestamp before or at {}.",
+                    fmt(ts),
+                    fmt(newest),
+                    fmt(newest)
+                ),
+            ));
+        }
+        match history
+            .iter()
+            .find(|h| h.timestamp.is_some_and(|t| t <= ts))
+        {
+            Some(h) => Ok(h.version),
+            None => {
+                let oldest = history.last().and_then(|h| h.timestamp).unwrap_or(0);
+                Err(SqlError::new(
+                    "DELTA_TIMESTAMP_EARLIER_THAN_COMMIT_RETENTION",
+                    "42816",
+                    format!(
+                        "The provided timestamp ({}) is before the earliest version available to this table ({}). Please use a timestamp after {}.",
+                        fmt(ts),
+                        fmt(oldest),
+                        fmt(oldest)
+                    ),
                 ))
             }
         }

@@ -66,6 +66,11 @@ impl Dialect for LakeDialect {
         supports_select_item_multi_column_alias() -> bool;
     }
 
+    // Databricks reads `'it\'s'` and `'a\\b'` as Spark does.
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        true
+    }
+
     // The default precedence table already ranks DIV like `/`; only the infix parser is missing.
     fn parse_infix(
         &self,
@@ -213,7 +218,7 @@ impl Rewriter<'_> {
 /// The name Databricks gives an unaliased result column: the expression in Spark's pretty
 /// form (binary operators in parentheses, functions in lower case, `count(1)` for
 /// `count(*)`, literals as their text).
-fn spark_name(e: &Expr) -> String {
+pub(crate) fn spark_name(e: &Expr) -> String {
     match e {
         Expr::Value(ValueWithSpan { value, .. }) => match value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use deltalake::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemTable, SchemaProvider, TableProvider,
@@ -142,6 +142,37 @@ async fn provider_of(t: &DeltaTable) -> std::result::Result<Arc<dyn TableProvide
         .map_err(SqlError::internal)
 }
 
+/// The suffix of the current version with its rows numbered (see [`numbered`]).
+pub(crate) const NUMBERED: &str = "numbered";
+
+/// The current rows in insertion order (as `storage::read_rows` returns them) with a
+/// 1-based `__lode_row` column: the DML statements find the rows a predicate hits by it.
+/// DataFusion's Delta scan reads files in log order, not insertion order, so it cannot
+/// number them itself.
+async fn numbered(t: &DeltaTable) -> std::result::Result<Arc<dyn TableProvider>, SqlError> {
+    let batches = storage::read_batches(t).await?;
+    let table_schema = t.snapshot()?.snapshot().arrow_schema();
+    let mut fields: Vec<Field> = table_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("__lode_row", DataType::Int64, false));
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let mut next = 1i64;
+    let mut numbered = Vec::with_capacity(batches.len());
+    for b in batches {
+        let n = b.num_rows() as i64;
+        let mut columns = b.columns().to_vec();
+        columns.push(Arc::new(Int64Array::from_iter_values(next..next + n)));
+        next += n;
+        numbered.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(Arc::new(
+        MemTable::try_new(schema, vec![numbered]).map_err(SqlError::internal)?,
+    ))
+}
+
 /// The table in `dir` at the version `suffix` names (see the module doc).
 async fn open_at(
     dir: &std::path::Path,
@@ -152,6 +183,9 @@ async fn open_at(
     let latest = storage::version(&current);
     if suffix.is_empty() {
         return provider_of(&current).await;
+    }
+    if suffix == NUMBERED {
+        return numbered(&current).await;
     }
     if let Some(micros) = suffix.strip_prefix("ts") {
         let micros: i64 = micros

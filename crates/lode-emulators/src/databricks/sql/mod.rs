@@ -5,11 +5,19 @@
 //! [`front`] and the functions of [`functions`]): every join kind, CTEs, scalar/`IN`/`EXISTS`
 //! subqueries, `GROUP BY ... HAVING`, window functions, `QUALIFY`, `UNION`/`INTERSECT`/
 //! `EXCEPT`, time travel in any table reference, `information_schema`. The Delta-specific
-//! statements (DDL, DML, DESCRIBE HISTORY, RESTORE, CLONE, SHOW ...) go through the engine's
-//! own parser and executor, each DML statement one Delta commit. The HTTP layer (statement
-//! execution, Unity Catalog routes) and the pipeline and Genie emulators call [`SqlEngine`];
-//! everything persists on disk, so a new engine on the same root sees the same catalogs,
-//! schemas, tables, rows and history.
+//! statements (DDL, DML, DESCRIBE HISTORY, RESTORE, CLONE, SHOW ...) are recognised by
+//! [`parser`] on sqlparser's tokenizer and parser (Databricks dialect), which also parses every
+//! expression, query and table reference inside them; `exec` and `dml` run them, each table
+//! change one Delta commit. The DML statements compute on DataFusion too: INSERT's source and
+//! CTAS's query are DataFusion queries; UPDATE and DELETE find the rows their predicate hits
+//! (with the new values) by a query over the table's rows numbered in insertion order; MERGE
+//! is a FULL OUTER JOIN of the numbered target and the source on the ON condition, with each
+//! WHEN clause's condition and values as columns (first matching clause wins; two source rows
+//! for one target row fail as on Databricks). The engine itself only applies the chosen
+//! clauses, casts into the table's columns, checks NOT NULL and writes the commit. There is
+//! no other evaluator. The HTTP layer (statement execution, Unity Catalog routes) and the
+//! pipeline and Genie emulators call [`SqlEngine`]; everything persists on disk, so a new
+//! engine on the same root sees the same catalogs, schemas, tables, rows and history.
 //!
 //! For callers that compute (pipelines, Genie): [`SqlEngine::query`] plans a query for a
 //! default catalog and schema and returns a DataFusion `DataFrame` (to extend, collect or
@@ -17,10 +25,6 @@
 //! after a version ([`Checkpoints`]). [`SqlEngine::query_batches`] collects it to an Arrow
 //! schema and batches, [`SqlEngine::session`] gives a `SessionContext` with the same catalog
 //! and functions. Errors are [`SqlError`]s with Databricks' error classes.
-//!
-//! Remaining hand-written evaluation: the DML statements (`INSERT ... SELECT`, `CREATE TABLE
-//! ... AS SELECT`, `MERGE`, `UPDATE`, `DELETE`) still evaluate their expressions and sources
-//! with the engine's own evaluator (`eval`, `query`), not with DataFusion.
 //!
 //! Supported statements (keywords in any case; names plain or back-quoted, 1 to 3 parts,
 //! resolved with the request's catalog and schema; `:name` parameters; `--` and `/* */`
@@ -36,22 +40,14 @@
 //! - `ALTER TABLE t ADD COLUMN[S] [(]c TYPE [COMMENT '..'], ...[)]`, `ALTER|CHANGE [COLUMN] c
 //!   COMMENT '..'`, `ALTER COLUMN c TYPE x` (fails as Databricks does), `DROP COLUMN[S]` (fails:
 //!   no column mapping), `SET TBLPROPERTIES (..)`; `COMMENT ON TABLE t IS '..'|NULL`
-//! - `INSERT INTO|OVERWRITE [TABLE] t [(cols)] VALUES (..), .. | SELECT ...`
-//! - `MERGE INTO t [[AS] a] USING (VALUES ..) [AS] s(cols) | other_table [[AS] s] | (SELECT ..)
-//!   s ON cond WHEN MATCHED [AND c] THEN UPDATE SET *|a = e,..|DELETE; WHEN NOT MATCHED [BY
-//!   TARGET] [AND c] THEN INSERT *|[(cols)] VALUES (..); WHEN NOT MATCHED BY SOURCE [AND c] THEN
-//!   DELETE|UPDATE SET ..` (any number of clauses, first match wins)
-//! - `DELETE FROM t [WHERE p]`, `UPDATE t SET c = e, .. [WHERE p]`, `TRUNCATE TABLE t`
-//! - (in DML sources only, the engine's own evaluator) `SELECT [DISTINCT] *|expr [[AS] alias], .. [FROM t [VERSION AS OF n | TIMESTAMP AS OF '..']
-//!   [[AS] a] | (SELECT ..) a | (VALUES ..) a(cols)] [WHERE p] [GROUP BY e, ..] [ORDER BY e
-//!   [ASC|DESC] [NULLS FIRST|LAST], ..] [LIMIT n] [OFFSET n]`; aggregates `count(*)`,
-//!   `count([DISTINCT] e)`, `min`, `max`, `sum`, `avg`; a SELECT without FROM (`SELECT 1`)
-//! - expressions: literals (numbers, `'..'`/`".."` strings, `NULL`, `TRUE`/`FALSE`, `DATE '..'`,
-//!   `TIMESTAMP '..'`), parameters, columns, `= == <> != < <= > >= <=>`, `IS [NOT] NULL`,
-//!   `IS [NOT] TRUE|FALSE`, `[NOT] IN (..)`, `[NOT] BETWEEN`, `[NOT] LIKE`, `AND OR NOT`,
-//!   `+ - * / % ||`, `CAST(e AS t)`, `e::t`, `CASE`, `coalesce nvl ifnull upper lower length
-//!   trim concat abs current_timestamp now current_date current_catalog current_schema
-//!   current_database current_user`
+//! - `INSERT INTO|OVERWRITE [TABLE] t [(cols)] <query>` (VALUES, SELECT, WITH ...)
+//! - `MERGE INTO t [[AS] a] USING table [VERSION AS OF n] [[AS] s] | (VALUES ..) [AS] s(cols)
+//!   | (<query>) [AS] s ON cond WHEN MATCHED [AND c] THEN UPDATE SET *|a = e,..|DELETE; WHEN
+//!   NOT MATCHED [BY TARGET] [AND c] THEN INSERT *|[(cols)] VALUES (..); WHEN NOT MATCHED BY
+//!   SOURCE [AND c] THEN DELETE|UPDATE SET ..` (any number of clauses, first match wins)
+//! - `DELETE FROM t [[AS] a] [WHERE p]`, `UPDATE t [[AS] a] SET c = e, .. [WHERE p]`,
+//!   `TRUNCATE TABLE t`; expressions and queries anywhere in them are DataFusion's
+//!   (subqueries, joins, CTEs, every function a query has)
 //! - `DESCRIBE HISTORY t [LIMIT n]`, `DESCRIBE [TABLE] [EXTENDED] t`, `RESTORE [TABLE] t [TO]
 //!   VERSION AS OF n | TIMESTAMP AS OF '..'`, `DROP TABLE [IF EXISTS] t`,
 //!   `SHOW TABLES [IN|FROM c.s] [LIKE '..']`, `SHOW SCHEMAS [IN c]`, `SHOW CATALOGS`,
@@ -66,15 +62,11 @@ mod catalog;
 mod conformance_tests;
 mod dml;
 mod error;
-mod eval;
 mod exec;
 mod front;
 mod functions;
 mod lakehouse;
-mod lexer;
-mod merge_join;
 mod parser;
-mod query;
 mod refresh;
 mod storage;
 #[cfg(test)]
@@ -343,7 +335,7 @@ impl SqlEngine {
             return self.run_query(statement, catalog, schema, parameters).await;
         }
         let stmt = parser::parse(statement, parameters)?;
-        let session = exec::Session::new(self, catalog, schema);
+        let session = exec::Session::new(self, catalog, schema, parameters);
         session.run(stmt).await
     }
 
@@ -615,8 +607,8 @@ pub(crate) async fn read_table_meta(
     }
 }
 
-/// Whether a statement is a query (DataFusion's part) rather than one of the Delta-specific
-/// statements the engine's own parser takes: its first word after comments and parentheses.
+/// Whether a statement is a query (straight to DataFusion) rather than one of the
+/// Delta-specific statements [`parser`] recognises: its first word after comments and parentheses.
 fn is_query(statement: &str) -> bool {
     let mut rest = statement;
     loop {

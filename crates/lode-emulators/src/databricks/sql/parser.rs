@@ -1,18 +1,25 @@
-//! Recursive-descent parser for the SQL subset the emulator runs (see the module docs of
-//! `sql` for the list). Keywords match without case; anything outside the subset fails the way
-//! Databricks reports a syntax error: PARSE_SYNTAX_ERROR naming the first token it could not use.
-//! Named parameter markers are bound here, so an unbound one fails before anything runs.
+//! The recogniser of the Delta-specific statements (DDL, DML, DESCRIBE HISTORY, RESTORE,
+//! CLONE, SHOW ...; see the module docs of `sql` for the list), on sqlparser's tokenizer and
+//! parser in the Databricks dialect: sqlparser parses every expression, query and table
+//! reference inside them, this file only the statement shapes sqlparser does not know
+//! (`DESCRIBE HISTORY`, `CREATE TABLE .. CLONE`, `RESTORE`, `UPDATE SET *` / `INSERT *` in
+//! MERGE, `SHOW TBLPROPERTIES`, Delta's TBLPROPERTIES and column syntax). Keywords match
+//! without case; anything else fails the way Databricks reports a syntax error:
+//! PARSE_SYNTAX_ERROR naming the first token it could not use. Named parameter markers in
+//! names and literals are bound here; those inside expressions when DataFusion plans them.
 
 use std::collections::BTreeMap;
 
+use deltalake::datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr};
+use deltalake::datafusion::sql::sqlparser::parser::{Parser as SqlParser, ParserError};
+use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
 use super::SqlError;
 use super::ast::*;
-use super::lexer::{Tok, Token, tokenize};
+use super::front::LakeDialect;
 use super::types::SqlType;
 
-mod expr;
-
-/// Words that end an expression or table reference, so they are never taken as an alias.
+/// Words that end a table reference, so they are never taken as an alias.
 #[rustfmt::skip]
 const RESERVED: &[&str] = &[
     "from", "where", "group", "order", "limit", "offset", "having", "union", "on", "using", "when",
@@ -23,54 +30,82 @@ const RESERVED: &[&str] = &[
 ];
 
 pub(crate) fn parse(sql: &str, params: &[(String, Option<String>)]) -> Result<Statement, SqlError> {
-    let tokens = tokenize(sql)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        params,
-    };
+    let dialect = LakeDialect::default();
+    // String literals stay as written: expressions and queries go back to DataFusion as SQL
+    // text, and sqlparser prints a backslash without escaping it. [`Parser::string`]
+    // unescapes the literals this file uses itself.
+    let tokens = Tokenizer::new(&dialect, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::syntax_from_parser(&e.to_string()))?;
+    let inner = SqlParser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut p = Parser { inner, params };
     let stmt = p.statement()?;
-    p.eat_sym(";");
-    if !matches!(p.peek(), Tok::Eof) {
+    p.eat_sym(Token::SemiColon);
+    if !matches!(p.peek(), Token::EOF) {
         return Err(p.error());
     }
     Ok(stmt)
 }
 
-struct Parser<'a> {
-    tokens: Vec<Token>,
-    pos: usize,
-    params: &'a [(String, Option<String>)],
+/// A string literal's text as written (see [`parse`]) with Spark's escapes applied: `\'`,
+/// `\\`, `\n`, `\t`, `\r`, `\0`, a doubled quote; any other `\x` is `x`.
+fn unescape(raw: &str, quote: char) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            c if c == quote && chars.peek() == Some(&quote) => {
+                chars.next();
+                out.push(quote);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-impl Parser<'_> {
+fn parser_error(e: &ParserError) -> SqlError {
+    SqlError::syntax_from_parser(&e.to_string())
+}
+
+struct Parser<'d, 'p> {
+    inner: SqlParser<'d>,
+    params: &'p [(String, Option<String>)],
+}
+
+impl Parser<'_, '_> {
     // --- token helpers ---
 
-    fn peek(&self) -> &Tok {
-        &self.tokens[self.pos].tok
+    fn peek(&self) -> &Token {
+        &self.inner.peek_token_ref().token
     }
 
-    fn peek_at(&self, n: usize) -> &Tok {
-        &self.tokens[(self.pos + n).min(self.tokens.len() - 1)].tok
+    fn peek_at(&self, n: usize) -> &Token {
+        &self.inner.peek_nth_token_ref(n).token
     }
 
-    fn advance(&mut self) -> Token {
-        let t = self.tokens[self.pos].clone();
-        if self.pos < self.tokens.len() - 1 {
-            self.pos += 1;
-        }
-        t
+    fn advance(&mut self) {
+        self.inner.next_token();
     }
 
     fn error(&self) -> SqlError {
         match self.peek() {
-            Tok::Eof => SqlError::syntax(None),
-            _ => SqlError::syntax(Some(&self.tokens[self.pos].text)),
+            Token::EOF => SqlError::syntax(None),
+            t => SqlError::syntax(Some(&t.to_string())),
         }
     }
 
     fn is_kw_at(&self, n: usize, kw: &str) -> bool {
-        matches!(self.peek_at(n), Tok::Word(w) if w.eq_ignore_ascii_case(kw))
+        matches!(self.peek_at(n), Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
     }
 
     fn is_kw(&self, kw: &str) -> bool {
@@ -105,11 +140,11 @@ impl Parser<'_> {
         }
     }
 
-    fn is_sym(&self, s: &str) -> bool {
-        matches!(self.peek(), Tok::Sym(x) if *x == s)
+    fn is_sym(&self, s: Token) -> bool {
+        *self.peek() == s
     }
 
-    fn eat_sym(&mut self, s: &str) -> bool {
+    fn eat_sym(&mut self, s: Token) -> bool {
         if self.is_sym(s) {
             self.advance();
             true
@@ -118,7 +153,7 @@ impl Parser<'_> {
         }
     }
 
-    fn expect_sym(&mut self, s: &str) -> Result<(), SqlError> {
+    fn expect_sym(&mut self, s: Token) -> Result<(), SqlError> {
         if self.eat_sym(s) {
             Ok(())
         } else {
@@ -127,55 +162,62 @@ impl Parser<'_> {
     }
 
     fn ident(&mut self) -> Result<String, SqlError> {
-        match self.peek().clone() {
-            Tok::Word(w) => {
+        match self.peek() {
+            Token::Word(w) => {
+                let v = w.value.clone();
                 self.advance();
-                Ok(w)
-            }
-            Tok::Quoted(q) => {
-                self.advance();
-                Ok(q)
+                Ok(v)
             }
             _ => Err(self.error()),
         }
+    }
+
+    /// A `:name` parameter marker here (the tokenizer splits it into `:` and a word): its
+    /// bound value, consumed.
+    fn parameter(&mut self) -> Result<Option<Option<String>>, SqlError> {
+        let name = match (self.peek(), self.peek_at(1)) {
+            (Token::Placeholder(name), _) => name.trim_start_matches(':').to_string(),
+            (Token::Colon, Token::Word(w)) => {
+                let name = w.value.clone();
+                self.advance();
+                name
+            }
+            _ => return Ok(None),
+        };
+        self.advance();
+        self.param(&name).map(Some)
     }
 
     fn string(&mut self) -> Result<String, SqlError> {
-        match self.peek().clone() {
-            Tok::Str(s) => {
-                self.advance();
-                Ok(s)
-            }
-            Tok::Param(name) => {
-                self.advance();
-                self.param(&name)?
-                    .ok_or_else(|| SqlError::syntax(Some("NULL")))
-            }
-            _ => Err(self.error()),
+        if let Some(v) = self.parameter()? {
+            return v.ok_or_else(|| SqlError::syntax(Some("NULL")));
         }
+        let text = match self.peek() {
+            Token::SingleQuotedString(s) => unescape(s, '\''),
+            Token::DoubleQuotedString(s) => unescape(s, '"'),
+            _ => return Err(self.error()),
+        };
+        self.advance();
+        Ok(text)
     }
 
     fn integer(&mut self) -> Result<i64, SqlError> {
-        match self.peek().clone() {
-            Tok::Num(n) => {
-                let v = n
-                    .trim_end_matches(['L', 'l'])
-                    .parse::<i64>()
-                    .map_err(|_| self.error())?;
-                self.advance();
-                Ok(v)
-            }
-            Tok::Param(name) => {
-                let v = self.param(&name)?.unwrap_or_default();
-                let v = v
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| SqlError::cast_invalid(&v, "STRING", "BIGINT"))?;
-                self.advance();
-                Ok(v)
-            }
-            _ => Err(self.error()),
+        if let Some(v) = self.parameter()? {
+            let v = v.unwrap_or_default();
+            return v
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| SqlError::cast_invalid(&v, "STRING", "BIGINT"));
         }
+        let v = match self.peek() {
+            Token::Number(n, _) => n
+                .trim_end_matches(['L', 'l'])
+                .parse::<i64>()
+                .map_err(|_| self.error())?,
+            _ => return Err(self.error()),
+        };
+        self.advance();
+        Ok(v)
     }
 
     fn param(&self, name: &str) -> Result<Option<String>, SqlError> {
@@ -188,8 +230,9 @@ impl Parser<'_> {
 
     fn alias_word(&self) -> bool {
         match self.peek() {
-            Tok::Word(w) => !RESERVED.iter().any(|r| w.eq_ignore_ascii_case(r)),
-            Tok::Quoted(_) => true,
+            Token::Word(w) => {
+                w.quote_style.is_some() || !RESERVED.iter().any(|r| w.value.eq_ignore_ascii_case(r))
+            }
             _ => false,
         }
     }
@@ -207,11 +250,11 @@ impl Parser<'_> {
 
     /// `a`, `a.b`, `a.b.c`, or `IDENTIFIER(:param | 'a.b.c')`.
     fn obj_name(&mut self) -> Result<ObjName, SqlError> {
-        if self.is_kw("identifier") && matches!(self.peek_at(1), Tok::Sym("(")) {
+        if self.is_kw("identifier") && matches!(self.peek_at(1), Token::LParen) {
             self.advance();
             self.advance();
             let text = self.string()?;
-            self.expect_sym(")")?;
+            self.expect_sym(Token::RParen)?;
             let parts: Vec<String> = text
                 .split('.')
                 .map(|p| p.trim().trim_matches('`').to_string())
@@ -222,8 +265,7 @@ impl Parser<'_> {
             return Ok(parts);
         }
         let mut parts = vec![self.ident()?];
-        while self.is_sym(".") {
-            self.advance();
+        while self.eat_sym(Token::Period) {
             parts.push(self.ident()?);
         }
         if parts.len() > 3 {
@@ -237,12 +279,12 @@ impl Parser<'_> {
     }
 
     fn ident_list(&mut self) -> Result<Vec<String>, SqlError> {
-        self.expect_sym("(")?;
+        self.expect_sym(Token::LParen)?;
         let mut out = vec![self.ident()?];
-        while self.eat_sym(",") {
+        while self.eat_sym(Token::Comma) {
             out.push(self.ident()?);
         }
-        self.expect_sym(")")?;
+        self.expect_sym(Token::RParen)?;
         Ok(out)
     }
 
@@ -256,65 +298,69 @@ impl Parser<'_> {
 
     /// `('k' = 'v', key.path = 'v', ...)`; the `=` is optional as in Spark.
     fn property_list(&mut self) -> Result<BTreeMap<String, String>, SqlError> {
-        self.expect_sym("(")?;
+        self.expect_sym(Token::LParen)?;
         let mut out = BTreeMap::new();
         loop {
-            let key = match self.peek().clone() {
-                Tok::Str(s) => {
-                    self.advance();
-                    s
-                }
+            let key = match self.peek() {
+                Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => self.string()?,
                 _ => {
                     let mut k = self.ident()?;
-                    while self.eat_sym(".") {
+                    while self.eat_sym(Token::Period) {
                         k.push('.');
                         k.push_str(&self.ident()?);
                     }
                     k
                 }
             };
-            self.eat_sym("=");
-            let value = match self.peek().clone() {
-                Tok::Str(s) => s,
-                Tok::Num(n) => n,
-                Tok::Word(w)
-                    if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") =>
+            self.eat_sym(Token::Eq);
+            let value = match self.peek() {
+                Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => {
+                    out.insert(key, self.string()?);
+                    if !self.eat_sym(Token::Comma) {
+                        break;
+                    }
+                    continue;
+                }
+                Token::Number(n, _) => n.clone(),
+                Token::Word(w)
+                    if w.value.eq_ignore_ascii_case("true")
+                        || w.value.eq_ignore_ascii_case("false") =>
                 {
-                    w.to_lowercase()
+                    w.value.to_lowercase()
                 }
                 _ => return Err(self.error()),
             };
             self.advance();
             out.insert(key, value);
-            if !self.eat_sym(",") {
+            if !self.eat_sym(Token::Comma) {
                 break;
             }
         }
-        self.expect_sym(")")?;
+        self.expect_sym(Token::RParen)?;
         Ok(out)
     }
 
     fn data_type(&mut self) -> Result<SqlType, SqlError> {
-        let name = match self.peek().clone() {
-            Tok::Word(w) => w,
+        let name = match self.peek() {
+            Token::Word(w) => w.value.clone(),
             _ => return Err(self.error()),
         };
         self.advance();
         let mut args = Vec::new();
-        if self.eat_sym("(") {
+        if self.eat_sym(Token::LParen) {
             loop {
-                match self.peek().clone() {
-                    Tok::Num(n) => {
+                match self.peek() {
+                    Token::Number(n, _) => {
                         args.push(n.parse::<u32>().map_err(|_| self.error())?);
                         self.advance();
                     }
                     _ => return Err(self.error()),
                 }
-                if !self.eat_sym(",") {
+                if !self.eat_sym(Token::Comma) {
                     break;
                 }
             }
-            self.expect_sym(")")?;
+            self.expect_sym(Token::RParen)?;
         }
         SqlType::from_words(&name, &args)
     }
@@ -329,39 +375,24 @@ impl Parser<'_> {
         Ok(None)
     }
 
-    // --- statements ---
-
-    /// A query: one `SELECT`, or several joined by `UNION [ALL | DISTINCT]`.
-    fn query(&mut self) -> Result<Statement, SqlError> {
-        let first = self.select()?;
-        let mut rest = Vec::new();
-        while self.eat_kw("union") {
-            let distinct = if self.eat_kw("all") {
-                false
-            } else {
-                self.eat_kw("distinct");
-                true
-            };
-            rest.push((distinct, self.select()?));
-        }
-        Ok(if rest.is_empty() {
-            Statement::Select(Box::new(first))
-        } else {
-            Statement::Union {
-                first: Box::new(first),
-                rest,
-            }
-        })
+    /// An expression, by sqlparser (Databricks dialect).
+    fn expr(&mut self) -> Result<Expr, SqlError> {
+        self.inner.parse_expr().map_err(|e| parser_error(&e))
     }
+
+    /// A query (`SELECT`, `WITH`, `VALUES`, set operations), by sqlparser.
+    fn query(&mut self) -> Result<Box<Query>, SqlError> {
+        self.inner.parse_query().map_err(|e| parser_error(&e))
+    }
+
+    // --- statements ---
 
     fn statement(&mut self) -> Result<Statement, SqlError> {
         let word = match self.peek() {
-            Tok::Word(w) => w.to_ascii_lowercase(),
-            Tok::Sym("(") => return self.query(),
+            Token::Word(w) => w.value.to_ascii_lowercase(),
             _ => return Err(self.error()),
         };
         match word.as_str() {
-            "select" => self.query(),
             "create" => self.create(),
             "replace" => {
                 self.advance();
@@ -511,7 +542,7 @@ impl Parser<'_> {
             });
         }
         let mut body = None;
-        if self.is_sym("(") {
+        if self.is_sym(Token::LParen) {
             let (columns, primary_key) = self.column_defs()?;
             body = Some(CreateBody::Columns {
                 columns,
@@ -540,7 +571,7 @@ impl Parser<'_> {
             if body.is_some() {
                 return Err(SqlError::syntax(Some("AS")));
             }
-            body = Some(CreateBody::AsSelect(Box::new(self.select()?)));
+            body = Some(CreateBody::AsSelect(self.query()?));
         }
         let body = body.ok_or_else(|| self.error())?;
         Ok(Statement::CreateTable {
@@ -582,7 +613,7 @@ impl Parser<'_> {
     }
 
     fn column_defs(&mut self) -> Result<(Vec<ColumnSpec>, Option<PrimaryKey>), SqlError> {
-        self.expect_sym("(")?;
+        self.expect_sym(Token::LParen)?;
         let (mut columns, mut pk) = (Vec::new(), None);
         loop {
             let constraint_name = if self.eat_kw("constraint") {
@@ -609,11 +640,11 @@ impl Parser<'_> {
                 }
                 columns.push(col);
             }
-            if !self.eat_sym(",") {
+            if !self.eat_sym(Token::Comma) {
                 break;
             }
         }
-        self.expect_sym(")")?;
+        self.expect_sym(Token::RParen)?;
         Ok((columns, pk))
     }
 
@@ -665,26 +696,26 @@ impl Parser<'_> {
                 self.expect_kw("column")?;
             }
             let mut columns = Vec::new();
-            let parens = self.eat_sym("(");
+            let parens = self.eat_sym(Token::LParen);
             loop {
                 let (col, pk) = self.column_def()?;
                 if pk {
                     return Err(SqlError::syntax(Some("PRIMARY")));
                 }
                 columns.push(col);
-                if !self.eat_sym(",") {
+                if !self.eat_sym(Token::Comma) {
                     break;
                 }
             }
             if parens {
-                self.expect_sym(")")?;
+                self.expect_sym(Token::RParen)?;
             }
             return Ok(Statement::AddColumns { table, columns });
         }
         if self.eat_kw("alter") || self.eat_kw("change") {
             self.eat_kw("column");
             let mut column = vec![self.ident()?];
-            while self.eat_sym(".") {
+            while self.eat_sym(Token::Period) {
                 column.push(self.ident()?);
             }
             let change = if self.eat_kw("comment") {
@@ -705,20 +736,20 @@ impl Parser<'_> {
                 self.expect_kw("column")?;
             }
             let if_exists = self.if_exists();
-            let parens = self.eat_sym("(");
+            let parens = self.eat_sym(Token::LParen);
             let mut columns = Vec::new();
             loop {
                 let mut c = vec![self.ident()?];
-                while self.eat_sym(".") {
+                while self.eat_sym(Token::Period) {
                     c.push(self.ident()?);
                 }
                 columns.push(c);
-                if !self.eat_sym(",") {
+                if !self.eat_sym(Token::Comma) {
                     break;
                 }
             }
             if parens {
-                self.expect_sym(")")?;
+                self.expect_sym(Token::RParen)?;
             }
             return Ok(Statement::DropColumns {
                 table,
@@ -772,18 +803,25 @@ impl Parser<'_> {
         };
         self.eat_kw("table");
         let table = self.obj_name()?;
-        let columns = if self.is_sym("(") && !self.is_kw_at(1, "select") {
+        let columns = if self.is_sym(Token::LParen)
+            && !["select", "with", "values", "from", "table"]
+                .iter()
+                .any(|k| self.is_kw_at(1, k))
+        {
             Some(self.ident_list()?)
         } else {
             None
         };
-        let source = if self.eat_kw("values") {
-            InsertSource::Values(self.values_rows()?)
-        } else if self.is_kw("select") || self.is_sym("(") {
-            InsertSource::Query(Box::new(self.select()?))
-        } else {
+        if !self.is_sym(Token::LParen)
+            && !["select", "with", "values", "from", "table"]
+                .iter()
+                .any(|k| self.is_kw(k))
+        {
             return Err(self.error());
-        };
+        }
+        let query = self.query()?;
+        let is_values = matches!(*query.body, SetExpr::Values(_));
+        let source = InsertSource { query, is_values };
         Ok(Statement::Insert {
             table,
             columns,
@@ -792,37 +830,16 @@ impl Parser<'_> {
         })
     }
 
-    /// The rows after VALUES: `(a, b), (c, d)`; a bare `a, b` is one-column rows, as in Spark.
-    fn values_rows(&mut self) -> Result<Vec<Vec<Expr>>, SqlError> {
-        let mut rows = Vec::new();
-        loop {
-            if self.eat_sym("(") {
-                let mut row = vec![self.expr()?];
-                while self.eat_sym(",") {
-                    row.push(self.expr()?);
-                }
-                self.expect_sym(")")?;
-                rows.push(row);
-            } else {
-                rows.push(vec![self.expr()?]);
-            }
-            if !self.eat_sym(",") {
-                break;
-            }
-        }
-        Ok(rows)
-    }
-
     fn assignments(&mut self) -> Result<Vec<(Vec<String>, Expr)>, SqlError> {
         let mut sets = Vec::new();
         loop {
             let mut col = vec![self.ident()?];
-            while self.eat_sym(".") {
+            while self.eat_sym(Token::Period) {
                 col.push(self.ident()?);
             }
-            self.expect_sym("=")?;
+            self.expect_sym(Token::Eq)?;
             sets.push((col, self.expr()?));
-            if !self.eat_sym(",") {
+            if !self.eat_sym(Token::Comma) {
                 break;
             }
         }
@@ -835,7 +852,10 @@ impl Parser<'_> {
         let target = self.obj_name()?;
         let target_alias = self.opt_alias()?;
         self.expect_kw("using")?;
-        let source = self.table_ref()?;
+        let source = self
+            .inner
+            .parse_table_factor()
+            .map_err(|e| parser_error(&e))?;
         self.expect_kw("on")?;
         let on = self.expr()?;
         let mut clauses = Vec::new();
@@ -860,21 +880,21 @@ impl Parser<'_> {
             self.expect_kw("then")?;
             let action = if kind == MergeKind::NotMatched {
                 self.expect_kw("insert")?;
-                if self.eat_sym("*") {
+                if self.eat_sym(Token::Mul) {
                     MergeAction::InsertAll
                 } else {
-                    let cols = if self.is_sym("(") {
+                    let cols = if self.is_sym(Token::LParen) {
                         Some(self.ident_list()?)
                     } else {
                         None
                     };
                     self.expect_kw("values")?;
-                    self.expect_sym("(")?;
+                    self.expect_sym(Token::LParen)?;
                     let mut vals = vec![self.expr()?];
-                    while self.eat_sym(",") {
+                    while self.eat_sym(Token::Comma) {
                         vals.push(self.expr()?);
                     }
-                    self.expect_sym(")")?;
+                    self.expect_sym(Token::RParen)?;
                     MergeAction::Insert(cols, vals)
                 }
             } else if self.eat_kw("delete") {
@@ -882,7 +902,7 @@ impl Parser<'_> {
             } else {
                 self.expect_kw("update")?;
                 self.expect_kw("set")?;
-                if kind == MergeKind::Matched && self.eat_sym("*") {
+                if kind == MergeKind::Matched && self.eat_sym(Token::Mul) {
                     MergeAction::UpdateAll
                 } else {
                     MergeAction::Update(self.assignments()?)
@@ -980,12 +1000,16 @@ mod tests {
         ok(
             "MERGE INTO t AS tgt USING (VALUES (1, 'a'), (2, 'b')) AS src(id, name) ON tgt.id = src.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * WHEN NOT MATCHED BY SOURCE THEN DELETE",
         );
-        ok(
-            "SELECT id, count(*) AS n FROM t VERSION AS OF 2 WHERE a IN (1, 2) AND NOT b IS NULL OR c <> :p GROUP BY id ORDER BY id DESC NULLS LAST LIMIT 10",
-        );
+        ok("INSERT INTO t (a) WITH x AS (SELECT 1) SELECT * FROM x");
         ok("DESCRIBE HISTORY `main`.`default`.`t` LIMIT 1");
-        ok("RESTORE TABLE t TO VERSION AS OF 1");
-        ok("-- a comment\nSELECT 1");
+        ok("RESTORE TABLE t TO VERSION AS OF :p");
+        ok("-- a comment\nSHOW TABLES");
+        match ok("COMMENT ON TABLE t IS 'it\\'s a\\\\b'") {
+            Statement::CommentOnTable { comment, .. } => {
+                assert_eq!(comment.as_deref(), Some("it's a\\b"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -993,10 +1017,12 @@ mod tests {
         let e = parse("SELEC 1", &[]).unwrap_err();
         assert_eq!(e.error_class, "PARSE_SYNTAX_ERROR");
         assert_eq!(e.message, "Syntax error at or near 'SELEC'.");
-        let e = parse("SELECT * FROM", &[]).unwrap_err();
+        let e = parse("DELETE FROM", &[]).unwrap_err();
         assert_eq!(e.message, "Syntax error at or near end of input.");
         assert_eq!(
-            parse("SELECT :missing", &[]).unwrap_err().error_class,
+            parse("RESTORE t TO VERSION AS OF :missing", &[])
+                .unwrap_err()
+                .error_class,
             "UNBOUND_SQL_PARAMETER"
         );
     }

@@ -223,6 +223,23 @@ pub(crate) async fn read_rows(
     t: &DeltaTable,
     cols: &[Column],
 ) -> Result<Vec<Vec<Value>>, SqlError> {
+    let mut out = Vec::new();
+    for batch in read_batches(t).await? {
+        let columns: Vec<Vec<Value>> = batch
+            .columns()
+            .iter()
+            .zip(cols)
+            .map(|(arr, col)| array_values(arr, &col.ty))
+            .collect();
+        for r in 0..batch.num_rows() {
+            out.push(columns.iter().map(|c| c[r].clone()).collect());
+        }
+    }
+    Ok(out)
+}
+
+/// [`read_rows`] as Arrow batches in the table's schema.
+pub(crate) async fn read_batches(t: &DeltaTable) -> Result<Vec<RecordBatch>, SqlError> {
     let snap = t.snapshot()?;
     let schema = snap.snapshot().arrow_schema();
     let mut views: Vec<_> = snap
@@ -244,17 +261,14 @@ pub(crate) async fn read_rows(
             .map_err(SqlError::internal)?;
         for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
             let batch = batch?;
-            let mut columns = Vec::with_capacity(cols.len());
-            for (field, col) in schema.fields().iter().zip(cols) {
-                let arr = match batch.column_by_name(field.name()) {
+            let mut columns = Vec::with_capacity(schema.fields().len());
+            for field in schema.fields() {
+                columns.push(match batch.column_by_name(field.name()) {
                     Some(c) => cast_with_options(c, field.data_type(), &CastOptions::default())?,
                     None => new_null_array(field.data_type(), batch.num_rows()),
-                };
-                columns.push(array_values(&arr, &col.ty));
+                });
             }
-            for r in 0..batch.num_rows() {
-                out.push(columns.iter().map(|c| c[r].clone()).collect());
-            }
+            out.push(RecordBatch::try_new(schema.clone(), columns)?);
         }
     }
     Ok(out)

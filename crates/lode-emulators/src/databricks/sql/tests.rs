@@ -1344,3 +1344,114 @@ async fn union_all_keeps_every_row_union_removes_duplicates_and_columns_must_mat
     let err = fail(&e, "SELECT 1, 2 UNION ALL SELECT 3").await;
     assert_eq!(err.error_class, "NUM_COLUMNS_MISMATCH");
 }
+
+async fn plants(e: &SqlEngine) {
+    run(
+        e,
+        "CREATE TABLE plants (id INT NOT NULL, name STRING, region STRING)",
+    )
+    .await;
+    run(
+        e,
+        "INSERT INTO plants VALUES (1, 'A', 'north'), (2, 'B', 'south'), (3, 'C', 'north')",
+    )
+    .await;
+    run(e, "CREATE TABLE output (plant_id INT, mwh DOUBLE)").await;
+    run(e, "INSERT INTO output VALUES (1, 10.0), (1, 5.0), (2, 7.0)").await;
+}
+
+#[tokio::test]
+async fn issue_15_insert_and_ctas_take_a_join_a_cte_and_a_window_from_datafusion() {
+    let (_d, e) = engine();
+    plants(&e).await;
+    run(&e, "CREATE TABLE totals (name STRING, mwh DOUBLE)").await;
+    let r = run(
+        &e,
+        "INSERT INTO totals WITH t AS (SELECT plant_id, sum(mwh) AS mwh FROM output GROUP BY plant_id)
+         SELECT p.name, t.mwh FROM plants p JOIN t ON p.id = t.plant_id",
+    )
+    .await;
+    assert_eq!(rows(&r), s(&[&["2", "2"]]));
+    let data = run(&e, "SELECT name, mwh FROM totals ORDER BY name").await;
+    assert_eq!(rows(&data), s(&[&["A", "15.0"], &["B", "7.0"]]));
+    run(
+        &e,
+        "CREATE TABLE ranked AS SELECT name, row_number() OVER (PARTITION BY region ORDER BY id DESC) AS rk FROM plants",
+    )
+    .await;
+    let data = run(&e, "SELECT name, rk FROM ranked ORDER BY name").await;
+    assert_eq!(rows(&data), s(&[&["A", "2"], &["B", "1"], &["C", "1"]]));
+    assert_eq!(history(&e, "totals").await[0].1, "WRITE");
+}
+
+#[tokio::test]
+async fn issue_15_update_and_delete_filter_with_subqueries() {
+    let (_d, e) = engine();
+    plants(&e).await;
+    let r = run(
+        &e,
+        "UPDATE plants SET name = concat(name, '+') WHERE id IN (SELECT plant_id FROM output WHERE mwh > 6)",
+    )
+    .await;
+    assert_eq!(rows(&r), s(&[&["2"]]));
+    let r = run(
+        &e,
+        "DELETE FROM plants p WHERE NOT EXISTS (SELECT 1 FROM output o WHERE o.plant_id = p.id)",
+    )
+    .await;
+    assert_eq!(rows(&r), s(&[&["1"]]));
+    // Insertion order survives both rewrites.
+    let data = run(&e, "SELECT id, name FROM plants").await;
+    assert_eq!(rows(&data), s(&[&["1", "A+"], &["2", "B+"]]));
+    let ops: Vec<String> = history(&e, "plants")
+        .await
+        .into_iter()
+        .map(|(_, op)| op)
+        .take(2)
+        .collect();
+    assert_eq!(ops, ["DELETE", "UPDATE"]);
+}
+
+#[tokio::test]
+async fn issue_15_merge_takes_a_cte_and_join_source() {
+    let (_d, e) = engine();
+    plants(&e).await;
+    let r = run(
+        &e,
+        "MERGE INTO plants t USING (
+           WITH busy AS (SELECT plant_id, count(*) AS n FROM output GROUP BY plant_id)
+           SELECT p.id, CASE WHEN b.n > 0 THEN concat(p.name, '-', CAST(b.n AS STRING)) END AS name, p.region
+           FROM plants p LEFT JOIN busy b ON b.plant_id = p.id
+           UNION ALL SELECT 4, 'D', 'east'
+         ) s ON t.id = s.id
+         WHEN MATCHED AND s.name IS NOT NULL THEN UPDATE SET name = s.name
+         WHEN NOT MATCHED THEN INSERT *",
+    )
+    .await;
+    assert_eq!(rows(&r), s(&[&["3", "2", "0", "1"]]));
+    let data = run(&e, "SELECT id, name, region FROM plants ORDER BY id").await;
+    assert_eq!(
+        rows(&data),
+        s(&[
+            &["1", "A-2", "north"],
+            &["2", "B-1", "south"],
+            &["3", "C", "north"],
+            &["4", "D", "east"]
+        ])
+    );
+    assert_eq!(history(&e, "plants").await[0].1, "MERGE");
+}
+
+/// DML hands its expressions back to DataFusion as SQL text: Spark's string escapes must
+/// survive that round trip (and DDL literals be unescaped once).
+#[tokio::test]
+async fn backslash_escapes_survive_the_dml_round_trip() {
+    let (_d, e) = engine();
+    run(&e, r"CREATE TABLE q (a STRING, b STRING) COMMENT 'it\'s'").await;
+    run(&e, r"INSERT INTO q VALUES ('it\'s', 'a\\b')").await;
+    run(&e, r"UPDATE q SET b = concat(b, '\\c') WHERE a = 'it\'s'").await;
+    let data = run(&e, "SELECT a, b FROM q").await;
+    assert_eq!(rows(&data), s(&[&["it's", r"a\b\c"]]));
+    let meta = e.get_table("main", "default", "q").await.unwrap().unwrap();
+    assert_eq!(meta.comment.as_deref(), Some("it's"));
+}

@@ -4,8 +4,6 @@
 //! (ANSI mode, the way Databricks SQL warehouses run), typed comparison, arithmetic and the
 //! JSON_ARRAY text of each value.
 
-use std::cmp::Ordering;
-
 use deltalake::kernel::{DataType, PrimitiveType};
 
 use super::SqlError;
@@ -185,19 +183,6 @@ impl SqlType {
             SqlType::Short => (i16::MIN as i64, i16::MAX as i64),
             SqlType::Int => (i32::MIN as i64, i32::MAX as i64),
             _ => (i64::MIN, i64::MAX),
-        }
-    }
-
-    /// Whether values of the two types can meet in a comparison (a string meets anything: it
-    /// is cast to the other side at run time, as Databricks does).
-    pub(crate) fn comparable(&self, other: &SqlType) -> bool {
-        use SqlType::*;
-        match (self, other) {
-            (Null, _) | (_, Null) | (String, _) | (_, String) => true,
-            (a, b) if a.is_numeric() && b.is_numeric() => true,
-            (Boolean, Boolean) => true,
-            (Date | Timestamp, Date | Timestamp) => true,
-            _ => false,
         }
     }
 }
@@ -744,190 +729,6 @@ fn parse_text(s: &str, ty: &SqlType) -> Result<Value, SqlError> {
     })
 }
 
-// --- comparison ---
-
-fn cmp_f64(a: f64, b: f64) -> Ordering {
-    // Spark orders NaN above every other value and equal to itself.
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
-    }
-}
-
-fn cmp_numeric(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        _ => {
-            if let (Some((ma, sa)), Some((mb, sb))) = (a.to_decimal(), b.to_decimal()) {
-                let s = sa.max(sb) as u32;
-                if let (Some(x), Some(y)) = (rescale(ma, sa as u32, s), rescale(mb, sb as u32, s)) {
-                    return x.cmp(&y);
-                }
-            }
-            cmp_f64(
-                a.to_f64().unwrap_or(f64::NAN),
-                b.to_f64().unwrap_or(f64::NAN),
-            )
-        }
-    }
-}
-
-/// The type a string takes when it meets `other` in a comparison or arithmetic.
-fn string_target(s: &str, other: &Value) -> SqlType {
-    match other {
-        Value::Int(_) if s.trim().parse::<i64>().is_ok() => SqlType::Long,
-        Value::Int(_) | Value::Decimal(..) | Value::Double(_) | Value::Float(_) => SqlType::Double,
-        Value::Bool(_) => SqlType::Boolean,
-        Value::Date(_) => SqlType::Date,
-        Value::Timestamp(_) => SqlType::Timestamp,
-        _ => SqlType::String,
-    }
-}
-
-/// Three-valued comparison: `None` when either side is NULL.
-pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, SqlError> {
-    Ok(Some(match (a, b) {
-        (Value::Null, _) | (_, Value::Null) => return Ok(None),
-        (Value::Str(x), Value::Str(y)) => x.cmp(y),
-        (Value::Str(s), o) => return compare(&cast(a, &string_target(s, o))?, o),
-        (o, Value::Str(s)) => return compare(o, &cast(b, &string_target(s, o))?),
-        (x, y) if x.is_numeric() && y.is_numeric() => cmp_numeric(x, y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Date(x), Value::Date(y)) => x.cmp(y),
-        (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
-        (Value::Date(x), Value::Timestamp(y)) => (*x as i64 * MICROS_PER_DAY).cmp(y),
-        (Value::Timestamp(x), Value::Date(y)) => x.cmp(&(*y as i64 * MICROS_PER_DAY)),
-        _ => {
-            return Err(SqlError::type_mismatch(
-                &format!("{} = {}", a.cast_text(), b.cast_text()),
-                &a.literal_type().sql_name(),
-                &b.literal_type().sql_name(),
-            ));
-        }
-    }))
-}
-
-/// Total order for ORDER BY and MIN/MAX; NULLs are placed by the caller.
-pub(crate) fn sort_cmp(a: &Value, b: &Value) -> Ordering {
-    compare(a, b).ok().flatten().unwrap_or(Ordering::Equal)
-}
-
-// --- arithmetic ---
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-}
-
-impl ArithOp {
-    pub(crate) fn symbol(self) -> &'static str {
-        match self {
-            ArithOp::Add => "+",
-            ArithOp::Sub => "-",
-            ArithOp::Mul => "*",
-            ArithOp::Div => "/",
-            ArithOp::Mod => "%",
-        }
-    }
-}
-
-/// Numeric arithmetic with ANSI overflow and division-by-zero errors. Integer `/` yields a
-/// DOUBLE as in Spark; decimals keep exact `+ - *` and divide as doubles (a simplification).
-pub(crate) fn arith(op: ArithOp, a: &Value, b: &Value) -> Result<Value, SqlError> {
-    if a.is_null() || b.is_null() {
-        return Ok(Value::Null);
-    }
-    if let Value::Str(s) = a {
-        return arith(op, &cast(a, &string_target(s, b).max_numeric())?, b);
-    }
-    if let Value::Str(s) = b {
-        return arith(op, a, &cast(b, &string_target(s, a).max_numeric())?);
-    }
-    if !a.is_numeric() || !b.is_numeric() {
-        return Err(SqlError::type_mismatch(
-            &format!("{} {} {}", a.cast_text(), op.symbol(), b.cast_text()),
-            &a.literal_type().sql_name(),
-            &b.literal_type().sql_name(),
-        ));
-    }
-    let overflow = || {
-        SqlError::arithmetic_overflow(&format!(
-            "{} {} {}",
-            a.cast_text(),
-            op.symbol(),
-            b.cast_text()
-        ))
-    };
-    let float = matches!(a, Value::Float(_) | Value::Double(_))
-        || matches!(b, Value::Float(_) | Value::Double(_));
-    if float || (op == ArithOp::Div) {
-        let (x, y) = (
-            a.to_f64().unwrap_or(f64::NAN),
-            b.to_f64().unwrap_or(f64::NAN),
-        );
-        if matches!(op, ArithOp::Div | ArithOp::Mod) && y == 0.0 {
-            return Err(SqlError::divide_by_zero());
-        }
-        return Ok(Value::Double(match op {
-            ArithOp::Add => x + y,
-            ArithOp::Sub => x - y,
-            ArithOp::Mul => x * y,
-            ArithOp::Div => x / y,
-            ArithOp::Mod => x % y,
-        }));
-    }
-    if let (Value::Int(x), Value::Int(y)) = (a, b) {
-        return match op {
-            ArithOp::Add => x.checked_add(*y),
-            ArithOp::Sub => x.checked_sub(*y),
-            ArithOp::Mul => x.checked_mul(*y),
-            ArithOp::Mod if *y == 0 => return Err(SqlError::divide_by_zero()),
-            ArithOp::Mod => x.checked_rem(*y),
-            ArithOp::Div => unreachable!("handled as double"),
-        }
-        .map(Value::Int)
-        .ok_or_else(overflow);
-    }
-    let ((ma, sa), (mb, sb)) = (
-        a.to_decimal().unwrap_or((0, 0)),
-        b.to_decimal().unwrap_or((0, 0)),
-    );
-    let s = sa.max(sb);
-    let (x, y) = (
-        rescale(ma, sa as u32, s as u32).ok_or_else(overflow)?,
-        rescale(mb, sb as u32, s as u32).ok_or_else(overflow)?,
-    );
-    let (m, scale) = match op {
-        ArithOp::Add => (x.checked_add(y), s),
-        ArithOp::Sub => (x.checked_sub(y), s),
-        ArithOp::Mul => (ma.checked_mul(mb), sa + sb),
-        ArithOp::Mod if y == 0 => return Err(SqlError::divide_by_zero()),
-        ArithOp::Mod => (x.checked_rem(y), s),
-        ArithOp::Div => unreachable!("handled as double"),
-    };
-    match m {
-        Some(m) if scale <= 38 && fits(m, 38) => Ok(Value::Decimal(m, scale)),
-        _ => Err(overflow()),
-    }
-}
-
-impl SqlType {
-    /// Strings meeting numbers in arithmetic become BIGINT or DOUBLE, never narrower.
-    fn max_numeric(self) -> SqlType {
-        if self.is_numeric() {
-            self
-        } else {
-            SqlType::Double
-        }
-    }
-}
-
 /// SQL `LIKE` with `%`, `_` and `\` as the escape character.
 pub(crate) fn like(text: &str, pattern: &str) -> bool {
     let t: Vec<char> = text.chars().collect();
@@ -999,14 +800,6 @@ mod tests {
                 .unwrap_err()
                 .error_class,
             "CAST_OVERFLOW"
-        );
-        assert_eq!(
-            compare(&Value::Int(10), &Value::Str("9".into())).unwrap(),
-            Some(Ordering::Greater)
-        );
-        assert_eq!(
-            compare(&Value::Decimal(150, 2), &Value::Int(1)).unwrap(),
-            Some(Ordering::Greater)
         );
         assert!(like("pump-01", "pump%"));
         assert!(like("a_c", "a\\_c"));

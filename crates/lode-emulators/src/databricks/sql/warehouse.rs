@@ -139,7 +139,7 @@ impl SqlEngine {
     }
 }
 
-async fn collect(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
+pub(crate) async fn collect(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.map_err(|e| from_datafusion(e, "", ""))?;
     Ok((schema, batches))
@@ -259,6 +259,50 @@ pub(crate) fn render(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Resu
     Ok(ResultSet { columns, rows })
 }
 
+/// A query result as the DML statements use it: column types, names and rows of values.
+pub(crate) type ValueRows = (Vec<SqlType>, Vec<String>, Vec<Vec<Value>>);
+
+/// Arrow results as typed values (columns of a type no table holds are refused).
+pub(crate) fn values(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ValueRows, SqlError> {
+    let mut types = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        types.push(sql_type(f.data_type()).ok_or_else(|| {
+            SqlError::new(
+                "UNSUPPORTED_DATATYPE",
+                "0A000",
+                format!(
+                    "Unsupported data type \"{}\" for column `{}`.",
+                    other_type_names(f.data_type()).1,
+                    f.name()
+                ),
+            )
+        })?);
+    }
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let mut columns = Vec::with_capacity(types.len());
+        for (arr, ty) in batch.columns().iter().zip(&types) {
+            columns.push(
+                match ty {
+                    SqlType::Null => vec![Value::Null; arr.len()],
+                    t => storage::array_values(&canonical(arr, t)?, t),
+                }
+                .into_iter(),
+            );
+        }
+        for _ in 0..batch.num_rows() {
+            rows.push(
+                columns
+                    .iter_mut()
+                    .map(|c| c.next().unwrap_or(Value::Null))
+                    .collect(),
+            );
+        }
+    }
+    Ok((types, names, rows))
+}
+
 /// Casts a result column to the Arrow type a table column of `ty` has, so one reader serves
 /// both (strings as Utf8, timestamps as microseconds in UTC, dates as Date32).
 fn canonical(arr: &ArrayRef, ty: &SqlType) -> Result<ArrayRef, SqlError> {
@@ -299,8 +343,10 @@ pub(crate) fn from_datafusion(e: DataFusionError, catalog: &str, schema: &str) -
                     None => format!("`{}`", field.name),
                 };
                 let wanted = field.name.to_lowercase();
+                // The DML statements' own row-number columns are no user's business.
                 let mut candidates: Vec<(usize, String)> = valid_fields
                     .iter()
+                    .filter(|c| !c.name.starts_with("__lode_"))
                     .map(|c| {
                         let quoted = match &c.relation {
                             Some(r) => format!("{}.`{}`", quote_dotted(r.table()), c.name),
@@ -334,6 +380,19 @@ pub(crate) fn from_datafusion(e: DataFusionError, catalog: &str, schema: &str) -
                 .and_then(|t| sql_type(&t))
                 .map_or("NUMBER".to_string(), |t| t.sql_name());
             SqlError::cast_invalid(&value, "STRING", &to)
+        }
+        DataFusionError::ArrowError(a, _) if a.to_string().contains("Can't cast value") => {
+            // "Cast error: Can't cast value 3000000000 to type Int32"
+            let text = a.to_string();
+            let rest = text.split("Can't cast value ").nth(1).unwrap_or_default();
+            let value = rest.split(" to type ").next().unwrap_or_default();
+            let to = rest
+                .split(" to type ")
+                .nth(1)
+                .and_then(|t| t.trim().parse::<DataType>().ok())
+                .and_then(|t| sql_type(&t))
+                .map_or("NUMBER".to_string(), |t| t.sql_name());
+            SqlError::cast_overflow(value, "BIGINT", &to)
         }
         DataFusionError::Execution(m) if m.contains("[DIVIDE_BY_ZERO]") => {
             SqlError::divide_by_zero()
