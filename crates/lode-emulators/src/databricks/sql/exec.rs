@@ -688,44 +688,9 @@ impl<'a> Session<'a> {
         table: &deltalake::DeltaTable,
         text: &str,
     ) -> Result<u64, SqlError> {
-        let ts = parse_timestamp(text)
-            .ok_or_else(|| SqlError::cast_invalid(text, "STRING", "TIMESTAMP"))?
-            / 1000;
-        let history = storage::history(table, None).await?;
-        let fmt = |ms: i64| super::types::fmt_timestamp_iso(ms * 1000);
-        if let Some(newest) = history.first().and_then(|h| h.timestamp)
-            && ts > newest
-        {
-            return Err(SqlError::new(
-                "DELTA_TIMESTAMP_GREATER_THAN_COMMIT",
-                "42816",
-                format!(
-                    "The provided timestamp ({}) is after the latest version available to this table ({}). Please use a timestamp before or at {}.",
-                    fmt(ts),
-                    fmt(newest),
-                    fmt(newest)
-                ),
-            ));
-        }
-        match history
-            .iter()
-            .find(|h| h.timestamp.is_some_and(|t| t <= ts))
-        {
-            Some(h) => Ok(h.version),
-            None => {
-                let oldest = history.last().and_then(|h| h.timestamp).unwrap_or(0);
-                Err(SqlError::new(
-                    "DELTA_TIMESTAMP_EARLIER_THAN_COMMIT_RETENTION",
-                    "42816",
-                    format!(
-                        "The provided timestamp ({}) is before the earliest version available to this table ({}). Please use a timestamp after {}.",
-                        fmt(ts),
-                        fmt(oldest),
-                        fmt(oldest)
-                    ),
-                ))
-            }
-        }
+        let micros = parse_timestamp(text)
+            .ok_or_else(|| SqlError::cast_invalid(text, "STRING", "TIMESTAMP"))?;
+        storage::version_at(table, micros).await
     }
 
     /// Records a primary key (informational in Databricks, too) in the engine's own key.
