@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod projects;
 pub mod resources;
 pub mod scan;
+pub mod tag_events;
 pub mod tags;
 pub mod zerobus;
 
@@ -54,6 +55,8 @@ pub struct Gateway {
     pub view: Mutex<scan::LoadedView>,
     pub scans: Mutex<scan::ScanState>,
     pub zerobus: zerobus::ZerobusStore,
+    /// Every run-time change of a tag's value (see [`tag_events`]).
+    pub tag_events: tag_events::TagEvents,
     /// `http://127.0.0.1:port`, known once bound.
     pub base_url: OnceLock<String>,
 }
@@ -92,6 +95,7 @@ impl Gateway {
             view: Mutex::new(view),
             scans: Mutex::new(scan::ScanState::new(now)),
             zerobus,
+            tag_events: tag_events::TagEvents::default(),
             base_url: OnceLock::new(),
             config,
         })
