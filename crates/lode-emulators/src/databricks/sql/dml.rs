@@ -19,7 +19,8 @@ use super::front::{Checkpoints, spark_name};
 use super::storage::{self, Column, Commit};
 use super::types::{SqlType, Value, cast};
 use super::{ColumnMeta, ResultSet, SqlError, TableName};
-use super::{lakehouse, warehouse};
+use super::{inline_rows, lakehouse, warehouse};
+use deltalake::arrow::array::RecordBatch;
 
 /// The column that numbers the target's rows (1-based, insertion order) in DataFusion queries.
 const ROW: &str = "__lode_row";
@@ -239,8 +240,8 @@ impl Clause {
     }
 }
 
-/// The MERGE source as a relation under its alias, each row numbered, and that alias.
-fn numbered_source(source: &TableFactor) -> Result<(String, String), SqlError> {
+/// The alias the MERGE source's columns are qualified with.
+fn source_alias(source: &TableFactor) -> String {
     let alias = match source {
         TableFactor::Table { alias, name, .. } => alias
             .as_ref()
@@ -249,16 +250,52 @@ fn numbered_source(source: &TableFactor) -> Result<(String, String), SqlError> {
         TableFactor::Derived { alias, .. } => alias.as_ref().map(|a| a.name.clone()),
         _ => None,
     };
-    let alias = match alias {
+    match alias {
         Some(i) if i.quote_style.is_none() => i.value.to_lowercase(),
         Some(i) => i.value,
         None => "__lode_source".to_string(),
-    };
-    let sql = format!(
+    }
+}
+
+/// The MERGE source as a relation under its alias, each row numbered.
+fn numbered_source(source: &str, alias: &str) -> String {
+    format!(
         "(SELECT *, row_number() OVER () AS {SOURCE_ROW} FROM {source}) AS {}",
-        quoted_ident(&alias)
+        quoted_ident(alias)
+    )
+}
+
+/// A MERGE source that is a `VALUES` list of literals, as the table that reads its rows
+/// already converted (see [`inline_rows`]) under the same alias, and those rows.
+fn inline_source(
+    source: &TableFactor,
+    parameters: &[(String, Option<String>)],
+) -> Result<Option<(String, RecordBatch)>, SqlError> {
+    let TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(alias),
+        ..
+    } = source
+    else {
+        return Ok(None);
+    };
+    let SetExpr::Values(values) = &*subquery.body else {
+        return Ok(None);
+    };
+    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+        return Ok(None);
+    }
+    let Some(rows) = inline_rows::literal_batch(values, parameters)? else {
+        return Ok(None);
+    };
+    let mut alias = alias.clone();
+    alias.explicit = false;
+    let relation = format!(
+        "`{}`.`inline`.`source` AS {alias}",
+        lakehouse::STATEMENT_CATALOG
     );
-    Ok((sql, alias))
+    Ok(Some((relation, rows)))
 }
 
 impl Session<'_> {
@@ -273,6 +310,7 @@ impl Session<'_> {
                 &self.schema,
                 self.parameters,
                 &Checkpoints::new(),
+                self.statement_rows.as_ref(),
             )
             .await?;
         let (schema, batches) = warehouse::collect(df).await?;
@@ -295,12 +333,25 @@ impl Session<'_> {
             Some(names) => column_indexes(&cols, names)?,
             None => (0..cols.len()).collect(),
         };
-        let (_, data_names, data) = self
-            .query_rows(&insert_query(&name, &source, &targets, &cols)?)
-            .await?;
-        if data_names.len() != targets.len() {
+        let (data_width, data) = match inline_rows::insert_literal_rows(&source, self.parameters) {
+            Some(rows) => {
+                if let Some(row) = rows.iter().find(|r| r.len() != targets.len()) {
+                    let table_cols: Vec<String> =
+                        targets.iter().map(|i| cols[*i].name.clone()).collect();
+                    return Err(arity_error(&name, &table_cols, row.len()));
+                }
+                (targets.len(), rows)
+            }
+            None => {
+                let (_, data_names, data) = self
+                    .query_rows(&insert_query(&name, &source, &targets, &cols)?)
+                    .await?;
+                (data_names.len(), data)
+            }
+        };
+        if data_width != targets.len() {
             let table_cols: Vec<String> = targets.iter().map(|i| cols[*i].name.clone()).collect();
-            return Err(arity_error(&name, &table_cols, data_names.len()));
+            return Err(arity_error(&name, &table_cols, data_width));
         }
         let mut rows = Vec::with_capacity(data.len());
         for d in data {
@@ -491,13 +542,39 @@ impl Session<'_> {
     }
 
     pub(crate) async fn merge(&self, m: &Merge) -> Result<ResultSet, SqlError> {
+        let source_alias = source_alias(&m.source);
+        match inline_source(&m.source, self.parameters)? {
+            Some((relation, rows)) => {
+                let session = Session {
+                    engine: self.engine,
+                    catalog: self.catalog.clone(),
+                    schema: self.schema.clone(),
+                    parameters: self.parameters,
+                    statement_rows: Some(rows),
+                };
+                session.merge_from(m, &relation, &source_alias).await
+            }
+            None => {
+                self.merge_from(m, &m.source.to_string(), &source_alias)
+                    .await
+            }
+        }
+    }
+
+    /// MERGE with its source written as `source` (a relation under `source_alias`).
+    async fn merge_from(
+        &self,
+        m: &Merge,
+        source: &str,
+        source_alias: &str,
+    ) -> Result<ResultSet, SqlError> {
         let name = self.table_name(&m.target)?;
         let lock = self.engine.table_lock(&name);
         let _g = lock.lock().await;
         let mut loaded = self.load_table(&name, None).await?;
         let cols = loaded.columns.clone();
         let target_qualifier = qualifier(&m.target, m.target_alias.as_deref());
-        let (source_sql, source_alias) = numbered_source(&m.source)?;
+        let source_sql = numbered_source(source, source_alias);
 
         // `UPDATE SET *` / `INSERT *` take the source's columns by name.
         let source_columns: Vec<String> = if m
@@ -508,11 +585,12 @@ impl Session<'_> {
             let df = self
                 .engine
                 .plan_query(
-                    &format!("SELECT * FROM {}", m.source),
+                    &format!("SELECT * FROM {source}"),
                     &self.catalog,
                     &self.schema,
                     self.parameters,
                     &Checkpoints::new(),
+                    self.statement_rows.as_ref(),
                 )
                 .await?;
             df.schema()
@@ -614,15 +692,24 @@ impl Session<'_> {
                 action,
             });
         }
+        // An insert-only MERGE (only `WHEN NOT MATCHED` clauses) leaves every target row as it
+        // is, so, as in Delta, it appends the new rows and rewrites nothing: only the source
+        // rows need joining, and the target's rows need not be read.
+        let insert_only = clauses.iter().all(|c| c.kind == MergeKind::NotMatched);
         let sql = format!(
-            "SELECT {} FROM {} FULL OUTER JOIN {source_sql} ON ({})",
+            "SELECT {} FROM {} {} JOIN {source_sql} ON ({})",
             items.join(", "),
             numbered_target(&m.target, &target_qualifier),
+            if insert_only { "RIGHT" } else { "FULL OUTER" },
             m.on
         );
         let (_, _, joined) = self.query_rows(&sql).await?;
 
-        let target_rows = storage::read_rows(&loaded.table, &cols).await?;
+        let target_rows = if insert_only {
+            Vec::new()
+        } else {
+            storage::read_rows(&loaded.table, &cols).await?
+        };
         let has_matched = clauses.iter().any(|c| c.kind == MergeKind::Matched);
         // Per target row: how it matched, and the joined row to evaluate clauses on.
         let mut fate: Vec<Option<(MergeKind, usize)>> = vec![None; target_rows.len()];
@@ -634,6 +721,7 @@ impl Session<'_> {
                 source_rows = source_rows.max(s + 1);
             }
             match (t, s) {
+                (Some(_), _) if insert_only => {}
                 (Some(t), Some(_)) => {
                     let slot = fate
                         .get_mut(t)
@@ -718,7 +806,11 @@ impl Session<'_> {
         let deleted = matched_deleted + nmbs_deleted;
         let affected = updated + deleted + inserted;
         if affected > 0 {
-            let removed = storage::files(&loaded.table).await?.len();
+            let removed = if insert_only {
+                0
+            } else {
+                storage::files(&loaded.table).await?.len()
+            };
             let adds = storage::write_files(&loaded.table, &cols, &out).await?;
             let preds = |kind: MergeKind| {
                 let list: Vec<serde_json::Value> = clauses
@@ -762,7 +854,7 @@ impl Session<'_> {
                 not_matched_predicates: Vec::new(),
                 not_matched_by_source_predicates: Vec::new(),
             };
-            storage::commit_files(&mut loaded.table, adds, true, op, &commit).await?;
+            storage::commit_files(&mut loaded.table, adds, !insert_only, op, &commit).await?;
         }
         Ok(counts(
             &[

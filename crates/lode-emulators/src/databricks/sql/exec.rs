@@ -23,6 +23,9 @@ pub(crate) struct Session<'a> {
     pub catalog: String,
     pub schema: String,
     pub parameters: &'a [(String, Option<String>)],
+    /// A MERGE source's literal rows, readable as `__lode_statement.inline.source` (see
+    /// [`super::inline_rows`]).
+    pub statement_rows: Option<deltalake::arrow::array::RecordBatch>,
 }
 
 /// A loaded table at the version a statement reads.
@@ -176,6 +179,7 @@ impl<'a> Session<'a> {
             catalog: catalog.to_lowercase(),
             schema: schema.to_lowercase(),
             parameters,
+            statement_rows: None,
         }
     }
 

@@ -16,7 +16,8 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{
-    CatalogProvider, CatalogProviderList, MemTable, SchemaProvider, TableProvider,
+    CatalogProvider, CatalogProviderList, MemTable, MemoryCatalogProvider, MemorySchemaProvider,
+    SchemaProvider, TableProvider,
 };
 use deltalake::datafusion::common::Result;
 use futures::TryStreamExt;
@@ -26,10 +27,18 @@ use super::{SqlError, TableName, catalog, storage};
 
 pub(crate) const INFORMATION_SCHEMA: &str = "information_schema";
 
+/// The catalog that holds a statement's own rows (see [`Lakehouse::statement_rows`]). Catalog
+/// names Databricks accepts cannot start with `__`, so it never shadows a user's.
+pub(crate) const STATEMENT_CATALOG: &str = "__lode_statement";
+
 /// All catalogs under the data folder.
 #[derive(Debug)]
 pub(crate) struct Lakehouse {
     pub root: PathBuf,
+    /// Rows a statement carries inline (a large `VALUES` list), already converted to Arrow:
+    /// planning tens of thousands of literal rows as SQL costs DataFusion far more than
+    /// reading them as a table. Readable as `__lode_statement.inline.source`.
+    pub statement_rows: Option<Arc<dyn TableProvider>>,
 }
 
 impl CatalogProviderList for Lakehouse {
@@ -50,6 +59,9 @@ impl CatalogProviderList for Lakehouse {
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
         let name = name.to_lowercase();
+        if name == STATEMENT_CATALOG {
+            return self.statement_rows.clone().map(statement_catalog);
+        }
         self.root
             .join(&name)
             .join(catalog::CATALOG_FILE)
@@ -61,6 +73,15 @@ impl CatalogProviderList for Lakehouse {
                 }) as _
             })
     }
+}
+
+fn statement_catalog(rows: Arc<dyn TableProvider>) -> Arc<dyn CatalogProvider> {
+    let schema = MemorySchemaProvider::new();
+    let catalog = MemoryCatalogProvider::new();
+    // Both registrations are into fresh in-memory providers, which accept any name.
+    let _ = schema.register_table("source".into(), rows);
+    let _ = catalog.register_schema("inline", Arc::new(schema));
+    Arc::new(catalog)
 }
 
 #[derive(Debug)]

@@ -65,6 +65,7 @@ mod error;
 mod exec;
 mod front;
 mod functions;
+mod inline_rows;
 mod lakehouse;
 mod parser;
 mod refresh;

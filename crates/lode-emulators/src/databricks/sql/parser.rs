@@ -50,7 +50,7 @@ pub(crate) fn parse(sql: &str, params: &[(String, Option<String>)]) -> Result<St
 
 /// A string literal's text as written (see [`parse`]) with Spark's escapes applied: `\'`,
 /// `\\`, `\n`, `\t`, `\r`, `\0`, a doubled quote; any other `\x` is `x`.
-fn unescape(raw: &str, quote: char) -> String {
+pub(crate) fn unescape(raw: &str, quote: char) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {

@@ -347,6 +347,11 @@ pub(crate) fn arrow_schema(cols: &[Column]) -> SchemaRef {
     ))
 }
 
+/// Rows already cast to the column types as one Arrow batch with those columns.
+pub(crate) fn record_batch(cols: &[Column], rows: &[Vec<Value>]) -> Result<RecordBatch, SqlError> {
+    batch(arrow_schema(cols), cols, rows)
+}
+
 /// Builds a batch from rows already cast to the column types (the executor guarantees it).
 fn batch(schema: SchemaRef, cols: &[Column], rows: &[Vec<Value>]) -> Result<RecordBatch, SqlError> {
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());

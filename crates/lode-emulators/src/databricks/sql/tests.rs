@@ -1455,3 +1455,93 @@ async fn backslash_escapes_survive_the_dml_round_trip() {
     let meta = e.get_table("main", "default", "q").await.unwrap().unwrap();
     assert_eq!(meta.comment.as_deref(), Some("it's"));
 }
+
+/// Literal `VALUES` rows skip DataFusion's planner (`inline_rows`); the table they produce must
+/// be exactly what the engine makes of the same rows when one cell is an expression and the
+/// whole list goes through DataFusion.
+#[tokio::test]
+async fn literal_values_rows_land_exactly_as_the_engine_would_write_them() {
+    let (_d, e) = engine();
+    let columns = "(id INT NOT NULL, name STRING, capacity DOUBLE, price DECIMAL(10,2), opened DATE, \
+                   seen TIMESTAMP, active BOOLEAN, delta BIGINT)";
+    // The first row differs only in its last cell: `-3` literal against `0 - 3` computed.
+    let rows_sql = |last: &str| {
+        format!(
+            "(1, 'it\\'s', 11.5, 2.5, DATE '2026-01-02', TIMESTAMP '2026-01-02 03:04:05', true, {last}), \
+             (2, NULL, 20, -7.25, NULL, NULL, false, 9000000000), \
+             (3, 'Plant \\\\C', 1e3, 0, DATE '2020-02-29', TIMESTAMP '2026-12-07T10:00:00Z', NULL, NULL)"
+        )
+    };
+    for (table, last) in [("fast", "-3"), ("engine", "0 - 3")] {
+        run(&e, &format!("CREATE TABLE {table} {columns}")).await;
+        run(
+            &e,
+            &format!(
+                "MERGE INTO {table} AS t USING (VALUES {}) AS s(id, name, capacity, price, opened, seen, active, delta) \
+                 ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+                rows_sql(last)
+            ),
+        )
+        .await;
+        run(
+            &e,
+            &format!(
+                "INSERT INTO {table} VALUES {}",
+                rows_sql(last)
+                    .replace("(1,", "(11,")
+                    .replace("(2,", "(12,")
+                    .replace("(3,", "(13,")
+            ),
+        )
+        .await;
+    }
+    let fast = run(&e, "SELECT * FROM fast ORDER BY id").await;
+    let engine_rows = run(&e, "SELECT * FROM engine ORDER BY id").await;
+    assert_eq!(rows(&fast), rows(&engine_rows));
+    assert_eq!(rows(&fast).len(), 6);
+    assert_eq!(rows(&fast)[0][1], "it's");
+    assert_eq!(rows(&fast)[2][1], r"Plant \C");
+    // A literal that does not fit its column fails the same way on both paths.
+    let fast_err = fail(
+        &e,
+        "INSERT INTO fast (id, opened) VALUES (20, 'not a date')",
+    )
+    .await;
+    let engine_err = fail(
+        &e,
+        "INSERT INTO engine (id, opened) VALUES (20 + 0, 'not a date')",
+    )
+    .await;
+    assert_eq!(fast_err.error_class, engine_err.error_class);
+}
+
+/// An insert-only MERGE appends, as Delta's does: the target's files stay, only the new rows
+/// are written. (The seed staging table takes one such MERGE per batch; rewriting it whole each
+/// time made a large seed quadratic.)
+#[tokio::test]
+async fn an_insert_only_merge_appends_and_removes_no_file() {
+    let (_d, e) = engine();
+    run(&e, "CREATE TABLE t (id INT, name STRING)").await;
+    run(&e, "INSERT INTO t VALUES (1, 'a'), (2, 'b')").await;
+    let r = run(
+        &e,
+        "MERGE INTO t USING (VALUES (2, 'B'), (3, 'c')) AS s(id, name) ON t.id = s.id \
+         WHEN NOT MATCHED THEN INSERT *",
+    )
+    .await;
+    assert_eq!(rows(&r), s(&[&["1", "0", "0", "1"]]));
+    let data = run(&e, "SELECT id, name FROM t ORDER BY id").await;
+    assert_eq!(rows(&data), s(&[&["1", "a"], &["2", "b"], &["3", "c"]]));
+    let h = run(&e, "DESCRIBE HISTORY t").await;
+    let metrics_at = h
+        .columns
+        .iter()
+        .position(|c| c.name == "operationMetrics")
+        .unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_str(h.rows[0][metrics_at].as_deref().unwrap()).unwrap();
+    assert_eq!(metrics["numTargetFilesRemoved"], "0");
+    assert_eq!(metrics["numTargetRowsInserted"], "1");
+    assert_eq!(metrics["numTargetRowsCopied"], "0");
+    assert_eq!(history(&e, "t").await[0].1, "MERGE");
+}

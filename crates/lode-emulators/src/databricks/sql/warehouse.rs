@@ -15,6 +15,7 @@ use deltalake::arrow::array::{Array, ArrayRef, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use deltalake::datafusion::catalog::MemTable;
 use deltalake::datafusion::common::{DataFusionError, SchemaError};
 use deltalake::datafusion::execution::SessionStateBuilder;
 use deltalake::datafusion::execution::session_state::SessionState;
@@ -46,6 +47,7 @@ pub(crate) fn base_state(root: &std::path::Path) -> SessionState {
         .with_default_features()
         .with_catalog_list(Arc::new(Lakehouse {
             root: root.to_path_buf(),
+            statement_rows: None,
         }))
         // delta-rs writes planned in this session need Delta's planner.
         .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
@@ -62,7 +64,27 @@ impl SqlEngine {
     /// `catalog`.`schema`: every table of every catalog, `information_schema`, the
     /// Databricks functions. Use it for anything [`SqlEngine::query`] does not cover.
     pub fn session(&self, catalog: &str, schema: &str) -> SessionContext {
+        self.session_with_rows(catalog, schema, None)
+    }
+
+    /// [`SqlEngine::session`] in which `__lode_statement.inline.source` reads `rows`.
+    fn session_with_rows(
+        &self,
+        catalog: &str,
+        schema: &str,
+        rows: Option<&RecordBatch>,
+    ) -> SessionContext {
         let mut state = self.query_state.clone();
+        if let Some(rows) = rows {
+            let table = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]])
+                .expect("a batch always matches its own schema");
+            state = SessionStateBuilder::new_from_existing(state)
+                .with_catalog_list(Arc::new(Lakehouse {
+                    root: self.root.clone(),
+                    statement_rows: Some(Arc::new(table)),
+                }))
+                .build();
+        }
         let options = state.config_mut().options_mut();
         options.catalog.default_catalog = catalog.to_lowercase();
         options.catalog.default_schema = schema.to_lowercase();
@@ -79,7 +101,7 @@ impl SqlEngine {
         schema: &str,
         checkpoints: &Checkpoints,
     ) -> Result<DataFrame, SqlError> {
-        self.plan_query(sql, catalog, schema, &[], checkpoints)
+        self.plan_query(sql, catalog, schema, &[], checkpoints, None)
             .await
     }
 
@@ -102,6 +124,7 @@ impl SqlEngine {
         schema: &str,
         parameters: &[(String, Option<String>)],
         checkpoints: &Checkpoints,
+        statement_rows: Option<&RecordBatch>,
     ) -> Result<DataFrame, SqlError> {
         let (catalog, schema) = (catalog.to_lowercase(), schema.to_lowercase());
         let statement = front::parse(sql, parameters, checkpoints, &catalog, &schema)
@@ -110,7 +133,7 @@ impl SqlEngine {
         {
             return Err(SqlError::syntax(sql.split_whitespace().next()));
         }
-        let ctx = self.session(&catalog, &schema);
+        let ctx = self.session_with_rows(&catalog, &schema, statement_rows);
         let plan = ctx
             .state()
             .statement_to_plan(statement)
@@ -130,7 +153,7 @@ impl SqlEngine {
         parameters: &[(String, Option<String>)],
     ) -> Result<ResultSet, SqlError> {
         let df = self
-            .plan_query(sql, catalog, schema, parameters, &Checkpoints::new())
+            .plan_query(sql, catalog, schema, parameters, &Checkpoints::new(), None)
             .await?;
         let (schema_ref, batches) = collect(df)
             .await
