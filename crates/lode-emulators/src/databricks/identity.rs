@@ -1,5 +1,8 @@
 //! Who the caller is: SCIM `Me`, and OAuth machine-to-machine (client credentials) with the
-//! discovery document and token endpoint the Databricks SDKs use. Tokens it issues expire.
+//! discovery document and token endpoint the Databricks SDKs use. Tokens it issues expire. A
+//! token asked for with `authorization_details` (what the Zerobus SDKs send: Unity Catalog
+//! privileges on one table) carries that scope, and Zerobus Ingest writes only to the tables
+//! its scope grants `MODIFY` on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,19 +22,35 @@ use super::Shared;
 /// How long an issued OAuth token is valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// One issued token: when it expires, and the tables it may write when it was asked for with
+/// `authorization_details` (`None`: a workspace-wide token).
+struct IssuedToken {
+    expiry: Instant,
+    writable_tables: Option<Vec<String>>,
+}
+
 /// OAuth access tokens issued by the token endpoint.
 #[derive(Default)]
 pub struct IssuedTokens {
-    tokens: Mutex<HashMap<String, Instant>>,
+    tokens: Mutex<HashMap<String, IssuedToken>>,
 }
 
 impl IssuedTokens {
+    /// A workspace-wide token (`scope=all-apis`).
     pub fn issue(&self) -> String {
+        self.issue_scoped(None)
+    }
+
+    /// A token limited to writing `writable_tables` (lower-case `catalog.schema.table`).
+    pub fn issue_scoped(&self, writable_tables: Option<Vec<String>>) -> String {
         let token = format!("dapi-oauth-{}", super::hex_id());
-        self.tokens
-            .lock()
-            .expect("token lock")
-            .insert(token.clone(), Instant::now() + TOKEN_LIFETIME);
+        self.tokens.lock().expect("token lock").insert(
+            token.clone(),
+            IssuedToken {
+                expiry: Instant::now() + TOKEN_LIFETIME,
+                writable_tables,
+            },
+        );
         token
     }
 
@@ -40,8 +59,39 @@ impl IssuedTokens {
             .lock()
             .expect("token lock")
             .get(token)
-            .is_some_and(|expiry| *expiry > Instant::now())
+            .is_some_and(|issued| issued.expiry > Instant::now())
     }
+
+    /// Whether `token` may write `table` (lower-case `catalog.schema.table`): any token but a
+    /// table-scoped one whose scope leaves the table out.
+    pub fn may_write(&self, token: &str, table: &str) -> bool {
+        match self.tokens.lock().expect("token lock").get(token) {
+            Some(IssuedToken {
+                writable_tables: Some(tables),
+                ..
+            }) => tables.iter().any(|t| t == table),
+            _ => true,
+        }
+    }
+}
+
+/// The tables an `authorization_details` grant lets its token write: the `TABLE` entries of
+/// type `unity_catalog_privileges` that list `MODIFY` (the Zerobus SDKs ask for `SELECT` and
+/// `MODIFY` on the target table, `USE CATALOG` and `USE SCHEMA` on its parents).
+fn writable_tables(details: &str) -> Result<Vec<String>, String> {
+    let entries: Vec<Value> = serde_json::from_str(details)
+        .map_err(|e| format!("authorization_details is not a JSON array: {e}"))?;
+    Ok(entries
+        .iter()
+        .filter(|e| e["type"] == "unity_catalog_privileges" && e["object_type"] == "TABLE")
+        .filter(|e| {
+            e["privileges"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p == "MODIFY"))
+        })
+        .filter_map(|e| e["object_full_path"].as_str())
+        .map(str::to_lowercase)
+        .collect())
 }
 
 pub fn routes() -> Router<Shared> {
@@ -129,18 +179,30 @@ async fn token(
             form.get("client_secret")?.clone(),
         ))
     });
-    match (&workspace.config.oauth_client, presented) {
-        (Some(expected), Some(presented)) if *expected == presented => Json(json!({
-            "access_token": workspace.tokens.issue(),
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME.as_secs(),
-            "scope": form.get("scope").cloned().unwrap_or_else(|| "all-apis".into()),
-        }))
-        .into_response(),
-        _ => oauth_error(
+    let authenticated = matches!(
+        (&workspace.config.oauth_client, &presented),
+        (Some(expected), Some(presented)) if expected == presented
+    );
+    if !authenticated {
+        return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "Client authentication failed",
-        ),
+        );
     }
+    let scope = match form
+        .get("authorization_details")
+        .map(|d| writable_tables(d))
+    {
+        None => None,
+        Some(Ok(tables)) => Some(tables),
+        Some(Err(why)) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why),
+    };
+    Json(json!({
+        "access_token": workspace.tokens.issue_scoped(scope),
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME.as_secs(),
+        "scope": form.get("scope").cloned().unwrap_or_else(|| "all-apis".into()),
+    }))
+    .into_response()
 }

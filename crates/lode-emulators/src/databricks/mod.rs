@@ -1,7 +1,8 @@
 //! The Databricks workspace emulator: an axum app serving the REST routes `lode`'s provider
 //! calls — and that any standard Databricks client uses for them — with the real APIs' JSON
 //! shapes, status codes and error bodies. Everything persists under one data folder: workspace
-//! files as files, tables as real Delta tables (`sql`), the rest as small JSON documents.
+//! files as files, tables as real Delta tables (`sql`), the rest as small JSON documents. The
+//! same server is the workspace's Zerobus Ingest endpoint (`zerobus_ingest`).
 
 pub mod catalog;
 pub mod genie;
@@ -12,6 +13,7 @@ pub mod pipelines;
 pub mod sql;
 pub mod store;
 pub mod workspace;
+pub mod zerobus_ingest;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -244,6 +246,7 @@ pub fn router(workspace: Shared) -> Router {
         .merge(catalog::routes())
         .merge(pipelines::routes())
         .merge(genie::routes())
+        .merge(zerobus_ingest::routes())
         .fallback(|request: Request| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

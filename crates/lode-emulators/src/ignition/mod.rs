@@ -13,6 +13,7 @@ pub mod scan;
 pub mod tag_events;
 pub mod tags;
 pub mod zerobus;
+pub mod zerobus_stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,6 +44,10 @@ pub struct GatewayConfig {
     pub port: u16,
     /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
     pub faults: Option<Arc<crate::faults::Faults>>,
+    /// Whether the gateway is live for the Zerobus connector: its enabled configuration then
+    /// streams the selected tags' changes to Databricks ([`zerobus_stream`]). Off, the
+    /// connector's settings are only stored, as before the stack could run.
+    pub stream_zerobus: bool,
 }
 
 /// Shared state of one running gateway.
@@ -55,6 +60,8 @@ pub struct Gateway {
     pub view: Mutex<scan::LoadedView>,
     pub scans: Mutex<scan::ScanState>,
     pub zerobus: zerobus::ZerobusStore,
+    /// The Zerobus connector's running stream, when the gateway is live.
+    pub zerobus_stream: zerobus_stream::ZerobusStream,
     /// Every run-time change of a tag's value (see [`tag_events`]).
     pub tag_events: tag_events::TagEvents,
     /// `http://127.0.0.1:port`, known once bound.
@@ -95,6 +102,7 @@ impl Gateway {
             view: Mutex::new(view),
             scans: Mutex::new(scan::ScanState::new(now)),
             zerobus,
+            zerobus_stream: Default::default(),
             tag_events: tag_events::TagEvents::default(),
             base_url: OnceLock::new(),
             config,
@@ -114,6 +122,22 @@ impl Gateway {
     pub fn view(&self) -> std::sync::MutexGuard<'_, scan::LoadedView> {
         self.view.lock().expect("gateway view lock")
     }
+
+    /// Starts the Zerobus stream the stored configuration asks for, as the module does when the
+    /// gateway starts. Runs inside the gateway's runtime.
+    pub fn start_zerobus_stream(&self) {
+        self.zerobus.apply_to(
+            &self.zerobus_stream,
+            self.config.stream_zerobus,
+            &self.tag_events,
+        );
+    }
+}
+
+/// The work a gateway does besides answering requests: the Zerobus stream of a live gateway.
+fn background_tasks(gateway: &Shared) -> Vec<crate::server::BackgroundTask> {
+    let gateway = gateway.clone();
+    vec![Box::pin(async move { gateway.start_zerobus_stream() })]
 }
 
 /// An error in the shape the gateway's data API answers with:
@@ -343,10 +367,11 @@ pub fn start(config: GatewayConfig) -> Result<RunningGateway, StartGatewayError>
     let gateway = Arc::new(Gateway::open(config)?);
     let _ = gateway.base_url.set(url.clone());
     let app = router(gateway.clone());
+    let tasks = background_tasks(&gateway);
     Ok(RunningGateway {
         url,
         gateway,
-        _server: crate::server::serve_in_background("ignition-emulator", listener, app),
+        _server: crate::server::serve_in_background_with("ignition-emulator", listener, app, tasks),
         _folder: None,
     })
 }
@@ -369,10 +394,16 @@ pub fn serve_folder(
     let gateway = Arc::new(Gateway::open(config)?);
     let _ = gateway.base_url.set(tenancy.url.clone());
     let app = router(gateway.clone());
+    let tasks = background_tasks(&gateway);
     Ok(Serving::Own(RunningGateway {
         url: tenancy.url,
         gateway,
-        _server: crate::server::serve_in_background("ignition-emulator", tenancy.listener, app),
+        _server: crate::server::serve_in_background_with(
+            "ignition-emulator",
+            tenancy.listener,
+            app,
+            tasks,
+        ),
         _folder: Some(tenancy.lock),
     }))
 }
@@ -423,6 +454,7 @@ pub(crate) mod test_support {
             read_only_token: Some(READ_ONLY.into()),
             port: 0,
             faults: None,
+            stream_zerobus: false,
         })
         .unwrap();
         (dir, running)
@@ -541,6 +573,7 @@ mod tests {
             read_only_token: None,
             port: 0,
             faults: None,
+            stream_zerobus: false,
         })
         .unwrap();
         assert_eq!(
@@ -565,6 +598,7 @@ mod tests {
             read_only_token: None,
             port: 0,
             faults: None,
+            stream_zerobus: false,
         };
         let claim = crate::data_folder::Claim {
             command: "test".into(),

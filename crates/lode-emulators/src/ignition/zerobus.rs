@@ -5,6 +5,10 @@
 //! 400 `{"success": false, "error": "validation_failed", "details": [...]}`, and the small
 //! diagnostic/ingest endpoints. The module keeps its settings in the gateway's internal
 //! database, not under `data/config`; the emulator keeps them in `<data_dir>/.zerobus/`.
+//! Saving settings brings the running stream of a live gateway in line with them
+//! ([`super::zerobus_stream`]); `GET /health` adds the stream's state and counters to the
+//! module's `{"status", "enabled"}`, and `GET /diagnostics` is the module's text report with
+//! the stream's numbers and last error.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,6 +23,8 @@ use serde_json::{Map, Value, json};
 
 use super::Shared;
 use super::scan::gson_string;
+use super::tag_events::TagEvents;
+use super::zerobus_stream::{StreamStatus, ZerobusStream, wants_stream};
 use lode_wire::ignition::data_dir::write_atomic;
 
 #[derive(Clone, Copy)]
@@ -132,6 +138,13 @@ impl ZerobusStore {
 
     pub fn get(&self) -> Value {
         self.config.lock().expect("zerobus config lock").clone()
+    }
+
+    /// Brings `stream` in line with the stored configuration, under the store's lock so that
+    /// concurrent saves reach the stream in the order they were stored.
+    pub fn apply_to(&self, stream: &ZerobusStream, live: bool, events: &TagEvents) {
+        let stored = self.config.lock().expect("zerobus config lock");
+        stream.apply(&stored, live, events);
     }
 }
 
@@ -492,7 +505,127 @@ fn post_config(gateway: &Shared, body: &[u8]) -> Response {
         );
     }
     *stored = config;
+    // A changed configuration restarts the stream with it; a disabled one stops it.
+    gateway
+        .zerobus_stream
+        .apply(&stored, gateway.config.stream_zerobus, &gateway.tag_events);
     json_response(StatusCode::OK, &json!({"success": true}))
+}
+
+/// Why an enabled-looking connector streams nothing, if it does not.
+fn idle_reason(config: &Value, live: bool) -> Option<&'static str> {
+    let enabled = config
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !enabled {
+        Some("disabled")
+    } else if !wants_stream(config) {
+        Some("zerobus sink off")
+    } else if !live {
+        Some("not live")
+    } else {
+        None
+    }
+}
+
+/// `GET /health`: the module's `{"status": "ok", "enabled"}`, plus the stream's state and
+/// counters (the emulator's additions, named after the module's diagnostics).
+fn health(config: &Value, live: bool, stream: &StreamStatus) -> Value {
+    let enabled = config
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let counters = &stream.counters;
+    let mut health = json!({
+        "status": "ok",
+        "enabled": enabled,
+        "state": idle_reason(config, live).unwrap_or("streaming"),
+        "running": stream.running,
+        "connected": stream.connected,
+        "targetTable": stream.target_table,
+        "eventsReceived": counters.events_received,
+        "eventsFiltered": counters.events_filtered,
+        "recordsSent": counters.records_sent,
+        "recordsAcknowledged": counters.records_acknowledged,
+        "recordsFailed": counters.records_failed,
+        "recordsDropped": counters.records_dropped,
+        "recordsQueued": stream.queued,
+        "batchesAcknowledged": counters.batches_acknowledged,
+    });
+    // Gson leaves null fields out.
+    if let Some(error) = &stream.last_error {
+        health["lastError"] = json!(error);
+    }
+    health
+}
+
+/// `GET /diagnostics`: the module's text report (its three sections and labels), from the
+/// stream's state.
+fn diagnostics(config: &Value, live: bool, stream: &StreamStatus) -> String {
+    let enabled = config
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let counters = &stream.counters;
+    let mut text = format!("=== Zerobus Module Diagnostics ===\nModule Enabled: {enabled}\n");
+    match idle_reason(config, live) {
+        Some("disabled") => text.push_str("Streaming: off (the module is disabled)\n"),
+        Some("not live") => text.push_str(
+            "Streaming: off (the gateway emulator is not live: it runs no tag subscriptions)\n",
+        ),
+        Some(_) => text.push_str("Streaming: off (enableZerobusSink is false)\n"),
+        None => text.push_str("Streaming: on\n"),
+    }
+    text.push_str("\n=== Zerobus Client Diagnostics ===\n");
+    text.push_str(&format!(
+        "Initialized: {}\nConnected: {}\nEndpoint: {}\nTarget Table: {}\n",
+        stream.running, stream.connected, stream.endpoint, stream.target_table
+    ));
+    text.push_str(&format!(
+        "Total Events Sent: {}\nTotal Batches Sent: {}\nTotal Failures: {}\n",
+        counters.records_acknowledged, counters.batches_acknowledged, counters.send_failures
+    ));
+    text.push_str(&format!(
+        "Records Sent: {}\nRecords Acknowledged: {}\nRecords Failed: {}\n",
+        counters.records_sent, counters.records_acknowledged, counters.records_failed
+    ));
+    match stream.last_acknowledged_ms {
+        Some(at) => text.push_str(&format!(
+            "Last Successful Send: {} seconds ago\n",
+            (super::now_ms() - at).max(0) / 1000
+        )),
+        None => text.push_str("Last Successful Send: Never\n"),
+    }
+    if let Some(error) = &stream.last_error {
+        text.push_str(&format!("Last Error: {error}\n"));
+    }
+    text.push_str("\n=== Event Processing Service Diagnostics ===\n");
+    text.push_str(&format!(
+        "Running: {}\nBuffer: in-memory\nQueue Size: {}/{}\n",
+        stream.running, stream.queued, stream.max_queue_size
+    ));
+    text.push_str(&format!(
+        "Total Events Received: {}\nTotal Events Dropped: {}\n",
+        counters.events_received, counters.records_dropped
+    ));
+    text.push_str(&format!(
+        "Compression Mode (effective): {}\nEvents Filtered (deadband/on-change): {}\n",
+        if stream.compression_mode.is_empty() {
+            "NONE"
+        } else {
+            &stream.compression_mode
+        },
+        counters.events_filtered
+    ));
+    text.push_str(&format!(
+        "Batch Size: {}\nFlush Interval: {}ms\nDirect Subscriptions: {}\n",
+        stream.batch_size, stream.flush_interval_ms, stream.selection
+    ));
+    for note in &stream.notes {
+        text.push_str(&format!("Not emulated: {note}\n"));
+    }
+    text
 }
 
 fn batch_counts(enabled: bool, received: usize) -> Value {
@@ -516,18 +649,15 @@ async fn servlet(
     let not_found = || json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
     match method {
         Method::GET => match path.as_str() {
-            "/" | "/health" => {
-                json_response(StatusCode::OK, &json!({"status": "ok", "enabled": enabled}))
-            }
+            "/" | "/health" => json_response(
+                StatusCode::OK,
+                &health(&config, gateway.config.stream_zerobus, &gateway.zerobus_stream.status()),
+            ),
             "/config" => json_response(StatusCode::OK, &masked(&config)),
             "/diagnostics" => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "text/plain")],
-                format!(
-                    "=== Zerobus Module Diagnostics (emulator) ===\nModule Enabled: {enabled}\n\
-                     Target Table: {}\nEvents sent: 0\n",
-                    config.get("targetTable").and_then(Value::as_str).unwrap_or("")
-                ),
+                diagnostics(&config, gateway.config.stream_zerobus, &gateway.zerobus_stream.status()),
             )
                 .into_response(),
             "/metrics/compression" => json_response(StatusCode::OK, &json!({"available": false})),
@@ -629,7 +759,9 @@ mod tests {
             .unwrap()
             .json()
             .unwrap();
-        assert_eq!(health, json!({"status": "ok", "enabled": false}));
+        assert_eq!(health["status"], "ok");
+        assert_eq!(health["enabled"], false);
+        assert_eq!(health["state"], "disabled");
         let defaults = config(&gateway);
         assert_eq!(defaults["oauthClientSecret"], "");
         assert_eq!(defaults["sourceSystemId"], "ignition-gateway");

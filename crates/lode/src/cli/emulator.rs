@@ -89,6 +89,7 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
                 read_only_token: None,
                 port,
                 faults: faults.clone(),
+                stream_zerobus: false,
             };
             let offer = args.ignition_token == LOCAL_GATEWAY_TOKEN;
             let serving = lode_emulators::ignition::serve_folder(config, &claim(offer))

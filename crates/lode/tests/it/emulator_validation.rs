@@ -213,6 +213,7 @@ impl Gateway {
             read_only_token: None,
             port: 0,
             faults: Default::default(),
+            stream_zerobus: false,
         })
         .expect("the gateway emulator starts");
         Gateway {

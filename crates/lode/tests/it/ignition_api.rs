@@ -119,6 +119,7 @@ fn gateway_refusals_carry_the_gateways_message() {
         read_only_token: Some("viewer:secret".into()),
         port: 0,
         faults: None,
+        stream_zerobus: false,
     })
     .unwrap();
     let client = GatewayClient::new(&running.url, "ci:secret").unwrap();

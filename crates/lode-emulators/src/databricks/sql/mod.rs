@@ -25,6 +25,8 @@
 //! after a version ([`Checkpoints`]). [`SqlEngine::query_batches`] collects it to an Arrow
 //! schema and batches, [`SqlEngine::session`] gives a `SessionContext` with the same catalog
 //! and functions. Errors are [`SqlError`]s with Databricks' error classes.
+//! [`SqlEngine::append_json_records`] is Zerobus Ingest's write path: JSON records checked
+//! against an existing table and appended as one commit ([`json_records`]).
 //!
 //! Supported statements (keywords in any case; names plain or back-quoted, 1 to 3 parts,
 //! resolved with the request's catalog and schema; `:name` parameters; `--` and `/* */`
@@ -66,6 +68,7 @@ mod exec;
 mod front;
 mod functions;
 mod inline_rows;
+mod json_records;
 mod lakehouse;
 mod parser;
 mod refresh;
@@ -76,6 +79,7 @@ mod types;
 mod warehouse;
 
 pub use front::Checkpoints;
+pub use json_records::{AppendRecordsError, AppendedRecords, RecordMismatch};
 pub use refresh::{RefreshMode, databricks_type, declared_type};
 
 use std::collections::{BTreeMap, HashMap};
