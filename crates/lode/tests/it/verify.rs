@@ -635,6 +635,20 @@ fn issue_16_the_latency_check_fails_when_no_telemetry_arrived_in_its_window() {
         result["message"].as_str().unwrap(),
         "shows none of the 2 tags with telemetry in the last 15 minutes",
     );
+
+    // A gold table without the columns the check compares cannot be measured: an error that
+    // says what the check needs.
+    repo.edit(
+        "checks/databricks.yaml",
+        "gold_table: ${var.catalog}.${var.schema}.ot_telemetry_gold",
+        "gold_table: ${var.catalog}.${var.schema}.equipment_master",
+    );
+    let result = latency_result(&repo, 1);
+    assert_eq!(result["status"], "ERROR", "{result}");
+    assert_contains(
+        result["message"].as_str().unwrap(),
+        "(a latency check reads `tag_path` and `last_event_time` of main.mining_demo.equipment_master, `tag_path` of main.mining_demo.ot_telemetry_bronze;",
+    );
 }
 
 /// Issue #16: latency checks that cannot work are refused when the manifests load, each
