@@ -12,6 +12,10 @@
 -- Ignition alarm on the tag was active; WARNING when it reached 80 % of alarm_limit; else NORMAL.
 -- operating_status: the last Status value (RUNNING, IDLE, FAULT) the equipment reported at or
 -- before the end of the window; Status is only sent when it changes, so it is carried forward.
+--
+-- tag_path and last_event_time say which Ignition tag a row comes from and the newest value
+-- change it holds: the demo's `latency` check compares them with the bronze table to measure how
+-- far gold trails the data that has arrived (docs/manifests.md, `check`).
 
 CREATE OR REFRESH MATERIALIZED VIEW ot_telemetry_gold (
   equipment_id STRING NOT NULL COMMENT 'Asset id, e.g. CR_002',
@@ -33,7 +37,9 @@ CREATE OR REFRESH MATERIALIZED VIEW ot_telemetry_gold (
   alarm_limit DOUBLE COMMENT 'Alarm limit that applies to this metric; null when the metric has none',
   critical_limit DOUBLE COMMENT 'Critical limit that applies to this metric; null when the metric or class has none',
   max_alarm_priority INT COMMENT 'Highest Ignition alarm priority seen in the window (0 Diagnostic to 4 Critical)',
-  operating_status STRING COMMENT 'Last reported operating status of the equipment: RUNNING, IDLE or FAULT'
+  operating_status STRING COMMENT 'Last reported operating status of the equipment: RUNNING, IDLE or FAULT',
+  tag_path STRING COMMENT 'Ignition tag the metric comes from, e.g. [default]Mining/Equipment/CR_002/Vibration_MM_S',
+  last_event_time TIMESTAMP COMMENT 'When the newest value in the window changed, gateway clock, UTC: how far gold has caught up with the tag'
 )
 COMMENT 'Equipment telemetry in 1-minute windows with limits, condition status and operating status; source for Genie and monitoring'
 TBLPROPERTIES ('quality' = 'gold')
@@ -41,6 +47,7 @@ AS WITH readings AS (
   SELECT
     equipment_id,
     metric,
+    tag_path,
     event_time,
     date_trunc('MINUTE', event_time) AS window_start,
     CASE WHEN data_type = 'BOOLEAN' THEN CAST(boolean_value AS DOUBLE) ELSE numeric_value END AS value,
@@ -60,7 +67,9 @@ metric_windows AS (
     max_by(value, event_time) AS last_value,
     bool_or(ignition_alarm) AS ignition_alarm,
     max(alarm_priority) AS max_alarm_priority,
-    count(*) AS sample_count
+    count(*) AS sample_count,
+    max(tag_path) AS tag_path,
+    max(event_time) AS last_event_time
   FROM readings
   GROUP BY equipment_id, metric, window_start
 ),
@@ -149,7 +158,9 @@ SELECT
   l.alarm_limit,
   l.critical_limit,
   l.max_alarm_priority,
-  o.operating_status
+  o.operating_status,
+  l.tag_path,
+  l.last_event_time
 FROM limited AS l
 LEFT JOIN operating_status AS o
   ON o.equipment_id = l.equipment_id AND o.window_start = l.window_start;

@@ -75,7 +75,7 @@ pub struct StopMarker {
 pub struct StatusReport {
     pub environment: String,
     /// Every system answers, the state reads, the environment is not stopped, and no
-    /// pipeline or freshness check of severity `error` fails.
+    /// pipeline, freshness or latency check of severity `error` fails.
     pub healthy: bool,
     pub connections: Vec<SystemHealth>,
     pub pipelines: Vec<PipelineHealth>,
@@ -374,7 +374,7 @@ fn refresh_requests(
         .collect()
 }
 
-/// The manifests' pipeline and freshness checks (the same measurement `lode verify` makes, so
+/// The manifests' pipeline, freshness and latency checks (the same measurement `lode verify` makes, so
 /// status and verify never disagree), within the deadline.
 fn health_checks(
     access: &Arc<StateAccess>,
@@ -390,7 +390,7 @@ fn health_checks(
         .filter(|c| {
             matches!(
                 c.spec.check_type,
-                CheckType::PipelineState | CheckType::Freshness
+                CheckType::PipelineState | CheckType::Freshness | CheckType::Latency
             )
         })
         .cloned()
@@ -406,7 +406,7 @@ fn health_checks(
     });
     ran.unwrap_or_else(|| {
         problems.push(format!(
-            "the pipeline and freshness checks took longer than {} s",
+            "the pipeline, freshness and latency checks took longer than {} s",
             timeout.as_secs_f64()
         ));
         Vec::new()

@@ -13,8 +13,8 @@ use crate::app::status::{DEFAULT_TIMEOUT, StatusReport};
 /// Show the environment's health: connections, pipelines, Genie, drift, lock, last apply, the
 /// emergency stop. Works while a system is down (each is asked with a short deadline), while
 /// the lock is held and while manifests are broken. Exits 0 when every system answers, the
-/// state reads, the environment is not stopped and its pipeline and freshness checks pass; 1
-/// otherwise.
+/// state reads, the environment is not stopped and its pipeline, freshness and latency checks
+/// pass; 1 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// text (default) or json (the same report as data).
@@ -89,7 +89,9 @@ fn render_text(report: &StatusReport) -> String {
             .iter()
             .any(|c| c.system == "databricks" && c.ok)
     {
-        out.push_str("  freshness: no `pipeline_state` or `freshness` checks in the manifests\n");
+        out.push_str(
+            "  freshness: no `pipeline_state`, `freshness` or `latency` checks in the manifests\n",
+        );
     }
     for result in &health {
         let text = |field: &str| result[field].as_str().unwrap_or("").to_string();

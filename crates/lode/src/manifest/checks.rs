@@ -11,7 +11,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::interpolate::{Interpolator, references_in};
-use super::kinds::{CheckExpectation, CheckSpec, CheckType};
+use super::kinds::{CheckExpectation, CheckSpec, CheckType, LatencyBudgets};
 use super::load::{SpecContext, interpolate_value, locate, to_value};
 use super::yaml;
 use super::{Address, Check, DesiredResource, ManifestError, Origin};
@@ -35,7 +35,7 @@ pub(super) struct PendingCheck {
 }
 
 /// Fields by check type: (type, required, optional besides the common ones).
-const FIELDS: [(CheckType, &[&str], &[&str]); 7] = [
+const FIELDS: [(CheckType, &[&str], &[&str]); 8] = [
     (CheckType::Sql, &["statement", "expect"], &[]),
     (CheckType::RowCount, &["table", "expect"], &[]),
     (
@@ -59,7 +59,15 @@ const FIELDS: [(CheckType, &[&str], &[&str]); 7] = [
         &["space", "question", "within_seconds"],
         &["min_rows", "answer_contains", "column", "within_minutes"],
     ),
+    (
+        CheckType::Latency,
+        &["table", "budgets"],
+        &["gold_table", "window_minutes"],
+    ),
 ];
+
+/// The longest `window_minutes` a latency check may read: a day of telemetry.
+const MAX_WINDOW_MINUTES: u64 = 24 * 60;
 
 /// Fields every check may have.
 const COMMON: [&str; 4] = ["type", "description", "severity", "timeout_seconds"];
@@ -223,6 +231,18 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
     if let Some(expect) = &spec.expect {
         validate_expectation(context, expect);
     }
+    if let Some(budgets) = &spec.budgets {
+        validate_budgets(context, budgets, spec.gold_table.is_some());
+    }
+    if let Some(minutes) = spec.window_minutes
+        && !(1..=MAX_WINDOW_MINUTES).contains(&minutes)
+    {
+        context.error(
+            "window_minutes:",
+            format!("`window_minutes: {minutes}` is outside 1 to {MAX_WINDOW_MINUTES}"),
+            "measure over at least the last minute and at most a day, e.g. `window_minutes: 5`",
+        );
+    }
     if spec.timeout_seconds == Some(0) {
         context.error(
             "timeout_seconds:",
@@ -265,15 +285,17 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
             "use a status from 100 to 599, e.g. 200",
         );
     }
-    if let Some(table) = &spec.table
-        && !table.contains("${ref.")
-        && !is_table_name(table)
-    {
-        context.error(
-            "table:",
-            format!("`{table}` is not a table name"),
-            "write `catalog.schema.table` (letters, digits, `_` and `-` in each part)",
-        );
+    for (field, table) in [("table", &spec.table), ("gold_table", &spec.gold_table)] {
+        if let Some(table) = table
+            && !table.contains("${ref.")
+            && !is_table_name(table)
+        {
+            context.error(
+                &format!("{field}:"),
+                format!("`{table}` is not a table name"),
+                "write `catalog.schema.table` (letters, digits, `_` and `-` in each part)",
+            );
+        }
     }
     if let Some(column) = &spec.column
         && !is_identifier(column)
@@ -314,6 +336,35 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
                 &format!("{field}:"),
                 format!("`{field}` is empty"),
                 "give it a value",
+            );
+        }
+    }
+}
+
+/// A latency check's budgets: at least one, each a positive number of seconds, and the bronze →
+/// gold ones only with a gold table to measure them on.
+fn validate_budgets(context: &mut SpecContext, budgets: &LatencyBudgets, has_gold_table: bool) {
+    let given = budgets.given();
+    if given.is_empty() {
+        context.error(
+            "budgets:",
+            "`budgets` gives no budget",
+            "give at least one of `tag_to_bronze_p50_seconds`, `tag_to_bronze_p95_seconds`, `bronze_to_gold_p50_seconds`, `bronze_to_gold_p95_seconds`",
+        );
+    }
+    for (key, seconds) in given {
+        if !seconds.is_finite() || seconds <= 0.0 {
+            context.error(
+                &format!("{key}:"),
+                format!("`{key}: {seconds}` is not a positive number of seconds"),
+                "a budget is the most the figure may be, in seconds, above 0, e.g. `2` or `0.5`",
+            );
+        }
+        if key.starts_with("bronze_to_gold") && !has_gold_table {
+            context.error(
+                &format!("{key}:"),
+                format!("`{key}` needs `gold_table`"),
+                "name the gold table the pipeline computes from `table` (`gold_table: catalog.schema.table`), or remove the bronze → gold budgets",
             );
         }
     }

@@ -820,6 +820,10 @@ pub enum CheckType {
     /// optionally its query returns at least `min_rows` rows, none of them older than
     /// `within_minutes` by `column`, and its text mentions `answer_contains`.
     Genie,
+    /// The data flow's delays over the last `window_minutes`, from the data's own timestamps:
+    /// tag change → ingestion per event of the Zerobus bronze `table`, and bronze → gold per tag
+    /// against `gold_table`; their p50 and p95 against `budgets`.
+    Latency,
 }
 
 impl CheckType {
@@ -832,6 +836,7 @@ impl CheckType {
             CheckType::Freshness => "freshness",
             CheckType::Http => "http",
             CheckType::Genie => "genie",
+            CheckType::Latency => "latency",
         }
     }
 }
@@ -869,6 +874,46 @@ pub struct CheckExpectation {
     pub at_most: Option<f64>,
 }
 
+/// The most a `latency` check's figures may be, in seconds; at least one must be given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyBudgets {
+    /// Median of the tag change → ingestion delay of the events in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_to_bronze_p50_seconds: Option<f64>,
+    /// 95th percentile of the tag change → ingestion delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_to_bronze_p95_seconds: Option<f64>,
+    /// Median, over the tags, of how long bronze data the gold table does not show yet has
+    /// waited (needs `gold_table`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bronze_to_gold_p50_seconds: Option<f64>,
+    /// 95th percentile of the bronze → gold wait (needs `gold_table`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bronze_to_gold_p95_seconds: Option<f64>,
+}
+
+impl LatencyBudgets {
+    /// Each budget given, by its key.
+    pub fn given(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("tag_to_bronze_p50_seconds", self.tag_to_bronze_p50_seconds),
+            ("tag_to_bronze_p95_seconds", self.tag_to_bronze_p95_seconds),
+            (
+                "bronze_to_gold_p50_seconds",
+                self.bronze_to_gold_p50_seconds,
+            ),
+            (
+                "bronze_to_gold_p95_seconds",
+                self.bronze_to_gold_p95_seconds,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, budget)| budget.map(|b| (key, b)))
+        .collect()
+    }
+}
+
 /// A verification check (`kind: check`). One flat spec for every `type`, so that every field
 /// keeps its line in error messages; which fields a type needs and allows is checked when the
 /// manifests are loaded.
@@ -888,7 +933,8 @@ pub struct CheckSpec {
     /// `sql`: the statement whose first value is measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
-    /// `row_count`, `freshness`: the table, `catalog.schema.table`.
+    /// `row_count`, `freshness`: the table, `catalog.schema.table`; `latency`: the bronze table
+    /// the Zerobus connector writes (`event_time`, `ingestion_timestamp`, `tag_path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     /// `freshness`: the timestamp column.
@@ -943,4 +989,14 @@ pub struct CheckSpec {
     /// `sql`, `row_count`, `tag_count`: what the measured value must be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<CheckExpectation>,
+    /// `latency`: the gold table the pipeline computes from the bronze `table`, with one row
+    /// per tag and window carrying `tag_path` and `last_event_time` (the newest event it holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold_table: Option<String>,
+    /// `latency`: the events ingested in the last this many minutes are measured (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_minutes: Option<u64>,
+    /// `latency`: the most each figure may be, e.g. `{tag_to_bronze_p95_seconds: 2}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<LatencyBudgets>,
 }

@@ -19,14 +19,14 @@ use crate::provider::databricks::client::{
 const GENIE_DONE: [&str; 4] = ["COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"];
 
 /// `a.b.c` as `` `a`.`b`.`c` `` (names were checked to be plain identifiers when loaded).
-fn quote_name(name: &str) -> String {
+pub(super) fn quote_name(name: &str) -> String {
     name.split('.')
         .map(|part| format!("`{}`", part.replace('`', "``")))
         .collect::<Vec<_>>()
         .join(".")
 }
 
-fn run_sql(
+pub(super) fn run_sql(
     spec: &CheckSpec,
     context: &VerifyContext,
     statement: String,

@@ -81,6 +81,7 @@ pub fn describe(spec: &CheckSpec) -> String {
             }
             text
         }
+        CheckType::Latency => super::latency::describe(spec),
     }
 }
 

@@ -19,6 +19,7 @@
 mod databricks;
 mod expect;
 mod http;
+mod latency;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,10 @@ pub struct CheckResult {
     pub duration_ms: u64,
     /// Why it failed or errored, or a detail of the measurement.
     pub message: Option<String>,
+    /// The figures of a check that measures several (`latency`: p50 and p95 per stage, in
+    /// seconds, and how many samples each stands on); absent for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figures: Option<Value>,
 }
 
 impl CheckResult {
@@ -219,6 +224,8 @@ struct Measured {
     status: CheckStatus,
     value: Value,
     message: Option<String>,
+    /// Boxed: most checks have none, and every `Result<_, Measured>` carries the room.
+    figures: Option<Box<Value>>,
 }
 
 impl Measured {
@@ -227,6 +234,7 @@ impl Measured {
             status: CheckStatus::Error,
             value: Value::Null,
             message: Some(message.into()),
+            figures: None,
         }
     }
 
@@ -235,6 +243,14 @@ impl Measured {
             status: CheckStatus::Fail,
             value,
             message: Some(message.into()),
+            figures: None,
+        }
+    }
+
+    fn with_figures(self, figures: Value) -> Measured {
+        Measured {
+            figures: Some(Box::new(figures)),
+            ..self
         }
     }
 
@@ -248,6 +264,7 @@ impl Measured {
             },
             value,
             message,
+            figures: None,
         }
     }
 }
@@ -320,6 +337,7 @@ pub fn run_check(check: &Check, context: &VerifyContext) -> CheckResult {
         expected,
         duration_ms: started.elapsed().as_millis() as u64,
         message: measured.message,
+        figures: measured.figures.map(|figures| *figures),
     }
 }
 
@@ -371,6 +389,7 @@ fn measure(spec: &CheckSpec, context: &VerifyContext) -> Measured {
         CheckType::Genie => databricks::genie(spec, context),
         CheckType::TagCount => tags::measure(spec, context),
         CheckType::Http => http::measure(spec),
+        CheckType::Latency => latency::measure(spec, context),
     }
 }
 

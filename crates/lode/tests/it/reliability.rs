@@ -237,18 +237,19 @@ fn issue_6_a_planted_secret_reaches_no_file_and_no_output_at_any_verbosity() {
         |args: &[&str], secret_value: &str, code: i32| run_with(args, secret_value, "", code);
     run(&["plan", "--out", plan_file], secret, 0);
     run(&["apply", "--auto-approve", plan_file], secret, 0);
-    for args in [
-        vec!["plan", "--format", "json"],
-        vec!["plan", "--format", "markdown"],
-        vec!["snapshot"],
-        vec!["snapshots", "--format", "json"],
-        vec!["state", "show", "project/mining_demo"],
-        vec!["state", "show", "zerobus_connection/telemetry"],
-        vec!["status", "--format", "json"],
-        vec!["history"],
-        vec!["report", "incident"],
+    for (args, code) in [
+        (vec!["plan", "--format", "json"], 0),
+        (vec!["plan", "--format", "markdown"], 0),
+        (vec!["snapshot"], 0),
+        (vec!["snapshots", "--format", "json"], 0),
+        (vec!["state", "show", "project/mining_demo"], 0),
+        (vec!["state", "show", "zerobus_connection/telemetry"], 0),
+        // Unhealthy (exit 1): nothing streams on this stack, so the flow checks fail.
+        (vec!["status", "--format", "json"], 1),
+        (vec!["history"], 0),
+        (vec!["report", "incident"], 0),
     ] {
-        run(&args, secret, 0);
+        run(&args, secret, code);
     }
     // A changed secret is seen through its keyed fingerprint, and applied.
     let changed = "planted-secret-b9e4f2";

@@ -186,6 +186,9 @@ fn stop_and_resume_round_trip() {
 #[test]
 fn no_data_leaves_every_table_untouched() {
     let repo = Repo::demo();
+    // --rollback-on-failure verifies: the flow checks (issue #16) would fail on a stack that
+    // is not live and roll back, which is not what this test is about.
+    repo.without_flow_checks();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let before = sql(&repo, "DESCRIBE HISTORY equipment_master");
     repo.edit(
@@ -235,9 +238,20 @@ fn status_shows_connections_drift_lock_and_the_last_apply() {
         .unwrap()
         .replace("AMBIENT_C = 34.0", "AMBIENT_C = 30.0");
     std::fs::write(&script, edited).unwrap();
+    // Not healthy: nothing streams on this stack, so the flow checks of severity error
+    // (issue #16) fail; everything else is.
     let status: serde_json::Value =
-        serde_json::from_str(&repo.lode_ok(&["status", "--format", "json"], 0).stdout).unwrap();
-    assert_eq!(status["healthy"], true);
+        serde_json::from_str(&repo.lode_ok(&["status", "--format", "json"], 1).stdout).unwrap();
+    assert_eq!(status["healthy"], false);
+    assert!(
+        status["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{status:#}"
+    );
+    assert_eq!(status["problems"], serde_json::json!([]), "{status:#}");
     let systems: Vec<&str> = status["connections"]
         .as_array()
         .unwrap()
@@ -265,10 +279,16 @@ fn status_shows_connections_drift_lock_and_the_last_apply() {
         .find(|c| c["name"] == "telemetry_fresh")
         .unwrap();
     assert_eq!(fresh["type"], "freshness");
+    let failing: Vec<&str> = health
+        .iter()
+        .filter(|c| c["status"] != "PASS")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["telemetry_fresh", "telemetry_latency"]);
     assert_eq!(status["last_apply"]["outcome"], "succeeded");
     assert!(status["lock"].is_null());
     assert!(status["stopped"].is_null());
-    let text = repo.lode_ok(&["status"], 0).stdout;
+    let text = repo.lode_ok(&["status"], 1).stdout;
     assert_contains(
         &text,
         "drift: 1 object(s) changed outside lode (gateway_script/physics_simulation)",
@@ -278,6 +298,10 @@ fn status_shows_connections_drift_lock_and_the_last_apply() {
         "  pipeline_state pipeline_healthy: PASS IDLE, last update COMPLETED",
     );
     assert_contains(&text, "  freshness telemetry_fresh: FAIL");
+    assert_contains(
+        &text,
+        "  latency telemetry_latency: FAIL - (expected to bronze p95 <= 2 s, to gold p95 <= 3 s) — no telemetry in the last 5 minutes",
+    );
 }
 
 #[test]
@@ -338,6 +362,8 @@ fn the_incident_report_tells_the_story_from_the_journal() {
 #[test]
 fn a_bad_deploy_is_detected_rolled_back_and_validated() {
     let repo = Repo::demo();
+    // About a row count: the flow checks (issue #16) fail on a stack that is not live.
+    repo.without_flow_checks();
     repo.lode_ok(&["apply", "--auto-approve", "--verify"], 0);
     repo.edit(
         "databricks/seeds/equipment_master.csv",
@@ -435,6 +461,8 @@ fn a_bad_deploy_is_detected_rolled_back_and_validated() {
 #[test]
 fn apply_verify_fails_on_a_failed_check_with_nothing_to_change() {
     let repo = Repo::demo();
+    // One failing check, named: the flow checks (issue #16) fail on a stack that is not live.
+    repo.without_flow_checks();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     repo.edit(
         "checks/ignition.yaml",
@@ -583,6 +611,8 @@ fn issue_13_drill_level_2_target_ignition_then_level_1_no_data() {
 #[test]
 fn issue_13_restore_asks_before_touching_data_and_keeps_streamed_rows() {
     let repo = Repo::demo();
+    // `lode status` judges the flow checks (issue #16), which fail on a stack that is not live.
+    repo.without_flow_checks();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let id = repo.lode_ok(&["snapshot"], 0).stdout.trim().to_string();
     sql(

@@ -112,6 +112,48 @@ impl Repo {
         self.write(relative, &text.replacen(from, to, 1));
     }
 
+    /// The demo without its flow checks (telemetry_fresh, telemetry_latency,
+    /// genie_answer_rows), committed: for tests of other things on a local stack that is not
+    /// live, where nothing streams and those checks fail by design (verify.rs tests them).
+    pub fn without_flow_checks(&self) {
+        const FILE: &str = "checks/databricks.yaml";
+        let kept: Vec<String> = self
+            .read(FILE)
+            .split("\n---\n")
+            .filter(|document| {
+                !["telemetry_fresh", "telemetry_latency", "genie_answer_rows"]
+                    .iter()
+                    .any(|name| document.contains(&format!("\nname: {name}\n")))
+            })
+            .map(str::to_string)
+            .collect();
+        let text = kept.join("\n---\n");
+        for name in ["telemetry_fresh", "telemetry_latency", "genie_answer_rows"] {
+            assert!(
+                !text.contains(&format!("name: {name}\n")),
+                "{name} is still in {FILE}"
+            );
+        }
+        self.write(FILE, &text);
+        self.commit("the stack is not live in this test: no flow checks");
+    }
+
+    /// Runs one SQL statement on the local environment's tables through the emulator's SQL
+    /// engine, with `main.mining_demo` as the default schema (no emulator may serve the folder
+    /// meanwhile). Tests write what the Zerobus connector and the pipeline would have written.
+    pub fn local_sql(&self, statement: &str) {
+        let engine = lode_emulators::databricks::sql::SqlEngine::new(
+            self.path().join(".lode/local/databricks/tables"),
+        )
+        .expect("the applied tables folder opens");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(engine.execute(statement, Some("main"), Some("mining_demo"), &[]))
+            .unwrap_or_else(|e| panic!("{statement}\nfailed: {e:?}"));
+    }
+
     /// The local environment's gateway data directory.
     pub fn gateway(&self) -> PathBuf {
         self.path().join(".lode/local/ignition")

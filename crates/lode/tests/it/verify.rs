@@ -1,14 +1,15 @@
 //! `lode verify` and `kind: check` manifests (issue #5): the demo's checks (row counts, tag
 //! counts, pipeline state, freshness, chat page, Genie within 5 s) against the local
 //! environment, a wrong expectation failing with measured vs expected, the JSON format, checks
-//! staying out of plans, and invalid check manifests reported with file and line.
+//! staying out of plans, and invalid check manifests reported with file and line; the
+//! `latency` check over seeded bronze and gold rows (issue #16).
 
 use serde_json::Value;
 
 use crate::support::{Repo, assert_contains};
 
 /// The demo's checks, by name.
-const DEMO_CHECKS: [&str; 11] = [
+const DEMO_CHECKS: [&str; 12] = [
     "chat_page_serves",
     "conveyor_instances",
     "crusher_instances",
@@ -20,7 +21,12 @@ const DEMO_CHECKS: [&str; 11] = [
     "haul_truck_instances",
     "pipeline_healthy",
     "telemetry_fresh",
+    "telemetry_latency",
 ];
+
+/// The demo's checks of data that moves (issue #16): severity error, and on a local stack that
+/// is not live (nothing streams into bronze, the pipeline is not running) they fail.
+const FLOW_CHECKS: [&str; 3] = ["genie_answer_rows", "telemetry_fresh", "telemetry_latency"];
 
 fn results(run: &crate::support::Run) -> Vec<Value> {
     serde_json::from_str::<Value>(&run.stdout)
@@ -46,31 +52,50 @@ fn line_of<'a>(stdout: &'a str, name: &str) -> &'a str {
 }
 
 #[test]
-fn demo_checks_pass_after_apply_and_stay_out_of_plans() {
+fn demo_checks_pass_after_apply_but_the_flow_checks_and_stay_out_of_plans() {
     let repo = Repo::demo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
 
-    let run = repo.lode_ok(&["verify"], 0);
+    let run = repo.lode_ok(&["verify"], 1);
     for name in DEMO_CHECKS {
         let line = line_of(&run.stdout, name);
-        assert!(line.trim_end().contains(" ms"), "no time in {line}");
-        if name != "telemetry_fresh" && name != "genie_answer_rows" {
-            assert!(
-                line.starts_with("PASS "),
-                "{name} did not pass:\n{}",
-                run.stdout
-            );
-        }
+        assert!(line.contains(" ms"), "no time in {line}");
+        let expected = if FLOW_CHECKS.contains(&name) {
+            "FAIL "
+        } else {
+            "PASS "
+        };
+        assert!(
+            line.starts_with(expected),
+            "{name} is not {expected}:\n{}",
+            run.stdout
+        );
+        assert!(!line.contains("severity warning"), "{line}");
     }
+    assert_contains(
+        line_of(&run.stdout, "telemetry_fresh"),
+        "no data has arrived",
+    );
+    assert_contains(
+        line_of(&run.stdout, "telemetry_latency"),
+        "no telemetry in the last 5 minutes",
+    );
+    assert_contains(
+        line_of(&run.stdout, "genie_answer_rows"),
+        "the answer does not mention \"CR_\"",
+    );
     let tags = line_of(&run.stdout, "equipment_tags");
     assert_contains(tags, " 105 ");
     assert_contains(tags, "expected = 105");
     assert_contains(line_of(&run.stdout, "haul_truck_instances"), "expected = 5");
     assert_contains(line_of(&run.stdout, "equipment_master_rows"), " 15 ");
     assert_contains(line_of(&run.stdout, "genie_answers"), "COMPLETED in ");
-    assert_contains(&run.stdout, "Verification passed:");
+    assert_contains(
+        &run.stdout,
+        "Verification FAILED: 9 of 12 checks passed, 3 failed",
+    );
 
-    let run = repo.lode_ok(&["verify", "--format", "json"], 0);
+    let run = repo.lode_ok(&["verify", "--format", "json"], 1);
     let results = results(&run);
     let names: Vec<&str> = results
         .iter()
@@ -109,15 +134,10 @@ fn demo_checks_pass_after_apply_and_stay_out_of_plans() {
         "pipeline_state"
     );
     assert_eq!(by_name(&results, "genie_answers")["status"], "PASS");
-    // Freshness and the rows of Genie's answer are warnings: on the emulator no telemetry
-    // streams, so they may honestly fail without failing verification.
-    for name in ["telemetry_fresh", "genie_answer_rows"] {
+    for name in FLOW_CHECKS {
         let result = by_name(&results, name);
-        assert_eq!(result["severity"], "warning");
-        assert!(
-            result["status"] == "PASS" || result["status"] == "FAIL",
-            "{result}"
-        );
+        assert_eq!(result["severity"], "error", "{result}");
+        assert_eq!(result["status"], "FAIL", "{result}");
     }
 
     // Checks are not resources: plans neither show nor change them.
@@ -151,7 +171,7 @@ fn a_wrong_expectation_fails_with_measured_and_expected() {
     assert!(line_of(&run.stdout, "haul_truck_instances").starts_with("PASS "));
     assert_contains(
         &run.stdout,
-        "Verification FAILED: 7 of 11 checks passed, 2 failed",
+        "Verification FAILED: 7 of 12 checks passed, 5 failed",
     );
 
     let run = repo.lode_ok(
@@ -215,7 +235,20 @@ fn checks_error_before_anything_is_applied() {
 fn tag_checks_read_the_gateway_over_its_api() {
     let repo = Repo::demo();
     repo.lode_ok(&["--env", "local-api", "apply", "--auto-approve"], 0);
-    let run = repo.lode_ok(&["--env", "local-api", "verify", "--format", "json"], 0);
+    let run = repo.lode_ok(
+        &[
+            "--env",
+            "local-api",
+            "verify",
+            "--format",
+            "json",
+            "--check",
+            "equipment_tags",
+            "--check",
+            "crusher_instances",
+        ],
+        0,
+    );
     let results = results(&run);
     assert_eq!(by_name(&results, "equipment_tags")["value"], 105);
     assert_eq!(by_name(&results, "crusher_instances")["value"], 3);
@@ -388,4 +421,310 @@ fn issue_15_pipeline_state_reports_an_update_that_failed_on_its_sql() {
     assert_contains(line, "FAILED, last update FAILED");
     assert_contains(line, "[UNRESOLVED_COLUMN.WITH_SUGGESTION]");
     assert_contains(line, "capacity_tph");
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// One bronze row as the Zerobus connector writes it: the tag changed at `event_ms` and the
+/// connector sent it `delay_ms` later (ingestion_timestamp in epoch microseconds, as current
+/// connector builds send it).
+fn bronze_event(id: &str, tag: &str, event_ms: i64, delay_ms: i64) -> String {
+    format!(
+        "('{id}', timestamp_millis({event_ms}), '[default]Mining/Equipment/{tag}', 'default', 1.5, '', false, 'Good', 192, 'ignition-mining-demo', {}, 'DOUBLE', '', 0)",
+        (event_ms + delay_ms) * 1000
+    )
+}
+
+fn insert_bronze(repo: &Repo, rows: &[String]) {
+    repo.local_sql(&format!(
+        "INSERT INTO ot_telemetry_bronze VALUES {}",
+        rows.join(",\n")
+    ));
+}
+
+/// Gold rows that show each `(tag, newest event)`, as a pipeline update would have computed
+/// them.
+fn insert_gold(repo: &Repo, shown: &[(String, i64)]) {
+    let rows: Vec<String> = shown
+        .iter()
+        .map(|(tag, event_ms)| {
+            let (equipment, metric) = tag.split_once('/').unwrap();
+            format!(
+                "('{equipment}', '{metric}', date_trunc('MINUTE', timestamp_millis({event_ms})), date_trunc('MINUTE', timestamp_millis({event_ms})) + INTERVAL 1 MINUTE, 1.5, 1, '[default]Mining/Equipment/{tag}', timestamp_millis({event_ms}))"
+            )
+        })
+        .collect();
+    repo.local_sql(&format!(
+        "INSERT INTO ot_telemetry_gold (equipment_id, metric, window_start, window_end, last_value, sample_count, tag_path, last_event_time) VALUES {}",
+        rows.join(",\n")
+    ));
+}
+
+/// The demo's latency check alone, as JSON.
+fn latency_result(repo: &Repo, code: i32) -> Value {
+    let run = repo.lode_ok(
+        &["verify", "--format", "json", "--check", "telemetry_latency"],
+        code,
+    );
+    results(&run)[0].clone()
+}
+
+/// Issue #16: the demo's `latency` check measures tag change → bronze per event and bronze →
+/// gold per tag from the data's own timestamps, and judges their p95 against the runbook's
+/// budgets (2 s and 3 s), with the figures in the message and in `figures`.
+#[test]
+fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with_the_figures() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    // 20 crusher and conveyor tags, each changed once in the last two minutes and ingested
+    // 100 ms, 200 ms, ... 2000 ms later; and a string tag, which gold has no row for, whose
+    // ingestion time comes in milliseconds as early connector builds send it.
+    let base = now_ms() - 120_000;
+    let tags: Vec<String> = ["CR_001", "CR_002", "CR_003", "CV_001", "CV_002"]
+        .iter()
+        .flat_map(|equipment| {
+            [
+                "Vibration_MM_S",
+                "Motor_Current_A",
+                "Bearing_Temp_C",
+                "Load_Pct",
+            ]
+            .iter()
+            .map(move |metric| format!("{equipment}/{metric}"))
+        })
+        .collect();
+    let mut rows: Vec<String> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| {
+            bronze_event(
+                &format!("e{i}"),
+                tag,
+                base + i as i64 * 1000,
+                (i as i64 + 1) * 100,
+            )
+        })
+        .collect();
+    rows.push(format!(
+        "('status', timestamp_millis({base}), '[default]Mining/Equipment/CR_001/Status', 'default', 0, 'RUNNING', false, 'Good', 192, 'ignition-mining-demo', {}, 'STRING', '', 0)",
+        base + 100
+    ));
+    insert_bronze(&repo, &rows);
+
+    // Bronze has data, gold none of it: the pipeline is not running.
+    let result = latency_result(&repo, 1);
+    assert_eq!(result["status"], "FAIL", "{result}");
+    assert_contains(
+        result["message"].as_str().unwrap(),
+        "main.mining_demo.ot_telemetry_gold shows none of the 21 tags with telemetry in the last 5 minutes: is the pipeline running?",
+    );
+
+    // Gold shows every tag's newest event: nothing waits.
+    let shown: Vec<(String, i64)> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| (tag.clone(), base + i as i64 * 1000))
+        .collect();
+    insert_gold(&repo, &shown);
+    let run = repo.lode_ok(&["verify", "--check", "telemetry_latency"], 0);
+    let line = line_of(&run.stdout, "telemetry_latency");
+    println!("within budget: {line}");
+    assert!(line.starts_with("PASS "), "{line}");
+    assert_contains(line, "p95 1.9 s to bronze, 0 s to gold");
+    assert_contains(line, "expected to bronze p95 <= 2 s, to gold p95 <= 3 s");
+    let result = latency_result(&repo, 0);
+    assert_eq!(result["status"], "PASS", "{result}");
+    assert_eq!(
+        result["message"],
+        "tag change → bronze p50 1 s, p95 1.9 s (21 events); bronze → gold p50 0 s, p95 0 s (20 tags, 0 waiting) over the last 5 minutes"
+    );
+    let figures = &result["figures"];
+    assert_eq!(figures["window_minutes"], 5);
+    assert_eq!(
+        figures["tag_to_bronze"],
+        serde_json::json!({"p50_seconds": 1.0, "p95_seconds": 1.9, "samples": 21})
+    );
+    assert_eq!(
+        figures["bronze_to_gold"],
+        serde_json::json!({"p50_seconds": 0.0, "p95_seconds": 0.0, "samples": 20,
+                           "tags_waiting": 0, "tags_not_in_gold": 1})
+    );
+
+    // Three tags change again, reach bronze 5 s late, and gold does not show them: both p95s
+    // are over budget (3 of 24 events, and 3 of 20 tags, are more than 5 %).
+    let late = now_ms() - 60_000;
+    insert_bronze(
+        &repo,
+        &(0..3)
+            .map(|i| bronze_event(&format!("late{i}"), &tags[i], late + i as i64, 5000))
+            .collect::<Vec<_>>(),
+    );
+    let run = repo.lode_ok(&["verify", "--check", "telemetry_latency"], 1);
+    let line = line_of(&run.stdout, "telemetry_latency");
+    println!("over budget: {line}");
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert_contains(
+        line,
+        "tag_to_bronze_p95_seconds is 5 s, over its budget of 2 s",
+    );
+    assert_contains(
+        &run.stdout,
+        "Verification FAILED: 0 of 1 checks passed, 1 failed",
+    );
+    let result = latency_result(&repo, 1);
+    assert_eq!(result["status"], "FAIL", "{result}");
+    let figures = &result["figures"];
+    assert_eq!(
+        figures["tag_to_bronze"],
+        serde_json::json!({"p50_seconds": 1.1, "p95_seconds": 5.0, "samples": 24})
+    );
+    let gold = &figures["bronze_to_gold"];
+    assert_eq!(gold["p50_seconds"], 0.0);
+    assert_eq!(gold["tags_waiting"], 3);
+    // They have waited since their ingestion, 55 s before the measurement at least.
+    let waited = gold["p95_seconds"].as_f64().unwrap();
+    assert!((55.0..300.0).contains(&waited), "{gold}");
+    let message = result["message"].as_str().unwrap();
+    assert_contains(message, "bronze_to_gold_p95_seconds is ");
+    assert_contains(message, "over its budget of 3 s");
+    assert_contains(message, "(20 tags, 3 waiting)");
+}
+
+/// Issue #16: a window without telemetry is a failure that says so, whatever older data the
+/// bronze table holds; `window_minutes` widens the window.
+#[test]
+fn issue_16_the_latency_check_fails_when_no_telemetry_arrived_in_its_window() {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let empty = "no telemetry in the last 5 minutes: main.mining_demo.ot_telemetry_bronze received no event; is the connector streaming?";
+    let result = latency_result(&repo, 1);
+    assert_eq!(result["status"], "FAIL", "{result}");
+    assert_eq!(result["message"], empty);
+    assert_eq!(result["figures"]["tag_to_bronze"]["samples"], 0);
+
+    // Events ingested ten minutes ago are outside the window.
+    let old = now_ms() - 600_000;
+    insert_bronze(
+        &repo,
+        &[
+            bronze_event("old1", "CR_001/Vibration_MM_S", old, 300),
+            bronze_event("old2", "CR_002/Vibration_MM_S", old, 500),
+        ],
+    );
+    let run = repo.lode_ok(&["verify", "--check", "telemetry_latency"], 1);
+    assert_contains(line_of(&run.stdout, "telemetry_latency"), empty);
+
+    // A 15-minute window holds them; gold still shows nothing, which fails on its own.
+    repo.edit(
+        "checks/databricks.yaml",
+        "window_minutes: 5",
+        "window_minutes: 15",
+    );
+    let result = latency_result(&repo, 1);
+    assert_eq!(
+        result["figures"]["tag_to_bronze"],
+        serde_json::json!({"p50_seconds": 0.3, "p95_seconds": 0.5, "samples": 2})
+    );
+    assert_contains(
+        result["message"].as_str().unwrap(),
+        "shows none of the 2 tags with telemetry in the last 15 minutes",
+    );
+
+    // A gold table without the columns the check compares cannot be measured: an error that
+    // says what the check needs.
+    repo.edit(
+        "checks/databricks.yaml",
+        "gold_table: ${var.catalog}.${var.schema}.ot_telemetry_gold",
+        "gold_table: ${var.catalog}.${var.schema}.equipment_master",
+    );
+    let result = latency_result(&repo, 1);
+    assert_eq!(result["status"], "ERROR", "{result}");
+    assert_contains(
+        result["message"].as_str().unwrap(),
+        "(a latency check reads `tag_path` and `last_event_time` of main.mining_demo.equipment_master, `tag_path` of main.mining_demo.ot_telemetry_bronze;",
+    );
+}
+
+/// Issue #16: latency checks that cannot work are refused when the manifests load, each
+/// problem with its file and line.
+#[test]
+fn issue_16_invalid_latency_checks_are_refused_with_file_and_line() {
+    let repo = Repo::demo();
+    repo.write(
+        "checks/latency.yaml",
+        "\
+kind: check
+name: unknown_budget
+spec:
+  type: latency
+  table: main.mining_demo.ot_telemetry_bronze
+  budgets: {tag_to_bronze_p99_seconds: 2}
+---
+kind: check
+name: negative_budget
+spec:
+  type: latency
+  table: main.mining_demo.ot_telemetry_bronze
+  budgets:
+    tag_to_bronze_p95_seconds: -1
+---
+kind: check
+name: no_table
+spec:
+  type: latency
+  budgets: {tag_to_bronze_p95_seconds: 2}
+---
+kind: check
+name: gold_budget_without_gold
+spec:
+  type: latency
+  table: main.mining_demo.ot_telemetry_bronze
+  budgets:
+    bronze_to_gold_p95_seconds: 3
+---
+kind: check
+name: no_budget
+spec:
+  type: latency
+  table: main.mining_demo.ot_telemetry_bronze
+  gold_table: not a table
+  window_minutes: 0
+  budgets: {}
+",
+    );
+    let run = repo.lode_ok(&["validate"], 1);
+    for (at, message) in [
+        (
+            "checks/latency.yaml:6:",
+            "unknown field `tag_to_bronze_p99_seconds`",
+        ),
+        (
+            "checks/latency.yaml:14:5",
+            "`tag_to_bronze_p95_seconds: -1` is not a positive number of seconds",
+        ),
+        ("checks/latency.yaml:19:", "a latency check needs `table`"),
+        (
+            "checks/latency.yaml:28:5",
+            "`bronze_to_gold_p95_seconds` needs `gold_table`",
+        ),
+        (
+            "checks/latency.yaml:35:3",
+            "`not a table` is not a table name",
+        ),
+        (
+            "checks/latency.yaml:36:3",
+            "`window_minutes: 0` is outside 1 to 1440",
+        ),
+        ("checks/latency.yaml:37:3", "`budgets` gives no budget"),
+    ] {
+        assert_contains(&run.stderr, &format!("--> {at}"));
+        assert_contains(&run.stderr, message);
+    }
+    assert_contains(&run.stderr, "7 problems in the manifests");
 }
