@@ -253,6 +253,17 @@ pub fn claim(
     }))
 }
 
+/// The folder's port, chosen and recorded now if it has none yet, without serving the folder:
+/// for URLs that must be known before any emulator starts (the built-in local environments put
+/// the workspace emulator's URL into manifest variables).
+pub fn reserve_port(folder: &Path, port_file: &str) -> Result<u16, ClaimFolderError> {
+    std::fs::create_dir_all(folder).map_err(|source| ClaimFolderError::Io {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    folder_port(&folder.join(port_file), 0).map(|(port, _listener)| port)
+}
+
 /// The holder a lock file names, if it names one whole.
 pub fn read_holder(lock_path: &Path) -> Option<Holder> {
     let mut text = String::new();

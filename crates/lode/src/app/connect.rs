@@ -18,7 +18,9 @@ use std::time::Duration;
 use super::Reporter;
 
 use crate::manifest::EnvironmentConfig;
-use crate::manifest::environment::IgnitionTransport;
+use crate::manifest::environment::{
+    IgnitionTransport, LOCAL_ZEROBUS_CLIENT_ID, LOCAL_ZEROBUS_CLIENT_SECRET,
+};
 use crate::provider::databricks::{self, auth, client};
 use crate::provider::ignition::{self, client::GatewayClient};
 use crate::provider::{Provider, Providers, SharedClients};
@@ -97,6 +99,30 @@ pub struct LocalEmulators {
     databricks: Option<lode_emulators::databricks::RunningEmulator>,
     #[cfg(feature = "emulators")]
     gateway: Option<lode_emulators::ignition::RunningGateway>,
+}
+
+/// Reserves the port of a built-in local environment's workspace emulator, if it has none
+/// yet, before its manifests are read: the built-in environment's variables carry the
+/// emulator's URL (see `EnvironmentConfig::builtin`), and a plan must see the same URL before
+/// and after the emulator first starts. Other environments are left alone; a failure here
+/// only leaves those variables at their `lode.yaml` values, and the emulator's own start
+/// reports the problem.
+pub fn reserve_local_endpoints(root: &Path, env_name: &str) {
+    if !matches!(env_name, "local" | "local-api") {
+        return;
+    }
+    #[cfg(feature = "emulators")]
+    {
+        let file = crate::manifest::environment::local_workspace_port_file(root, env_name);
+        if let Some(folder) = file.parent() {
+            let _ = lode_emulators::data_folder::reserve_port(
+                folder,
+                lode_emulators::databricks::PORT_FILE,
+            );
+        }
+    }
+    #[cfg(not(feature = "emulators"))]
+    let _ = root;
 }
 
 /// Builds the providers an environment configures, rooted at the manifest root; starts the
@@ -314,7 +340,10 @@ impl LocalEmulators {
         let config = EmulatorConfig {
             data_dir: data_dir.to_path_buf(),
             token: LOCAL_EMULATOR_TOKEN.to_string(),
-            oauth_client: None,
+            oauth_client: Some((
+                LOCAL_ZEROBUS_CLIENT_ID.to_string(),
+                LOCAL_ZEROBUS_CLIENT_SECRET.to_string(),
+            )),
             port: 0,
             faults: emulator_faults()?,
         };

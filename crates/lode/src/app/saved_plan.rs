@@ -138,6 +138,7 @@ pub fn apply_saved(
     let SavedPlan { plan, file } = read_saved_plan(file, &args.env)?;
     flags.check(&plan)?;
     let root = find_root(args.dir.as_deref()).map_err(OpenSessionError::from)?;
+    super::connect::reserve_local_endpoints(&root, &args.env);
     let files = match (&plan.source.rev, &plan.source.commit) {
         (Some(_), Some(commit)) => ManifestFiles::from_git_revision(&root, commit),
         _ => ManifestFiles::from_work_tree(&root),

@@ -155,6 +155,7 @@ pub fn open_state(
     wait: &EmulatorWait<'_>,
 ) -> Result<StateAccess, OpenSessionError> {
     let root = find_root(args.dir.as_deref())?;
+    super::connect::reserve_local_endpoints(&root, &args.env);
     let files = ManifestFiles::from_work_tree(&root)?;
     let mut errors = Vec::new();
     let project = load_project(&files).map_err(|e| errors.extend(e)).ok();
@@ -198,6 +199,7 @@ pub fn open_state(
 /// The manifests and environment only, without connecting to anything (validate, graph).
 pub fn load_manifests(global: &SessionArgs, rev: Option<&str>) -> Result<Loaded, OpenSessionError> {
     let root = find_root(global.dir.as_deref())?;
+    super::connect::reserve_local_endpoints(&root, &global.env);
     let files = match rev {
         Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
         None => ManifestFiles::from_work_tree(&root)?,
@@ -249,6 +251,7 @@ impl Session {
         reporter: Arc<dyn Reporter>,
     ) -> Result<Session, OpenSessionError> {
         let root = find_root(args.dir.as_deref())?;
+        super::connect::reserve_local_endpoints(&root, &args.env);
         let files = match rev {
             Some(rev) => ManifestFiles::from_git_revision(&root, rev)?,
             None => ManifestFiles::from_work_tree(&root)?,

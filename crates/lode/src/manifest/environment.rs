@@ -4,6 +4,7 @@
 //! under `.lode/local/` in the manifest root, so a fresh clone needs no flags.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -141,17 +142,44 @@ pub enum StateBackendKind {
     Workspace,
 }
 
-impl EnvironmentConfig {
-    /// The built-in `local` environment.
-    pub fn builtin_local() -> EnvironmentConfig {
-        EnvironmentConfig::builtin("local", IgnitionTransport::Files)
-    }
+/// The OAuth client (a service principal's id and secret) that the built-in local environments'
+/// workspace emulator accepts, and whose credentials those environments give the Zerobus
+/// connector: `zerobus_client_id` and `ZEROBUS_CLIENT_SECRET`.
+pub const LOCAL_ZEROBUS_CLIENT_ID: &str = "lode-local-zerobus";
+pub const LOCAL_ZEROBUS_CLIENT_SECRET: &str = "local-emulator-zerobus-secret";
 
+/// The file in which a built-in local environment's workspace emulator keeps its port (see
+/// `lode_emulators::data_folder`); the port is reserved before manifests are read.
+pub fn local_workspace_port_file(root: &Path, env_name: &str) -> PathBuf {
+    root.join(".lode")
+        .join(env_name)
+        .join("databricks")
+        .join("port")
+}
+
+impl EnvironmentConfig {
     /// The built-in `local` (files transport) and `local-api` (API transport) environments:
-    /// both emulators in-process, data under `.lode/<name>/`.
-    pub fn builtin(name: &str, transport: IgnitionTransport) -> EnvironmentConfig {
+    /// both emulators in-process, data under `.lode/<name>/`. Their variables point whatever
+    /// talks to the workspace (the Zerobus connector, the session's chat link) at the
+    /// workspace emulator: `workspace_url` and `zerobus_endpoint` are its URL and address once
+    /// its port is reserved, and `zerobus_client_id` is the OAuth client it accepts.
+    pub fn builtin(name: &str, transport: IgnitionTransport, root: &Path) -> EnvironmentConfig {
+        let mut variables = BTreeMap::from([(
+            "zerobus_client_id".to_string(),
+            LOCAL_ZEROBUS_CLIENT_ID.to_string(),
+        )]);
+        let port = std::fs::read_to_string(local_workspace_port_file(root, name))
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok());
+        if let Some(port) = port {
+            variables.insert(
+                "workspace_url".to_string(),
+                format!("http://127.0.0.1:{port}"),
+            );
+            variables.insert("zerobus_endpoint".to_string(), format!("127.0.0.1:{port}"));
+        }
         EnvironmentConfig {
-            variables: BTreeMap::new(),
+            variables,
             ignition: Some(IgnitionConfig {
                 transport,
                 data_dir: Some(format!(".lode/{name}/ignition")),
@@ -167,7 +195,7 @@ impl EnvironmentConfig {
             state: StateConfig::default(),
             env_defaults: BTreeMap::from([(
                 "ZEROBUS_CLIENT_SECRET".to_string(),
-                "local-emulator-zerobus-secret".to_string(),
+                LOCAL_ZEROBUS_CLIENT_SECRET.to_string(),
             )]),
         }
     }
@@ -196,10 +224,18 @@ pub fn load_environment(
     let path = environment_file(files, name);
     if files.text(&path).is_none() && !files.escaping_links.contains(&path) {
         if name == "local" {
-            return Ok(EnvironmentConfig::builtin_local());
+            return Ok(EnvironmentConfig::builtin(
+                name,
+                IgnitionTransport::Files,
+                &files.root,
+            ));
         }
         if name == "local-api" {
-            return Ok(EnvironmentConfig::builtin(name, IgnitionTransport::Api));
+            return Ok(EnvironmentConfig::builtin(
+                name,
+                IgnitionTransport::Api,
+                &files.root,
+            ));
         }
         let known: Vec<String> = files
             .files
