@@ -235,6 +235,22 @@ async fn issue_15_demo_functions() {
         ("element_at(split('a/b/c', '/'), 1)", "a"),
         ("nullif(3, 3)", "NULL"),
         ("concat_ws('-', 'a', NULL, 'b')", "a-b"),
+        // Spark's concat is NULL when any argument is (DataFusion's skips NULLs).
+        ("concat('a', NULL, 'b')", "NULL"),
+        ("concat('a', 1, 'b')", "a1b"),
+        // Spark's pattern letters, not chrono's.
+        (
+            "date_format(TIMESTAMP'2026-03-04 05:06:07.089', 'yyyy-MM-dd HH:mm:ss.SSS')",
+            "2026-03-04 05:06:07.089",
+        ),
+        (
+            "date_format(DATE'2026-03-04', 'd MMM yy, EEE')",
+            "4 Mar 26, Wed",
+        ),
+        (
+            "date_format(TIMESTAMP'2026-03-04 15:00:00', 'h a \\'o\\'\\'clock\\'')",
+            "3 PM o'clock",
+        ),
         ("round(2.345, 2)", "2.35"),
         ("7 DIV 2", "3"),
         ("7 / 2", "3.5"),

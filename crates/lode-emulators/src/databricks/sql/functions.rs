@@ -1,8 +1,9 @@
 //! The Databricks SQL functions DataFusion lacks: the Spark-compatible ones of
 //! `datafusion-spark` registered add-only (its versions of native functions such as
-//! `date_trunc` change nullability and break `UNION` plans, so a native function always wins),
+//! `date_trunc` change nullability and break `UNION` plans, so a native function wins, except
+//! `concat`, whose NULL handling differs),
 //! and the few neither has that the demo's pipeline and Genie SQL use: `timestamp_micros`,
-//! `timestamp_millis`, `regexp_extract`, `split`, `element_at` (1-based, negative from the end,
+//! `timestamp_millis`, `date_format` (Spark's datetime patterns), `regexp_extract`, `split`, `element_at` (1-based, negative from the end,
 //! maps by key), `div` (what `a DIV b` is parsed into), `max_by`/`min_by` and the
 //! `percentile_approx` alias.
 
@@ -39,6 +40,11 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
             state.register_udf(f)?;
         }
     }
+    // Except `concat`, whose native version skips NULL arguments: Spark's is NULL when any
+    // argument is, and a silently different string is worse than a plan error.
+    state.register_udf(Arc::new(ScalarUDF::from(
+        datafusion_spark::function::string::concat::SparkConcat::new(),
+    )))?;
     let have_aggregate = state.udafs();
     for f in datafusion_spark::all_default_aggregate_functions() {
         if !have_aggregate.contains(f.name()) {
@@ -59,6 +65,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ScalarUDF::from(ElementAt::default()),
         ScalarUDF::from(IntegralDivide::default()),
         ScalarUDF::from(Divide::default()),
+        ScalarUDF::from(DateFormat::default()),
     ] {
         state.register_udf(Arc::new(f))?;
     }
@@ -564,4 +571,132 @@ impl Accumulator for ExtremeByAccumulator {
     fn size(&self) -> usize {
         size_of_val(self) + self.value.size() + self.ord.size()
     }
+}
+
+/// `date_format(ts, 'yyyy-MM-dd HH:mm')`: Spark's datetime pattern letters, which DataFusion's
+/// own `date_format` (an alias of `to_char`, with chrono's `%Y-%m-%d`) would print literally.
+/// The pattern is translated once when the query is planned, so it must be a constant.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateFormat {
+    signature: Signature,
+}
+
+impl Default for DateFormat {
+    fn default() -> Self {
+        DateFormat {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for DateFormat {
+    fn name(&self) -> &str {
+        "date_format"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn simplify(&self, mut args: Vec<Expr>, _: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let (pattern, value) = (args.pop(), args.pop());
+        let (Some(pattern), Some(value)) = (pattern, value) else {
+            return plan_err!("date_format takes 2 arguments");
+        };
+        let Expr::Literal(ScalarValue::Utf8(Some(pattern)), _) = pattern else {
+            return plan_err!(
+                "[DATATYPE_MISMATCH.NON_FOLDABLE_INPUT] date_format needs a constant pattern"
+            );
+        };
+        let chrono = match spark_pattern_to_chrono(&pattern) {
+            Ok(chrono) => chrono,
+            Err(letter) => {
+                return plan_err!(
+                    "[INVALID_PARAMETER_VALUE.PATTERN] Illegal pattern character '{letter}' in '{pattern}'"
+                );
+            }
+        };
+        Ok(ExprSimplifyResult::Simplified(
+            deltalake::datafusion::functions::datetime::to_char().call(vec![value, lit(chrono)]),
+        ))
+    }
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        exec_err!("date_format needs the optimiser's rewrite")
+    }
+}
+
+/// Spark's (Java's) datetime pattern as a chrono format string, or the letter it does not know.
+fn spark_pattern_to_chrono(pattern: &str) -> std::result::Result<String, char> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // 'text' is literal; '' is a quote.
+            let mut j = i + 1;
+            if chars.get(j) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            while j < chars.len() {
+                if chars[j] == '\'' {
+                    if chars.get(j + 1) != Some(&'\'') {
+                        break;
+                    }
+                    j += 1;
+                }
+                if chars[j] == '%' {
+                    out.push('%');
+                }
+                out.push(chars[j]);
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            if c == '%' {
+                out.push('%');
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        let piece = match (c, run) {
+            ('y', 2) => "%y",
+            ('y' | 'u', _) => "%Y",
+            ('M' | 'L', 1) => "%-m",
+            ('M' | 'L', 2) => "%m",
+            ('M' | 'L', 3) => "%b",
+            ('M' | 'L', _) => "%B",
+            ('d', 1) => "%-d",
+            ('d', _) => "%d",
+            ('D', _) => "%j",
+            ('H', 1) => "%-H",
+            ('H', _) => "%H",
+            ('h', 1) => "%-I",
+            ('h', _) => "%I",
+            ('m', 1) => "%-M",
+            ('m', _) => "%M",
+            ('s', 1) => "%-S",
+            ('s', _) => "%S",
+            ('S', 1..=3) => "%3f",
+            ('S', 4..=6) => "%6f",
+            ('S', _) => "%9f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('z', _) => "%Z",
+            ('X' | 'x' | 'Z', 1..=2) => "%z",
+            ('X' | 'x' | 'Z', _) => "%:z",
+            _ => return Err(c),
+        };
+        out.push_str(piece);
+        i += run;
+    }
+    Ok(out)
 }
