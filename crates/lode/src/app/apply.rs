@@ -532,8 +532,13 @@ fn verify_after_apply(
     session
         .reporter
         .info(&format!("\nVerifying: {} checks", checks.len()));
-    let results =
-        super::verify::run_journaled(session, &state, checks, &VerifyOptions::default(), command);
+    let results = super::verify::run_journaled(
+        session,
+        &state,
+        checks,
+        &VerifyOptions::after_change(),
+        command,
+    );
     view.verified(&results, &session.redactor);
     if crate::verify::all_passed(&results) {
         return Ok(None);

@@ -88,7 +88,59 @@ pub fn verify_session(
         live,
     );
     context.live_error = live_error;
-    verify::run_checks(checks, &context, options)
+    context.since_ms = options.after_change_ms;
+    let mut results = verify::run_checks(checks, &context, options);
+    if options.after_change_ms.is_some() {
+        settle(session, checks, &context, options, &mut results);
+    }
+    results
+}
+
+/// How often a check that is settling is measured again.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After a change, measures each failing check that has `settle_seconds` again, until it
+/// passes or its time is up: data takes seconds to flow through a changed system, and a flow
+/// check that failed on its first look says nothing yet. Stops early on Ctrl-C.
+fn settle(
+    session: &Session,
+    checks: &[Check],
+    context: &VerifyContext,
+    options: &VerifyOptions,
+    results: &mut [CheckResult],
+) {
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        let waiting: Vec<usize> = (0..checks.len())
+            .filter(|&i| {
+                results[i].status != CheckStatus::Pass
+                    && checks[i]
+                        .spec
+                        .settle_seconds
+                        .is_some_and(|s| started.elapsed() < std::time::Duration::from_secs(s))
+            })
+            .collect();
+        if waiting.is_empty() || super::interrupt::requested() {
+            return;
+        }
+        if !announced {
+            let names: Vec<&str> = waiting.iter().map(|&i| checks[i].name.as_str()).collect();
+            session.reporter.info(&format!(
+                "Waiting for {} to pass (data takes a moment to flow after a change)",
+                names.join(", ")
+            ));
+            announced = true;
+        }
+        std::thread::sleep(SETTLE_POLL);
+        let again: Vec<Check> = waiting.iter().map(|&i| checks[i].clone()).collect();
+        for (i, result) in waiting
+            .into_iter()
+            .zip(verify::run_checks(&again, context, options))
+        {
+            results[i] = result;
+        }
+    }
 }
 
 /// Adds a `verify` entry to the journal (one detail line per check), so `lode history` and the

@@ -36,6 +36,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, CommandEr
     let session = super::open_session(global, None)?;
     let options = VerifyOptions {
         parallelism: usize::from(args.parallelism),
+        ..VerifyOptions::default()
     };
     let results = app::verify::verify(&session, &args.checks, &options, "lode verify")?;
     match args.format {

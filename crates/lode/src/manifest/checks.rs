@@ -70,7 +70,13 @@ const FIELDS: [(CheckType, &[&str], &[&str]); 8] = [
 const MAX_WINDOW_MINUTES: u64 = 24 * 60;
 
 /// Fields every check may have.
-const COMMON: [&str; 4] = ["type", "description", "severity", "timeout_seconds"];
+const COMMON: [&str; 5] = [
+    "type",
+    "description",
+    "severity",
+    "timeout_seconds",
+    "settle_seconds",
+];
 
 fn fields_of(check_type: CheckType) -> (&'static [&'static str], &'static [&'static str]) {
     FIELDS
@@ -349,7 +355,7 @@ fn validate_budgets(context: &mut SpecContext, budgets: &LatencyBudgets, has_gol
         context.error(
             "budgets:",
             "`budgets` gives no budget",
-            "give at least one of `tag_to_bronze_p50_seconds`, `tag_to_bronze_p95_seconds`, `bronze_to_gold_p50_seconds`, `bronze_to_gold_p95_seconds`",
+            "give at least one of `tag_to_bronze_p50_seconds`, `tag_to_bronze_p95_seconds`, `bronze_to_gold_p50_seconds`, `bronze_to_gold_p95_seconds`, `newest_event_age_seconds`",
         );
     }
     for (key, seconds) in given {

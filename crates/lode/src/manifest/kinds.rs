@@ -891,6 +891,10 @@ pub struct LatencyBudgets {
     /// 95th percentile of the bronze → gold wait (needs `gold_table`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bronze_to_gold_p95_seconds: Option<f64>,
+    /// How long ago, on the warehouse's clock, the newest event arrived in bronze: data that
+    /// stopped flowing fails this within seconds, while the window still holds older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_event_age_seconds: Option<f64>,
 }
 
 impl LatencyBudgets {
@@ -907,6 +911,7 @@ impl LatencyBudgets {
                 "bronze_to_gold_p95_seconds",
                 self.bronze_to_gold_p95_seconds,
             ),
+            ("newest_event_age_seconds", self.newest_event_age_seconds),
         ]
         .into_iter()
         .filter_map(|(key, budget)| budget.map(|b| (key, b)))
@@ -930,6 +935,11 @@ pub struct CheckSpec {
     /// Longest time the measurement may take (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// After an apply or a rollback, how long the check may take to pass: it is measured again
+    /// until it passes or this time is up (default 0: once). Flow checks need it, since data
+    /// takes seconds to travel after a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_seconds: Option<u64>,
     /// `sql`: the statement whose first value is measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,

@@ -95,11 +95,16 @@ pub fn over_budget(
     budgets: &LatencyBudgets,
     to_bronze: Option<StageFigures>,
     to_gold: Option<StageFigures>,
+    newest_age_ms: Option<i64>,
 ) -> Vec<(&'static str, f64, f64)> {
     budgets
         .given()
         .into_iter()
         .filter_map(|(key, budget)| {
+            if key == "newest_event_age_seconds" {
+                let age = seconds(newest_age_ms?);
+                return (age > budget).then_some((key, age, budget));
+            }
             let stage = if key.starts_with("tag_to_bronze") {
                 to_bronze
             } else {
@@ -122,6 +127,9 @@ pub fn describe(spec: &CheckSpec) -> String {
         .given()
         .into_iter()
         .map(|(key, budget)| {
+            if key == "newest_event_age_seconds" {
+                return format!("newest event <= {} s old", format_number(budget));
+            }
             let stage = if key.starts_with("tag_to_bronze") {
                 "to bronze"
             } else {
@@ -150,6 +158,25 @@ fn tag_to_bronze_statement(bronze: &str, window_ms: u64) -> String {
          FROM ingested AS i CROSS JOIN clock AS c \
          WHERE i.ingested_ms >= c.now_ms - {window_ms} AND i.event_time IS NOT NULL \
          GROUP BY i.ingested_ms - unix_millis(i.event_time)"
+    )
+}
+
+/// An instant in milliseconds since the epoch as RFC 3339, UTC.
+fn instant_words(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms after the epoch"))
+}
+
+/// The newest event's ingestion time and the warehouse's clock, both in milliseconds.
+fn newest_event_statement(bronze: &str) -> String {
+    format!(
+        "SELECT max({INGESTED_MS}) AS newest_ms, unix_millis(current_timestamp()) AS now_ms \
+         FROM {bronze}"
     )
 }
 
@@ -300,6 +327,34 @@ pub(super) fn measure(spec: &CheckSpec, context: &VerifyContext) -> Measured {
     });
     let mut problems = Vec::new();
 
+    // How fresh the newest event is, and whether anything arrived since the change being
+    // verified: events from before it prove nothing about the flow after it.
+    let newest = match run_sql(spec, context, newest_event_statement(&quote_name(&bronze))) {
+        Ok(result) => result
+            .rows
+            .first()
+            .and_then(|row| Some((integer(row.first())?, integer(row.get(1))?))),
+        Err(measured) => return measured,
+    };
+    let newest_age_ms = newest.map(|(newest, now)| (now - newest).max(0));
+    if let Some(age) = newest_age_ms {
+        figures["newest_event_age_seconds"] = json!(seconds(age));
+        if budgets.newest_event_age_seconds.is_some() {
+            words.push(format!(
+                "newest event {} s old",
+                format_number(seconds(age))
+            ));
+        }
+    }
+    if let Some(since) = context.since_ms
+        && newest.is_none_or(|(newest, _)| newest < since)
+    {
+        problems.push(format!(
+            "no event has arrived in {bronze} since the change being verified ({})",
+            instant_words(since)
+        ));
+    }
+
     let mut to_gold = None;
     if let Some(gold) = &spec.gold_table {
         let result = match run_sql(
@@ -336,7 +391,7 @@ pub(super) fn measure(spec: &CheckSpec, context: &VerifyContext) -> Measured {
         }
     }
 
-    for (key, figure, budget) in over_budget(&budgets, Some(to_bronze), to_gold) {
+    for (key, figure, budget) in over_budget(&budgets, Some(to_bronze), to_gold, newest_age_ms) {
         problems.push(format!(
             "{key} is {} s, over its budget of {} s",
             format_number(figure),
@@ -423,7 +478,7 @@ mod tests {
         };
         // A figure equal to its budget meets it; one millisecond over does not.
         assert_eq!(
-            over_budget(&budgets, Some(bronze), Some(gold)),
+            over_budget(&budgets, Some(bronze), Some(gold), None),
             vec![("bronze_to_gold_p50_seconds", 1.001, 1.0)]
         );
         let late = StageFigures {
@@ -431,7 +486,7 @@ mod tests {
             p95_ms: 2001,
         };
         assert_eq!(
-            over_budget(&budgets, Some(late), None),
+            over_budget(&budgets, Some(late), None, None),
             vec![("tag_to_bronze_p95_seconds", 2.001, 2.0)]
         );
     }

@@ -106,11 +106,32 @@ pub fn all_passed(results: &[CheckResult]) -> bool {
 pub struct VerifyOptions {
     /// Checks measured at once (default 8; at least 1).
     pub parallelism: usize,
+    /// Verifying a change that just ended at this instant (milliseconds since the epoch): each
+    /// failing check with `settle_seconds` is measured again until it passes or its time is
+    /// up, and flow checks want data that arrived after the change.
+    pub after_change_ms: Option<i64>,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { parallelism: 8 }
+        VerifyOptions {
+            parallelism: 8,
+            after_change_ms: None,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// The options for verifying a change that ends now (an apply, a rollback, a restore).
+    pub fn after_change() -> VerifyOptions {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        VerifyOptions {
+            after_change_ms: Some(now_ms),
+            ..VerifyOptions::default()
+        }
     }
 }
 
@@ -136,6 +157,9 @@ pub struct VerifyContext {
     pub live: BTreeMap<Address, LiveObject>,
     /// Why `live` could not be read, if it could not; checks with references then error.
     pub live_error: Option<String>,
+    /// When the change being verified ended (milliseconds since the epoch), if a change is
+    /// being verified: flow checks then want data that arrived after it.
+    pub since_ms: Option<i64>,
     warehouse: OnceLock<String>,
     tag_trees: Mutex<BTreeMap<String, Arc<TagTree>>>,
 }
@@ -167,6 +191,7 @@ impl VerifyContext {
             tags,
             live,
             live_error: None,
+            since_ms: None,
             warehouse: OnceLock::new(),
             tag_trees: Mutex::new(BTreeMap::new()),
         }

@@ -481,6 +481,12 @@ fn latency_result(repo: &Repo, code: i32) -> Value {
 #[test]
 fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with_the_figures() {
     let repo = Repo::demo();
+    // The events below are minutes old on purpose; how fresh the newest one is has its own test.
+    let checks = repo
+        .read("checks/databricks.yaml")
+        .replace(", newest_event_age_seconds: 10}", "}");
+    repo.write("checks/databricks.yaml", &checks);
+    repo.commit("the latency budgets only");
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     // 20 crusher and conveyor tags, each changed once in the last two minutes and ingested
     // 100 ms, 200 ms, ... 2000 ms later; and a string tag, which gold has no row for, whose
@@ -727,4 +733,119 @@ spec:
         assert_contains(&run.stderr, message);
     }
     assert_contains(&run.stderr, "7 problems in the manifests");
+}
+
+/// The demo's latency check with only the budgets of this test, and a short settle time.
+fn latency_check_only(repo: &Repo, budgets: &str, settle_seconds: u64) {
+    repo.write(
+        "checks/databricks.yaml",
+        &format!(
+            "kind: check\nname: telemetry_latency\nspec:\n  type: latency\n  table: ${{var.catalog}}.${{var.schema}}.ot_telemetry_bronze\n  gold_table: ${{var.catalog}}.${{var.schema}}.ot_telemetry_gold\n  budgets: {budgets}\n  settle_seconds: {settle_seconds}\n"
+        ),
+    );
+    repo.write("checks/ignition.yaml", "");
+    repo.commit("the latency check only");
+}
+
+/// One fresh event of CR_002's vibration, changed and ingested now, and a gold row showing it.
+fn fresh_event(repo: &Repo, id: &str) {
+    let now = now_ms();
+    insert_bronze(
+        repo,
+        &[bronze_event(id, "CR_002/Vibration_MM_S", now - 200, 100)],
+    );
+    insert_gold(repo, &[("CR_002/Vibration_MM_S".to_string(), now - 200)]);
+}
+
+/// Issue #16: data that stopped flowing fails `newest_event_age_seconds` at once, although the
+/// window still holds events; a fresh event passes it.
+#[test]
+fn issue_16_the_latency_check_fails_when_the_newest_event_is_too_old() {
+    let repo = Repo::demo();
+    latency_check_only(&repo, "{newest_event_age_seconds: 30}", 0);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let old = now_ms() - 90_000;
+    insert_bronze(
+        &repo,
+        &[bronze_event("old", "CR_002/Vibration_MM_S", old, 100)],
+    );
+    insert_gold(&repo, &[("CR_002/Vibration_MM_S".to_string(), old)]);
+    let result = latency_result(&repo, 1);
+    let message = result["message"].as_str().unwrap();
+    assert_contains(message, "newest_event_age_seconds is 9");
+    assert_contains(message, "over its budget of 30 s");
+    assert!(
+        result["figures"]["newest_event_age_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 90.0
+    );
+
+    fresh_event(&repo, "fresh");
+    let result = latency_result(&repo, 0);
+    assert_eq!(result["status"], "PASS", "{result}");
+    assert_eq!(result["expected"], "newest event <= 30 s old");
+}
+
+/// Issue #16: after an apply, a flow check wants events that arrived after it: events from
+/// before prove nothing about the system as it is now. It is measured again for its
+/// `settle_seconds`, so it passes as soon as such an event arrives, and fails, saying so, when
+/// none does.
+#[test]
+fn issue_16_after_an_apply_the_latency_check_waits_for_events_that_arrived_after_it() {
+    let repo = Repo::demo();
+    latency_check_only(&repo, "{newest_event_age_seconds: 600}", 15);
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    fresh_event(&repo, "before");
+    repo.lode_ok(&["verify"], 0);
+
+    // Nothing arrives after the apply: the check waits 15 s, then fails.
+    let run = repo.lode(&["apply", "--auto-approve", "--verify"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_contains(&run.stderr, "Waiting for telemetry_latency to pass");
+    let line = line_of(&run.stdout, "telemetry_latency");
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert_contains(
+        line,
+        "no event has arrived in main.mining_demo.ot_telemetry_bronze since the change being verified",
+    );
+
+    // An event arrives while the check waits: it passes.
+    let mut apply = std::process::Command::new(env!("CARGO_BIN_EXE_lode"))
+        .args(["apply", "--auto-approve", "--verify"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env_remove("LODE_ENV")
+        .env_remove("LODE_DIR")
+        .env_remove("LODE_EMULATOR_FAULTS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = apply.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = String::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the apply ended without waiting:\n{seen}"))
+            .unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("Waiting for telemetry_latency to pass") {
+            break;
+        }
+    }
+    fresh_event(&repo, "after");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let output = apply.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{seen}{}",
+        rest.join("\n")
+    );
+    let line = line_of(&stdout, "telemetry_latency");
+    assert!(line.starts_with("PASS "), "{line}");
 }
