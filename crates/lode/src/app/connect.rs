@@ -287,6 +287,7 @@ impl LocalEmulators {
             read_only_token: None,
             port: 0,
             faults: emulator_faults()?,
+            ..Default::default()
         };
         serve_emulator(
             "Ignition gateway",

@@ -212,7 +212,7 @@ impl Gateway {
             token: GATEWAY_TOKEN.into(),
             read_only_token: None,
             port: 0,
-            faults: Default::default(),
+            ..Default::default()
         })
         .expect("the gateway emulator starts");
         Gateway {
