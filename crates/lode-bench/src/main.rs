@@ -722,7 +722,7 @@ fn start_gateway(
         read_only_token: None,
         port: 0,
         faults: Some(faults.clone()),
-        stream_zerobus: false,
+        ..Default::default()
     })
     .map(Arc::new)
     .map_err(|e| internal(format!("the gateway emulator did not start: {e}")))?;

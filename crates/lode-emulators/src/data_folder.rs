@@ -264,6 +264,35 @@ pub fn reserve_port(folder: &Path, port_file: &str) -> Result<u16, ClaimFolderEr
     folder_port(&folder.join(port_file), 0).map(|(port, _listener)| port)
 }
 
+/// The process that serves `folder` now, if one does: the lock is held and the lock file names
+/// its holder. (A lock file that names a process which no longer holds the lock is a holder
+/// that died.) How a client finds the running server of a data folder.
+pub fn serving_holder(folder: &Path) -> std::io::Result<Option<Holder>> {
+    let lock_path = folder.join(LOCK_FILE);
+    let file = match OpenOptions::new().read(true).write(true).open(&lock_path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // A holder writes its record right after taking the lock: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match file.try_lock() {
+            // Free: nobody serves the folder (dropping the file releases the lock again).
+            Ok(()) => return Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        if let Some(holder) = read_holder(&lock_path) {
+            return Ok(Some(holder));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The holder a lock file names, if it names one whole.
 pub fn read_holder(lock_path: &Path) -> Option<Holder> {
     let mut text = String::new();

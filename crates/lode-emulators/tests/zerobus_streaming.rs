@@ -103,8 +103,8 @@ impl Stack {
             token: "lode:gateway".into(),
             read_only_token: None,
             port: 0,
-            faults: None,
-            stream_zerobus: true,
+            live: true,
+            ..Default::default()
         })
         .unwrap();
         let stack = Stack {

@@ -8,8 +8,9 @@
 # reclaiming from the stockpile) -> CV_002 (to the process plant).
 #
 # State that is not a tag (road position, queue order, thermal lags) lives in
-# system.util.getGlobals() between ticks. Runtime hours are read back from the tags, so they survive
-# a gateway restart. CR_002's Vibration_MM_S belongs to the Fault Injection script while
+# system.util.getGlobals() between ticks. Runtime hours are seeded from the tags once, so they
+# survive a gateway restart, then counted unrounded in that state: only the value written is
+# rounded (reading the rounded tag back and adding to it made them run 8 % fast). CR_002's Vibration_MM_S belongs to the Fault Injection script while
 # Mining/Simulation/Fault_Enabled is true and until it has decayed back to normal; CR_002's
 # Alarm_Active always belongs to that script.
 import math, random, time
@@ -211,11 +212,17 @@ def put(asset, member, value):
 	values.append(value)
 
 
+runtime_state = state.setdefault("runtime_hours", {})
+
+
 def runtime_hours(asset, seed):
-	hours = runtime_read[asset]
-	if hours is None or hours < 1.0:
-		hours = seed    # fresh tags: start from the asset's service history
+	hours = runtime_state.get(asset)
+	if hours is None:
+		hours = runtime_read[asset]
+		if hours is None or hours < 1.0:
+			hours = seed    # fresh tags: start from the asset's service history
 	hours += dt / 3600.0    # every asset runs the whole time
+	runtime_state[asset] = hours
 	return round(hours, 4)
 
 

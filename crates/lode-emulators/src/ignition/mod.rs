@@ -6,10 +6,13 @@
 //! serves a *loaded view* (`scan`): what it read at start or at its last scan, not what is on
 //! disk now.
 
+pub mod clock;
 pub mod gateway;
+pub mod live_tags;
 pub mod projects;
 pub mod resources;
 pub mod scan;
+pub mod scripting;
 pub mod tag_events;
 pub mod tags;
 pub mod zerobus;
@@ -17,7 +20,8 @@ pub mod zerobus_stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -31,7 +35,7 @@ use lode_wire::ignition::data_dir::DataDirError;
 use crate::data_folder::{self, Claim, ClaimFolderError, Claimed, FolderLock, Serving};
 
 /// How to run the gateway emulator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
     /// A real 8.3 gateway data directory: `projects/`, `config/resources/<collection>/...`.
     pub data_dir: PathBuf,
@@ -44,10 +48,13 @@ pub struct GatewayConfig {
     pub port: u16,
     /// Faults to inject into requests (`LODE_EMULATOR_FAULTS`); none by default.
     pub faults: Option<Arc<crate::faults::Faults>>,
-    /// Whether the gateway is live for the Zerobus connector: its enabled configuration then
-    /// streams the selected tags' changes to Databricks ([`zerobus_stream`]). Off, the
-    /// connector's settings are only stored, as before the stack could run.
-    pub stream_zerobus: bool,
+    /// A live gateway runs its projects' timer and tag change scripts ([`scripting`]), and its
+    /// Zerobus connector streams the selected tags' changes to Databricks when its stored
+    /// configuration is enabled ([`zerobus_stream`]). The in-process emulators of ordinary
+    /// commands (`lode plan`, `lode apply`) are not live: they only store the settings.
+    pub live: bool,
+    /// How a live gateway runs scripts: time limit, deterministic mode.
+    pub scripts: scripting::ScriptOptions,
 }
 
 /// Shared state of one running gateway.
@@ -55,15 +62,24 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// When the emulator started, for `overview.uptime`.
     pub started_ms: i64,
-    /// What the gateway has loaded; every API read and write goes through this lock, which
-    /// also serialises writes to the data directory.
-    pub view: Mutex<scan::LoadedView>,
+    /// What the gateway has loaded; every API read and write goes through this lock (see
+    /// [`Gateway::view`]), which also serialises writes to the data directory.
+    view: Mutex<scan::LoadedView>,
+    /// Counts the changes of `view`, so that what is derived from it (the run-time tag table,
+    /// the script runtime) knows when to follow.
+    view_generation: AtomicU64,
     pub scans: Mutex<scan::ScanState>,
     pub zerobus: zerobus::ZerobusStore,
     /// The Zerobus connector's running stream, when the gateway is live.
     pub zerobus_stream: zerobus_stream::ZerobusStream,
     /// Every run-time change of a tag's value (see [`tag_events`]).
     pub tag_events: tag_events::TagEvents,
+    /// The run-time values of the tags (see [`live_tags`]).
+    pub live_tags: live_tags::LiveTags,
+    /// What scripts and the script runtime logged (see [`scripting::log`]).
+    pub script_log: scripting::log::ScriptLog,
+    /// The run-time clock: the system's, or a virtual one in deterministic mode.
+    pub clock: clock::Clock,
     /// `http://127.0.0.1:port`, known once bound.
     pub base_url: OnceLock<String>,
 }
@@ -82,6 +98,16 @@ pub enum StartGatewayError {
     Bind { port: u16, source: std::io::Error },
     #[error(transparent)]
     Folder(#[from] ClaimFolderError),
+    #[error(transparent)]
+    Scripts(#[from] scripting::StartScriptRuntimeError),
+}
+
+/// The script runtime a live gateway runs; none for one that is not live.
+fn scripts_of(gateway: &Shared) -> Result<Option<scripting::ScriptRuntime>, StartGatewayError> {
+    if !gateway.config.live {
+        return Ok(None);
+    }
+    Ok(Some(scripting::ScriptRuntime::start(gateway.clone())?))
 }
 
 impl Gateway {
@@ -97,13 +123,21 @@ impl Gateway {
         let view = scan::LoadedView::load(&config.data_dir).map_err(data)?;
         let zerobus = zerobus::ZerobusStore::open(&config.data_dir).map_err(data)?;
         let now = now_ms();
+        let clock = match config.scripts.deterministic {
+            Some(deterministic) => clock::Clock::virtual_at(deterministic.start_ms),
+            None => clock::Clock::System,
+        };
         Ok(Gateway {
             started_ms: now,
             view: Mutex::new(view),
+            view_generation: AtomicU64::new(0),
             scans: Mutex::new(scan::ScanState::new(now)),
             zerobus,
             zerobus_stream: Default::default(),
             tag_events: tag_events::TagEvents::default(),
+            live_tags: live_tags::LiveTags::default(),
+            script_log: scripting::log::ScriptLog::default(),
+            clock,
             base_url: OnceLock::new(),
             config,
         })
@@ -119,18 +153,59 @@ impl Gateway {
             .to_string()
     }
 
-    pub fn view(&self) -> std::sync::MutexGuard<'_, scan::LoadedView> {
-        self.view.lock().expect("gateway view lock")
+    /// The loaded view, locked. Changing it (any mutable use) counts as a new generation
+    /// once the lock is released.
+    pub fn view(&self) -> ViewGuard<'_> {
+        ViewGuard {
+            view: self.view.lock().expect("gateway view lock"),
+            generation: &self.view_generation,
+            changed: false,
+        }
+    }
+
+    /// How many times the loaded view has changed.
+    pub fn view_generation(&self) -> u64 {
+        self.view_generation.load(Ordering::SeqCst)
     }
 
     /// Starts the Zerobus stream the stored configuration asks for, as the module does when the
     /// gateway starts. Runs inside the gateway's runtime.
     pub fn start_zerobus_stream(&self) {
-        self.zerobus.apply_to(
-            &self.zerobus_stream,
-            self.config.stream_zerobus,
-            &self.tag_events,
-        );
+        self.zerobus
+            .apply_to(&self.zerobus_stream, self.config.live, &self.tag_events);
+    }
+}
+
+/// The locked loaded view; a mutable use of it bumps the view's generation when the lock is
+/// released, so every change a scan, a restart, an import or a resource write makes is seen.
+pub struct ViewGuard<'a> {
+    view: MutexGuard<'a, scan::LoadedView>,
+    generation: &'a AtomicU64,
+    changed: bool,
+}
+
+impl std::ops::Deref for ViewGuard<'_> {
+    type Target = scan::LoadedView;
+
+    fn deref(&self) -> &scan::LoadedView {
+        &self.view
+    }
+}
+
+impl std::ops::DerefMut for ViewGuard<'_> {
+    fn deref_mut(&mut self) -> &mut scan::LoadedView {
+        self.changed = true;
+        &mut self.view
+    }
+}
+
+impl Drop for ViewGuard<'_> {
+    fn drop(&mut self) {
+        // Before the lock is released: whoever reads the new generation then finds the
+        // changed view behind the lock.
+        if self.changed {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -275,7 +350,8 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// API-token auth on `/data/**`: 401 without a valid token, 403 when a read-only token asks
+/// API-token auth on `/data/**` and on the emulator's own operator routes
+/// (`/system/lode-emulator/**`): 401 without a valid token, 403 when a read-only token asks
 /// for a change. `/StatusPing`, the OpenAPI document and the Zerobus servlet (whose handler has
 /// no auth check) are open.
 async fn authenticate(
@@ -284,7 +360,8 @@ async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/data/") {
+    let path = request.uri().path();
+    if !path.starts_with("/data/") && !path.starts_with(live_tags::OPERATOR_PREFIX) {
         return next.run(request).await;
     }
     let token = presented_token(&headers);
@@ -325,6 +402,7 @@ pub fn router(gateway: Shared) -> Router {
         .merge(resources::routes())
         .merge(tags::routes())
         .merge(zerobus::routes())
+        .merge(live_tags::routes())
         .fallback(|request: Request| async move {
             ApiError::not_found(format!(
                 "No route for {} {}",
@@ -354,6 +432,8 @@ pub fn router(gateway: Shared) -> Router {
 pub struct RunningGateway {
     pub url: String,
     pub gateway: Shared,
+    /// The script runtime of a live gateway; stopped first when the gateway stops.
+    pub scripts: Option<scripting::ScriptRuntime>,
     _server: crate::server::BackgroundServer,
     /// The data directory's lock, released after the server has stopped (fields drop in order).
     _folder: Option<FolderLock>,
@@ -370,6 +450,7 @@ pub fn start(config: GatewayConfig) -> Result<RunningGateway, StartGatewayError>
     let tasks = background_tasks(&gateway);
     Ok(RunningGateway {
         url,
+        scripts: scripts_of(&gateway)?,
         gateway,
         _server: crate::server::serve_in_background_with("ignition-emulator", listener, app, tasks),
         _folder: None,
@@ -397,6 +478,7 @@ pub fn serve_folder(
     let tasks = background_tasks(&gateway);
     Ok(Serving::Own(RunningGateway {
         url: tenancy.url,
+        scripts: scripts_of(&gateway)?,
         gateway,
         _server: crate::server::serve_in_background_with(
             "ignition-emulator",
@@ -453,8 +535,7 @@ pub(crate) mod test_support {
             token: TOKEN.into(),
             read_only_token: Some(READ_ONLY.into()),
             port: 0,
-            faults: None,
-            stream_zerobus: false,
+            ..Default::default()
         })
         .unwrap();
         (dir, running)
@@ -572,8 +653,7 @@ mod tests {
             token: TOKEN.into(),
             read_only_token: None,
             port: 0,
-            faults: None,
-            stream_zerobus: false,
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(
@@ -597,8 +677,7 @@ mod tests {
             token: TOKEN.into(),
             read_only_token: None,
             port: 0,
-            faults: None,
-            stream_zerobus: false,
+            ..Default::default()
         };
         let claim = crate::data_folder::Claim {
             command: "test".into(),

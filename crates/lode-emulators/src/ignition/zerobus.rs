@@ -508,7 +508,7 @@ fn post_config(gateway: &Shared, body: &[u8]) -> Response {
     // A changed configuration restarts the stream with it; a disabled one stops it.
     gateway
         .zerobus_stream
-        .apply(&stored, gateway.config.stream_zerobus, &gateway.tag_events);
+        .apply(&stored, gateway.config.live, &gateway.tag_events);
     json_response(StatusCode::OK, &json!({"success": true}))
 }
 
@@ -651,13 +651,13 @@ async fn servlet(
         Method::GET => match path.as_str() {
             "/" | "/health" => json_response(
                 StatusCode::OK,
-                &health(&config, gateway.config.stream_zerobus, &gateway.zerobus_stream.status()),
+                &health(&config, gateway.config.live, &gateway.zerobus_stream.status()),
             ),
             "/config" => json_response(StatusCode::OK, &masked(&config)),
             "/diagnostics" => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "text/plain")],
-                diagnostics(&config, gateway.config.stream_zerobus, &gateway.zerobus_stream.status()),
+                diagnostics(&config, gateway.config.live, &gateway.zerobus_stream.status()),
             )
                 .into_response(),
             "/metrics/compression" => json_response(StatusCode::OK, &json!({"available": false})),

@@ -313,7 +313,7 @@ impl LocalEmulators {
             read_only_token: None,
             port: 0,
             faults: emulator_faults()?,
-            stream_zerobus: false,
+            ..Default::default()
         };
         serve_emulator(
             "Ignition gateway",

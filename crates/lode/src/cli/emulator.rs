@@ -2,13 +2,20 @@
 //! environment, or any Databricks client pointed at it) until interrupted. It holds each data
 //! folder it serves (`lode_emulators::data_folder`): on the folder's own port and with the
 //! local environments' tokens it is a standing server that lode commands on that folder use
-//! instead of starting their own emulator.
+//! instead of starting their own emulator. With `--live` the gateway runs its projects'
+//! scripts, so the tags move.
+//!
+//! `lode emulator tag read|write`: the emulator-only operator controls, what a person does in
+//! the Designer's tag browser: they find the live gateway that serves a data folder and read or
+//! write one tag through its `/system/lode-emulator/tags/*` routes. No real gateway has them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::CommandError;
+use serde_json::{Value, json};
+
 use super::printer;
+use super::{CommandError, ErrorClass};
 use crate::app::connect::{EMULATOR_FOLDER_WAIT, LOCAL_EMULATOR_TOKEN, LOCAL_GATEWAY_TOKEN};
 use lode_emulators::data_folder::{Claim, Holder, Serving};
 use lode_emulators::databricks::EmulatorConfig;
@@ -18,6 +25,52 @@ use lode_emulators::ignition::GatewayConfig;
 #[derive(Debug, clap::Subcommand)]
 pub enum EmulatorCommand {
     Serve(ServeArgs),
+    /// Read or write a tag of the live gateway emulator (emulator-only operator controls).
+    #[command(subcommand)]
+    Tag(TagCommand),
+}
+
+/// What an operator does to a tag in the Designer, on the live gateway emulator that serves a
+/// data folder (`lode emulator serve --live`). Emulator-only: no real gateway offers it.
+#[derive(Debug, clap::Subcommand)]
+pub enum TagCommand {
+    /// Write a value to a tag, e.g. `'[default]Mining/Equipment/CR_002/Vibration_MM_S' 45`;
+    /// the value is converted to the tag's data type as the gateway does.
+    Write(TagWriteArgs),
+    /// Print a tag's value, quality and timestamp.
+    Read(TagReadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagWriteArgs {
+    /// The tag path; `[default]` is assumed without a provider.
+    pub path: String,
+    /// The value, as typed in the Designer (`45`, `true`, `RUNNING`).
+    pub value: String,
+    #[command(flatten)]
+    pub target: TagTarget,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagReadArgs {
+    /// The tag path; `[default]` is assumed without a provider.
+    pub path: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: TagTarget,
+}
+
+/// Which live gateway: the one serving a data folder.
+#[derive(Debug, clap::Args)]
+pub struct TagTarget {
+    /// The data folder the live stack serves (its gateway is in `ignition/`).
+    #[arg(long, default_value = "manifests/.lode/local")]
+    pub data: PathBuf,
+    /// The gateway API token (`name:secret`) the stack was started with.
+    #[arg(long = "ignition-token", default_value = crate::app::connect::LOCAL_GATEWAY_TOKEN)]
+    pub ignition_token: String,
 }
 
 /// Serve the emulators on 127.0.0.1 until interrupted (Ctrl-C): the Databricks workspace, and
@@ -45,10 +98,21 @@ pub struct ServeArgs {
     /// The gateway API token (`name:secret`) clients must send in `X-Ignition-API-Token`.
     #[arg(long = "ignition-token", default_value = crate::app::connect::LOCAL_GATEWAY_TOKEN)]
     pub ignition_token: String,
+    /// Run the gateway live: its projects' enabled timer scripts run on their schedule and tag
+    /// change scripts on changes, so the tags move (needs --ignition-port).
+    #[arg(long, requires = "ignition_port")]
+    pub live: bool,
 }
 
 pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
-    let EmulatorCommand::Serve(args) = command;
+    match command {
+        EmulatorCommand::Serve(args) => serve(args),
+        EmulatorCommand::Tag(TagCommand::Write(args)) => tag_write(args),
+        EmulatorCommand::Tag(TagCommand::Read(args)) => tag_read(args),
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, CommandError> {
     let oauth_client = match &args.oauth_client {
         Some(pair) => Some(
             pair.split_once(':')
@@ -89,7 +153,8 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
                 read_only_token: None,
                 port,
                 faults: faults.clone(),
-                stream_zerobus: false,
+                live: args.live,
+                ..Default::default()
             };
             let offer = args.ignition_token == LOCAL_GATEWAY_TOKEN;
             let serving = lode_emulators::ignition::serve_folder(config, &claim(offer))
@@ -119,9 +184,14 @@ pub fn run(command: &EmulatorCommand) -> Result<ExitCode, CommandError> {
     if let Some(gateway) = &gateway {
         printer().data(&format!("{}\n", gateway.url));
         printer().status(&format!(
-            "Ignition gateway emulator serving {} at {}",
+            "Ignition gateway emulator serving {} at {}{}",
             args.data.join("ignition").display(),
-            gateway.url
+            gateway.url,
+            if args.live {
+                ", live: its timer and tag change scripts run"
+            } else {
+                ""
+            }
         ));
     }
     printer().status("Ctrl-C stops them.");
@@ -149,4 +219,146 @@ fn own<T>(serving: Serving<T>, folder: &std::path::Path) -> Result<T, CommandErr
             holder.describe()
         ))),
     }
+}
+
+/// Why an operator control could not reach the live gateway or do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum OperateTagError {
+    #[error("no live stack serves {}", .folder.display())]
+    NotServed { folder: PathBuf },
+    #[error("the gateway emulator serving {} (`{command}`, pid {pid}) is not live: its scripts do not run", .folder.display())]
+    NotLive {
+        folder: PathBuf,
+        command: String,
+        pid: u32,
+    },
+    #[error("cannot read the emulator lock of {}: {source}", .folder.display())]
+    Lock {
+        folder: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Gateway(#[from] crate::provider::ignition::client::GatewayError),
+    #[error("{operation} {path} failed with quality {quality}")]
+    Refused {
+        operation: &'static str,
+        path: String,
+        quality: String,
+    },
+}
+
+impl From<OperateTagError> for CommandError {
+    fn from(error: OperateTagError) -> CommandError {
+        let command = CommandError::user(error.to_string());
+        match &error {
+            OperateTagError::NotServed { folder } | OperateTagError::NotLive { folder, .. } => {
+                let data = folder.parent().unwrap_or(folder);
+                command.with_class(ErrorClass::Config).hint(format!(
+                    "start the live stack first: `lode emulator serve --live --ignition-port 0 --data {}`",
+                    data.display()
+                ))
+            }
+            OperateTagError::Lock { .. } => command.with_class(ErrorClass::Config),
+            OperateTagError::Gateway(_) => command.with_class(ErrorClass::Remote),
+            OperateTagError::Refused { quality, .. } => {
+                let hint = match quality.as_str() {
+                    "Bad_NotFound" => {
+                        "no tag has that path: check the folder and the provider (`[default]` when none is given)"
+                    }
+                    "Bad_ReadOnly" => {
+                        "only memory tags (and references to them) take writes in the emulator"
+                    }
+                    "Error_TypeConversion" => "the value does not convert to the tag's data type",
+                    _ => "the gateway refused the write",
+                };
+                command.with_class(ErrorClass::User).hint(hint)
+            }
+        }
+    }
+}
+
+/// The client of the live gateway serving `data`'s `ignition/` folder.
+fn live_gateway(
+    target: &TagTarget,
+) -> Result<crate::provider::ignition::client::GatewayClient, OperateTagError> {
+    let folder = target.data.join("ignition");
+    let holder = lode_emulators::data_folder::serving_holder(&folder)
+        .map_err(|source| OperateTagError::Lock {
+            folder: folder.clone(),
+            source,
+        })?
+        .ok_or_else(|| OperateTagError::NotServed {
+            folder: folder.clone(),
+        })?;
+    let client =
+        crate::provider::ignition::client::GatewayClient::new(&holder.url, &target.ignition_token)?;
+    let status = client.get("/system/lode-emulator/status")?;
+    if status.get("live").and_then(Value::as_bool) != Some(true) {
+        return Err(OperateTagError::NotLive {
+            folder,
+            command: holder.command,
+            pid: holder.pid,
+        });
+    }
+    Ok(client)
+}
+
+fn tag_line(tag: &Value) -> String {
+    format!(
+        "{} = {} ({}, {})",
+        tag["path"].as_str().unwrap_or(""),
+        tag["value"],
+        tag["quality"].as_str().unwrap_or(""),
+        tag["timestamp"]
+    )
+}
+
+fn tag_write(args: &TagWriteArgs) -> Result<ExitCode, CommandError> {
+    let client = live_gateway(&args.target)?;
+    let answer = client
+        .post_json(
+            "/system/lode-emulator/tags/write",
+            &json!({"path": args.path, "value": args.value}),
+            false,
+        )
+        .map_err(OperateTagError::from)?;
+    let quality = answer["quality"].as_str().unwrap_or("").to_string();
+    if quality != "Good" {
+        return Err(OperateTagError::Refused {
+            operation: "writing",
+            path: args.path.clone(),
+            quality,
+        }
+        .into());
+    }
+    printer().data(&format!("{}\n", tag_line(&answer["tag"])));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tag_read(args: &TagReadArgs) -> Result<ExitCode, CommandError> {
+    let client = live_gateway(&args.target)?;
+    let path = format!(
+        "/system/lode-emulator/tags/read?path={}",
+        url_component(&args.path)
+    );
+    let tag = client.get(&path).map_err(OperateTagError::from)?;
+    if tag["quality"] == "Bad_NotFound" {
+        return Err(OperateTagError::Refused {
+            operation: "reading",
+            path: args.path.clone(),
+            quality: "Bad_NotFound".into(),
+        }
+        .into());
+    }
+    if args.json {
+        printer().data(&format!("{tag}\n"));
+    } else {
+        printer().data(&format!("{}\n", tag_line(&tag)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A query parameter value, percent-encoded.
+fn url_component(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -212,8 +212,7 @@ impl Gateway {
             token: GATEWAY_TOKEN.into(),
             read_only_token: None,
             port: 0,
-            faults: Default::default(),
-            stream_zerobus: false,
+            ..Default::default()
         })
         .expect("the gateway emulator starts");
         Gateway {

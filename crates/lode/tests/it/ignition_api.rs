@@ -118,8 +118,7 @@ fn gateway_refusals_carry_the_gateways_message() {
         token: "ci:secret".into(),
         read_only_token: Some("viewer:secret".into()),
         port: 0,
-        faults: None,
-        stream_zerobus: false,
+        ..Default::default()
     })
     .unwrap();
     let client = GatewayClient::new(&running.url, "ci:secret").unwrap();

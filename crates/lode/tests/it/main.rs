@@ -16,6 +16,7 @@ mod ignition_api;
 mod ignition_files;
 mod interrupt;
 mod invalid_manifests;
+mod live_stack;
 mod plan_formats;
 mod reliability;
 mod renames;
