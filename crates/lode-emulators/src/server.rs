@@ -38,7 +38,11 @@ pub fn serve_in_background(
     serve_in_background_with(name, listener, app, Vec::new())
 }
 
-/// Work an emulator does besides answering requests (a pipeline following its sources).
+/// How long a stopping server waits for its background tasks to finish their current step.
+const TASKS_FINISH_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Work an emulator does besides answering requests (a pipeline following its sources). A task
+/// must end soon after the emulator's state is dropped (hold it by a `Weak`).
 pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// [`serve_in_background`] plus `tasks` on the same runtime; they end with the server (the
@@ -59,9 +63,7 @@ pub fn serve_in_background_with(
                 .build()
                 .expect("a tokio runtime starts");
             runtime.block_on(async move {
-                for task in tasks {
-                    tokio::spawn(task);
-                }
+                let running: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a bound listener converts");
                 let _ = axum::serve(listener, app)
@@ -69,6 +71,13 @@ pub fn serve_in_background_with(
                         let _ = shutdown_rx.await;
                     })
                     .await;
+                // The router, and with it the emulator's state, is gone: each task ends once it
+                // notices. Letting it finish the step it is in (a pipeline refresh reading a
+                // Delta table) keeps the runtime from being dropped under it, which the Delta
+                // kernel's executor reports as a crash.
+                let _ =
+                    tokio::time::timeout(TASKS_FINISH_WITHIN, futures::future::join_all(running))
+                        .await;
             });
         })
         .expect("the emulator thread starts");

@@ -121,6 +121,57 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CommandError> {
         ),
         None => None,
     };
+    let stack = serve_stack(&StackOptions {
+        command: "lode emulator serve",
+        data: args.data.clone(),
+        databricks_port: args.databricks_port,
+        token: args.token.clone(),
+        oauth_client,
+        ignition_port: args.ignition_port,
+        ignition_token: args.ignition_token.clone(),
+        live: args.live,
+    })?;
+    // The URLs are data (scripts read them), the workspace's first.
+    printer().data(&format!("{}\n", stack.workspace.url));
+    if let Some(gateway) = &stack.gateway {
+        printer().data(&format!("{}\n", gateway.url));
+    }
+    printer().status("Ctrl-C stops them.");
+    wait_for_ctrl_c()?;
+    printer().status("Stopping the emulators.");
+    drop(stack);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What to serve: the data folder, ports, credentials, and whether the gateway is live.
+pub(super) struct StackOptions {
+    /// Who serves, as the folders' lock files name it (`lode up`, `lode emulator serve`).
+    pub command: &'static str,
+    pub data: PathBuf,
+    pub databricks_port: u16,
+    pub token: String,
+    pub oauth_client: Option<(String, String)>,
+    pub ignition_port: Option<u16>,
+    pub ignition_token: String,
+    pub live: bool,
+}
+
+/// The emulators this process serves; dropping it stops them (the gateway first).
+pub(super) struct RunningStack {
+    pub gateway: Option<lode_emulators::ignition::RunningGateway>,
+    pub workspace: lode_emulators::databricks::RunningEmulator,
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        // The gateway's scripts and Zerobus stream stop before the workspace they write to.
+        self.gateway.take();
+    }
+}
+
+/// Claims and serves the data folder's emulators as a standing server, reporting each on
+/// stderr. With the local environments' tokens it is offered to other lode commands.
+pub(super) fn serve_stack(options: &StackOptions) -> Result<RunningStack, CommandError> {
     let faults = lode_emulators::faults::Faults::from_env()
         .map_err(|e| CommandError::user(e.to_string()))?;
     if faults.is_some() {
@@ -137,64 +188,66 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CommandError> {
         ))
     };
     let claim = |offer_to_others| Claim {
-        command: "lode emulator serve".into(),
+        command: options.command.into(),
         standing: true,
         offer_to_others,
         wait: EMULATOR_FOLDER_WAIT,
         on_wait: &on_wait,
     };
+    let data = &options.data;
     // The gateway's folder is claimed first, as every lode command does (`app::connect`), so
     // this server and a command never each hold one folder and wait for the other.
-    let gateway = match args.ignition_port {
+    let gateway = match options.ignition_port {
         Some(port) => {
             let config = GatewayConfig {
-                data_dir: args.data.join("ignition"),
-                token: args.ignition_token.clone(),
+                data_dir: data.join("ignition"),
+                token: options.ignition_token.clone(),
                 read_only_token: None,
                 port,
                 faults: faults.clone(),
-                live: args.live,
+                live: options.live,
                 ..Default::default()
             };
-            let offer = args.ignition_token == LOCAL_GATEWAY_TOKEN;
+            let offer = options.ignition_token == LOCAL_GATEWAY_TOKEN;
             let serving = lode_emulators::ignition::serve_folder(config, &claim(offer))
                 .map_err(|e| CommandError::user(e.to_string()))?;
-            Some(own(serving, &args.data.join("ignition"))?)
+            Some(own(serving, &data.join("ignition"))?)
         }
         None => None,
     };
     let config = EmulatorConfig {
-        data_dir: args.data.join("databricks"),
-        token: args.token.clone(),
-        oauth_client,
-        port: args.databricks_port,
+        data_dir: data.join("databricks"),
+        token: options.token.clone(),
+        oauth_client: options.oauth_client.clone(),
+        port: options.databricks_port,
         faults: faults.clone(),
     };
-    let offer = args.token == LOCAL_EMULATOR_TOKEN;
+    let offer = options.token == LOCAL_EMULATOR_TOKEN;
     let serving = lode_emulators::databricks::serve_folder(config, &claim(offer))
         .map_err(|e| CommandError::user(e.to_string()))?;
-    let workspace = own(serving, &args.data.join("databricks"))?;
-    // The URLs are data (scripts read them), the workspace's first; the rest is for people.
-    printer().data(&format!("{}\n", workspace.url));
+    let workspace = own(serving, &data.join("databricks"))?;
     printer().status(&format!(
         "Databricks emulator serving {} at {}",
-        args.data.join("databricks").display(),
+        data.join("databricks").display(),
         workspace.url
     ));
     if let Some(gateway) = &gateway {
-        printer().data(&format!("{}\n", gateway.url));
         printer().status(&format!(
             "Ignition gateway emulator serving {} at {}{}",
-            args.data.join("ignition").display(),
+            data.join("ignition").display(),
             gateway.url,
-            if args.live {
-                ", live: its timer and tag change scripts run"
+            if options.live {
+                ", live: its timer and tag change scripts run and its Zerobus connector streams"
             } else {
                 ""
             }
         ));
     }
-    printer().status("Ctrl-C stops them.");
+    Ok(RunningStack { gateway, workspace })
+}
+
+/// Blocks until the user presses Ctrl-C (or the process gets SIGINT).
+pub(super) fn wait_for_ctrl_c() -> Result<(), CommandError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -202,10 +255,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CommandError> {
     runtime.block_on(async {
         let _ = tokio::signal::ctrl_c().await;
     });
-    printer().status("Stopping the emulators.");
-    drop(gateway);
-    drop(workspace);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The server this process runs. A standing server never shares another's (the claim refuses a

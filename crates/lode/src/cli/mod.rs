@@ -20,6 +20,8 @@ mod snapshot;
 mod state;
 mod status;
 mod stop;
+#[cfg(feature = "emulators")]
+mod up;
 mod validate;
 mod verify;
 
@@ -131,6 +133,8 @@ pub enum Command {
     ForceUnlock(force_unlock::ForceUnlockArgs),
     History(history::HistoryArgs),
     Stop(stop::StopArgs),
+    #[cfg(feature = "emulators")]
+    Up(up::UpArgs),
     Snapshot(snapshot::SnapshotArgs),
     Snapshots(snapshot::SnapshotsArgs),
     Restore(snapshot::RestoreArgs),
@@ -169,6 +173,8 @@ pub fn main() -> ExitCode {
         Command::ForceUnlock(args) => force_unlock::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),
         Command::Stop(args) => stop::run(&cli.global, args),
+        #[cfg(feature = "emulators")]
+        Command::Up(args) => up::run(&cli.global, args),
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args),
         Command::Snapshots(args) => snapshot::list(&cli.global, args),
         Command::Restore(args) => snapshot::restore(&cli.global, args),

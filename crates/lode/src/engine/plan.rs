@@ -732,17 +732,36 @@ pub fn build_plan(
     for change in changes.values_mut().filter(|c| {
         c.address.kind == Kind::Pipeline && c.action == Action::NoOp && c.blocked.is_none()
     }) {
-        let last = live
-            .get(&change.address)
-            .and_then(|l| l.outputs.get(PIPELINE_LAST_UPDATE));
-        if let Some(last) = last
-            && last["state"] == "FAILED"
-        {
+        let Some(object) = live.get(&change.address) else {
+            continue;
+        };
+        let last = object.outputs.get(PIPELINE_LAST_UPDATE);
+        let last_state = last.and_then(|l| l["state"].as_str());
+        let last_id = || {
+            last.and_then(|l| l["update_id"].as_str())
+                .unwrap_or("unknown id")
+                .to_string()
+        };
+        if last_state == Some("FAILED") {
             change.action = Action::Update;
             change.reason = Some(format!(
                 "its last update ({}) FAILED: the pipeline runs an update",
-                last["update_id"].as_str().unwrap_or("unknown id")
+                last_id()
             ));
+            change.risk = Risk::Medium;
+        } else if object.spec["continuous"] == true
+            && matches!(last_state, None | Some("CANCELED" | "COMPLETED"))
+        {
+            // A continuous pipeline is meant to run all the time: one that was stopped (`lode
+            // stop`, or by hand) is started again, as its manifest says.
+            change.action = Action::Update;
+            change.reason = Some(match last_state {
+                Some(state) => format!(
+                    "it is continuous and not running (its last update, {}, is {state}): the pipeline starts an update",
+                    last_id()
+                ),
+                None => "it is continuous and has never run: the pipeline starts an update".into(),
+            });
             change.risk = Risk::Medium;
         }
     }

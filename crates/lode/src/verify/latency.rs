@@ -180,6 +180,16 @@ fn newest_event_statement(bronze: &str) -> String {
     )
 }
 
+/// How many events that arrived at or after `since_ms` gold shows already.
+fn shown_since_statement(bronze: &str, gold: &str, since_ms: i64) -> String {
+    format!(
+        "WITH ingested AS (SELECT tag_path, event_time, {INGESTED_MS} AS ingested_ms FROM {bronze}), \
+         shown AS (SELECT tag_path, max(last_event_time) AS shown_until FROM {gold} GROUP BY tag_path) \
+         SELECT count(*) AS shown FROM ingested AS i JOIN shown AS s ON s.tag_path = i.tag_path \
+         WHERE i.ingested_ms >= {since_ms} AND i.event_time <= s.shown_until"
+    )
+}
+
 /// Per tag of the window: whether gold has any row for it, the ingestion time of its oldest
 /// event newer than gold's newest, and the warehouse's clock.
 fn bronze_to_gold_statement(bronze: &str, gold: &str, window_ms: u64) -> String {
@@ -371,6 +381,24 @@ pub(super) fn measure(spec: &CheckSpec, context: &VerifyContext) -> Measured {
                 );
             }
         };
+        // After a change, gold must show something that arrived since: right after a change
+        // nothing has waited long yet, so a pipeline that stopped still looks on time.
+        if let Some(since) = context.since_ms {
+            let shown = match run_sql(
+                spec,
+                context,
+                shown_since_statement(&quote_name(&bronze), &quote_name(gold), since),
+            ) {
+                Ok(result) => result.rows.first().and_then(|row| integer(row.first())),
+                Err(measured) => return measured,
+            };
+            if shown.unwrap_or(0) == 0 {
+                problems.push(format!(
+                    "{gold} shows no event that arrived since the change being verified ({})",
+                    instant_words(since)
+                ));
+            }
+        }
         let found = gold_waits(&result.rows);
         let tags = found.waits.samples();
         to_gold = StageFigures::of(&found.waits);

@@ -41,6 +41,12 @@ pub(crate) fn new_table_config(user: Option<&BTreeMap<String, String>>) -> HashM
         .unwrap_or_default();
     config.insert(KEY_TABLE_ID.into(), uuid::Uuid::new_v4().to_string());
     config.insert(KEY_CREATED_AT.into(), now_ms().to_string());
+    // A checkpoint every 10 commits, Delta's (and Databricks') default; delta-rs would wait
+    // for 100, and a table a stream appends to every second would replay up to 100 JSON
+    // commits on every read. Hidden like every `delta.*` key (see `user_properties`).
+    config
+        .entry("delta.checkpointInterval".into())
+        .or_insert_with(|| "10".into());
     config
 }
 
