@@ -296,7 +296,17 @@ fn find(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
         .ok_or_else(|| ApiError::not_found(format!("Pipeline {id} does not exist.")))
 }
 
-fn save(workspace: &Shared, id: &str, record: PipelineRecord) -> ApiResult<()> {
+/// The most events a pipeline keeps, newest first when listed. The service keeps its event log
+/// in a table; the emulator keeps it in the pipeline's record, which is rewritten on every
+/// change, so a continuous pipeline (a few events a second) would otherwise grow it without
+/// end. The updates' own states are kept separately, whatever their age.
+const EVENTS_KEPT: usize = 2_000;
+
+fn save(workspace: &Shared, id: &str, mut record: PipelineRecord) -> ApiResult<()> {
+    if record.events.len() > EVENTS_KEPT {
+        let drop = record.events.len() - EVENTS_KEPT;
+        record.events.drain(..drop);
+    }
     workspace
         .pipelines
         .update(|pipelines| pipelines.insert(id.to_string(), record))
@@ -1045,8 +1055,74 @@ async fn stop(State(workspace): State<Shared>, Path(id): Path<String>) -> ApiRes
     Ok(Json(json!({})))
 }
 
-async fn events(State(workspace): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+struct EventsQuery {
+    filter: Option<String>,
+    max_results: Option<usize>,
+}
+
+/// The events API's `filter`, in the forms clients use: `level='ERROR'`, `level in ('ERROR',
+/// 'WARN')` and `event_type='flow_progress'`, joined by `AND`. Anything else is refused, as
+/// the service refuses what it cannot parse.
+fn event_filter(filter: &str) -> ApiResult<Vec<(String, Vec<String>)>> {
+    let mut terms = Vec::new();
+    for term in filter.split(" AND ").map(str::trim) {
+        let unsupported = || ApiError::invalid(format!("Unsupported filter: {filter}"));
+        let (field, values) = if let Some((field, value)) = term.split_once('=') {
+            (
+                field.trim(),
+                vec![value.trim().trim_matches('\'').to_string()],
+            )
+        } else {
+            let lower = term.to_ascii_lowercase();
+            let at = lower.find(" in ").ok_or_else(unsupported)?;
+            let list = term[at + 4..]
+                .trim()
+                .strip_prefix('(')
+                .and_then(|l| l.strip_suffix(')'))
+                .ok_or_else(unsupported)?;
+            (
+                term[..at].trim(),
+                list.split(',')
+                    .map(|v| v.trim().trim_matches('\'').to_string())
+                    .collect(),
+            )
+        };
+        if !matches!(field, "level" | "event_type") {
+            return Err(unsupported());
+        }
+        terms.push((field.to_string(), values));
+    }
+    Ok(terms)
+}
+
+async fn events(
+    State(workspace): State<Shared>,
+    Path(id): Path<String>,
+    Params(query): Params<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let terms = match query.filter.as_deref() {
+        Some(filter) => event_filter(filter)?,
+        None => Vec::new(),
+    };
+    let max_results = query.max_results.unwrap_or(100);
+    if !(1..=250).contains(&max_results) {
+        return Err(ApiError::invalid("max_results must be between 1 and 250."));
+    }
     let record = advance(&workspace, &id).await?;
-    let events: Vec<Value> = record.events.iter().rev().cloned().collect();
+    let events: Vec<Value> = record
+        .events
+        .iter()
+        .rev()
+        .filter(|e| {
+            terms.iter().all(|(field, values)| {
+                e[field.as_str()]
+                    .as_str()
+                    .is_some_and(|v| values.iter().any(|want| want == v))
+            })
+        })
+        .take(max_results)
+        .cloned()
+        .collect();
     Ok(Json(json!({"events": events})))
 }

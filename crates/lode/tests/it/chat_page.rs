@@ -184,6 +184,50 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
     );
 }
 
+/// Issue #16: with the stack live (`lode up`), the chat page answers from the gold rows the
+/// pipeline computed from streamed tags: one row per instrumented crusher, as a table.
+#[test]
+fn issue_16_the_chat_page_shows_a_live_answer_in_a_real_browser() {
+    for binary in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(binary).exists(),
+            "{binary} is missing: run .ci/run's setup (Debian's `chromium` and `chromium-driver`)"
+        );
+    }
+    let _live = crate::live_stack::one_live_stack();
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let (_stack, workspace) = crate::live_stack::up(&repo);
+    crate::live_stack::verify_until_it_passes(&repo, Duration::from_secs(240));
+
+    let page = format!(
+        "{workspace}/workspace-files/Shared/mining_demo/chat/index.html?space={}",
+        genie_space_id(&workspace)
+    );
+    let driver = Chromedriver::start();
+    let browser = Browser::open(&driver);
+    browser.navigate(&page);
+    let question = browser.find("#question");
+    browser.command(
+        "POST",
+        &format!("/element/{question}/value"),
+        json!({"text": QUESTION}),
+    );
+    let send = browser.find("#send");
+    browser.command("POST", &format!("/element/{send}/click"), json!({}));
+    let answer = browser.wait_for_answer();
+    assert_contains(&answer, "returned 3 rows");
+    let rows: Vec<String> = browser
+        .find_all(".answer table tbody tr")
+        .iter()
+        .map(|tr| browser.text(tr))
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for (row, crusher) in rows.iter().zip(["CR_001", "CR_002", "CR_003"]) {
+        assert!(row.starts_with(crusher), "{row}");
+    }
+}
+
 /// Writes [`GOLD_ROWS`] into the demo's gold table in the applied data folder under `repo`,
 /// through the emulator's SQL engine (no emulator serves the folder meanwhile).
 pub(crate) fn give_the_demo_gold_rows(repo: &Path) {

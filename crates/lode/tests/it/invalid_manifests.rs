@@ -1093,9 +1093,15 @@ fn live_environment(repo: &Repo) -> std::collections::BTreeMap<String, Vec<u8>> 
 fn issue_6_no_bad_input_reaches_the_live_environment() {
     let repo = Repo::demo();
     repo.lode_ok(&["apply", "--auto-approve"], 0);
-    // The written-out local environment is the built-in one: the bad copies differ only in
-    // their mistake.
-    repo.write(LOCAL_ENV, LOCAL_ENV_FILE);
+    // The written-out local environment is the built-in one (whose variables point the
+    // connector at the workspace emulator's port): the bad copies differ only in their mistake.
+    let port = repo.read(".lode/local/databricks/port").trim().to_string();
+    repo.write(
+        LOCAL_ENV,
+        &format!(
+            "{LOCAL_ENV_FILE}variables:\n  workspace_url: http://127.0.0.1:{port}\n  zerobus_endpoint: 127.0.0.1:{port}\n  zerobus_client_id: lode-local-zerobus\n"
+        ),
+    );
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
     std::fs::remove_file(repo.path().join(LOCAL_ENV)).unwrap();
     let gateway = crate::support::gateway_tree(&repo.gateway());

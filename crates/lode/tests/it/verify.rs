@@ -466,6 +466,19 @@ fn insert_gold(repo: &Repo, shown: &[(String, i64)]) {
     ));
 }
 
+/// The demo with its pipeline triggered instead of continuous: these tests write bronze and
+/// gold rows by hand, which a continuous pipeline would recompute from bronze meanwhile.
+fn demo_with_a_triggered_pipeline() -> Repo {
+    let repo = Repo::demo();
+    repo.edit(
+        "databricks/pipeline.yaml",
+        "  continuous: true",
+        "  continuous: false",
+    );
+    repo.commit("a triggered pipeline");
+    repo
+}
+
 /// The demo's latency check alone, as JSON.
 fn latency_result(repo: &Repo, code: i32) -> Value {
     let run = repo.lode_ok(
@@ -480,7 +493,7 @@ fn latency_result(repo: &Repo, code: i32) -> Value {
 /// budgets (2 s and 3 s), with the figures in the message and in `figures`.
 #[test]
 fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with_the_figures() {
-    let repo = Repo::demo();
+    let repo = demo_with_a_triggered_pipeline();
     // The events below are minutes old on purpose; how fresh the newest one is has its own test.
     let checks = repo
         .read("checks/databricks.yaml")
@@ -606,7 +619,12 @@ fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with
 /// bronze table holds; `window_minutes` widens the window.
 #[test]
 fn issue_16_the_latency_check_fails_when_no_telemetry_arrived_in_its_window() {
-    let repo = Repo::demo();
+    let repo = demo_with_a_triggered_pipeline();
+    let checks = repo
+        .read("checks/databricks.yaml")
+        .replace(", newest_event_age_seconds: 10}", "}");
+    repo.write("checks/databricks.yaml", &checks);
+    repo.commit("the latency budgets only");
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let empty = "no telemetry in the last 5 minutes: main.mining_demo.ot_telemetry_bronze received no event; is the connector streaming?";
     let result = latency_result(&repo, 1);
@@ -761,7 +779,7 @@ fn fresh_event(repo: &Repo, id: &str) {
 /// window still holds events; a fresh event passes it.
 #[test]
 fn issue_16_the_latency_check_fails_when_the_newest_event_is_too_old() {
-    let repo = Repo::demo();
+    let repo = demo_with_a_triggered_pipeline();
     latency_check_only(&repo, "{newest_event_age_seconds: 30}", 0);
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let old = now_ms() - 90_000;
@@ -793,7 +811,7 @@ fn issue_16_the_latency_check_fails_when_the_newest_event_is_too_old() {
 /// none does.
 #[test]
 fn issue_16_after_an_apply_the_latency_check_waits_for_events_that_arrived_after_it() {
-    let repo = Repo::demo();
+    let repo = demo_with_a_triggered_pipeline();
     latency_check_only(&repo, "{newest_event_age_seconds: 600}", 15);
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     fresh_event(&repo, "before");

@@ -607,7 +607,7 @@ impl Session<'_> {
                     source_columns
                         .iter()
                         .find(|s| s.eq_ignore_ascii_case(&col.name))
-                        .map(|s| format!("{}.{}", quoted_ident(&source_alias), quoted_ident(s)))
+                        .map(|s| format!("{}.{}", quoted_ident(source_alias), quoted_ident(s)))
                         .ok_or_else(|| {
                             let q = &source_alias;
                             SqlError::new(
@@ -631,7 +631,7 @@ impl Session<'_> {
         // The joined rows' columns: both row numbers, then per clause its condition and values.
         let mut items = vec![
             format!("{}.{ROW}", quoted_ident(&target_qualifier)),
-            format!("{}.{SOURCE_ROW}", quoted_ident(&source_alias)),
+            format!("{}.{SOURCE_ROW}", quoted_ident(source_alias)),
         ];
         let column = |sql: String, items: &mut Vec<String>| {
             items.push(format!("({sql}) AS __lode_{}", items.len()));

@@ -202,6 +202,9 @@ fn start_update(
     full_refresh: bool,
 ) -> Result<String, ProviderError> {
     let path = format!("/api/2.0/pipelines/{id}/updates");
+    let continuous = get_visible(provider, id)?
+        .and_then(|info| info.pointer("/spec/continuous").and_then(Value::as_bool))
+        .unwrap_or(false);
     let mut attempt = 1;
     loop {
         let started: Result<Value, ApiError> = provider.client.post(
@@ -217,7 +220,9 @@ fn start_update(
                     .to_string());
             }
             Err(error) if error.outcome_unknown() && attempt < 3 => {}
-            Err(error) if error.status() == Some(409) && attempt > 1 => {
+            // A continuous pipeline runs all the time and restarts itself when its settings
+            // change: its active update is the one to follow, not a conflict.
+            Err(error) if error.status() == Some(409) && (attempt > 1 || continuous) => {
                 let info = get_visible(provider, id)?.unwrap_or_default();
                 let active = info["latest_updates"]
                     .as_array()
