@@ -55,9 +55,9 @@ pub struct TagWriteArgs {
 pub struct TagReadArgs {
     /// The tag path; `[default]` is assumed without a provider.
     pub path: String,
-    /// Print the answer as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `text` (a line for people) or `json` (one JSON document: path, value, quality, timestamp).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::TextOrJson,
     #[command(flatten)]
     pub target: TagTarget,
 }
@@ -400,7 +400,7 @@ fn tag_read(args: &TagReadArgs) -> Result<ExitCode, CommandError> {
         }
         .into());
     }
-    if args.json {
+    if args.format == super::TextOrJson::Json {
         printer().data(&format!("{tag}\n"));
     } else {
         printer().data(&format!("{}\n", tag_line(&tag)));

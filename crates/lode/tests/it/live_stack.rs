@@ -35,7 +35,9 @@ impl Drop for Stack {
 
 fn tag(repo: &Repo, data: &str, path: &str) -> serde_json::Value {
     let run = repo.lode_ok(
-        &["emulator", "tag", "read", path, "--json", "--data", data],
+        &[
+            "emulator", "tag", "read", path, "--format", "json", "--data", data,
+        ],
         0,
     );
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
