@@ -479,6 +479,16 @@ fn demo_with_a_triggered_pipeline() -> Repo {
     repo
 }
 
+/// The demo's latency check without its `newest_event_age_seconds` budget: for tests whose
+/// events are minutes old on purpose.
+fn without_the_newest_event_age_budget(repo: &Repo) {
+    let checks = repo
+        .read("checks/databricks.yaml")
+        .replace(", newest_event_age_seconds: 10}", "}");
+    repo.write("checks/databricks.yaml", &checks);
+    repo.commit("the latency budgets only");
+}
+
 /// The demo's latency check alone, as JSON.
 fn latency_result(repo: &Repo, code: i32) -> Value {
     let run = repo.lode_ok(
@@ -495,11 +505,7 @@ fn latency_result(repo: &Repo, code: i32) -> Value {
 fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with_the_figures() {
     let repo = demo_with_a_triggered_pipeline();
     // The events below are minutes old on purpose; how fresh the newest one is has its own test.
-    let checks = repo
-        .read("checks/databricks.yaml")
-        .replace(", newest_event_age_seconds: 10}", "}");
-    repo.write("checks/databricks.yaml", &checks);
-    repo.commit("the latency budgets only");
+    without_the_newest_event_age_budget(&repo);
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     // 20 crusher and conveyor tags, each changed once in the last two minutes and ingested
     // 100 ms, 200 ms, ... 2000 ms later; and a string tag, which gold has no row for, whose
@@ -620,11 +626,7 @@ fn issue_16_the_latency_check_passes_within_its_budgets_and_fails_over_them_with
 #[test]
 fn issue_16_the_latency_check_fails_when_no_telemetry_arrived_in_its_window() {
     let repo = demo_with_a_triggered_pipeline();
-    let checks = repo
-        .read("checks/databricks.yaml")
-        .replace(", newest_event_age_seconds: 10}", "}");
-    repo.write("checks/databricks.yaml", &checks);
-    repo.commit("the latency budgets only");
+    without_the_newest_event_age_budget(&repo);
     repo.lode_ok(&["apply", "--auto-approve"], 0);
     let empty = "no telemetry in the last 5 minutes: main.mining_demo.ot_telemetry_bronze received no event; is the connector streaming?";
     let result = latency_result(&repo, 1);
