@@ -114,7 +114,7 @@ fn settle(
     loop {
         let waiting: Vec<usize> = (0..checks.len())
             .filter(|&i| {
-                results[i].status != CheckStatus::Pass
+                matches!(results[i].status, CheckStatus::Fail | CheckStatus::Error)
                     && checks[i]
                         .spec
                         .settle_seconds

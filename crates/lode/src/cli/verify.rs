@@ -100,7 +100,7 @@ pub fn render_text(results: &[CheckResult], redactor: &Redactor) -> String {
             if let Some(message) = result.message.as_deref().and_then(|m| m.lines().next()) {
                 line.push_str(&format!("  {message}"));
             }
-            if result.severity == CheckSeverity::Warning {
+            if result.severity == CheckSeverity::Warning && result.status != CheckStatus::Skip {
                 line.push_str("  (severity warning: reported, does not fail verify)");
             }
         }
@@ -113,7 +113,11 @@ pub fn render_text(results: &[CheckResult], redactor: &Redactor) -> String {
         .count();
     let warnings = results
         .iter()
-        .filter(|r| r.status != CheckStatus::Pass && !r.is_blocking())
+        .filter(|r| matches!(r.status, CheckStatus::Fail | CheckStatus::Error) && !r.is_blocking())
+        .count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Skip)
         .count();
     let failing = results.iter().filter(|r| r.is_blocking()).count();
     let slowest = results.iter().map(|r| r.duration_ms).max().unwrap_or(0);
@@ -134,6 +138,9 @@ pub fn render_text(results: &[CheckResult], redactor: &Redactor) -> String {
             ", {warnings} warning{}",
             if warnings == 1 { "" } else { "s" }
         ));
+    }
+    if skipped > 0 {
+        summary.push_str(&format!(", {skipped} skipped"));
     }
     summary.push_str(&format!(" (slowest {slowest} ms).\n"));
     out.push_str(&summary);

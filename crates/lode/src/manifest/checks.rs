@@ -35,7 +35,7 @@ pub(super) struct PendingCheck {
 }
 
 /// Fields by check type: (type, required, optional besides the common ones).
-const FIELDS: [(CheckType, &[&str], &[&str]); 8] = [
+const FIELDS: [(CheckType, &[&str], &[&str]); 9] = [
     (CheckType::Sql, &["statement", "expect"], &[]),
     (CheckType::RowCount, &["table", "expect"], &[]),
     (
@@ -64,7 +64,22 @@ const FIELDS: [(CheckType, &[&str], &[&str]); 8] = [
         &["table", "budgets"],
         &["gold_table", "window_minutes"],
     ),
+    (
+        CheckType::Probe,
+        &["table", "budgets"],
+        &["gold_table", "space", "question"],
+    ),
 ];
+
+/// The budget keys of each flow check type.
+const LATENCY_BUDGETS: [&str; 5] = [
+    "tag_to_bronze_p50_seconds",
+    "tag_to_bronze_p95_seconds",
+    "bronze_to_gold_p50_seconds",
+    "bronze_to_gold_p95_seconds",
+    "newest_event_age_seconds",
+];
+const PROBE_BUDGETS: [&str; 3] = ["to_bronze_seconds", "to_gold_seconds", "to_answer_seconds"];
 
 /// The longest `window_minutes` a latency check may read: a day of telemetry.
 const MAX_WINDOW_MINUTES: u64 = 24 * 60;
@@ -238,7 +253,19 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
         validate_expectation(context, expect);
     }
     if let Some(budgets) = &spec.budgets {
-        validate_budgets(context, budgets, spec.gold_table.is_some());
+        validate_budgets(context, spec, budgets);
+    }
+    if check_type == CheckType::Probe && spec.space.is_some() != spec.question.is_some() {
+        let (given, missing) = if spec.space.is_some() {
+            ("space", "question")
+        } else {
+            ("question", "space")
+        };
+        context.error(
+            &format!("{given}:"),
+            format!("`{given}` without `{missing}`"),
+            "a probe asks Genie only with both: the space (`${ref.genie_space.x.id}`) and the question whose answer shows the probe's value",
+        );
     }
     if let Some(minutes) = spec.window_minutes
         && !(1..=MAX_WINDOW_MINUTES).contains(&minutes)
@@ -347,18 +374,31 @@ fn validate(context: &mut SpecContext, spec: &CheckSpec, value: &Value) {
     }
 }
 
-/// A latency check's budgets: at least one, each a positive number of seconds, and the bronze →
-/// gold ones only with a gold table to measure them on.
-fn validate_budgets(context: &mut SpecContext, budgets: &LatencyBudgets, has_gold_table: bool) {
+/// A flow check's budgets: at least one of its type's keys, each a positive number of seconds,
+/// and each with the table or Genie space it is measured on.
+fn validate_budgets(context: &mut SpecContext, spec: &CheckSpec, budgets: &LatencyBudgets) {
+    let keys: &[&str] = if spec.check_type == CheckType::Probe {
+        &PROBE_BUDGETS
+    } else {
+        &LATENCY_BUDGETS
+    };
     let given = budgets.given();
     if given.is_empty() {
         context.error(
             "budgets:",
             "`budgets` gives no budget",
-            "give at least one of `tag_to_bronze_p50_seconds`, `tag_to_bronze_p95_seconds`, `bronze_to_gold_p50_seconds`, `bronze_to_gold_p95_seconds`, `newest_event_age_seconds`",
+            format!("give at least one of {}", quoted(keys)),
         );
     }
     for (key, seconds) in given {
+        if !keys.contains(&key) {
+            context.error(
+                &format!("{key}:"),
+                format!("`{key}` is not a budget of a {} check", spec.check_type),
+                format!("a {} check's budgets are {}", spec.check_type, quoted(keys)),
+            );
+            continue;
+        }
         if !seconds.is_finite() || seconds <= 0.0 {
             context.error(
                 &format!("{key}:"),
@@ -366,11 +406,20 @@ fn validate_budgets(context: &mut SpecContext, budgets: &LatencyBudgets, has_gol
                 "a budget is the most the figure may be, in seconds, above 0, e.g. `2` or `0.5`",
             );
         }
-        if key.starts_with("bronze_to_gold") && !has_gold_table {
+        if (key.starts_with("bronze_to_gold") || key == "to_gold_seconds")
+            && spec.gold_table.is_none()
+        {
             context.error(
                 &format!("{key}:"),
                 format!("`{key}` needs `gold_table`"),
-                "name the gold table the pipeline computes from `table` (`gold_table: catalog.schema.table`), or remove the bronze → gold budgets",
+                "name the gold table the pipeline computes from `table` (`gold_table: catalog.schema.table`), or remove the gold budgets",
+            );
+        }
+        if key == "to_answer_seconds" && (spec.space.is_none() || spec.question.is_none()) {
+            context.error(
+                &format!("{key}:"),
+                format!("`{key}` needs `space` and `question`"),
+                "name the Genie space and the question whose answer shows the probe's value, or remove `to_answer_seconds`",
             );
         }
     }

@@ -1,7 +1,9 @@
 //! `lode.yaml` (the project: name, variable defaults, settings) and `environments/<name>.yaml`
 //! (where manifests are applied: provider endpoints and transports, variables, state backend).
 //! `local` is built in: with no `environments/local.yaml`, it applies to a gateway data folder
-//! under `.lode/local/` in the manifest root, so a fresh clone needs no flags.
+//! under `.lode/local/` in the manifest root, so a fresh clone needs no flags. An environment file
+//! may start from a built-in environment (`extends: local`) and add to it, e.g. the settings of
+//! an active probe.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,12 @@ pub struct ProjectConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentConfig {
+    /// In `environments/local.yaml` (`extends: local`) or `environments/local-api.yaml`
+    /// (`extends: local-api`): start from the built-in environment of that name (its emulators,
+    /// data folder and variables) and add this file's sections to it (variables and
+    /// `env_defaults` key by key; other sections replace the built-in's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     /// Values for `${var.x}`; they override `lode.yaml`. `${env.NAME}` is allowed here.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
@@ -46,6 +54,37 @@ pub struct EnvironmentConfig {
     /// environments give the demo's secrets harmless defaults). Still masked as secrets.
     #[serde(default)]
     pub env_defaults: BTreeMap<String, String>,
+    /// Allows `probe` checks to write to one tag, and says how. Without it (the default) no
+    /// check writes anything and `probe` checks are skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeConfig>,
+}
+
+/// What an active probe may write, and how. The environment, not the check, names the tag and
+/// the value, so a manifest change alone cannot make verification write to another tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// The only tag the probe writes, `[provider]Folder/Tag`: one the Zerobus connector streams
+    /// and that no control logic acts on.
+    pub tag: String,
+    /// The value written: this number plus a fraction from 0.001 to 0.999 that tells this run's
+    /// write from earlier ones.
+    pub value: f64,
+    /// How the value is written.
+    pub write: ProbeWrite,
+}
+
+/// How a probe writes its value. Ignition 8.3's HTTP API has no tag write, so a real gateway
+/// needs a command the site provides (an OPC UA client, a WebDev endpoint, a gateway message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbeWrite {
+    /// The gateway emulator's operator write (the built-in environments' gateway, live).
+    Emulator,
+    /// Runs this command; `{tag}` and `{value}` in its arguments, and the environment variables
+    /// `LODE_PROBE_TAG` and `LODE_PROBE_VALUE`, give the write. Exit status 0 means written.
+    Command(Vec<String>),
 }
 
 /// How `lode` reaches the Databricks workspace.
@@ -197,9 +236,35 @@ impl EnvironmentConfig {
                 "ZEROBUS_CLIENT_SECRET".to_string(),
                 LOCAL_ZEROBUS_CLIENT_SECRET.to_string(),
             )]),
+            extends: None,
+            probe: None,
         }
     }
+
+    /// This file's settings over the built-in environment it extends.
+    fn over(self, mut base: EnvironmentConfig) -> EnvironmentConfig {
+        base.variables.extend(self.variables);
+        base.env_defaults.extend(self.env_defaults);
+        if self.ignition.is_some() {
+            base.ignition = self.ignition;
+        }
+        if self.databricks.is_some() {
+            base.databricks = self.databricks;
+        }
+        if self.state.backend != StateBackendKind::Local || self.state.path.is_some() {
+            base.state = self.state;
+        }
+        base.probe = self.probe;
+        base.extends = self.extends;
+        base
+    }
 }
+
+/// The built-in environments, by name, with their gateway transport.
+const BUILTIN: [(&str, IgnitionTransport); 2] = [
+    ("local", IgnitionTransport::Files),
+    ("local-api", IgnitionTransport::Api),
+];
 
 /// The environment's file: `environments/<name>.yaml`, or `.yml` when only that exists.
 pub fn environment_file(files: &ManifestFiles, name: &str) -> String {
@@ -223,25 +288,15 @@ pub fn load_environment(
 ) -> Result<EnvironmentConfig, Vec<ManifestError>> {
     let path = environment_file(files, name);
     if files.text(&path).is_none() && !files.escaping_links.contains(&path) {
-        if name == "local" {
-            return Ok(EnvironmentConfig::builtin(
-                name,
-                IgnitionTransport::Files,
-                &files.root,
-            ));
-        }
-        if name == "local-api" {
-            return Ok(EnvironmentConfig::builtin(
-                name,
-                IgnitionTransport::Api,
-                &files.root,
-            ));
+        if let Some((_, transport)) = BUILTIN.iter().find(|(builtin, _)| *builtin == name) {
+            return Ok(EnvironmentConfig::builtin(name, *transport, &files.root));
         }
         let known: Vec<String> = files
             .files
             .keys()
             .filter_map(|p| p.strip_prefix("environments/"))
             .filter_map(|p| p.strip_suffix(".yaml").or_else(|| p.strip_suffix(".yml")))
+            .filter(|known| !BUILTIN.iter().any(|(builtin, _)| builtin == known))
             .map(str::to_string)
             .collect();
         return Err(vec![
@@ -253,7 +308,106 @@ pub fn load_environment(
             ),
         ]);
     }
-    parse_single(files, &path)
+    let mut config: EnvironmentConfig = parse_single(files, &path)?;
+    if let Some(extends) = config.extends.clone() {
+        // Only the built-in environment's own file: lode's other local commands (`lode up`,
+        // the emulators' ports) know these environments by name.
+        let builtin = BUILTIN
+            .iter()
+            .find(|(builtin, _)| *builtin == extends && *builtin == name);
+        let Some((_, transport)) = builtin else {
+            return Err(vec![
+                ManifestError::new(
+                    &path,
+                    position_of(files, &path, "extends:").0,
+                    1,
+                    format!("`extends: {extends}` in {path}: only a built-in environment's own file extends it"),
+                )
+                .with_hint("write `extends: local` in environments/local.yaml (or `extends: local-api` in environments/local-api.yaml) to add to the built-in environment; other environments describe their systems themselves"),
+            ]);
+        };
+        config = config.over(EnvironmentConfig::builtin(name, *transport, &files.root));
+    }
+    validate_probe(files, &path, &config)?;
+    Ok(config)
+}
+
+/// The line and column of the first `key` (e.g. `tag:`) of `path`, comments aside; (1, 1)
+/// when there is none.
+fn position_of(files: &ManifestFiles, path: &str, key: &str) -> (usize, usize) {
+    files
+        .text(path)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|text| {
+            text.lines().enumerate().find_map(|(index, line)| {
+                let indent = line.len() - line.trim_start().len();
+                line.trim_start()
+                    .starts_with(key)
+                    .then_some((index + 1, indent + 1))
+            })
+        })
+        .unwrap_or((1, 1))
+}
+
+/// A probe writes exactly one well-named tag, a finite value, through a writer that exists.
+fn validate_probe(
+    files: &ManifestFiles,
+    path: &str,
+    config: &EnvironmentConfig,
+) -> Result<(), Vec<ManifestError>> {
+    let Some(probe) = &config.probe else {
+        return Ok(());
+    };
+    let mut errors = Vec::new();
+    let mut error = |needle: &str, message: String, hint: &str| {
+        errors.push({
+            let (line, column) = position_of(files, path, needle);
+            ManifestError::new(path, line, column, message).with_hint(hint)
+        });
+    };
+    let tag = probe.tag.trim();
+    let full_path = tag
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .is_some_and(|(provider, folder_path)| {
+            !provider.is_empty()
+                && !folder_path.is_empty()
+                && !folder_path.starts_with('/')
+                && !folder_path.ends_with('/')
+                && !folder_path.contains("//")
+        });
+    if !full_path || tag.contains('*') {
+        error(
+            "tag:",
+            format!("`probe.tag: {}` is not one tag's full path", probe.tag),
+            "name exactly one tag with its provider, e.g. `[default]Site/Probe/Value`",
+        );
+    }
+    if !probe.value.is_finite() {
+        error(
+            "value:",
+            format!("`probe.value: {}` is not a number", probe.value),
+            "give the number the probe writes (lode adds a fraction unique to each run)",
+        );
+    }
+    match &probe.write {
+        ProbeWrite::Emulator if !config.ignition.as_ref().is_some_and(|i| i.emulator) => error(
+            "write:",
+            "`probe.write: emulator` needs the gateway emulator, and this environment's gateway is not emulated".to_string(),
+            "on a real gateway, write through a command: `write: {command: [my-tag-writer, \"{tag}\", \"{value}\"]}`",
+        ),
+        ProbeWrite::Command(argv) if argv.first().is_none_or(|program| program.trim().is_empty()) => error(
+            "write:",
+            "`probe.write.command` names no program".to_string(),
+            "give the program and its arguments, e.g. `command: [my-tag-writer, \"{tag}\", \"{value}\"]`",
+        ),
+        _ => {}
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn parse_single<T: serde::de::DeserializeOwned>(

@@ -824,6 +824,10 @@ pub enum CheckType {
     /// tag change → ingestion per event of the Zerobus bronze `table`, and bronze → gold per tag
     /// against `gold_table`; their p50 and p95 against `budgets`.
     Latency,
+    /// An active probe, where the environment allows one (`probe:` in its file): writes a value
+    /// to the environment's probe tag and times its arrival in the bronze `table`, in
+    /// `gold_table` and in the Genie space's answer to `question`, against `budgets`.
+    Probe,
 }
 
 impl CheckType {
@@ -837,6 +841,7 @@ impl CheckType {
             CheckType::Http => "http",
             CheckType::Genie => "genie",
             CheckType::Latency => "latency",
+            CheckType::Probe => "probe",
         }
     }
 }
@@ -874,7 +879,9 @@ pub struct CheckExpectation {
     pub at_most: Option<f64>,
 }
 
-/// The most a `latency` check's figures may be, in seconds; at least one must be given.
+/// The most a flow check's figures may be, in seconds; at least one must be given. A `latency`
+/// check takes the `tag_to_bronze_*`, `bronze_to_gold_*` and `newest_event_age_seconds` keys, a
+/// `probe` check the `to_*_seconds` ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyBudgets {
@@ -895,6 +902,16 @@ pub struct LatencyBudgets {
     /// stopped flowing fails this within seconds, while the window still holds older events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_event_age_seconds: Option<f64>,
+    /// `probe`: from the write to the value's arrival in bronze, as lode observes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_bronze_seconds: Option<f64>,
+    /// `probe`: from the write until gold shows the value's event (needs `gold_table`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_gold_seconds: Option<f64>,
+    /// `probe`: from the write until Genie's answer to `question` holds the value (needs
+    /// `space` and `question`): the runbook's end to end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_answer_seconds: Option<f64>,
 }
 
 impl LatencyBudgets {
@@ -912,6 +929,9 @@ impl LatencyBudgets {
                 self.bronze_to_gold_p95_seconds,
             ),
             ("newest_event_age_seconds", self.newest_event_age_seconds),
+            ("to_bronze_seconds", self.to_bronze_seconds),
+            ("to_gold_seconds", self.to_gold_seconds),
+            ("to_answer_seconds", self.to_answer_seconds),
         ]
         .into_iter()
         .filter_map(|(key, budget)| budget.map(|b| (key, b)))

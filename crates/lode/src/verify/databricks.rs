@@ -294,25 +294,7 @@ fn judge_answer(
     if spec.min_rows.is_none() && spec.column.is_none() {
         return Ok(());
     }
-    let Some(attachment) = message
-        .get("attachments")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|a| a.get("query").is_some())
-        .and_then(|a| a.get("attachment_id").and_then(Value::as_str))
-    else {
-        return Err("the answer has no query: no rows to judge".to_string());
-    };
-    let result: Value = client
-        .get(
-            &format!(
-                "{message_path}/attachments/{}/query-result",
-                encode_path_segment(attachment)
-            ),
-            &[],
-        )
-        .map_err(|e| format!("reading the answer's rows: {e}"))?;
+    let result = answer_result(client, message_path, message)?;
     let response = result.get("statement_response").unwrap_or(&result);
     let rows: Vec<&Value> = response
         .pointer("/result/data_array")
@@ -360,6 +342,33 @@ fn judge_answer(
     Ok(())
 }
 
+/// The result of a Genie answer's query (`query-result` of its query attachment).
+pub(super) fn answer_result(
+    client: &DatabricksClient,
+    message_path: &str,
+    message: &Value,
+) -> Result<Value, String> {
+    let Some(attachment) = message
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a.get("query").is_some())
+        .and_then(|a| a.get("attachment_id").and_then(Value::as_str))
+    else {
+        return Err("the answer has no query: no rows to judge".to_string());
+    };
+    client
+        .get(
+            &format!(
+                "{message_path}/attachments/{}/query-result",
+                encode_path_segment(attachment)
+            ),
+            &[],
+        )
+        .map_err(|e| format!("reading the answer's rows: {e}"))
+}
+
 /// Every text attachment of a Genie message, joined.
 fn all_answer_text(message: &Value) -> String {
     message
@@ -380,17 +389,43 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
     let space = spec.space.clone().unwrap_or_default();
     let question = spec.question.clone().unwrap_or_default();
     let within = Duration::from_secs(spec.within_seconds.unwrap_or(5));
-    let space_path = format!("/api/2.0/genie/spaces/{}", encode_path_segment(&space));
+    match ask_genie(client, &space, &question, within, |outcome| {
+        judge_genie(spec, client, within, outcome)
+    }) {
+        Ok(measured) | Err(measured) => measured,
+    }
+}
+
+/// A Genie answer that reached a final state, or the state it was in when time ran out.
+pub(super) struct GenieAnswer {
+    pub status: String,
+    pub elapsed: Duration,
+    pub message: Value,
+    /// `/api/2.0/genie/spaces/S/conversations/C/messages/M`, for its attachments.
+    pub message_path: String,
+}
+
+/// Asks `question` in a new conversation of `space` and polls the answer until it is final or
+/// `within` has passed; `read` sees it (or the error that ended the polling) while the
+/// conversation still exists, and the conversation is deleted afterwards. `Err`: no
+/// conversation could be started.
+pub(super) fn ask_genie<R>(
+    client: &DatabricksClient,
+    space: &str,
+    question: &str,
+    within: Duration,
+    read: impl FnOnce(Result<GenieAnswer, ApiError>) -> R,
+) -> Result<R, Measured> {
+    let space_path = format!("/api/2.0/genie/spaces/{}", encode_path_segment(space));
     let started = Instant::now();
     // Not idempotent: a retried start would open a second conversation.
-    let start: Value = match client.post(
-        &format!("{space_path}/start-conversation"),
-        &json!({"content": question}),
-        Idempotency::NotIdempotent,
-    ) {
-        Ok(start) => start,
-        Err(error) => return Measured::error(format!("starting a conversation: {error}")),
-    };
+    let start: Value = client
+        .post(
+            &format!("{space_path}/start-conversation"),
+            &json!({"content": question}),
+            Idempotency::NotIdempotent,
+        )
+        .map_err(|error| Measured::error(format!("starting a conversation: {error}")))?;
     let conversation = start
         .get("conversation_id")
         .or_else(|| start.pointer("/conversation/id"))
@@ -403,7 +438,9 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
         .and_then(Value::as_str)
         .map(str::to_string);
     let (Some(conversation), Some(message_id)) = (conversation, message_id) else {
-        return Measured::error("the start-conversation answer has no conversation or message id");
+        return Err(Measured::error(
+            "the start-conversation answer has no conversation or message id",
+        ));
     };
     let conversation_path = format!(
         "{space_path}/conversations/{}",
@@ -422,11 +459,13 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
             .unwrap_or("SUBMITTED")
             .to_string();
         let elapsed = started.elapsed();
-        if GENIE_DONE.contains(&status.as_str()) {
-            break Ok((status, elapsed));
-        }
-        if elapsed >= within {
-            break Ok((status, elapsed));
+        if GENIE_DONE.contains(&status.as_str()) || elapsed >= within {
+            break Ok(GenieAnswer {
+                status,
+                elapsed,
+                message,
+                message_path,
+            });
         }
         std::thread::sleep(
             poll.min(within.saturating_sub(elapsed))
@@ -438,10 +477,10 @@ pub(super) fn genie(spec: &CheckSpec, context: &VerifyContext) -> Measured {
             Err(error) => break Err(error),
         }
     };
-    let measured = judge_genie(spec, client, within, outcome, &message_path, &message);
+    let result = read(outcome);
     // Checks leave nothing behind; a workspace that cannot delete conversations keeps it.
     let _ = client.delete(&conversation_path, &[]);
-    measured
+    Ok(result)
 }
 
 /// Judges a Genie answer: its status and time, then its content.
@@ -449,14 +488,18 @@ fn judge_genie(
     spec: &CheckSpec,
     client: &DatabricksClient,
     within: Duration,
-    outcome: Result<(String, Duration), ApiError>,
-    message_path: &str,
-    message: &Value,
+    outcome: Result<GenieAnswer, ApiError>,
 ) -> Measured {
-    let (status, elapsed) = match outcome {
-        Ok(outcome) => outcome,
+    let GenieAnswer {
+        status,
+        elapsed,
+        message,
+        message_path,
+    } = match outcome {
+        Ok(answer) => answer,
         Err(error) => return Measured::error(format!("reading the answer: {error}")),
     };
+    let (message_path, message) = (message_path.as_str(), &message);
     let millis = elapsed.as_millis();
     let value = Value::String(format!("{status} in {millis} ms"));
     if status == "COMPLETED" && elapsed <= within {

@@ -82,6 +82,7 @@ pub fn describe(spec: &CheckSpec) -> String {
             text
         }
         CheckType::Latency => super::latency::describe(spec),
+        CheckType::Probe => super::probe::describe(spec),
     }
 }
 

@@ -20,6 +20,7 @@ mod databricks;
 mod expect;
 mod http;
 mod latency;
+mod probe;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,8 @@ pub enum CheckStatus {
     Fail,
     /// Could not be measured: an API error, an unresolvable reference, no such provider.
     Error,
+    /// Not run, by design: a `probe` check where the environment allows no probe.
+    Skip,
 }
 
 impl CheckStatus {
@@ -63,6 +66,7 @@ impl CheckStatus {
             CheckStatus::Pass => "PASS",
             CheckStatus::Fail => "FAIL",
             CheckStatus::Error => "ERROR",
+            CheckStatus::Skip => "SKIP",
         }
     }
 }
@@ -90,9 +94,11 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// Whether this result fails verification (a non-passing check of severity `error`).
+    /// Whether this result fails verification (a failing or erroring check of severity
+    /// `error`; a skipped check measured nothing and fails nothing).
     pub fn is_blocking(&self) -> bool {
-        self.status != CheckStatus::Pass && self.severity == CheckSeverity::Error
+        matches!(self.status, CheckStatus::Fail | CheckStatus::Error)
+            && self.severity == CheckSeverity::Error
     }
 }
 
@@ -160,6 +166,9 @@ pub struct VerifyContext {
     /// When the change being verified ended (milliseconds since the epoch), if a change is
     /// being verified: flow checks then want data that arrived after it.
     pub since_ms: Option<i64>,
+    /// The active probe the environment allows (`None`: none, and `probe` checks are skipped;
+    /// `Err`: one that cannot run here, and why).
+    pub probe: Option<Result<probe::ProbeAccess, String>>,
     warehouse: OnceLock<String>,
     tag_trees: Mutex<BTreeMap<String, Arc<TagTree>>>,
 }
@@ -185,7 +194,10 @@ impl VerifyContext {
                 }
                 IgnitionTransport::Api => providers.ignition_gateway().map(TagSource::Api),
             });
+        let probe =
+            probe::ProbeAccess::of(environment.probe.as_ref(), providers.ignition_gateway());
         VerifyContext {
+            probe,
             databricks: providers.databricks_client(),
             warehouse_id: providers.databricks_warehouse_id(),
             tags,
@@ -261,6 +273,20 @@ impl Measured {
             message: Some(message.into()),
             figures: None,
         }
+    }
+
+    fn skip(message: impl Into<String>) -> Measured {
+        Measured {
+            status: CheckStatus::Skip,
+            value: Value::Null,
+            message: Some(message.into()),
+            figures: None,
+        }
+    }
+
+    /// The message, for a caller that reports it inside its own.
+    fn message_text(&self) -> String {
+        self.message.clone().unwrap_or_default()
     }
 
     fn fail(value: Value, message: impl Into<String>) -> Measured {
@@ -415,6 +441,7 @@ fn measure(spec: &CheckSpec, context: &VerifyContext) -> Measured {
         CheckType::TagCount => tags::measure(spec, context),
         CheckType::Http => http::measure(spec),
         CheckType::Latency => latency::measure(spec, context),
+        CheckType::Probe => probe::measure(spec, context),
     }
 }
 

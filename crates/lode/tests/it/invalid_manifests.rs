@@ -848,6 +848,7 @@ fn link_outside(repo: &Repo, link: &str, name: &str, content: &str) {
         std::fs::write(outside.join(name), content).unwrap();
         outside.join(name)
     };
+    let _ = std::fs::remove_file(repo.path().join(link));
     std::os::unix::fs::symlink(target, repo.path().join(link)).unwrap();
 }
 
@@ -1238,4 +1239,101 @@ fn issue_6_schedule_from_a_variable_is_checked_after_interpolation() {
     let run = validate(&repo);
     assert_at(&run, "databricks/monitor.yaml:19:5");
     assert_contains(&run.stderr, "5 fields");
+}
+
+// Issue #16: the active probe's settings and checks.
+
+/// The demo's `environments/local.yaml` with its probe section switched on, then `from`
+/// replaced by `to`.
+fn probe_env(repo: &Repo, from: &str, to: &str) {
+    let text = repo
+        .read(LOCAL_ENV)
+        .replace("# probe:", "probe:")
+        .replace("#   ", "  ");
+    assert!(text.contains(from), "{LOCAL_ENV} has no {from:?}:\n{text}");
+    repo.write(LOCAL_ENV, &text.replacen(from, to, 1));
+}
+
+#[test]
+fn issue_16_the_demo_with_its_probe_switched_on_is_valid() {
+    let repo = Repo::demo();
+    probe_env(&repo, "", "");
+    let run = repo.lode_ok(&["validate"], 0);
+    assert_contains(&run.stdout, "The manifests are valid");
+}
+
+#[test]
+fn issue_16_a_probe_tag_without_its_provider() {
+    let repo = Repo::demo();
+    probe_env(&repo, "\"[default]Mining", "\"Mining");
+    let run = validate(&repo);
+    assert_at(&run, "environments/local.yaml:11:3");
+    snapshot!(repo, run);
+}
+
+#[test]
+fn issue_16_a_probe_that_names_a_folder_of_tags() {
+    let repo = Repo::demo();
+    probe_env(&repo, "/Vibration_MM_S\"", "/*\"");
+    let run = validate(&repo);
+    assert_at(&run, "environments/local.yaml:11:3");
+}
+
+#[test]
+fn issue_16_the_emulator_probe_writer_on_a_real_gateway() {
+    let repo = Repo::demo();
+    probe_env(
+        &repo,
+        "extends: local\n",
+        "extends: local\nignition:\n  transport: files\n  data_dir: gateway/data\n  gateway_url: http://gateway:8088\n",
+    );
+    let run = validate(&repo);
+    assert_at(&run, "environments/local.yaml:17:3");
+    snapshot!(repo, run);
+}
+
+#[test]
+fn issue_16_a_probe_command_without_a_program() {
+    let repo = Repo::demo();
+    probe_env(&repo, "write: emulator", "write: {command: []}");
+    let run = validate(&repo);
+    assert_at(&run, "environments/local.yaml:13:3");
+}
+
+#[test]
+fn issue_16_extends_in_a_file_that_is_not_the_built_in_environments() {
+    let repo = Repo::demo();
+    repo.write("environments/staging.yaml", "# Staging.\nextends: local\n");
+    let run = fails(&repo, &["validate", "--env", "staging"]);
+    assert_at(&run, "environments/staging.yaml:2:1");
+    snapshot!(repo, run);
+}
+
+#[test]
+fn issue_16_a_probe_check_with_a_latency_budget() {
+    let repo = Repo::demo();
+    repo.edit(
+        "checks/databricks.yaml",
+        "budgets: {to_bronze_seconds: 2,",
+        "budgets: {tag_to_bronze_p95_seconds: 2,",
+    );
+    let run = validate(&repo);
+    assert_contains(&run.stderr, "is not a budget of a probe check");
+    snapshot!(repo, run);
+}
+
+#[test]
+fn issue_16_a_probe_check_that_asks_genie_without_a_space() {
+    let repo = Repo::demo();
+    repo.edit(
+        "checks/databricks.yaml",
+        "  space: ${ref.genie_space.mining_ops.id}\n  question: Why is",
+        "  question: Why is",
+    );
+    let run = validate(&repo);
+    assert_contains(&run.stderr, "`question` without `space`");
+    assert_contains(
+        &run.stderr,
+        "`to_answer_seconds` needs `space` and `question`",
+    );
 }

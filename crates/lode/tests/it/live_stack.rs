@@ -234,6 +234,64 @@ fn issue_16_the_live_stack_flows_stops_resumes_and_recovers_from_a_bad_deploy() 
     // Every check passes once data has flowed: the runbook's definition of healthy.
     verify_until_it_passes(&repo, Duration::from_secs(240));
 
+    // The active probe, allowed by the environment: a value written to CR_002's vibration is
+    // timed into bronze, gold and Genie's answer, through the emulator's write and through a
+    // site's own write command. (The budgets are the runbook's in the demo; a shared CI machine
+    // gets a minute, since a test must not fail on a slow machine: `lode bench` has figures.)
+    repo.edit(
+        "checks/databricks.yaml",
+        "budgets: {to_bronze_seconds: 2, to_gold_seconds: 5, to_answer_seconds: 15}",
+        "budgets: {to_bronze_seconds: 60, to_gold_seconds: 60, to_answer_seconds: 60}",
+    );
+    let original = repo.read("environments/local.yaml");
+    let allowed = original.replace("# probe:", "probe:").replace("#   ", "  ");
+    repo.write("environments/local.yaml", &allowed);
+    let lode = assert_cmd::cargo::cargo_bin!("lode")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let by_command = allowed.replace(
+        "write: emulator",
+        &format!(
+            "write: {{command: [{lode:?}, emulator, tag, write, \"{{tag}}\", \"{{value}}\", --data, {data:?}]}}"
+        ),
+    );
+    for (how, env) in [("emulator", &allowed), ("command", &by_command)] {
+        repo.write("environments/local.yaml", env);
+        let run = repo.lode(&["verify", "--check", "telemetry_probe", "--format", "json"]);
+        let result: serde_json::Value = serde_json::from_str::<serde_json::Value>(&run.stdout)
+            .unwrap_or_else(|e| panic!("{how}: {e}: {}\n{}", run.stdout, run.stderr))[0]
+            .clone();
+        assert_eq!(result["status"], "PASS", "{how}: {result}");
+        let figures = &result["figures"];
+        let seconds = |key: &str| {
+            figures[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{how}: no {key} in {figures}"))
+        };
+        assert!(
+            seconds("to_bronze_seconds") <= seconds("to_gold_seconds"),
+            "{figures}"
+        );
+        assert!(
+            seconds("to_gold_seconds") <= seconds("to_answer_seconds"),
+            "{figures}"
+        );
+        // The value written is this run's own, and bronze holds it exactly once.
+        let value = figures["value"].as_f64().unwrap();
+        assert!((45.0..=48.6).contains(&value), "{figures}");
+        let rows = stack_sql(
+            &workspace,
+            &format!(
+                "SELECT count(*) FROM ot_telemetry_bronze WHERE tag_path = '{VIBRATION}' \
+                 AND abs(numeric_value - {value}) < 0.00004"
+            ),
+        );
+        assert_eq!(rows[0][0].as_deref(), Some("1"), "{how}: {figures}");
+        println!("probe through the {how}: {figures}");
+    }
+    repo.write("environments/local.yaml", &original);
+
     // An operator sets CR_002's vibration to 45: the value reaches gold.
     repo.lode_ok(
         &["emulator", "tag", "write", VIBRATION, "45", "--data", data],

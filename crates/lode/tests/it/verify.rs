@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::{Repo, assert_contains};
 
 /// The demo's checks, by name.
-const DEMO_CHECKS: [&str; 12] = [
+const DEMO_CHECKS: [&str; 13] = [
     "chat_page_serves",
     "conveyor_instances",
     "crusher_instances",
@@ -22,6 +22,7 @@ const DEMO_CHECKS: [&str; 12] = [
     "pipeline_healthy",
     "telemetry_fresh",
     "telemetry_latency",
+    "telemetry_probe",
 ];
 
 /// The demo's checks of data that moves (issue #16): severity error, and on a local stack that
@@ -62,6 +63,8 @@ fn demo_checks_pass_after_apply_but_the_flow_checks_and_stay_out_of_plans() {
         assert!(line.contains(" ms"), "no time in {line}");
         let expected = if FLOW_CHECKS.contains(&name) {
             "FAIL "
+        } else if name == "telemetry_probe" {
+            "SKIP "
         } else {
             "PASS "
         };
@@ -84,6 +87,11 @@ fn demo_checks_pass_after_apply_but_the_flow_checks_and_stay_out_of_plans() {
         line_of(&run.stdout, "genie_answer_rows"),
         "the answer does not mention \"CR_\"",
     );
+    // The probe writes to a tag, so it runs only where the environment allows it.
+    assert_contains(
+        line_of(&run.stdout, "telemetry_probe"),
+        "the environment allows no active probe",
+    );
     let tags = line_of(&run.stdout, "equipment_tags");
     assert_contains(tags, " 105 ");
     assert_contains(tags, "expected = 105");
@@ -92,7 +100,7 @@ fn demo_checks_pass_after_apply_but_the_flow_checks_and_stay_out_of_plans() {
     assert_contains(line_of(&run.stdout, "genie_answers"), "COMPLETED in ");
     assert_contains(
         &run.stdout,
-        "Verification FAILED: 9 of 12 checks passed, 3 failed",
+        "Verification FAILED: 9 of 13 checks passed, 3 failed, 1 skipped",
     );
 
     let run = repo.lode_ok(&["verify", "--format", "json"], 1);
@@ -139,6 +147,7 @@ fn demo_checks_pass_after_apply_but_the_flow_checks_and_stay_out_of_plans() {
         assert_eq!(result["severity"], "error", "{result}");
         assert_eq!(result["status"], "FAIL", "{result}");
     }
+    assert_eq!(by_name(&results, "telemetry_probe")["status"], "SKIP");
 
     // Checks are not resources: plans neither show nor change them.
     let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
@@ -171,7 +180,7 @@ fn a_wrong_expectation_fails_with_measured_and_expected() {
     assert!(line_of(&run.stdout, "haul_truck_instances").starts_with("PASS "));
     assert_contains(
         &run.stdout,
-        "Verification FAILED: 7 of 12 checks passed, 5 failed",
+        "Verification FAILED: 7 of 13 checks passed, 5 failed, 1 skipped",
     );
 
     let run = repo.lode_ok(
@@ -868,4 +877,27 @@ fn issue_16_after_an_apply_the_latency_check_waits_for_events_that_arrived_after
     );
     let line = line_of(&stdout, "telemetry_latency");
     assert!(line.starts_with("PASS "), "{line}");
+}
+
+/// Issue #16: an environment that allows the probe, on a stack that is not live: the probe
+/// says why it cannot run (nothing would carry its value) and writes nothing.
+#[test]
+fn issue_16_the_probe_on_a_stack_that_is_not_live_says_to_start_it() {
+    let repo = Repo::demo();
+    let env = repo
+        .read("environments/local.yaml")
+        .replace("# probe:", "probe:")
+        .replace("#   ", "  ");
+    repo.write("environments/local.yaml", &env);
+    repo.commit("allow the probe");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let run = repo.lode_ok(
+        &["verify", "--check", "telemetry_probe", "--format", "json"],
+        1,
+    );
+    let result = &results(&run)[0];
+    assert_eq!(result["status"], "ERROR", "{result}");
+    let message = result["message"].as_str().unwrap();
+    assert_contains(message, "the gateway emulator is not live");
+    assert_contains(message, "lode up");
 }
