@@ -114,9 +114,104 @@ pub struct FieldChange {
     pub diff: Option<String>,
 }
 
-/// The field changes that turn canonical `before` into canonical `after`.
-pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange> {
-    let mut changes = Vec::new();
+/// One step into a spec: a key of an object, the item of a list of named objects (tag members,
+/// alarms, table columns: the engine matches them by name), or a list position.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SpecSegment {
+    Key(String),
+    Named(String),
+    Index(usize),
+}
+
+/// Where a value is in a spec. Structured, since keys may hold dots (pipeline configuration
+/// keys such as `mining_demo.bronze_table`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SpecPath(pub Vec<SpecSegment>);
+
+impl SpecPath {
+    pub fn key(key: &str) -> SpecPath {
+        SpecPath(vec![SpecSegment::Key(key.to_string())])
+    }
+
+    fn child(&self, segment: SpecSegment) -> SpecPath {
+        let mut segments = self.0.clone();
+        segments.push(segment);
+        SpecPath(segments)
+    }
+
+    /// The spec field it starts at.
+    pub fn field(&self) -> Option<&str> {
+        match self.0.first() {
+            Some(SpecSegment::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The value at this path in `spec`, if there is one.
+    pub fn get<'a>(&self, spec: &'a Value) -> Option<&'a Value> {
+        self.0
+            .iter()
+            .try_fold(spec, |value, segment| match segment {
+                SpecSegment::Key(key) => value.get(key),
+                SpecSegment::Named(name) => value
+                    .as_array()?
+                    .iter()
+                    .find(|item| item.get("name").and_then(Value::as_str) == Some(name)),
+                SpecSegment::Index(index) => value.get(*index),
+            })
+    }
+
+    /// A JSON pointer to the same place when every step is a key or a position (a state
+    /// entry's `sensitive` pointers are written so); a named item has none.
+    pub fn pointer(&self) -> Option<String> {
+        self.0
+            .iter()
+            .map(|segment| match segment {
+                SpecSegment::Key(key) => {
+                    Some(format!("/{}", key.replace('~', "~0").replace('/', "~1")))
+                }
+                SpecSegment::Index(index) => Some(format!("/{index}")),
+                SpecSegment::Named(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// As plans show it: `a.b`, `tags[Speed_KPH].engHigh`, `items[2]`.
+impl std::fmt::Display for SpecPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                SpecSegment::Key(key) if i == 0 => f.write_str(key)?,
+                SpecSegment::Key(key) => write!(f, ".{key}")?,
+                SpecSegment::Named(name) => write!(f, "[{name}]")?,
+                SpecSegment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One value that differs between two canonical specs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathDiff {
+    pub path: SpecPath,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Whether a spec field is compared whole (program text, documents, table rows): a change
+/// anywhere in it is a change of the field.
+pub fn whole_field(kind: Kind, field: &str) -> bool {
+    text_fields(kind).contains(&field)
+        || document_fields(kind).contains(&field)
+        || line_fields(kind).contains(&field)
+}
+
+/// Where canonical `before` and `after` differ, as deep as a diff goes: into objects and lists
+/// of named objects, but not into whole fields ([`whole_field`]) or other lists.
+pub fn diff_paths(kind: Kind, before: &Value, after: &Value) -> Vec<PathDiff> {
+    let mut diffs = Vec::new();
     let empty = Map::new();
     let before_map = before.as_object().unwrap_or(&empty);
     let after_map = after.as_object().unwrap_or(&empty);
@@ -128,54 +223,81 @@ pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange
         if b == a {
             continue;
         }
-        if text_fields(kind).contains(&key.as_str()) {
-            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
-            changes.push(FieldChange {
-                path: key.clone(),
-                before: None,
-                after: None,
-                diff: Some(unified_diff(&text(b), &text(a))),
-            });
-        } else if line_fields(kind).contains(&key.as_str()) {
-            let lines = |v: Option<&Value>| -> String {
-                v.and_then(Value::as_array)
-                    .map(|items| {
-                        items
-                            .iter()
-                            .map(|i| serde_json::to_string(i).expect("JSON") + "\n")
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            changes.push(FieldChange {
-                path: key.clone(),
-                before: None,
-                after: None,
-                diff: Some(unified_diff(&lines(b), &lines(a))),
-            });
-        } else if document_fields(kind).contains(&key.as_str()) {
-            let pretty = |v: Option<&Value>| {
-                v.map(|v| serde_json::to_string_pretty(v).expect("JSON") + "\n")
-                    .unwrap_or_default()
-            };
-            changes.push(FieldChange {
-                path: key.clone(),
-                before: None,
-                after: None,
-                diff: Some(unified_diff(&pretty(b), &pretty(a))),
+        let path = SpecPath::key(key);
+        if whole_field(kind, key) {
+            diffs.push(PathDiff {
+                path,
+                before: b.cloned(),
+                after: a.cloned(),
             });
         } else {
-            diff_values(key, b, a, &mut changes);
+            diff_values(&path, b, a, &mut diffs);
         }
     }
-    changes
+    diffs
+}
+
+/// The field changes that turn canonical `before` into canonical `after`.
+pub fn diff_fields(kind: Kind, before: &Value, after: &Value) -> Vec<FieldChange> {
+    diff_paths(kind, before, after)
+        .into_iter()
+        .map(
+            |PathDiff {
+                 path,
+                 before,
+                 after,
+             }| {
+                let field = path.field().unwrap_or_default().to_string();
+                let (b, a) = (before.as_ref(), after.as_ref());
+                let diff = if text_fields(kind).contains(&field.as_str()) {
+                    let text =
+                        |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+                    Some(unified_diff(&text(b), &text(a)))
+                } else if line_fields(kind).contains(&field.as_str()) {
+                    let lines = |v: Option<&Value>| -> String {
+                        v.and_then(Value::as_array)
+                            .map(|items| {
+                                items
+                                    .iter()
+                                    .map(|i| serde_json::to_string(i).expect("JSON") + "\n")
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    Some(unified_diff(&lines(b), &lines(a)))
+                } else if document_fields(kind).contains(&field.as_str()) {
+                    let pretty = |v: Option<&Value>| {
+                        v.map(|v| serde_json::to_string_pretty(v).expect("JSON") + "\n")
+                            .unwrap_or_default()
+                    };
+                    Some(unified_diff(&pretty(b), &pretty(a)))
+                } else {
+                    None
+                };
+                match diff {
+                    Some(diff) => FieldChange {
+                        path: field,
+                        before: None,
+                        after: None,
+                        diff: Some(diff),
+                    },
+                    None => FieldChange {
+                        path: path.to_string(),
+                        before,
+                        after,
+                        diff: None,
+                    },
+                }
+            },
+        )
+        .collect()
 }
 
 fn diff_values(
-    path: &str,
+    path: &SpecPath,
     before: Option<&Value>,
     after: Option<&Value>,
-    changes: &mut Vec<FieldChange>,
+    diffs: &mut Vec<PathDiff>,
 ) {
     match (before, after) {
         (Some(Value::Object(b)), Some(Value::Object(a))) => {
@@ -184,7 +306,12 @@ fn diff_values(
             keys.dedup();
             for key in keys {
                 if b.get(key) != a.get(key) {
-                    diff_values(&format!("{path}.{key}"), b.get(key), a.get(key), changes);
+                    diff_values(
+                        &path.child(SpecSegment::Key(key.clone())),
+                        b.get(key),
+                        a.get(key),
+                        diffs,
+                    );
                 }
             }
         }
@@ -198,19 +325,18 @@ fn diff_values(
                 let (bi, ai) = (find(b), find(a));
                 if bi != ai {
                     diff_values(
-                        &format!("{path}[{item}]"),
+                        &path.child(SpecSegment::Named(item)),
                         bi.as_ref(),
                         ai.as_ref(),
-                        changes,
+                        diffs,
                     );
                 }
             }
         }
-        _ => changes.push(FieldChange {
-            path: path.to_string(),
+        _ => diffs.push(PathDiff {
+            path: path.clone(),
             before: before.cloned(),
             after: after.cloned(),
-            diff: None,
         }),
     }
 }
@@ -250,5 +376,52 @@ mod tests {
         let changes = diff_fields(Kind::Udt, &before, &after);
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, ["tags[Load]", "tags[Speed].engHigh"]);
+    }
+
+    #[test]
+    fn issue_17_spec_paths_keep_dotted_keys_whole_and_find_named_items() {
+        let spec = json!({
+            "configuration": {"mining_demo.bronze_table": "b"},
+            "tags": [{"name": "Speed", "alarms": [{"name": "High", "setpointA": 60}]}],
+            "libraries": [{"file": {"path": "/x/a~b.sql"}}]
+        });
+        let diffs = diff_paths(
+            Kind::Pipeline,
+            &spec,
+            &json!({"configuration": {"mining_demo.bronze_table": "c"}}),
+        );
+        let configuration = diffs
+            .iter()
+            .find(|d| d.path.field() == Some("configuration"))
+            .unwrap();
+        assert_eq!(
+            configuration.path,
+            SpecPath(vec![
+                SpecSegment::Key("configuration".into()),
+                SpecSegment::Key("mining_demo.bronze_table".into())
+            ])
+        );
+        assert_eq!(configuration.path.get(&spec), Some(&json!("b")));
+        assert_eq!(
+            configuration.path.pointer().as_deref(),
+            Some("/configuration/mining_demo.bronze_table")
+        );
+        let alarm = SpecPath(vec![
+            SpecSegment::Key("tags".into()),
+            SpecSegment::Named("Speed".into()),
+            SpecSegment::Key("alarms".into()),
+            SpecSegment::Named("High".into()),
+            SpecSegment::Key("setpointA".into()),
+        ]);
+        assert_eq!(alarm.get(&spec), Some(&json!(60)));
+        assert_eq!(alarm.to_string(), "tags[Speed].alarms[High].setpointA");
+        assert_eq!(alarm.pointer(), None);
+        let path = SpecPath(vec![
+            SpecSegment::Key("libraries".into()),
+            SpecSegment::Index(0),
+            SpecSegment::Key("file".into()),
+        ]);
+        assert_eq!(path.pointer().as_deref(), Some("/libraries/0/file"));
+        assert_eq!(path.to_string(), "libraries[0].file");
     }
 }

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod canonical;
 pub mod graph;
 pub mod plan;
+pub mod pull;
 pub mod refs;
 pub mod saved_plan;
 

@@ -229,7 +229,7 @@ fn masked_diff(
 
 /// Each desired spec with its `${ref...}` resolved where the referenced object exists and will
 /// not change; the others hold "known after apply", and are listed with what they wait for.
-fn resolve_references(
+pub(crate) fn resolve_references(
     desired: &Desired,
     live: &BTreeMap<Address, LiveObject>,
     selected: &BTreeSet<Address>,
