@@ -3427,3 +3427,25 @@ fn issue_15_a_continuous_pipeline_processes_a_new_source_commit_by_itself() {
     emu.post(&format!("/api/2.0/pipelines/{id}/stop"), json!({}))
         .ok();
 }
+
+/// Issue #17: the estate `lode import` takes in from a workspace lode did not populate, built
+/// with the official Python SDK (schema, tables with a primary key, a pipeline on two SQL
+/// files, an HTML page, a Genie space, a quality monitor): the emulator accepts each call as
+/// Databricks does.
+#[test]
+fn issue_17_the_official_python_sdk_builds_an_estate_for_import() {
+    assert_sdk_ok("import-estate");
+    let Some(output) = run_sdk("import-estate") else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for step in [
+        "schema and tables by SQL",
+        "workspace files uploaded",
+        "pipelines.create",
+        "genie.create_space",
+        "quality_monitors.create",
+    ] {
+        assert!(stdout.contains(step), "no `{step}` in:\n{stdout}");
+    }
+}

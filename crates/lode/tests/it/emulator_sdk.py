@@ -338,8 +338,97 @@ def upload():
     ok("workspace.upload without overwrite -> ResourceAlreadyExists")
 
 
+def import_estate():
+    """Issue 17: an estate made with the SDK, not by lode, for `lode import` to take in: a
+    schema, two tables (one with a primary key and rows), a pipeline on two SQL files, an HTML
+    page, a Genie space and a quality monitor."""
+    from databricks.sdk.service.catalog import MonitorSnapshot
+    from databricks.sdk.service.pipelines import FileLibrary, PipelineLibrary
+
+    w = pat_client()
+    warehouse = list(w.warehouses.list())[0].id
+    sql(w, warehouse, "CREATE SCHEMA main.plant COMMENT 'Plant telemetry'")
+    sql(
+        w,
+        warehouse,
+        "CREATE TABLE main.plant.sites (site_id STRING NOT NULL COMMENT 'Site code', "
+        "name STRING, capacity_tph DOUBLE, CONSTRAINT sites_pk PRIMARY KEY (site_id)) "
+        "COMMENT 'Sites of the operation'",
+    )
+    sql(w, warehouse, "INSERT INTO main.plant.sites VALUES ('PN', 'Pilbara North', 4200.5), ('PS', 'Pilbara South', 3100)")
+    sql(
+        w,
+        warehouse,
+        "CREATE TABLE main.plant.readings (event_time TIMESTAMP, tag_path STRING, value DOUBLE) "
+        "COMMENT 'Raw readings'",
+    )
+    ok("schema and tables by SQL")
+
+    folder = "/Workspace/Shared/plant"
+    w.workspace.mkdirs(f"{folder}/pipeline")
+    silver = (
+        "CREATE OR REFRESH MATERIALIZED VIEW readings_clean AS\n"
+        "SELECT event_time, tag_path, value FROM main.plant.readings WHERE value IS NOT NULL;\n"
+    )
+    gold = (
+        "CREATE OR REFRESH MATERIALIZED VIEW readings_by_tag AS\n"
+        "SELECT tag_path, max(value) AS max_value FROM readings_clean GROUP BY tag_path;\n"
+    )
+    for name, text in [("silver.sql", silver), ("gold.sql", gold)]:
+        w.workspace.upload(f"{folder}/pipeline/{name}", io.BytesIO(text.encode()), format=ImportFormat.AUTO, overwrite=True)
+    w.workspace.mkdirs(f"{folder}/chat")
+    w.workspace.upload(
+        f"{folder}/chat/index.html",
+        io.BytesIO(b"<!doctype html>\n<title>Plant chat</title>\n<p>Ask the plant.</p>\n"),
+        format=ImportFormat.AUTO,
+        overwrite=True,
+    )
+    ok("workspace files uploaded")
+
+    pipeline = w.pipelines.create(
+        name="Plant telemetry",
+        catalog="main",
+        schema="plant",
+        serverless=True,
+        libraries=[
+            PipelineLibrary(file=FileLibrary(path=f"{folder}/pipeline/silver.sql")),
+            PipelineLibrary(file=FileLibrary(path=f"{folder}/pipeline/gold.sql")),
+        ],
+        configuration={"plant.source": "main.plant.readings"},
+    )
+    assert pipeline.pipeline_id, pipeline
+    ok(f"pipelines.create -> {pipeline.pipeline_id}")
+
+    space = w.genie.create_space(
+        warehouse_id=warehouse,
+        serialized_space=json.dumps(
+            {
+                "version": 2,
+                "data_sources": {"tables": [{"identifier": "main.plant.sites"}]},
+                "instructions": {"text_instructions": [{"id": "1" * 32, "content": ["Sites are PN and PS."]}]},
+            }
+        ),
+        title="Plant questions",
+        description="Questions about the plant's sites",
+        parent_path=folder,
+    )
+    assert space.space_id, space
+    ok(f"genie.create_space -> {space.space_id}")
+
+    monitor = w.quality_monitors.create(
+        table_name="main.plant.readings",
+        assets_dir=f"{folder}/monitoring",
+        output_schema_name="main.plant",
+        snapshot=MonitorSnapshot(),
+    )
+    assert monitor.table_name == "main.plant.readings", monitor
+    ok("quality_monitors.create on main.plant.readings")
+    print(json.dumps({"pipeline_id": pipeline.pipeline_id, "space_id": space.space_id}), flush=True)
+
+
 GROUPS = {
     "core": core,
+    "import-estate": import_estate,
     "genie": genie,
     "oauth": oauth,
     "oauth-discovery-url": oauth_discovery_url,
