@@ -206,6 +206,7 @@ fn start_update(
         .and_then(|info| info.pointer("/spec/continuous").and_then(Value::as_bool))
         .unwrap_or(false);
     let mut attempt = 1;
+    let mut stopped = false;
     loop {
         let started: Result<Value, ApiError> = provider.client.post(
             &path,
@@ -220,6 +221,18 @@ fn start_update(
                     .to_string());
             }
             Err(error) if error.outcome_unknown() && attempt < 3 => {}
+            // A full refresh cannot join the update a continuous pipeline is running: that
+            // one refreshes incrementally. Stop it, then start the full refresh.
+            Err(error) if error.status() == Some(409) && continuous && full_refresh && !stopped => {
+                stop_and_wait(provider, id)?;
+                stopped = true;
+                continue;
+            }
+            Err(error) if error.status() == Some(409) && stopped => {
+                return Err(ProviderError::Refused(format!(
+                    "pipeline {id} started another update while lode stopped it for a full refresh ({error}); apply again"
+                )));
+            }
             // A continuous pipeline runs all the time and restarts itself when its settings
             // change: its active update is the one to follow, not a conflict.
             Err(error) if error.status() == Some(409) && (attempt > 1 || continuous) => {
@@ -248,6 +261,42 @@ fn start_update(
             "the update may not have started; starting it again"
         );
         attempt += 1;
+    }
+}
+
+/// Stops the pipeline's active update and waits until it has ended (within the pipeline
+/// timeout), so that a new update can start.
+fn stop_and_wait(provider: &DatabricksProvider, id: &str) -> Result<(), ProviderError> {
+    let _: Value = provider.client.post(
+        &format!("/api/2.0/pipelines/{id}/stop"),
+        &json!({}),
+        Idempotency::Idempotent,
+    )?;
+    let deadline = Instant::now() + provider.settings.pipeline_timeout;
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let info = get_visible(provider, id)?.unwrap_or_default();
+        let active = info["latest_updates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|u| {
+                !matches!(
+                    u["state"].as_str(),
+                    Some("COMPLETED" | "FAILED" | "CANCELED")
+                )
+            });
+        if !active {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ProviderError::Refused(format!(
+                "pipeline {id} did not stop within {} s, so its full refresh could not start",
+                provider.settings.pipeline_timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(std::time::Duration::from_secs(2));
     }
 }
 
@@ -390,5 +439,96 @@ pub fn delete(
     ) {
         Err(error) if error.is_not_found() => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::provider::databricks::auth::{Credentials, ResolvedAuth};
+    use crate::provider::databricks::client::{ClientOptions, DatabricksClient};
+    use crate::provider::databricks::provider::DatabricksSettings;
+    use crate::provider::databricks::test_server::{Reply, TestServer};
+
+    /// A continuous pipeline whose update runs until it is stopped: a new update is refused
+    /// with 409 while it runs, as the Pipelines API refuses it.
+    fn running_continuous_pipeline() -> (TestServer, Arc<AtomicBool>) {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let state = stopped.clone();
+        let server = TestServer::start(move |seen| {
+            let stopped = state.load(Ordering::SeqCst);
+            match (seen.method.as_str(), seen.path.as_str()) {
+                ("GET", "/api/2.0/pipelines/p1") => Reply::json(
+                    200,
+                    json!({"pipeline_id": "p1", "spec": {"continuous": true},
+                           "latest_updates": [{"update_id": "u1",
+                             "state": if stopped { "CANCELED" } else { "RUNNING" }}]}),
+                ),
+                ("POST", "/api/2.0/pipelines/p1/stop") => {
+                    state.store(true, Ordering::SeqCst);
+                    Reply::json(200, json!({}))
+                }
+                ("POST", "/api/2.0/pipelines/p1/updates") if !stopped => Reply::json(
+                    409,
+                    json!({"error_code": "RESOURCE_CONFLICT",
+                           "message": "An active update u1 already exists."}),
+                ),
+                ("POST", "/api/2.0/pipelines/p1/updates") => {
+                    Reply::json(200, json!({"update_id": "u2"}))
+                }
+                _ => Reply::json(404, json!({"error_code": "NOT_FOUND", "message": "no"})),
+            }
+        });
+        (server, stopped)
+    }
+
+    fn provider(server: &TestServer) -> DatabricksProvider {
+        let client = DatabricksClient::new(
+            ResolvedAuth {
+                host: server.base.clone(),
+                credentials: Credentials::Pat {
+                    token: "dapi-test".to_string(),
+                },
+                warehouse_id: None,
+                source: "test".to_string(),
+            },
+            ClientOptions {
+                rate_limit_per_second: f64::INFINITY,
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap();
+        DatabricksProvider::new(Arc::new(client), DatabricksSettings::default())
+    }
+
+    /// The leftover of issue #16: a full refresh of a running continuous pipeline used to
+    /// follow its incremental update and report success without refreshing anything.
+    #[test]
+    fn issue_16_a_full_refresh_of_a_running_continuous_pipeline_stops_it_first() {
+        let (server, stopped) = running_continuous_pipeline();
+        let update = start_update(&provider(&server), "p1", true).unwrap();
+        assert_eq!(update, "u2");
+        assert!(stopped.load(Ordering::SeqCst));
+        let posts: Vec<_> = server
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "POST")
+            .map(|s| (s.path.clone(), s.body.clone()))
+            .collect();
+        assert_eq!(posts.len(), 3, "{posts:?}");
+        assert_eq!(posts[1].0, "/api/2.0/pipelines/p1/stop");
+        assert_eq!(posts[2].0, "/api/2.0/pipelines/p1/updates");
+        assert!(posts[2].1.contains("\"full_refresh\":true"), "{posts:?}");
+    }
+
+    #[test]
+    fn issue_16_an_incremental_update_of_a_running_continuous_pipeline_follows_it() {
+        let (server, stopped) = running_continuous_pipeline();
+        let update = start_update(&provider(&server), "p1", false).unwrap();
+        assert_eq!(update, "u1");
+        assert!(!stopped.load(Ordering::SeqCst));
     }
 }
