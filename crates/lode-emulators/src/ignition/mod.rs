@@ -392,6 +392,13 @@ async fn authenticate(
     next.run(request).await
 }
 
+/// The largest request body the emulator takes. The gateway's web server (Jetty) sets no small
+/// limit on the raw bodies of project and tag imports (a project zip of views runs to tens of
+/// megabytes), so the web framework's 2 MB default, which answered 413 to a large tag import,
+/// is lifted; the real gateway's own ceiling is not documented (unverified), and this one only
+/// keeps a runaway client from exhausting memory.
+pub const MAX_REQUEST_BODY_BYTES: usize = 512 * 1024 * 1024;
+
 /// Every route, with auth, behind the configured fault injection.
 pub fn router(gateway: Shared) -> Router {
     let faults = gateway.config.faults.clone();
@@ -414,6 +421,7 @@ pub fn router(gateway: Shared) -> Router {
             gateway.clone(),
             authenticate,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .with_state(gateway);
     match faults {
         Some(faults) => router.layer(middleware::from_fn_with_state(

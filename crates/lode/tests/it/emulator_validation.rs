@@ -1296,3 +1296,26 @@ fn zerobus_checks_the_target_table_and_the_batching_ranges() {
         json!({"success": true})
     );
 }
+
+/// A tag import larger than the web framework's 2 MB default is taken, as the gateway takes
+/// it: five memory tags with half a megabyte of documentation each.
+#[test]
+fn gateway_takes_a_tag_import_larger_than_two_megabytes() {
+    let gw = Gateway::start();
+    let tags: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"name": format!("T{i}"), "tagType": "AtomicTag", "valueSource": "memory",
+                   "dataType": "Float8", "documentation": "x".repeat(500_000)})
+        })
+        .collect();
+    let body = json!({ "tags": tags }).to_string();
+    assert!(body.len() > 2 * 1024 * 1024, "{}", body.len());
+    let qualities = gw
+        .send_raw(
+            Method::POST,
+            "/data/api/v1/tags/import?provider=default&type=json&collisionPolicy=Abort&path=Big",
+            &body,
+        )
+        .ok();
+    assert_eq!(qualities, json!([]), "{qualities}");
+}
