@@ -11,6 +11,7 @@ mod load;
 pub mod schema;
 pub mod source;
 pub mod table_data;
+pub mod write;
 mod yaml;
 
 use std::collections::BTreeMap;
