@@ -899,7 +899,7 @@ impl Editor<'_> {
 
     /// Whether `node` already says `live` once interpolated (so its raw text stays).
     fn unchanged(&self, node: &Node, live: &Value) -> bool {
-        node_value(node, self.form).as_ref() == Some(live)
+        node_value(node, self.form).is_some_and(|read| equivalent(&read, live))
     }
 
     fn replace(&self, node: &Node, slot: Slot, value: &Value) -> Result<Splice, ManifestEditError> {
@@ -1323,6 +1323,22 @@ fn locate_node<'n>(root: &'n Node, target: &Node) -> Option<(&'n Node, Slot<'n>)
     walk(root, target)
 }
 
+/// Whether two values are equal, numbers by value (`1.0` and `1` are one number).
+fn equivalent(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equivalent(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| equivalent(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// A scalar value on one line: numbers, booleans and null as YAML writes them.
 fn scalar_inline(value: &Value) -> Option<String> {
     match value {
@@ -1463,15 +1479,30 @@ pub fn locate(
 // ---------------------------------------------------------------------------------------------
 // Payloads.
 
-/// A text payload rewritten to say `live`: a line diff against the interpolated original, in
-/// which every unchanged line keeps its raw text (`${var...}` and all) and every new line is
-/// written in its written form.
-pub fn rewrite_text_payload(original: &str, live: &str, form: &dyn WrittenForm) -> String {
-    let raw_lines: Vec<&str> = original.split_inclusive('\n').collect();
+/// A text payload of a resource of `kind` rewritten to say `live`: a line diff against the
+/// interpolated original, in which every unchanged line keeps its raw text (`${var...}` and
+/// all) and every new line is written in its written form. A script's trailing blank lines,
+/// which the loader drops, stay as they were.
+pub fn rewrite_text_payload(
+    kind: Kind,
+    original: &str,
+    live: &str,
+    form: &dyn WrittenForm,
+) -> String {
+    let mut raw_lines: Vec<&str> = original.split_inclusive('\n').collect();
+    let mut kept_tail: Vec<&str> = Vec::new();
+    if matches!(kind, Kind::GatewayScript | Kind::SessionEvent) {
+        while raw_lines.last().is_some_and(|line| line.trim().is_empty()) {
+            kept_tail.push(raw_lines.pop().expect("a last line"));
+        }
+        kept_tail.reverse();
+    }
     let read_lines: Vec<String> = raw_lines
         .iter()
         .map(|line| {
             form.interpolated(line)
+                .map(|read| read.replace("\r\n", "\n"))
+                // A line that cannot be read matches no live line.
                 .unwrap_or_else(|| format!("\u{0}{line}"))
         })
         .collect();
@@ -1494,6 +1525,9 @@ pub fn rewrite_text_payload(original: &str, live: &str, form: &dyn WrittenForm) 
             }
             similar::ChangeTag::Delete => {}
         }
+    }
+    for line in kept_tail {
+        out.push_str(line);
     }
     out
 }
@@ -1565,6 +1599,12 @@ fn json_in_original_order(
         (Value::String(raw_text), Value::String(live_text))
             if form.interpolated(raw_text).as_deref() == Some(live_text.as_str()) =>
         {
+            raw.clone()
+        }
+        (Value::Number(raw_number), Value::Number(live_number))
+            if raw_number.as_f64() == live_number.as_f64() =>
+        {
+            // `1.0` in the file and `1` live are the same number: the file keeps its spelling.
             raw.clone()
         }
         (_, live) if raw == live && !live.is_string() => raw.clone(),
@@ -1674,6 +1714,15 @@ spec: {tagType: Folder}  # flow
                 Change::Replace(json!(80))
             ),
             replaced("engHigh: 70", "engHigh: 80")
+        );
+        // `70` in the file and `70.0` live are one number: nothing changes.
+        assert_eq!(
+            edit(
+                TEXT,
+                "spec.tags[Speed_KPH].engHigh",
+                Change::Replace(json!(70.0))
+            ),
+            TEXT
         );
         assert_eq!(
             edit(
@@ -2014,14 +2063,24 @@ spec: {tagType: Folder}  # flow
         let script = "url = \"${var.url}\"\nspeed = 1\nkeep = True\n";
         let live = "url = \"https://host\"\nspeed = 2\nkeep = True\nlink = \"https://host/x\"\n";
         assert_eq!(
-            rewrite_text_payload(script, live, &Vars),
+            rewrite_text_payload(Kind::WorkspaceFile, script, live, &Vars),
             "url = \"${var.url}\"\nspeed = 2\nkeep = True\nlink = \"${var.url}/x\"\n"
         );
-        let view = "{\n  \"root\": {\n    \"type\": \"ia.container.flex\",\n    \"url\": \"${var.url}\"\n  },\n  \"custom\": {}\n}\n";
-        let live = json!({"custom": {"n": 1}, "root": {"url": "https://host", "type": "ia.container.coord", "meta": {"name": "root"}}, "params": {}});
+        // A script's trailing blank lines (which the loader drops) stay; a file's go.
+        let padded = format!("{script}\n  \n");
+        assert_eq!(
+            rewrite_text_payload(Kind::GatewayScript, &padded, live, &Vars),
+            "url = \"${var.url}\"\nspeed = 2\nkeep = True\nlink = \"${var.url}/x\"\n\n  \n"
+        );
+        assert_eq!(
+            rewrite_text_payload(Kind::WorkspaceFile, &padded, live, &Vars),
+            "url = \"${var.url}\"\nspeed = 2\nkeep = True\nlink = \"${var.url}/x\"\n"
+        );
+        let view = "{\n  \"root\": {\n    \"type\": \"ia.container.flex\",\n    \"url\": \"${var.url}\",\n    \"grow\": 1.0\n  },\n  \"custom\": {}\n}\n";
+        let live = json!({"custom": {"n": 1}, "root": {"url": "https://host", "type": "ia.container.coord", "grow": 1, "meta": {"name": "root"}}, "params": {}});
         assert_eq!(
             rewrite_json_payload("ignition/views/a.view.json", view, &live, &Vars).unwrap(),
-            "{\n  \"root\": {\n    \"type\": \"ia.container.coord\",\n    \"url\": \"${var.url}\",\n    \"meta\": {\n      \"name\": \"root\"\n    }\n  },\n  \"custom\": {\n    \"n\": 1\n  },\n  \"params\": {}\n}\n"
+            "{\n  \"root\": {\n    \"type\": \"ia.container.coord\",\n    \"url\": \"${var.url}\",\n    \"grow\": 1.0,\n    \"meta\": {\n      \"name\": \"root\"\n    }\n  },\n  \"custom\": {\n    \"n\": 1\n  },\n  \"params\": {}\n}\n"
         );
     }
 

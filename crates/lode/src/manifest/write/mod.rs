@@ -243,24 +243,18 @@ pub fn render_import(
     let mut taken_paths: BTreeSet<String> = BTreeSet::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut payload_files: Vec<RenderedFile> = Vec::new();
+    let manifests: Vec<String> = named
+        .iter()
+        .map(|(_, _, object)| layout.manifest_file(object))
+        .collect();
     let mut order: Vec<usize> = (0..named.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (_, address_a, object_a) = &named[a];
-        let (_, address_b, object_b) = &named[b];
-        (
-            layout.manifest_file(object_a),
-            file_rank(object_a.kind),
-            &address_a.name,
-        )
-            .cmp(&(
-                layout.manifest_file(object_b),
-                file_rank(object_b.kind),
-                &address_b.name,
-            ))
+    order.sort_by_key(|&position| {
+        let (_, address, object) = &named[position];
+        (&manifests[position], file_rank(object.kind), &address.name)
     });
     for position in order {
         let (index, address, object) = &named[position];
-        let manifest = layout.manifest_file(object);
+        let manifest = manifests[position].clone();
         let (spec, payload) = manifest_spec(object.kind, &address.name, &object.spec);
         let mut spec = match reverser.spec(address, &Value::Object(spec)) {
             Value::Object(map) => map,
@@ -608,6 +602,8 @@ fn manifest_spec(kind: Kind, name: &str, live: &Value) -> (Map<String, Value>, O
             drop_empty(&mut spec, "tags");
         }
         Kind::Tag => {
+            // A tag resource is named by its path, never by `spec.name`.
+            spec.shift_remove("name");
             drop_empty(&mut spec, "parameters");
             drop_empty(&mut spec, "tags");
             drop_empty(&mut spec, "alarms");
