@@ -11,10 +11,11 @@
 //! line diff that keeps every raw line whose interpolated form is unchanged, JSON documents in
 //! their original key order.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::emit::{self, Depth};
 use crate::manifest::load::payload_path;
@@ -694,16 +695,28 @@ pub fn apply_edits(
     form: &dyn WrittenForm,
 ) -> Result<String, ManifestEditError> {
     let mut current = text.to_string();
-    for edit in edits {
-        for step in expand(file, &current, document_line, edit, form)? {
-            let document = parse_document(file, &current, document_line)?;
-            let editor = Editor {
-                file,
-                text: &current,
-                root: &document.root,
-                form,
-            };
-            if let Some(splice) = editor.splice(&step)? {
+    let mut queue: VecDeque<Step> = edits
+        .iter()
+        .map(|edit| Step {
+            path: edit.path.clone(),
+            action: Action::Edit(edit.change.clone()),
+        })
+        .collect();
+    while let Some(step) = queue.pop_front() {
+        let document = parse_document(file, &current, document_line)?;
+        let editor = Editor {
+            file,
+            text: &current,
+            root: &document.root,
+            form,
+        };
+        match editor.plan(&step)? {
+            Planned::Steps(steps) => {
+                for step in steps.into_iter().rev() {
+                    queue.push_front(step);
+                }
+            }
+            Planned::Splice(splice) => {
                 current = format!(
                     "{}{}{}",
                     &current[..splice.start],
@@ -711,126 +724,69 @@ pub fn apply_edits(
                     &current[splice.end..]
                 );
             }
+            Planned::Nothing => {}
         }
     }
     Ok(current)
 }
 
-/// Turns `Set` and `SetItems` into the plain replace, insert and remove steps they need on
-/// the document as it is now.
-fn expand(
-    file: &str,
-    text: &str,
-    line: usize,
-    edit: &DocumentEdit,
-    form: &dyn WrittenForm,
-) -> Result<Vec<DocumentEdit>, ManifestEditError> {
-    let document = parse_document(file, text, line)?;
-    let root = &document.root;
-    let step = |path: DocumentPath, change: Change| DocumentEdit { path, change };
-    Ok(match &edit.change {
-        Change::Set(None) => match find(root, &edit.path) {
-            Some(_) => vec![step(edit.path.clone(), Change::Remove)],
-            None => Vec::new(),
-        },
-        Change::Set(Some(value)) => {
-            if find(root, &edit.path).is_some() {
-                return Ok(vec![step(
-                    edit.path.clone(),
-                    Change::Replace(value.clone()),
-                )]);
+/// One thing to do at a path: a caller's change, or the rewrite of a block list's items that
+/// `Set` plans (kept items keep their bytes, new ones are written in their siblings' style).
+struct Step {
+    path: DocumentPath,
+    action: Action,
+}
+
+enum Action {
+    Edit(Change),
+    Items(Vec<Value>),
+}
+
+/// What a step comes to on the document as it is now.
+enum Planned {
+    /// Smaller steps, done next (`Set` and `SetItems` are planned on the current document, one
+    /// after the other, so that paths by index stay right).
+    Steps(Vec<Step>),
+    Splice(Splice),
+    Nothing,
+}
+
+fn step(path: DocumentPath, change: Change) -> Step {
+    Step {
+        path,
+        action: Action::Edit(change),
+    }
+}
+
+fn joined(path: &DocumentPath, segment: PathSegment) -> DocumentPath {
+    let mut path = path.clone();
+    path.0.push(segment);
+    path
+}
+
+/// What identifies a list item across a change: its `name`, when it is a mapping with one
+/// (tag members, alarms, columns), else its whole value.
+fn identity(value: &Value) -> Value {
+    match value.get("name") {
+        Some(name @ Value::String(_)) if value.is_object() => json!({"name": name}),
+        _ => value.clone(),
+    }
+}
+
+/// For each item of `new`, the old item it is (by name, or by value), each old item used once.
+fn alignment(old: &[Value], new: &[Value]) -> Vec<Option<usize>> {
+    let mut used = vec![false; old.len()];
+    new.iter()
+        .map(|item| {
+            let wanted = identity(item);
+            let found =
+                (0..old.len()).find(|&i| !used[i] && equivalent(&identity(&old[i]), &wanted));
+            if let Some(i) = found {
+                used[i] = true;
             }
-            let (node, taken) = deepest(root, &edit.path);
-            let rest = &edit.path.0[taken..];
-            let container = DocumentPath(edit.path.0[..taken].to_vec());
-            // The missing part: one key or item, with mappings for the keys below it.
-            let mut nested = value.clone();
-            for segment in rest[1..].iter().rev() {
-                match segment {
-                    PathSegment::Key(key) => {
-                        let mut map = Map::new();
-                        map.insert(key.clone(), nested);
-                        nested = Value::Object(map);
-                    }
-                    _ => {
-                        return Err(missing(file, text, node.start, &edit.path));
-                    }
-                }
-            }
-            match (&rest[0], &node.kind) {
-                (PathSegment::Key(key), _) => vec![step(
-                    container,
-                    Change::Insert {
-                        key: Some(key.clone()),
-                        value: nested,
-                    },
-                )],
-                (PathSegment::Named(_), NodeKind::Sequence { .. }) if rest.len() == 1 => {
-                    vec![step(
-                        container,
-                        Change::Insert {
-                            key: None,
-                            value: nested,
-                        },
-                    )]
-                }
-                (PathSegment::Index(i), NodeKind::Sequence { items, .. })
-                    if rest.len() == 1 && *i == items.len() =>
-                {
-                    vec![step(
-                        container,
-                        Change::Insert {
-                            key: None,
-                            value: nested,
-                        },
-                    )]
-                }
-                _ => return Err(missing(file, text, node.start, &edit.path)),
-            }
-        }
-        Change::SetItems(wanted) => {
-            let Some((node, _)) = find(root, &edit.path) else {
-                return Ok(vec![step(
-                    edit.path.clone(),
-                    Change::Set(Some(Value::Array(wanted.clone()))),
-                )]);
-            };
-            let NodeKind::Sequence { items, .. } = &node.kind else {
-                return Ok(vec![step(
-                    edit.path.clone(),
-                    Change::Replace(Value::Array(wanted.clone())),
-                )]);
-            };
-            let live_of = |item: &Node| -> Option<Value> {
-                item.scalar()
-                    .and_then(|raw| form.interpolated(raw))
-                    .map(Value::String)
-            };
-            let kept: Vec<Option<Value>> = items.iter().map(live_of).collect();
-            let mut steps = Vec::new();
-            // Remove from the end, so the indexes of the items before stay right.
-            for (index, live) in kept.iter().enumerate().rev() {
-                if !live.as_ref().is_some_and(|v| wanted.contains(v)) {
-                    let mut path = edit.path.clone();
-                    path.0.push(PathSegment::Index(index));
-                    steps.push(step(path, Change::Remove));
-                }
-            }
-            for value in wanted {
-                if !kept.iter().any(|k| k.as_ref() == Some(value)) {
-                    steps.push(step(
-                        edit.path.clone(),
-                        Change::Insert {
-                            key: None,
-                            value: value.clone(),
-                        },
-                    ));
-                }
-            }
-            steps
-        }
-        _ => vec![edit.clone()],
-    })
+            found
+        })
+        .collect()
 }
 
 fn missing(file: &str, text: &str, offset: usize, path: &DocumentPath) -> ManifestEditError {
@@ -861,40 +817,268 @@ impl Editor<'_> {
         }
     }
 
-    fn splice(&self, edit: &DocumentEdit) -> Result<Option<Splice>, ManifestEditError> {
-        match &edit.change {
+    fn plan(&self, current: &Step) -> Result<Planned, ManifestEditError> {
+        let path = &current.path;
+        let found = find(self.root, path);
+        let missing_here = || missing(self.file, self.text, self.root.start, path);
+        let change = match &current.action {
+            Action::Items(items) => {
+                let (node, _) = found.ok_or_else(missing_here)?;
+                return self.rewrite_items(node, items).map(Planned::Splice);
+            }
+            Action::Edit(change) => change,
+        };
+        match change {
             Change::Replace(live) => {
-                let Some((node, slot)) = find(self.root, &edit.path) else {
-                    return Err(missing(self.file, self.text, self.root.start, &edit.path));
-                };
+                let (node, slot) = found.ok_or_else(missing_here)?;
                 if self.unchanged(node, live) {
-                    return Ok(None);
+                    return Ok(Planned::Nothing);
                 }
-                let value = self.form.written(&edit.path, live);
-                self.replace(node, slot, &value).map(Some)
+                let value = self.form.written(path, live);
+                self.replace(node, slot, &value).map(Planned::Splice)
             }
             Change::Insert { key, value: live } => {
-                let Some((node, slot)) = find(self.root, &edit.path) else {
-                    return Err(missing(self.file, self.text, self.root.start, &edit.path));
-                };
-                let mut item_path = edit.path.clone();
-                item_path.0.push(match key {
-                    Some(key) => PathSegment::Key(key.clone()),
-                    None => PathSegment::Index(usize::MAX),
-                });
+                let (node, slot) = found.ok_or_else(missing_here)?;
+                let item_path = joined(
+                    path,
+                    match key {
+                        Some(key) => PathSegment::Key(key.clone()),
+                        None => PathSegment::Index(usize::MAX),
+                    },
+                );
                 let value = self.form.written(&item_path, live);
-                self.insert(node, slot, key.as_deref(), &value).map(Some)
+                self.insert(node, slot, key.as_deref(), &value)
+                    .map(Planned::Splice)
             }
             Change::Remove => {
-                let Some((node, slot)) = find(self.root, &edit.path) else {
-                    return Err(missing(self.file, self.text, self.root.start, &edit.path));
-                };
-                self.remove(node, slot).map(Some)
+                let (node, slot) = found.ok_or_else(missing_here)?;
+                self.remove(node, slot).map(Planned::Splice)
             }
-            Change::Set(_) | Change::SetItems(_) => {
-                unreachable!("expand turns Set and SetItems into replace, insert and remove")
+            Change::Set(None) => Ok(match found {
+                Some(_) => Planned::Steps(vec![step(path.clone(), Change::Remove)]),
+                None => Planned::Nothing,
+            }),
+            Change::Set(Some(live)) => match found {
+                Some((node, _)) => Ok(self.plan_set(path, node, live)),
+                None => self.plan_create(path, live).map(Planned::Steps),
+            },
+            Change::SetItems(wanted) => {
+                Ok(Planned::Steps(self.plan_set_items(path, found, wanted)))
             }
         }
+    }
+
+    /// `Set` of a value that exists: nothing when it already says `live`; key by key in a
+    /// block mapping and item by item in a block list, so that what did not change keeps its
+    /// bytes (and its comments); else a replace.
+    fn plan_set(&self, path: &DocumentPath, node: &Node, live: &Value) -> Planned {
+        if self.unchanged(node, live) {
+            return Planned::Nothing;
+        }
+        match (&node.kind, live) {
+            (
+                NodeKind::Mapping {
+                    flow: false,
+                    entries,
+                },
+                Value::Object(wanted),
+            ) if !wanted.is_empty() => {
+                let mut steps = Vec::new();
+                for (key, value) in wanted {
+                    let change = if entries.iter().any(|e| e.key == *key) {
+                        Change::Set(Some(value.clone()))
+                    } else {
+                        Change::Insert {
+                            key: Some(key.clone()),
+                            value: value.clone(),
+                        }
+                    };
+                    match change {
+                        Change::Insert { .. } => steps.push(step(path.clone(), change)),
+                        _ => steps.push(step(joined(path, PathSegment::Key(key.clone())), change)),
+                    }
+                }
+                // Removed last, so the mapping is never empty on the way.
+                for entry in entries.iter().filter(|e| !wanted.contains_key(&e.key)) {
+                    steps.push(step(
+                        joined(path, PathSegment::Key(entry.key.clone())),
+                        Change::Remove,
+                    ));
+                }
+                Planned::Steps(steps)
+            }
+            (NodeKind::Sequence { flow: false, items }, Value::Array(wanted))
+                if !wanted.is_empty() =>
+            {
+                let old: Vec<Value> = items
+                    .iter()
+                    .map(|item| node_value(item, self.form).unwrap_or(Value::Null))
+                    .collect();
+                let kept = alignment(&old, wanted);
+                let in_place = old.len() == wanted.len()
+                    && kept.iter().enumerate().all(|(j, k)| *k == Some(j));
+                if !in_place {
+                    // First the list's shape, then (planned again) each kept item's content.
+                    return Planned::Steps(vec![
+                        Step {
+                            path: path.clone(),
+                            action: Action::Items(wanted.clone()),
+                        },
+                        step(path.clone(), Change::Set(Some(live.clone()))),
+                    ]);
+                }
+                Planned::Steps(
+                    wanted
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, value)| !equivalent(&old[*index], value))
+                        .map(|(index, value)| {
+                            step(
+                                joined(path, PathSegment::Index(index)),
+                                Change::Set(Some(value.clone())),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            _ => Planned::Steps(vec![step(path.clone(), Change::Replace(live.clone()))]),
+        }
+    }
+
+    /// `Set` of a value that does not exist: one key or item added under the deepest mapping
+    /// or list that exists, with mappings for the keys below it.
+    fn plan_create(
+        &self,
+        path: &DocumentPath,
+        live: &Value,
+    ) -> Result<Vec<Step>, ManifestEditError> {
+        let (node, taken) = deepest(self.root, path);
+        let rest = &path.0[taken..];
+        let container = DocumentPath(path.0[..taken].to_vec());
+        let mut nested = live.clone();
+        for segment in rest[1..].iter().rev() {
+            match segment {
+                PathSegment::Key(key) => {
+                    let mut map = Map::new();
+                    map.insert(key.clone(), nested);
+                    nested = Value::Object(map);
+                }
+                _ => return Err(missing(self.file, self.text, node.start, path)),
+            }
+        }
+        let insert = |key: Option<String>| {
+            vec![step(
+                container.clone(),
+                Change::Insert {
+                    key,
+                    value: nested.clone(),
+                },
+            )]
+        };
+        match (&rest[0], &node.kind) {
+            (PathSegment::Key(key), _) => Ok(insert(Some(key.clone()))),
+            (PathSegment::Named(_), NodeKind::Sequence { .. }) if rest.len() == 1 => {
+                Ok(insert(None))
+            }
+            (PathSegment::Index(i), NodeKind::Sequence { items, .. })
+                if rest.len() == 1 && *i == items.len() =>
+            {
+                Ok(insert(None))
+            }
+            _ => Err(missing(self.file, self.text, node.start, path)),
+        }
+    }
+
+    /// `SetItems`: the items still wanted stay in their order (raw), the others go, the new
+    /// ones are appended.
+    fn plan_set_items(
+        &self,
+        path: &DocumentPath,
+        found: Option<(&Node, Slot)>,
+        wanted: &[Value],
+    ) -> Vec<Step> {
+        let Some((node, _)) = found else {
+            return vec![step(
+                path.clone(),
+                Change::Set(Some(Value::Array(wanted.to_vec()))),
+            )];
+        };
+        let NodeKind::Sequence { items, .. } = &node.kind else {
+            return vec![step(
+                path.clone(),
+                Change::Replace(Value::Array(wanted.to_vec())),
+            )];
+        };
+        let kept: Vec<Option<Value>> = items.iter().map(|i| node_value(i, self.form)).collect();
+        let mut steps = Vec::new();
+        // Removed from the end, so the indexes of the items before stay right.
+        for (index, live) in kept.iter().enumerate().rev() {
+            if !live
+                .as_ref()
+                .is_some_and(|v| wanted.iter().any(|w| equivalent(v, w)))
+            {
+                steps.push(step(
+                    joined(path, PathSegment::Index(index)),
+                    Change::Remove,
+                ));
+            }
+        }
+        for value in wanted {
+            if !kept.iter().flatten().any(|k| equivalent(k, value)) {
+                steps.push(step(
+                    path.clone(),
+                    Change::Insert {
+                        key: None,
+                        value: value.clone(),
+                    },
+                ));
+            }
+        }
+        steps
+    }
+
+    /// A block list rewritten to hold `wanted`'s items: each item that is still there (by
+    /// name, or by value) keeps its lines, comments before it included; new items are written
+    /// at the siblings' indentation and in their style.
+    fn rewrite_items(&self, node: &Node, wanted: &[Value]) -> Result<Splice, ManifestEditError> {
+        let NodeKind::Sequence { flow: false, items } = &node.kind else {
+            return Err(self.refuse(node.start, "only a block list's items can be rewritten"));
+        };
+        let first_dash = self.dash_before(items[0].start);
+        let indent = column(self.text, first_dash);
+        let start = line_start(self.text, first_dash);
+        let mut chunks = Vec::new();
+        let mut chunk_start = start;
+        for item in items {
+            let end = self.value_end(item);
+            chunks.push(&self.text[chunk_start..end]);
+            chunk_start = end;
+        }
+        let old: Vec<Value> = items
+            .iter()
+            .map(|item| node_value(item, self.form).unwrap_or(Value::Null))
+            .collect();
+        // New items take the style of the list's last item.
+        let siblings_flow = items.last().is_some_and(Node::is_flow);
+        let mut text = String::new();
+        for (index, kept) in alignment(&old, wanted).into_iter().enumerate() {
+            match kept {
+                Some(old_index) => text.push_str(chunks[old_index]),
+                None => {
+                    let path = DocumentPath(vec![PathSegment::Index(index)]);
+                    let value = self.form.written(&path, &wanted[index]);
+                    match emit::flow_text(&value).filter(|_| siblings_flow && !value.is_string()) {
+                        Some(flow) => text.push_str(&format!("{}- {flow}\n", " ".repeat(indent))),
+                        None => emit::item_value(&mut text, indent, &value, Depth::Nested),
+                    }
+                }
+            }
+        }
+        Ok(Splice {
+            start,
+            end: chunk_start,
+            text,
+        })
     }
 
     /// Whether `node` already says `live` once interpolated (so its raw text stays).
@@ -948,7 +1132,18 @@ impl Editor<'_> {
                 let colon = self.colon_after(entry.key_end);
                 let indent = column(self.text, entry.key_start);
                 let mut rendered = String::new();
-                emit::entry(&mut rendered, indent, "k", value, Depth::Nested);
+                // A block collection stays a block.
+                let block = matches!(
+                    node.kind,
+                    NodeKind::Mapping { .. } | NodeKind::Sequence { .. }
+                );
+                emit::entry(
+                    &mut rendered,
+                    indent,
+                    "k",
+                    value,
+                    if block { Depth::Block } else { Depth::Nested },
+                );
                 let after_key = &rendered[indent + 2..];
                 Ok(Splice {
                     start: colon + 1,
@@ -1142,7 +1337,7 @@ impl Editor<'_> {
                 let last = items.last().expect("a block sequence has items");
                 let dash = self.dash_before(items[0].start);
                 let indent = column(self.text, dash);
-                let siblings_flow = items.iter().all(|i| i.is_flow());
+                let siblings_flow = last.is_flow();
                 let mut rendered = String::new();
                 match emit::flow_text(value).filter(|_| siblings_flow && value.is_object()) {
                     Some(flow) => rendered.push_str(&format!("{}- {flow}\n", " ".repeat(indent))),
@@ -1847,7 +2042,7 @@ spec: {tagType: Folder}  # flow
             ),
             replaced(
                 "value: RUNNING}\n",
-                "value: RUNNING}\n    - name: Load\n      tagType: AtomicTag\n      documentation: \"Payload: tonnes\"\n"
+                "value: RUNNING}\n    - {name: Load, tagType: AtomicTag, documentation: \"Payload: tonnes\"}\n"
             )
         );
         assert_eq!(
@@ -1957,6 +2152,47 @@ spec: {tagType: Folder}  # flow
         ));
     }
 
+    /// `Set` of a whole list or mapping changes only what differs: kept items keep their
+    /// lines and comments, a changed field its line, new items come in their siblings' style.
+    #[test]
+    fn issue_17_setting_a_whole_value_touches_only_what_changed() {
+        let tags = json!([
+            {"name": "Status", "tagType": "AtomicTag", "dataType": "String", "value": "RUNNING"},
+            {"name": "Speed_KPH", "tagType": "AtomicTag", "engHigh": 75, "documentation": "Ground speed",
+             "alarms": [{"name": "Overspeed", "mode": "AboveValue", "setpointA": 55, "priority": "Medium"}]},
+            {"name": "Load", "tagType": "AtomicTag"},
+        ]);
+        let edited = edit(TEXT, "spec.tags", Change::Set(Some(tags)));
+        assert_eq!(
+            edited,
+            TEXT.replacen(
+                "    - name: Speed_KPH\n      tagType: AtomicTag\n      engHigh: 70\n      documentation: 'Ground speed'\n      alarms:\n        - {name: Overspeed, mode: AboveValue, setpointA: 55, priority: Medium}\n    - {name: Status, tagType: AtomicTag, dataType: String, value: RUNNING}\n",
+                "    - {name: Status, tagType: AtomicTag, dataType: String, value: RUNNING}\n    - name: Speed_KPH\n      tagType: AtomicTag\n      engHigh: 75\n      documentation: 'Ground speed'\n      alarms:\n        - {name: Overspeed, mode: AboveValue, setpointA: 55, priority: Medium}\n    - {name: Load, tagType: AtomicTag}\n",
+                1
+            )
+        );
+        // A mapping set whole: one key changes, one goes, one comes.
+        let parameters = json!({"AssetId": {"dataType": "String", "value": "HT_000"}, "Site": {"dataType": "String"}});
+        assert_eq!(
+            edit(TEXT, "spec.parameters", Change::Set(Some(parameters))),
+            replaced(
+                "    AssetId: {dataType: String, value: HT_000}\n",
+                "    AssetId: {dataType: String, value: HT_000}\n    Site: {dataType: String}\n"
+            )
+        );
+        let spec = read(TEXT)["spec"].clone();
+        let mut fewer = spec.clone();
+        fewer.as_object_mut().unwrap().shift_remove("notes");
+        fewer["provider"] = json!("default");
+        assert_eq!(
+            edit(TEXT, "spec", Change::Set(Some(fewer))),
+            replaced(
+                "  notes: |\n    first line\n    second line\n\n    third line\n",
+                ""
+            )
+        );
+    }
+
     #[test]
     fn issue_17_a_set_of_items_keeps_its_order_and_raw_items() {
         let text = "kind: genie_space\nname: ops\nspec:\n  tables:\n    - ${var.catalog}.s.b\n    - main.s.a   # first\n    - main.s.gone\n";
@@ -1991,7 +2227,8 @@ spec: {tagType: Folder}  # flow
     }
 
     #[test]
-    fn issue_17_anchors_aliases_merge_keys_and_multi_line_plain_values_are_refused() {
+    fn issue_17_anchors_aliases_merge_keys_duplicates_tags_and_multi_line_plain_values_are_refused()
+    {
         let cases = [
             (
                 "kind: udt\nname: A\nspec:\n  parameters: &p {x: 1}\n  tags: []\n",
@@ -2016,6 +2253,18 @@ spec: {tagType: Folder}  # flow
                 "spec.doc",
                 4,
                 "spanning several lines",
+            ),
+            (
+                "kind: udt\nname: A\nspec:\n  doc: a\n  tags: []\n  doc: b\n",
+                "spec.tags",
+                6,
+                "appears twice",
+            ),
+            (
+                "kind: udt\nname: A\nspec:\n  doc: !!str 1\n",
+                "spec.doc",
+                4,
+                "YAML tag",
             ),
         ];
         for (text, at, line, what) in cases {

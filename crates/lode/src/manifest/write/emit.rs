@@ -30,12 +30,15 @@ pub fn document(kind: &str, name: &str, depends_on: &[String], spec: &Value) -> 
 }
 
 /// How deep a value sits: the document and the spec's own fields are always blocks, so that
-/// every field of a spec starts its own line; deeper flat values may be flow.
+/// every field of a spec starts its own line; deeper flat values may be flow. `Block`: this
+/// collection is a block whatever its size (one that was a block stays one), its values are
+/// `Nested`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
     Document,
     SpecField,
     Nested,
+    Block,
 }
 
 impl Depth {
@@ -44,6 +47,14 @@ impl Depth {
             Depth::Document => Depth::SpecField,
             _ => Depth::Nested,
         }
+    }
+
+    fn allows_flow_mapping(self) -> bool {
+        self == Depth::Nested
+    }
+
+    fn allows_flow_sequence(self) -> bool {
+        matches!(self, Depth::SpecField | Depth::Nested)
     }
 }
 
@@ -55,7 +66,7 @@ pub fn entry(out: &mut String, indent: usize, key: &str, value: &Value, depth: D
     let prefix = format!("{pad}{key_text}:");
     match value {
         Value::Object(map) if !map.is_empty() => {
-            if depth == Depth::Nested
+            if depth.allows_flow_mapping()
                 && let Some(flow) = flow_collection(value, prefix.chars().count() + 1)
             {
                 out.push_str(&format!("{prefix} {flow}\n"));
@@ -66,7 +77,7 @@ pub fn entry(out: &mut String, indent: usize, key: &str, value: &Value, depth: D
             mapping(out, indent + 2, map, depth.inner());
         }
         Value::Array(items) if !items.is_empty() => {
-            if depth != Depth::Document
+            if depth.allows_flow_sequence()
                 && let Some(flow) = flow_collection(value, prefix.chars().count() + 1)
             {
                 out.push_str(&format!("{prefix} {flow}\n"));

@@ -1456,6 +1456,53 @@ mod tests {
         );
     }
 
+    /// What `lode pull` writes: live values in their manifest form, raw values read with the
+    /// manifests' variables, so `${var...}` that still says the live value stays.
+    #[test]
+    fn issue_17_pull_writes_live_values_as_the_manifests_would() {
+        let no_env = |_: &str| None;
+        let demo = ManifestFiles::from_work_tree(&demo_root()).unwrap();
+        let loaded = load_desired(&demo, "local", &no_env).unwrap();
+        let context = ReverseContext::new(&loaded, &demo, &no_env);
+        let address = Address::new(Kind::QualityMonitor, "gold_quality");
+        let origin = loaded.desired.resources[&address].origin.clone();
+        let text = std::str::from_utf8(demo.text(&origin.file).unwrap()).unwrap();
+        let form = PullForm::new(&context, address, TextKind::Field);
+        let set = |field: &[&str], value: Value| edit::DocumentEdit {
+            path: DocumentPath::in_spec(
+                &field
+                    .iter()
+                    .map(|f| PathSegment::Key(f.to_string()))
+                    .collect::<Vec<_>>(),
+            ),
+            change: edit::Change::Set(Some(value)),
+        };
+        let edits = [
+            // Unchanged once interpolated: the raw `${var...}` stays.
+            set(&["table"], json!("main.mining_demo.ot_telemetry_gold")),
+            // Changed: written back with the variables.
+            set(&["output_schema"], json!("main.mining_demo_ops")),
+            set(
+                &["slicing_exprs"],
+                json!(["equipment_type", "metric", "site"]),
+            ),
+            set(
+                &["schedule", "quartz_cron_expression"],
+                json!("0 30 * * * ?"),
+            ),
+        ];
+        let edited = edit::apply_edits(&origin.file, text, origin.line, &edits, &form).unwrap();
+        let expected = text
+            .replace(
+                "output_schema: ${var.catalog}.${var.schema}",
+                "output_schema: ${var.catalog}.mining_demo_ops",
+            )
+            .replace("    - metric\n", "    - metric\n    - site\n")
+            .replace("\"0 0 * * * ?\"", "\"0 30 * * * ?\"");
+        assert_eq!(edited, expected);
+        assert!(form.secrets().is_empty());
+    }
+
     #[test]
     fn issue_17_rows_without_a_key_or_with_empty_text_are_refused() {
         let dir = tempfile::tempdir().unwrap();
