@@ -210,6 +210,32 @@ pub fn references_in(text: &str) -> Vec<(String, Address, String)> {
         .collect()
 }
 
+/// The names of the `${env.NAME}` references in a text, each once, in order of appearance.
+/// Malformed `${...}` tokens are skipped, not reported: `lode import` reads every manifest and
+/// payload with this to learn which names hold secrets.
+pub fn env_names_in(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(index) = rest.find("${") {
+        let escaped = index > 0 && rest.as_bytes()[index - 1] == b'$';
+        let after = &rest[index + 2..];
+        if escaped {
+            rest = after;
+            continue;
+        }
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        if let Ok(Reference::Env { name, .. }) = parse_reference(&after[..end])
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +269,16 @@ mod tests {
         assert_eq!(
             run("${ref.project.mining.title}").unwrap(),
             "${ref.project.mining.title}"
+        );
+    }
+
+    #[test]
+    fn issue_17_env_names_are_found_once_and_escapes_are_not_names() {
+        assert_eq!(
+            env_names_in(
+                "a: ${env.ZEROBUS_CLIENT_SECRET}\nb: $${env.LITERAL} ${env.TOKEN:-x} ${env.ZEROBUS_CLIENT_SECRET} ${var.x} ${bad"
+            ),
+            ["ZEROBUS_CLIENT_SECRET", "TOKEN"]
         );
     }
 

@@ -32,6 +32,10 @@ pub struct Loaded {
     pub desired: Desired,
     pub project: ProjectConfig,
     pub environment: EnvironmentConfig,
+    /// Every `${var.x}` value: `lode.yaml`'s variables overridden by the environment's, with
+    /// the environment's `${env.NAME}` read. `lode import` writes these values back as
+    /// `${var.x}`.
+    pub variables: BTreeMap<String, String>,
 }
 
 /// A document's kind, and its name to know which resource a document that fails meant to
@@ -140,14 +144,8 @@ impl SpecContext<'_> {
     /// Reads a payload file named relative to the manifest file, refusing paths that leave the
     /// manifest root (directly or through a symlink).
     pub(super) fn payload(&mut self, field: &str, relative: &str) -> Option<(String, String)> {
-        let dir = self.file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        let joined = if dir.is_empty() {
-            relative.to_string()
-        } else {
-            format!("{dir}/{relative}")
-        };
         let needle = format!("{field}: {relative}");
-        let Some(path) = normalize_relative(&joined).filter(|_| !relative.starts_with('/')) else {
+        let Some(path) = payload_path(self.file, relative) else {
             self.error(
                 &needle,
                 format!("`{field}: {relative}` points outside the manifest root"),
@@ -196,6 +194,22 @@ impl SpecContext<'_> {
             }
         }
     }
+}
+
+/// The path (relative to the manifest root) of the payload file that the manifest file
+/// `manifest` names as `relative` (`script: scripts/x.py` in `ignition/scripts.yaml` is
+/// `ignition/scripts/x.py`); `None` when it is absolute or climbs out of the root.
+pub fn payload_path(manifest: &str, relative: &str) -> Option<String> {
+    if relative.starts_with('/') {
+        return None;
+    }
+    let dir = manifest.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let joined = if dir.is_empty() {
+        relative.to_string()
+    } else {
+        format!("{dir}/{relative}")
+    };
+    normalize_relative(&joined)
 }
 
 pub(super) fn locate(document: &YamlDocument, needle: &str) -> (usize, usize) {
@@ -553,6 +567,7 @@ pub fn load_desired(
         },
         project: project.expect("no errors means lode.yaml was read"),
         environment: environment.expect("no errors means the environment was read"),
+        variables,
     })
 }
 

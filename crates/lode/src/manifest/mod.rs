@@ -11,6 +11,7 @@ mod load;
 pub mod schema;
 pub mod source;
 pub mod table_data;
+pub mod write;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ pub use checks::is_table_name;
 pub use databricks::normalize_workspace_path;
 pub use environment::{EnvironmentConfig, ProjectConfig};
 pub use kinds::Kind;
-pub use load::{Loaded, load_desired, locator};
+pub use load::{Loaded, load_desired, locator, payload_path};
 pub use source::{ManifestFiles, SourceInfo};
 
 /// A resource's address: `kind/name`, e.g. `tag/Mining/Equipment/CR_002`.

@@ -109,6 +109,81 @@ pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
     Ok(rows)
 }
 
+/// Why rows cannot be written as a seed file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteCsvError {
+    #[error(
+        "row {row}, column `{column}` is an empty text, which a seed file cannot hold (an empty CSV field reads as NULL)"
+    )]
+    EmptyText { row: usize, column: String },
+    #[error("the rows take more than lode's limit of {} MiB for a payload file", super::source::MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("row {row} has {found} values for {columns} columns")]
+    Width {
+        row: usize,
+        found: usize,
+        columns: usize,
+    },
+}
+
+/// Rows as RFC 4180 CSV with a header row, the inverse of `parse_csv` as seed files are read:
+/// a NULL is an empty field, fields holding `,`, `"`, line breaks or outer spaces are quoted
+/// (`""` for a quote), and `${` is written `$${` (seed text is interpolated). Lines end in `\n`.
+pub fn write_csv(
+    columns: &[&str],
+    rows: &[Vec<serde_json::Value>],
+) -> Result<String, WriteCsvError> {
+    fn field(out: &mut String, text: &str) {
+        let text = text.replace("${", "$${");
+        let quote = text.is_empty() || text.contains([',', '"', '\n', '\r']) || text.trim() != text;
+        if quote {
+            out.push('"');
+            out.push_str(&text.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&text);
+        }
+    }
+    let mut out = String::new();
+    for (index, column) in columns.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        field(&mut out, column);
+    }
+    out.push('\n');
+    for (row_index, row) in rows.iter().enumerate() {
+        if row.len() != columns.len() {
+            return Err(WriteCsvError::Width {
+                row: row_index + 1,
+                found: row.len(),
+                columns: columns.len(),
+            });
+        }
+        for (index, cell) in row.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            match cell {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(text) if text.is_empty() => {
+                    return Err(WriteCsvError::EmptyText {
+                        row: row_index + 1,
+                        column: columns[index].to_string(),
+                    });
+                }
+                serde_json::Value::String(text) => field(&mut out, text),
+                other => field(&mut out, &other.to_string()),
+            }
+        }
+        out.push('\n');
+        if out.len() > super::source::MAX_FILE_BYTES {
+            return Err(WriteCsvError::TooLarge);
+        }
+    }
+    Ok(out)
+}
+
 /// The base name of a SQL type: `decimal(10,2)` → `decimal`.
 fn base_type(data_type: &str) -> String {
     data_type
@@ -273,6 +348,77 @@ mod tests {
             ]
         );
         assert!(parse_csv("a\n\"open").is_err());
+    }
+
+    #[test]
+    fn issue_17_written_csv_reads_back_as_the_same_rows() {
+        use serde_json::{Value, json};
+        let rows = vec![
+            vec![
+                json!("HT_001"),
+                json!("Caterpillar 793F, rigid"),
+                Value::Null,
+                json!("20.0"),
+            ],
+            vec![
+                json!("say \"hi\""),
+                json!("multi\nline"),
+                json!(" padded "),
+                json!("true"),
+            ],
+            vec![
+                json!("${var.x} and $${y}"),
+                json!("ünïcode"),
+                json!("-"),
+                json!(3),
+            ],
+        ];
+        let text = write_csv(&["id", "model", "note", "value"], &rows).unwrap();
+        assert!(
+            text.starts_with("id,model,note,value\nHT_001,\"Caterpillar 793F, rigid\",,20.0\n"),
+            "{text}"
+        );
+        let parsed = parse_csv(&text).unwrap();
+        assert_eq!(parsed[0], ["id", "model", "note", "value"]);
+        // Seed text is interpolated: `$${` reads back as `${`.
+        let no_env = |_: &str| None;
+        let variables = std::collections::BTreeMap::new();
+        let mut interpolator = crate::manifest::interpolate::Interpolator {
+            variables: &variables,
+            env: &no_env,
+            secrets: Vec::new(),
+            references: Vec::new(),
+            env_is_secret: true,
+        };
+        for (written, original) in parsed[1..].iter().zip(&rows) {
+            let read: Vec<Value> = written
+                .iter()
+                .map(|cell| {
+                    if cell.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(interpolator.interpolate(cell).unwrap())
+                    }
+                })
+                .collect();
+            let expected: Vec<Value> = original
+                .iter()
+                .map(|cell| match cell {
+                    Value::Number(n) => json!(n.to_string()),
+                    other => other.clone(),
+                })
+                .collect();
+            assert_eq!(read, expected);
+        }
+        assert_eq!(
+            write_csv(&["id", "name"], &[vec![json!("a"), json!("")]]),
+            Err(WriteCsvError::EmptyText {
+                row: 1,
+                column: "name".into()
+            })
+        );
+        let huge = vec![vec![json!("x".repeat(1024 * 1024))]; 9];
+        assert_eq!(write_csv(&["blob"], &huge), Err(WriteCsvError::TooLarge));
     }
 
     #[test]
