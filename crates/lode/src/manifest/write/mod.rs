@@ -1174,7 +1174,13 @@ mod tests {
     /// back with the canonical spec it had. Returns what was rendered.
     fn round_trip(root: &Path, environment_files: &[&str]) -> RenderedImport {
         let no_env = |_: &str| None;
-        let source = ManifestFiles::from_work_tree(root).unwrap();
+        // Read from a folder of its own: the root's `.lode/` (an emulator's port, which the
+        // built-in environments turn into variables) must not leak into the test.
+        let dir = tempfile::tempdir().unwrap();
+        let source = ManifestFiles::from_memory(
+            dir.path().to_path_buf(),
+            ManifestFiles::from_work_tree(root).unwrap().files,
+        );
         let loaded = load_desired(&source, "local", &no_env).unwrap();
         let mut live = BTreeMap::new();
         for resource in loaded.desired.resources.values() {
@@ -1202,7 +1208,6 @@ mod tests {
             addresses.push(resource.address.clone());
         }
 
-        let dir = tempfile::tempdir().unwrap();
         let mut files = BTreeMap::new();
         for path in environment_files {
             files.insert(path.to_string(), std::fs::read(root.join(path)).unwrap());
