@@ -159,6 +159,19 @@ fn table_json(table: &TableMeta, omit_columns: bool) -> Value {
     if let Some(pipeline_id) = &table.pipeline_id {
         info["pipeline_id"] = json!(pipeline_id);
     }
+    // Reference `databricks-api.md` §Unity Catalog: TableInfo's `table_constraints[]`, each
+    // with one of `primary_key_constraint` / `foreign_key_constraint`; absent when empty. An
+    // unnamed key gets a generated name; `<table>_pk` is Spark's rule (`PrimaryKeyConstraint`),
+    // **unverified** against a workspace.
+    if let Some(key) = &table.primary_key {
+        let name = key
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pk", table.name));
+        info["table_constraints"] = json!([{
+            "primary_key_constraint": {"name": name, "child_columns": key.columns}
+        }]);
+    }
     info
 }
 
@@ -1260,5 +1273,100 @@ pub mod request {
                 other => Ok(other),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::databricks::{EmulatorConfig, RunningEmulator, start};
+
+    const TOKEN: &str = "dapi-catalog-test";
+
+    fn workspace() -> (tempfile::TempDir, RunningEmulator) {
+        let dir = tempfile::tempdir().unwrap();
+        let running = start(EmulatorConfig {
+            data_dir: dir.path().join("databricks"),
+            token: TOKEN.into(),
+            oauth_client: None,
+            port: 0,
+            faults: None,
+        })
+        .unwrap();
+        (dir, running)
+    }
+
+    fn sql(running: &RunningEmulator, statement: &str) {
+        let reply: Value = reqwest::blocking::Client::new()
+            .post(format!("{}/api/2.0/sql/statements", running.url))
+            .bearer_auth(TOKEN)
+            .json(&json!({"statement": statement, "warehouse_id": super::WAREHOUSE_ID, "wait_timeout": "30s"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            reply["status"]["state"], "SUCCEEDED",
+            "{statement}: {reply}"
+        );
+    }
+
+    fn get(running: &RunningEmulator, path: &str) -> Value {
+        reqwest::blocking::Client::new()
+            .get(format!("{}{path}", running.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    #[test]
+    fn issue_17_table_info_carries_the_primary_key_constraint() {
+        let (_dir, running) = workspace();
+        sql(&running, "CREATE SCHEMA main.plant");
+        sql(
+            &running,
+            "CREATE TABLE main.plant.sites (region STRING NOT NULL, id INT NOT NULL, name STRING, \
+             CONSTRAINT sites_key PRIMARY KEY (region, id))",
+        );
+        sql(
+            &running,
+            "CREATE TABLE main.plant.kinds (code STRING NOT NULL PRIMARY KEY, label STRING)",
+        );
+        sql(
+            &running,
+            "CREATE TABLE main.plant.readings (at TIMESTAMP, v DOUBLE)",
+        );
+        let sites = get(&running, "/api/2.1/unity-catalog/tables/main.plant.sites");
+        assert_eq!(
+            sites["table_constraints"],
+            json!([{"primary_key_constraint": {"name": "sites_key", "child_columns": ["region", "id"]}}])
+        );
+        let listed = get(
+            &running,
+            "/api/2.1/unity-catalog/tables?catalog_name=main&schema_name=plant",
+        );
+        let by_name = |name: &str| {
+            listed["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            by_name("sites")["table_constraints"],
+            sites["table_constraints"]
+        );
+        assert_eq!(
+            by_name("kinds")["table_constraints"],
+            json!([{"primary_key_constraint": {"name": "kinds_pk", "child_columns": ["code"]}}])
+        );
+        assert!(by_name("readings").get("table_constraints").is_none());
+        // Keys are never shown as properties.
+        assert_eq!(sites["properties"], json!({}));
     }
 }

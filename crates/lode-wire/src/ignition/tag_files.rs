@@ -91,6 +91,28 @@ impl TagFolder {
         ))
     }
 
+    /// The tag providers of a data directory's resource `collection` that have tags or UDT
+    /// definitions on disk: the folders under `tag-definition/` and `tag-type-definition/`,
+    /// sorted, each once.
+    pub fn providers(data_dir: &Path, collection: &str) -> Result<Vec<String>, DataDirError> {
+        let mut providers = std::collections::BTreeSet::new();
+        for module in ["tag-definition", "tag-type-definition"] {
+            let dir = Self::ignition_config(data_dir, collection, module, "");
+            let listing = match std::fs::read_dir(&dir) {
+                Ok(listing) => listing,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(io_error("list", &dir)(error)),
+            };
+            for entry in listing {
+                let entry = entry.map_err(io_error("list", &dir))?;
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    providers.insert(entry.file_name().to_string_lossy().to_string());
+                }
+            }
+        }
+        Ok(providers.into_iter().collect())
+    }
+
     fn ignition_config(data_dir: &Path, collection: &str, module: &str, provider: &str) -> PathBuf {
         data_dir
             .join("config/resources")
@@ -328,4 +350,32 @@ fn remove_at(items: &mut Vec<Value>, relative: &[&str]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_17_providers_are_the_folders_with_tags_or_types_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(TagFolder::providers(dir.path(), "core").unwrap().is_empty());
+        TagFolder::tag_definitions(dir.path(), "core", "default")
+            .write_entry("Mining/Speed", &json!({"tagType": "AtomicTag"}))
+            .unwrap();
+        TagFolder::type_definitions(dir.path(), "core", "default")
+            .write_entry("Crusher", &json!({"tagType": "UdtType", "tags": []}))
+            .unwrap();
+        TagFolder::type_definitions(dir.path(), "core", "edge")
+            .write_entry("Pump", &json!({"tagType": "UdtType", "tags": []}))
+            .unwrap();
+        // Another collection's providers are not this one's.
+        TagFolder::tag_definitions(dir.path(), "site", "remote")
+            .write_entry("Flow", &json!({"tagType": "AtomicTag"}))
+            .unwrap();
+        assert_eq!(
+            TagFolder::providers(dir.path(), "core").unwrap(),
+            ["default", "edge"]
+        );
+    }
 }

@@ -208,6 +208,16 @@ pub struct TableMeta {
     pub updated_at: i64,
     pub pipeline_id: Option<String>,
     pub version: i64,
+    /// The PRIMARY KEY constraint, when the table has one.
+    pub primary_key: Option<PrimaryKeyMeta>,
+}
+
+/// A table's PRIMARY KEY constraint: its name as declared (`None` when unnamed) and its key
+/// columns in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PrimaryKeyMeta {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -608,6 +618,18 @@ pub(crate) async fn read_table_meta(
             updated_at: storage::last_commit_time(&t).await?.unwrap_or(created_at),
             pipeline_id: config.get(KEY_PIPELINE_ID).cloned(),
             version: storage::version(&t) as i64,
+            primary_key: config
+                .get(KEY_PRIMARY_KEY)
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .map(|key| PrimaryKeyMeta {
+                    name: key["name"].as_str().map(str::to_string),
+                    columns: key["columns"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect(),
+                }),
         }))
     }
 }

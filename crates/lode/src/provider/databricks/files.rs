@@ -11,7 +11,7 @@ use super::provider::{DatabricksProvider, text};
 use crate::manifest::Address;
 use crate::provider::{LiveObject, ProviderError, RefreshRequest};
 
-fn object(provider: &DatabricksProvider, path: &str, content: String) -> LiveObject {
+pub(super) fn object(provider: &DatabricksProvider, path: &str, content: String) -> LiveObject {
     let mut live = LiveObject::plain(json!({"path": path, "content": content}));
     live.outputs.insert(
         "url".into(),
@@ -86,18 +86,9 @@ pub fn read(
                 .insert("modified_at".into(), times[path].clone());
             return Ok(Some(object));
         }
-        let exported: Result<Option<Value>, ApiError> = provider.client.get_optional(
-            "/api/2.0/workspace/export",
-            &[("path", path.to_string()), ("format", "SOURCE".into())],
-        );
-        let Some(exported) = exported? else {
+        let Some(bytes) = export(provider, path)? else {
             return Ok(None);
         };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text(&exported, "content"))
-            .map_err(|e| {
-                ProviderError::Refused(format!("{path}: the workspace sent invalid base64: {e}"))
-            })?;
         let mut object = object(provider, path, String::from_utf8_lossy(&bytes).to_string());
         if let Some(modified) = times.get(path) {
             object
@@ -106,6 +97,26 @@ pub fn read(
         }
         Ok(Some(object))
     })
+}
+
+/// A file's bytes, exported; `None` when there is no file at `path`.
+pub(super) fn export(
+    provider: &DatabricksProvider,
+    path: &str,
+) -> Result<Option<Vec<u8>>, ProviderError> {
+    let exported: Option<Value> = provider.client.get_optional(
+        "/api/2.0/workspace/export",
+        &[("path", path.to_string()), ("format", "SOURCE".into())],
+    )?;
+    let Some(exported) = exported else {
+        return Ok(None);
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(text(&exported, "content"))
+        .map(Some)
+        .map_err(|e| {
+            ProviderError::Refused(format!("{path}: the workspace sent invalid base64: {e}"))
+        })
 }
 
 pub fn write(provider: &DatabricksProvider, desired: &Value) -> Result<LiveObject, ProviderError> {

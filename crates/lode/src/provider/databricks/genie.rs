@@ -77,6 +77,91 @@ pub fn serialized_space(spec: &Value) -> Value {
     space
 }
 
+/// The parts of a live `serialized_space` that lode's spec does not hold (`space_spec` reads
+/// the rest): a second text instruction, joins, SQL functions and snippets, column settings,
+/// parameters of example SQL, ... An update writes the document lode builds, without them.
+pub(super) fn unmodelled(document: &Value) -> Vec<String> {
+    // The keys lode reads at each level; ids are lode's own (rebuilt from content).
+    fn extra(value: &Value, known: &[&str], at: &str, found: &mut Vec<String>) {
+        for (key, item) in value.as_object().into_iter().flatten() {
+            let empty = match item {
+                Value::Null => true,
+                Value::Array(items) => items.is_empty(),
+                Value::Object(map) => map.is_empty(),
+                _ => false,
+            };
+            if !known.contains(&key.as_str()) && !empty {
+                found.push(format!("{at}{key}"));
+            }
+        }
+    }
+    fn items<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+        value
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    }
+    let mut found = Vec::new();
+    extra(
+        document,
+        &["version", "data_sources", "instructions", "config"],
+        "",
+        &mut found,
+    );
+    if let Some(sources) = document.get("data_sources") {
+        extra(sources, &["tables"], "data_sources.", &mut found);
+    }
+    for table in items(document, "/data_sources/tables") {
+        extra(table, &["identifier"], "data_sources.tables[].", &mut found);
+    }
+    if let Some(instructions) = document.get("instructions") {
+        extra(
+            instructions,
+            &["text_instructions", "example_question_sqls"],
+            "instructions.",
+            &mut found,
+        );
+    }
+    let texts: Vec<&Value> = items(document, "/instructions/text_instructions").collect();
+    if texts.len() > 1 {
+        found.push(format!(
+            "instructions.text_instructions: {} of them, lode keeps the first",
+            texts.len()
+        ));
+    }
+    for text in texts {
+        extra(
+            text,
+            &["id", "content"],
+            "instructions.text_instructions[].",
+            &mut found,
+        );
+    }
+    for example in items(document, "/instructions/example_question_sqls") {
+        extra(
+            example,
+            &["id", "question", "sql"],
+            "instructions.example_question_sqls[].",
+            &mut found,
+        );
+    }
+    if let Some(config) = document.get("config") {
+        extra(config, &["sample_questions"], "config.", &mut found);
+    }
+    for question in items(document, "/config/sample_questions") {
+        extra(
+            question,
+            &["id", "question"],
+            "config.sample_questions[].",
+            &mut found,
+        );
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 fn joined(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::Array(parts) => Some(parts.iter().filter_map(Value::as_str).collect()),
@@ -86,7 +171,7 @@ fn joined(value: Option<&Value>) -> Option<String> {
 }
 
 /// A space as the manifests describe it, read back from its API form.
-fn space_spec(info: &Value, wanted: &Value) -> Value {
+pub(super) fn space_spec(info: &Value, wanted: &Value) -> Value {
     let document: Value = info
         .get("serialized_space")
         .and_then(Value::as_str)
@@ -154,7 +239,12 @@ fn space_spec(info: &Value, wanted: &Value) -> Value {
     spec
 }
 
-fn object(provider: &DatabricksProvider, id: &str, info: &Value, wanted: &Value) -> LiveObject {
+pub(super) fn object(
+    provider: &DatabricksProvider,
+    id: &str,
+    info: &Value,
+    wanted: &Value,
+) -> LiveObject {
     let mut live = LiveObject::plain(space_spec(info, wanted));
     live.id = Some(id.to_string());
     live.outputs.insert(
@@ -178,7 +268,7 @@ fn unchanged_since(listed: &Value, last: &LiveObject) -> bool {
         && listed.get("update_time") == last.outputs.get("update_time")
 }
 
-fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
+pub(super) fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
     provider.client.get_optional(
         &format!("/api/2.0/genie/spaces/{id}"),
         &[("include_serialized_space", "true".into())],

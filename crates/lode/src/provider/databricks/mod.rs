@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod client;
 mod create_once;
+pub(crate) mod discover;
 mod files;
 mod genie;
 mod monitors;

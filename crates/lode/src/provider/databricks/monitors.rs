@@ -10,7 +10,7 @@ use super::provider::{DatabricksProvider, text};
 use crate::manifest::{Address, normalize_workspace_path};
 use crate::provider::{LiveObject, ProviderError, RefreshRequest};
 
-fn path(table: &str) -> String {
+pub(super) fn path(table: &str) -> String {
     format!("/api/2.1/unity-catalog/tables/{table}/monitor")
 }
 
@@ -42,7 +42,7 @@ fn monitor_spec(info: &Value) -> Value {
     spec
 }
 
-fn object(info: &Value) -> LiveObject {
+pub(super) fn object(info: &Value) -> LiveObject {
     let mut live = LiveObject::plain(monitor_spec(info));
     for field in [
         "dashboard_id",

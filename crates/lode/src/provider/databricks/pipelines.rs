@@ -40,6 +40,11 @@ const MANAGED: [ManagedField; 16] = [
     ("root_path", None),
 ];
 
+/// Whether `field` of a pipeline's spec is one lode manages.
+pub(super) fn is_managed_field(field: &str) -> bool {
+    MANAGED.iter().any(|(managed, _)| *managed == field)
+}
+
 /// The manifests' view of a pipeline's `spec`: managed fields only, lode's tag removed, server
 /// defaults (a storage location the manifests did not set) dropped.
 fn live_spec(spec: &Value, wanted: &Value) -> Value {
@@ -92,7 +97,12 @@ fn live_spec(spec: &Value, wanted: &Value) -> Value {
     Value::Object(out)
 }
 
-fn object(provider: &DatabricksProvider, id: &str, info: &Value, wanted: &Value) -> LiveObject {
+pub(super) fn object(
+    provider: &DatabricksProvider,
+    id: &str,
+    info: &Value,
+    wanted: &Value,
+) -> LiveObject {
     let spec = info.get("spec").cloned().unwrap_or(json!({}));
     let mut live = LiveObject::plain(live_spec(&spec, wanted));
     live.id = Some(id.to_string());
@@ -114,7 +124,7 @@ fn object(provider: &DatabricksProvider, id: &str, info: &Value, wanted: &Value)
     live
 }
 
-fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
+pub(super) fn get(provider: &DatabricksProvider, id: &str) -> Result<Option<Value>, ApiError> {
     provider
         .client
         .get_optional(&format!("/api/2.0/pipelines/{id}"), &[])

@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::client::DatabricksClient;
 use super::{files, genie, monitors, pipelines, tables};
 use crate::manifest::{Address, Kind};
-use crate::provider::{ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest};
+use crate::provider::{
+    ChangeOptions, Discovered, DiscoveryScope, LiveObject, Provider, ProviderError, RefreshRequest,
+};
 
 /// Settings from the environment file.
 #[derive(Debug, Clone)]
@@ -83,6 +85,10 @@ impl DatabricksProvider {
 impl Provider for DatabricksProvider {
     fn system(&self) -> &'static str {
         "databricks"
+    }
+
+    fn discover(&self, scope: &DiscoveryScope) -> Result<Vec<Discovered>, ProviderError> {
+        super::discover::discover(self, scope)
     }
 
     fn check_connection(&self) -> Result<String, ProviderError> {

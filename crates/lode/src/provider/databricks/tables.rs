@@ -69,7 +69,7 @@ fn sql(
         .execute_sql(&request, provider.settings.statement_timeout)?)
 }
 
-fn schema_spec(info: &Value) -> Value {
+pub(super) fn schema_spec(info: &Value) -> Value {
     let mut spec = json!({
         "catalog": info["catalog_name"],
         "name": info["name"],
@@ -84,7 +84,7 @@ fn schema_spec(info: &Value) -> Value {
     spec
 }
 
-fn schema_object(provider: &DatabricksProvider, spec: Value) -> LiveObject {
+pub(super) fn schema_object(provider: &DatabricksProvider, spec: Value) -> LiveObject {
     let full_name = format!("{}.{}", text(&spec, "catalog"), text(&spec, "name"));
     let mut live = LiveObject::plain(spec);
     live.outputs.insert("full_name".into(), json!(full_name));
@@ -191,7 +191,7 @@ pub fn delete_schema(provider: &DatabricksProvider, live: &Value) -> Result<(), 
 }
 
 /// A table's spec from its TableInfo, shaped like the manifests' (`rows` added separately).
-fn table_spec(info: &Value, wanted: &Value) -> Value {
+pub(super) fn table_spec(info: &Value, wanted: &Value) -> Value {
     let columns: Vec<Value> = info
         .get("columns")
         .and_then(Value::as_array)
@@ -349,7 +349,7 @@ fn canonical_rows(spec: &Value, rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Value
     rows
 }
 
-fn table_object(provider: &DatabricksProvider, spec: Value, info: &Value) -> LiveObject {
+pub(super) fn table_object(provider: &DatabricksProvider, spec: Value, info: &Value) -> LiveObject {
     let full = full_name(&spec);
     let mut live = LiveObject::plain(spec);
     live.id = info

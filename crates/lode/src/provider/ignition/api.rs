@@ -16,8 +16,8 @@ use super::files::{IgnitionFiles, udt_spec};
 use super::zerobus;
 use crate::manifest::{Address, Kind};
 use crate::provider::{
-    BatchWrite, ChangeOptions, Limitation, LiveObject, Operation, Provider, ProviderError,
-    RefreshRequest,
+    BatchWrite, ChangeOptions, Discovered, DiscoveryScope, Limitation, LiveObject, Operation,
+    Provider, ProviderError, RefreshRequest,
 };
 use lode_wire::ignition::tag_files::{config_of, flatten, named_entry};
 
@@ -157,9 +157,16 @@ impl IgnitionApi {
         }
     }
 
+    pub(super) fn gateway(&self) -> &GatewayClient {
+        &self.gateway
+    }
+
     /// A temporary gateway data folder holding `project` as the gateway exports it; `None` if
     /// the gateway has no such project.
-    fn export_project(&self, project: &str) -> Result<Option<tempfile::TempDir>, ProviderError> {
+    pub(super) fn export_project(
+        &self,
+        project: &str,
+    ) -> Result<Option<tempfile::TempDir>, ProviderError> {
         let dir = tempfile::tempdir().map_err(io("create temp folder", Path::new("/tmp")))?;
         let path = format!("/data/api/v1/projects/export/{}", encode_path(project));
         match self.gateway.get_bytes(&path) {
@@ -199,7 +206,7 @@ impl IgnitionApi {
     }
 
     /// Every tag and type of `provider`, by path, from one export.
-    fn export_tags(&self, provider: &str) -> Result<TagExport, ProviderError> {
+    pub(super) fn export_tags(&self, provider: &str) -> Result<TagExport, ProviderError> {
         export_tags(&self.gateway, provider).map_err(refused)
     }
 
@@ -435,6 +442,10 @@ impl Provider for IgnitionApi {
         ]
     }
 
+    fn discover(&self, scope: &DiscoveryScope) -> Result<Vec<Discovered>, ProviderError> {
+        super::discover::from_api(self, scope)
+    }
+
     fn check_connection(&self) -> Result<String, ProviderError> {
         let info = self
             .gateway
@@ -494,13 +505,7 @@ impl Provider for IgnitionApi {
                 if let Some(project) = found {
                     live.insert(
                         request.address.clone(),
-                        LiveObject::plain(json!({
-                            "title": str_field(project, "title"),
-                            "description": str_field(project, "description"),
-                            "enabled": project.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-                            "inheritable": project.get("inheritable").and_then(Value::as_bool).unwrap_or(false),
-                            "parent": str_field(project, "parent"),
-                        })),
+                        LiveObject::plain(project_spec(project)),
                     );
                 }
             }
@@ -600,8 +605,19 @@ impl Provider for IgnitionApi {
     }
 }
 
+/// A project's spec from its item in the project list.
+pub(super) fn project_spec(item: &Value) -> Value {
+    json!({
+        "title": str_field(item, "title"),
+        "description": str_field(item, "description"),
+        "enabled": item.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        "inheritable": item.get("inheritable").and_then(Value::as_bool).unwrap_or(false),
+        "parent": str_field(item, "parent"),
+    })
+}
+
 /// Export entries of types carry their type in `tagType`; `udt_spec` expects it.
-fn with_type(config: &Value) -> Value {
+pub(super) fn with_type(config: &Value) -> Value {
     let mut entry = config_of(config);
     if entry.get("tagType").is_none() {
         entry["tagType"] = json!("UdtType");

@@ -18,7 +18,8 @@ use super::zerobus;
 use crate::manifest::kinds::{GatewayScriptType, SessionEventType};
 use crate::manifest::{Address, Kind};
 use crate::provider::{
-    BatchWrite, ChangeOptions, LiveObject, Provider, ProviderError, RefreshRequest,
+    BatchWrite, ChangeOptions, Discovered, DiscoveryScope, LiveObject, Provider, ProviderError,
+    RefreshRequest,
 };
 use lode_wire::ignition::tag_files::TagFolder;
 
@@ -60,15 +61,27 @@ impl IgnitionFiles {
         }
     }
 
-    fn project_dir(&self, project: &str) -> PathBuf {
+    pub(super) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub(super) fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    pub(super) fn gateway(&self) -> Option<&GatewayClient> {
+        self.gateway.as_deref()
+    }
+
+    pub(super) fn project_dir(&self, project: &str) -> PathBuf {
         self.data_dir.join("projects").join(project)
     }
 
-    fn tag_folder(&self, provider: &str) -> TagFolder {
+    pub(super) fn tag_folder(&self, provider: &str) -> TagFolder {
         TagFolder::tag_definitions(&self.data_dir, &self.collection, provider)
     }
 
-    fn type_folder(&self, provider: &str) -> TagFolder {
+    pub(super) fn type_folder(&self, provider: &str) -> TagFolder {
         TagFolder::type_definitions(&self.data_dir, &self.collection, provider)
     }
 
@@ -117,7 +130,7 @@ impl IgnitionFiles {
         })
     }
 
-    fn read_project(&self, name: &str) -> Result<Option<Value>, ProviderError> {
+    pub(super) fn read_project(&self, name: &str) -> Result<Option<Value>, ProviderError> {
         let Some(project) = read_json(&self.project_dir(name).join("project.json"))? else {
             return Ok(None);
         };
@@ -131,7 +144,11 @@ impl IgnitionFiles {
     }
 
     /// Reads a project resource into the manifests' spec shape; `None` if it is not there.
-    fn read_resource(&self, kind: Kind, locator: &Value) -> Result<Option<Value>, ProviderError> {
+    pub(super) fn read_resource(
+        &self,
+        kind: Kind,
+        locator: &Value,
+    ) -> Result<Option<Value>, ProviderError> {
         let (dir, file, signature) = self.resource_location(kind, locator)?;
         // A folder without resource.json is not a resource to the gateway.
         let Some(manifest) = read_json(&dir.join("resource.json"))? else {
@@ -406,6 +423,10 @@ impl Provider for IgnitionFiles {
             // Without the API the gateway scans on its own schedule; nothing to release.
             None => Ok(None),
         }
+    }
+
+    fn discover(&self, scope: &DiscoveryScope) -> Result<Vec<Discovered>, ProviderError> {
+        super::discover::from_files(self, scope)
     }
 
     fn check_connection(&self) -> Result<String, ProviderError> {

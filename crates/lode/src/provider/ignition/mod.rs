@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod client;
+mod discover;
 pub mod disk;
 pub mod files;
 pub mod script;
