@@ -23,6 +23,8 @@ use lode::cli::{CommandError, ErrorClass, TextOrJson};
 use lode_emulators::faults::Faults;
 use lode_emulators::{databricks, ignition, server};
 
+mod live;
+
 /// Measure what plans and applies cost on a generated estate: N tags (UDT instances of
 /// ten-member UDTs plus atomic tags) and 500 views, 200 gateway scripts, 100 seeded tables,
 /// 50 pipelines and 50 Genie spaces, against both emulators run in this process with a fixed
@@ -60,6 +62,25 @@ pub struct BenchArgs {
     /// target folder: `cargo build --release` builds both).
     #[arg(long, value_name = "PATH")]
     pub lode: Option<PathBuf>,
+    /// Measure the live stack instead (issue #16): the demo manifests applied and run with
+    /// `lode up`, the flow checks' figures over --rounds, the incident drill, and a soak of
+    /// --minutes (memory, CPU, data, gaps in bronze). See docs/performance.md.
+    #[arg(long, conflicts_with_all = ["tags", "latency_ms", "ignition_transport"])]
+    pub live: bool,
+    /// With --live: the manifest root to run (copied; the original is not touched).
+    /// Default: `manifests` under the current folder.
+    #[arg(long, value_name = "DIR", requires = "live")]
+    pub manifests: Option<PathBuf>,
+    /// With --live: minutes of the soak, during which `lode up` is sampled every 30 s (0: no
+    /// soak).
+    #[arg(long, default_value_t = 10, requires = "live", value_parser = clap::value_parser!(u64).range(0..=1440))]
+    pub minutes: u64,
+    /// With --live: how many times the flow checks are measured.
+    #[arg(long, default_value_t = 5, requires = "live", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// With --live: how long the stack may take, from `lode up`, until every check passes.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", requires = "live")]
+    pub healthy_within_s: u64,
     /// Internal: time reading the manifests of ROOT at --rev (the `manifests_at_revision`
     /// scenario runs this in a child process).
     #[arg(long, hide = true, value_name = "ROOT", requires = "rev")]
@@ -126,6 +147,9 @@ fn main() -> ExitCode {
 fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
     if let Some(root) = &args.read_revision_of {
         return read_revision(root, args.rev.as_deref().unwrap_or("HEAD"));
+    }
+    if args.live {
+        return live::run(args);
     }
     let workdir = Workdir::new(args.keep.as_deref())?;
     let outcome = bench(args, workdir.path());

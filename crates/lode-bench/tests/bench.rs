@@ -158,3 +158,84 @@ fn issue_7_bench_refuses_a_non_empty_keep_folder() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the folder is not empty"), "{stderr}");
 }
+
+/// Issue #16: `--live` runs the demo manifests. Where there are none it says which folder it
+/// looked in and which flag names another; a root whose environment has no `probe:` section is
+/// refused, naming the file, before anything starts; and the live flags need `--live`.
+#[test]
+fn issue_16_the_live_bench_names_what_it_needs_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let run = |args: &[&str]| {
+        let output = cargo_bin_cmd!("lode-bench")
+            .args(args)
+            .current_dir(&root)
+            .env("NO_COLOR", "1")
+            .env_remove("LODE_ENV")
+            .env_remove("LODE_DIR")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+
+    let stderr = run(&["--live"]);
+    let missing = root.join("manifests");
+    assert!(
+        stderr.contains(&format!("{} has no lode.yaml", missing.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--manifests DIR"), "{stderr}");
+
+    // The demo without its probe section.
+    let demo = root.join("demo");
+    copy(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests"),
+        &demo,
+    );
+    std::fs::write(
+        demo.join("environments/local.yaml"),
+        "extends: local\n# No probe here.\n",
+    )
+    .unwrap();
+    let stderr = run(&[
+        "--live",
+        "--manifests",
+        demo.to_str().unwrap(),
+        "--rounds",
+        "1",
+        "--minutes",
+        "0",
+        "--keep",
+        root.join("work").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "{}: no `probe:` section",
+            demo.join("environments/local.yaml").display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("The active probe"), "{stderr}");
+
+    let stderr = run(&["--minutes", "3"]);
+    assert!(stderr.contains("--live"), "{stderr}");
+    let stderr = run(&["--live", "--tags", "200"]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == ".lode" {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
