@@ -296,6 +296,24 @@ fn find(workspace: &Shared, id: &str) -> ApiResult<PipelineRecord> {
         .ok_or_else(|| ApiError::not_found(format!("Pipeline {id} does not exist.")))
 }
 
+/// What `look` reads from the pipeline's record, without copying the record and its events.
+fn peek<R>(workspace: &Shared, id: &str, look: impl FnOnce(&PipelineRecord) -> R) -> ApiResult<R> {
+    check_pipeline_id(id)?;
+    workspace
+        .pipelines
+        .peek(id, look)
+        .ok_or_else(|| ApiError::not_found(format!("Pipeline {id} does not exist.")))
+}
+
+/// Whether an update of the pipeline has yet to set up its tables (see [`advance_held`]).
+fn setting_up(record: &PipelineRecord) -> bool {
+    let continuous = continuous(record);
+    record
+        .updates
+        .iter()
+        .any(|u| !is_terminal(u.state(continuous)) && !u.datasets_created)
+}
+
 /// The most events a pipeline keeps, newest first when listed. The service keeps its event log
 /// in a table; the emulator keeps it in the pipeline's record, which is rewritten on every
 /// change, so a continuous pipeline (a few events a second) would otherwise grow it without
@@ -456,16 +474,18 @@ pub async fn follow(workspace: std::sync::Weak<super::Workspace>) {
         let Some(workspace) = workspace.upgrade() else {
             return;
         };
-        for (id, record) in workspace.pipelines.all() {
-            let continuous = continuous(&record);
-            if record
-                .updates
-                .iter()
-                .any(|u| !is_terminal(u.state(continuous)) && !u.datasets_created)
-            {
+        // Records are peeked at, not copied: this runs five times a second, and a running
+        // continuous pipeline's record holds thousands of events.
+        for id in workspace.pipelines.ids() {
+            let Ok((is_continuous, needs_setup)) =
+                peek(&workspace, &id, |r| (continuous(r), setting_up(r)))
+            else {
+                continue;
+            };
+            if needs_setup {
                 let _ = advance(&workspace, &id).await;
             }
-            if continuous && let Err(e) = follow_sources(&workspace, &id).await {
+            if is_continuous && let Err(e) = follow_sources(&workspace, &id).await {
                 tracing::warn!(pipeline = %id, "following the sources failed: {}", e.message);
             }
         }
@@ -475,12 +495,16 @@ pub async fn follow(workspace: std::sync::Weak<super::Workspace>) {
 /// One look at a continuous pipeline's source tables (see [`follow`]).
 async fn follow_sources(workspace: &Shared, id: &str) -> ApiResult<()> {
     let _held = workspace.pipeline_runs.hold(id).await;
-    let mut record = advance_held(workspace, id).await?;
-    if record.source_versions.is_empty() {
+    if peek(workspace, id, setting_up)? {
+        advance_held(workspace, id).await?;
+    }
+    // The record itself is copied only once a source has moved (a refresh is due).
+    let sources = peek(workspace, id, |r| r.source_versions.clone())?;
+    if sources.is_empty() {
         return Ok(());
     }
     let mut moved = false;
-    for (name, seen) in &record.source_versions {
+    for (name, seen) in &sources {
         let parts: Vec<&str> = name.splitn(3, '.').collect();
         if let [c, s, t] = parts.as_slice()
             && let Some(now) = workspace.sql.table_version(c, s, t).await?
@@ -492,6 +516,7 @@ async fn follow_sources(workspace: &Shared, id: &str) -> ApiResult<()> {
     if !moved {
         return Ok(());
     }
+    let mut record = find(workspace, id)?;
     let continuous = continuous(&record);
     let running = record
         .updates

@@ -38,6 +38,21 @@ impl<T: Serialize + DeserializeOwned + Clone> JsonStore<T> {
         self.items.lock().expect("store lock").get(id).cloned()
     }
 
+    /// What `look` reads from one object, without copying the object (a continuous pipeline's
+    /// record, thousands of events, is looked at several times a second).
+    pub fn peek<R>(&self, id: &str, look: impl FnOnce(&T) -> R) -> Option<R> {
+        self.items.lock().expect("store lock").get(id).map(look)
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.items
+            .lock()
+            .expect("store lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn all(&self) -> Vec<(String, T)> {
         self.items
             .lock()

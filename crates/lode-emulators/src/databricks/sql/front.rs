@@ -25,8 +25,8 @@ use super::SqlError;
 use super::types::parse_timestamp;
 
 /// Stream checkpoints of a pipeline update: source table (last name part, lower case) to
-/// `(last processed version, version to read up to)`. `STREAM(src)` then reads only the data
-/// files `src` gained after the first version (all of them when it is `None`).
+/// `(last processed version, version to read up to)`. `STREAM(src)` then reads only the rows
+/// the commits of `src` after the first version added (all its rows when it is `None`).
 pub type Checkpoints = HashMap<String, (Option<u64>, u64)>;
 
 /// Databricks' dialect, except that `a DIV b` parses (into a call of the `div` function).

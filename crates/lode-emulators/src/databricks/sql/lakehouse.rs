@@ -3,16 +3,15 @@
 //! them, so each statement reads the newest commit and nothing is registered after a write.
 //! A table name with a suffix that [`super::front`] wrote reads another version: `t@v3` is
 //! version 3, `t@ts<micros>` the newest version committed at or before that instant, and
-//! `t@v3..5` only the data files added after version 3 up to version 5 (a streaming read). Each
-//! catalog also answers `information_schema` (`catalogs`, `schemata`, `tables`, `columns`) in
-//! Databricks' shape, built from the Delta snapshots when it is queried.
+//! `t@v3..5` only the rows the commits after version 3 up to version 5 added (a streaming read,
+//! see [`rows_added_since`]). Each catalog also answers `information_schema` (`catalogs`,
+//! `schemata`, `tables`, `columns`) in Databricks' shape, built from the Delta snapshots when it
+//! is queried.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deltalake::DeltaTable;
 use deltalake::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{
@@ -20,7 +19,8 @@ use deltalake::datafusion::catalog::{
     SchemaProvider, TableProvider,
 };
 use deltalake::datafusion::common::Result;
-use futures::TryStreamExt;
+use deltalake::kernel::Action;
+use deltalake::{DeltaTable, Path};
 
 use super::front::carry;
 use super::{SqlError, TableName, catalog, storage};
@@ -239,50 +239,52 @@ async fn open_at(
     };
     match since {
         None => provider_of(&t).await,
-        Some(since) => {
-            let files = files_added_since(&t, dir, since).await?;
-            Ok(t.table_provider()
-                .with_file_paths(files)
-                .await
-                .map_err(SqlError::internal)?)
-        }
+        Some(since) => rows_added_since(&t, since).await,
     }
 }
 
-/// The data files of `t` that version `since` did not have. Fails when a file of `since` was
-/// removed: the source was not only appended to, so a streaming read would miss changes.
-async fn files_added_since(
+/// What a streaming read of `t` gets after version `since`: the rows of the files that the
+/// commits after it (up to `t`'s version) added with `dataChange = true`, in commit order, as
+/// Delta's streaming source reads them. A compaction's files (`dataChange = false`) hold rows
+/// already read, so they are skipped, and a file it removed is still read by path: files stay
+/// on disk until a vacuum. A commit that removed data fails the read: the source was not only
+/// appended to.
+async fn rows_added_since(
     t: &DeltaTable,
-    dir: &std::path::Path,
     since: u64,
-) -> std::result::Result<Vec<String>, SqlError> {
-    let old = storage::open_version(dir, since).await?;
-    let mut old_files: HashSet<String> = old
-        .snapshot()?
-        .snapshot()
-        .file_views(old.log_store().as_ref(), None)
-        .map_ok(|f| f.path().to_string())
-        .try_collect()
-        .await?;
-    let mut new: Vec<String> = t
-        .snapshot()?
-        .snapshot()
-        .file_views(t.log_store().as_ref(), None)
-        .map_ok(|f| f.path().to_string())
-        .try_collect()
-        .await?;
-    new.retain(|p| !old_files.remove(p));
-    if !old_files.is_empty() {
-        return Err(SqlError::new(
-            "DELTA_SOURCE_TABLE_IGNORE_CHANGES",
-            "0A000",
-            format!(
-                "Detected a data update (for example {} file(s) of version {since} removed) in the source table. This is currently not supported. If this is going to happen regularly and you are okay to skip changes, set the option 'skipChangeCommits' to 'true'.",
-                old_files.len()
-            ),
-        ));
+) -> std::result::Result<Arc<dyn TableProvider>, SqlError> {
+    // The schema the table's own scan gives (string columns as views), so a query plans the
+    // same over a streaming read as over the whole table.
+    let schema = t
+        .table_provider()
+        .await
+        .map_err(SqlError::internal)?
+        .schema();
+    let mut batches = Vec::new();
+    for version in since + 1..=storage::version(t) {
+        for action in storage::commit_actions(t, version).await? {
+            match action {
+                Action::Add(add) if add.data_change => {
+                    let path = Path::from_url_path(&add.path).map_err(SqlError::internal)?;
+                    batches.extend(storage::read_data_file(t, &path, &schema).await?);
+                }
+                Action::Remove(remove) if remove.data_change => {
+                    return Err(SqlError::new(
+                        "DELTA_SOURCE_TABLE_IGNORE_CHANGES",
+                        "0A000",
+                        format!(
+                            "Detected a data update (for example {}) in the source table at version {version}. This is currently not supported. If this is going to happen regularly and you are okay to skip changes, set the option 'skipChangeCommits' to 'true'. If you would like the data update to be reflected, please do a full refresh.",
+                            remove.path
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
     }
-    Ok(new)
+    Ok(Arc::new(
+        MemTable::try_new(schema, vec![batches]).map_err(SqlError::internal)?,
+    ))
 }
 
 /// `<catalog>.information_schema`: views over the catalog's folders and Delta snapshots.

@@ -21,12 +21,13 @@
 //!
 //! For callers that compute (pipelines, Genie): [`SqlEngine::query`] plans a query for a
 //! default catalog and schema and returns a DataFusion `DataFrame` (to extend, collect or
-//! write with delta-rs); `checkpoints` make `STREAM(src)` read only the files `src` gained
-//! after a version ([`Checkpoints`]). [`SqlEngine::query_batches`] collects it to an Arrow
+//! write with delta-rs); `checkpoints` make `STREAM(src)` read only the rows `src`'s commits
+//! added after a version ([`Checkpoints`]). [`SqlEngine::query_batches`] collects it to an Arrow
 //! schema and batches, [`SqlEngine::session`] gives a `SessionContext` with the same catalog
 //! and functions. Errors are [`SqlError`]s with Databricks' error classes.
 //! [`SqlEngine::append_json_records`] is Zerobus Ingest's write path: JSON records checked
-//! against an existing table and appended as one commit ([`json_records`]).
+//! against an existing table and appended as one commit ([`json_records`]). Appends are
+//! followed by Databricks' auto compaction of small files ([`compaction`]).
 //!
 //! Supported statements (keywords in any case; names plain or back-quoted, 1 to 3 parts,
 //! resolved with the request's catalog and schema; `:name` parameters; `--` and `/* */`
@@ -60,6 +61,7 @@
 
 mod ast;
 mod catalog;
+mod compaction;
 #[cfg(test)]
 mod conformance_tests;
 mod dml;

@@ -1,8 +1,9 @@
 //! Writing a pipeline dataset's refresh back to its Delta table: the query's result (a
 //! DataFusion `DataFrame`, expectations already applied) cast to the table's own fields and
-//! written as ONE commit, appended (a streaming table's new rows) or replacing every row (a
-//! materialized view, a full refresh), with the streaming checkpoints as `txn` actions of the
-//! same commit so data and checkpoint can never disagree. Also the read side a refresh needs:
+//! written as ONE commit, appended (a streaming table's new rows, then auto compaction, see
+//! [`super::compaction`]) or replacing every row (a materialized view, a full refresh), with the
+//! streaming checkpoints as `txn` actions of the same commit so data and checkpoint can never
+//! disagree. Also the read side a refresh needs:
 //! a table's newest version, a checkpoint stored in a table, and the Databricks type of a
 //! result column (to check it against the declared one, or to create an undeclared dataset).
 
@@ -39,7 +40,7 @@ impl SqlEngine {
         if !storage::is_table(&dir) {
             return Ok(None);
         }
-        Ok(Some(storage::version(&storage::open(&dir).await?)))
+        Ok(Some(storage::latest_version(&dir).await?))
     }
 
     /// The version recorded under `app_id` by a `txn` action of the table (a stream checkpoint).
@@ -64,7 +65,7 @@ impl SqlEngine {
 
     /// Writes `rows` into the existing table `catalog.schema.table` in one commit (see the module
     /// doc); `checkpoints` are `(app id, source version)` pairs committed with the data. Returns
-    /// the table's new version.
+    /// the version of the refresh's commit.
     #[allow(clippy::too_many_arguments)]
     pub async fn write_refresh(
         &self,
@@ -119,7 +120,7 @@ impl SqlEngine {
                     .map(|(app, version)| Transaction::new(app, *version as i64))
                     .collect(),
             );
-        let written = target
+        let mut written = target
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(session))
@@ -127,7 +128,11 @@ impl SqlEngine {
             .with_commit_properties(properties)
             .await
             .map_err(|e| SqlError::internal(format!("writing {}: {e}", name.quoted())))?;
-        Ok(storage::version(&written))
+        let version = storage::version(&written);
+        if mode == RefreshMode::Append {
+            super::compaction::after_write(&mut written).await;
+        }
+        Ok(version)
     }
 }
 

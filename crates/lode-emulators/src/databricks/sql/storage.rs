@@ -164,6 +164,28 @@ pub(crate) fn version(t: &DeltaTable) -> u64 {
     t.version().unwrap_or(0)
 }
 
+/// The newest version of the table in `dir`, from its log's file names rather than its
+/// snapshot: a continuous pipeline asks several times a second, and loading the snapshot for
+/// that (the checkpoint and every commit after it, each commit file decoded into buffers sized
+/// for a thousand actions) costs as much as reading the table. The walk starts at the version
+/// Delta's `_last_checkpoint` hint names and steps while the next commit file exists; a commit
+/// file appears whole (written aside, then renamed), so none is seen half written.
+pub(crate) async fn latest_version(dir: &Path) -> Result<u64, SqlError> {
+    let log = dir.join("_delta_log");
+    let hint = std::fs::read(log.join("_last_checkpoint"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Json>(&bytes).ok())
+        .and_then(|hint| hint.get("version")?.as_u64());
+    let Some(mut latest) = hint else {
+        // No checkpoint yet: fewer commits than the interval, so the snapshot is small.
+        return Ok(version(&open(dir).await?));
+    };
+    while log.join(format!("{:020}.json", latest + 1)).is_file() {
+        latest += 1;
+    }
+    Ok(latest)
+}
+
 pub(crate) fn columns(t: &DeltaTable) -> Result<Vec<Column>, SqlError> {
     let schema = t.snapshot()?.schema();
     schema
@@ -249,29 +271,51 @@ pub(crate) async fn read_batches(t: &DeltaTable) -> Result<Vec<RecordBatch>, Sql
         .await?;
     views.reverse();
     views.sort_by_key(|f| f.modification_time());
-    let store = t.object_store();
     let mut out = Vec::new();
     for f in views {
-        let bytes = store
-            .get(&f.object_store_path())
-            .await
-            .map_err(SqlError::internal)?
-            .bytes()
-            .await
-            .map_err(SqlError::internal)?;
-        for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
-            let batch = batch?;
-            let mut columns = Vec::with_capacity(schema.fields().len());
-            for field in schema.fields() {
-                columns.push(match batch.column_by_name(field.name()) {
-                    Some(c) => cast_with_options(c, field.data_type(), &CastOptions::default())?,
-                    None => new_null_array(field.data_type(), batch.num_rows()),
-                });
-            }
-            out.push(RecordBatch::try_new(schema.clone(), columns)?);
-        }
+        out.extend(read_data_file(t, &f.object_store_path(), &schema).await?);
     }
     Ok(out)
+}
+
+/// The rows of one data file of `t` (live or not: a file stays readable until it is vacuumed)
+/// as batches in `schema`; columns the file lacks (written before an ADD COLUMNS) read as NULL.
+pub(crate) async fn read_data_file(
+    t: &DeltaTable,
+    path: &deltalake::Path,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>, SqlError> {
+    let bytes = t
+        .object_store()
+        .get(path)
+        .await
+        .map_err(SqlError::internal)?
+        .bytes()
+        .await
+        .map_err(SqlError::internal)?;
+    let mut out = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        let batch = batch?;
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            columns.push(match batch.column_by_name(field.name()) {
+                Some(c) => cast_with_options(c, field.data_type(), &CastOptions::default())?,
+                None => new_null_array(field.data_type(), batch.num_rows()),
+            });
+        }
+        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(out)
+}
+
+/// The actions of the commit that made `version` of `t`, as its log file holds them.
+pub(crate) async fn commit_actions(t: &DeltaTable, version: u64) -> Result<Vec<Action>, SqlError> {
+    let bytes = t
+        .log_store()
+        .read_commit_entry(version as _)
+        .await?
+        .ok_or_else(|| SqlError::internal(format!("the log has no commit {version}")))?;
+    Ok(deltalake::logstore::get_actions(version as _, &bytes)?)
 }
 
 pub(crate) fn array_values(arr: &ArrayRef, ty: &SqlType) -> Vec<Value> {
@@ -497,7 +541,9 @@ pub(crate) async fn create(
 
 /// Commits written files in one commit; with `replace_all` the commit also removes every live
 /// file, which replaces the whole row set (MERGE, DELETE, UPDATE, overwrite). Tables here are
-/// small, so rewriting everything is cheaper than being clever. Returns the new version.
+/// small, so rewriting everything is cheaper than being clever. A commit that only appended is
+/// followed by auto compaction ([`super::compaction`]), which may commit once more. Returns the
+/// version of the write's own commit.
 pub(crate) async fn commit_files(
     t: &mut DeltaTable,
     adds: Vec<Add>,
@@ -524,6 +570,9 @@ pub(crate) async fn commit_files(
         .await?
         .version();
     t.update_state().await?;
+    if !replace_all {
+        super::compaction::after_write(t).await;
+    }
     Ok(v as u64)
 }
 

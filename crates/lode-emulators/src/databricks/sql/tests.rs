@@ -1545,3 +1545,230 @@ async fn an_insert_only_merge_appends_and_removes_no_file() {
     assert_eq!(metrics["numTargetRowsCopied"], "0");
     assert_eq!(history(&e, "t").await[0].1, "MERGE");
 }
+
+/// Issue 16: auto compaction keeps a table that a stream appends to every second at a bounded
+/// number of files, with its rows, history and streaming reads intact.
+mod issue_16_auto_compaction {
+    use std::ops::Range;
+
+    use serde_json::json;
+
+    use super::super::{Checkpoints, SqlEngine, SqlError, TableName, storage};
+
+    /// Delta's `autoCompact.minNumFiles`: the number of small files Databricks compacts at.
+    const MIN_NUM_FILES: usize = 50;
+
+    async fn engine_with_events() -> (tempfile::TempDir, SqlEngine) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SqlEngine::new(dir.path().join("tables")).unwrap();
+        run(
+            &engine,
+            "CREATE TABLE main.default.events (id STRING NOT NULL, n INT)",
+        )
+        .await;
+        (dir, engine)
+    }
+
+    async fn run(engine: &SqlEngine, sql: &str) -> Vec<Vec<Option<String>>> {
+        engine
+            .execute(sql, None, None, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows
+    }
+
+    /// The first column of every row.
+    async fn firsts(engine: &SqlEngine, sql: &str) -> Vec<String> {
+        run(engine, sql)
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// The ids batches `batches` appended, in order.
+    fn ids(batches: Range<usize>) -> Vec<String> {
+        batches
+            .flat_map(|b| (0..3).map(move |r| format!("b{b:03}-{r}")))
+            .collect()
+    }
+
+    /// Appends batch `b` (three rows) the way a Zerobus stream does, in one commit; returns
+    /// the commit's version.
+    async fn append(engine: &SqlEngine, b: usize) -> u64 {
+        let records: Vec<_> = ids(b..b + 1)
+            .into_iter()
+            .map(|id| json!({"id": id, "n": b}))
+            .collect();
+        engine
+            .append_json_records("main", "default", "events", &records)
+            .await
+            .unwrap()
+            .version
+            .unwrap()
+    }
+
+    async fn live_files(engine: &SqlEngine) -> usize {
+        let dir = engine.table_dir(&TableName {
+            catalog: "main".into(),
+            schema: "default".into(),
+            table: "events".into(),
+        });
+        storage::files(&storage::open(&dir).await.unwrap())
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// `(version, parameters)` of every OPTIMIZE in the table's history, oldest first.
+    async fn compactions(engine: &SqlEngine) -> Vec<(u64, String)> {
+        let mut found: Vec<(u64, String)> = run(engine, "DESCRIBE HISTORY main.default.events")
+            .await
+            .into_iter()
+            .filter(|r| r[4].as_deref() == Some("OPTIMIZE"))
+            .map(|r| {
+                let version = r[0].as_deref().unwrap().parse().unwrap();
+                (version, r[5].clone().unwrap_or_default())
+            })
+            .collect();
+        found.reverse();
+        found
+    }
+
+    #[tokio::test]
+    async fn issue_16_a_table_that_gets_small_appends_keeps_a_bounded_file_count_and_its_rows() {
+        let (_dir, engine) = engine_with_events().await;
+        let mut appended_at = Vec::new();
+        for b in 0..120 {
+            appended_at.push(append(&engine, b).await);
+            let files = live_files(&engine).await;
+            assert!(
+                files < MIN_NUM_FILES,
+                "after append {b}: {files} live files"
+            );
+        }
+        // Every row once, and still in insertion order where the engine keeps it (the rows a
+        // DML statement numbers, the Unity Catalog row read).
+        assert_eq!(
+            firsts(&engine, "SELECT id FROM main.default.events ORDER BY id").await,
+            ids(0..120)
+        );
+        let in_insertion_order: Vec<String> = engine
+            .read_rows("main", "default", "events")
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r[0].clone().unwrap_or_default())
+            .collect();
+        assert_eq!(in_insertion_order, ids(0..120));
+        // The 50th and the 99th append left 50 small files (the second time: 49 new ones and
+        // the first compaction's): each was compacted into one, in an OPTIMIZE commit of its own.
+        let optimized = compactions(&engine).await;
+        let versions: Vec<u64> = optimized.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, [appended_at[49] + 1, appended_at[98] + 1]);
+        assert!(
+            optimized[0].1.contains(r#""auto":"true""#),
+            "{:?}",
+            optimized[0]
+        );
+        // Time travel reads what each version read: before, at and after a compaction.
+        for (version, batches) in [
+            (appended_at[29], 0..30),
+            (appended_at[49], 0..50),
+            (versions[0], 0..50),
+            (appended_at[50], 0..51),
+            (versions[1], 0..99),
+        ] {
+            assert_eq!(
+                firsts(
+                    &engine,
+                    &format!(
+                        "SELECT id FROM main.default.events VERSION AS OF {version} ORDER BY id"
+                    )
+                )
+                .await,
+                ids(batches),
+                "version {version}"
+            );
+        }
+        // A table whose `delta.autoOptimize.autoCompact` is false keeps every file.
+        let (_dir, engine) = engine_with_events().await;
+        run(
+            &engine,
+            "ALTER TABLE main.default.events SET TBLPROPERTIES ('delta.autoOptimize.autoCompact' = 'false')",
+        )
+        .await;
+        for b in 0..MIN_NUM_FILES + 5 {
+            append(&engine, b).await;
+        }
+        assert_eq!(live_files(&engine).await, MIN_NUM_FILES + 5);
+        assert!(compactions(&engine).await.is_empty());
+    }
+
+    /// `STREAM(events)` after version `since`, up to `upto`, as a pipeline update reads it.
+    async fn stream(engine: &SqlEngine, since: u64, upto: u64) -> Result<Vec<String>, SqlError> {
+        let checkpoints = Checkpoints::from([("events".to_string(), (Some(since), upto))]);
+        let (_, batches) = engine
+            .query_batches(
+                "SELECT id FROM STREAM(events)",
+                "main",
+                "default",
+                &checkpoints,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for batch in batches {
+            let column = deltalake::arrow::compute::cast(
+                batch.column(0),
+                &deltalake::arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let column = deltalake::arrow::array::AsArray::as_string::<i32>(&column);
+            out.extend(column.iter().map(|v| v.unwrap_or_default().to_string()));
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn issue_16_a_streaming_read_across_a_compaction_returns_each_appended_row_once() {
+        let (_dir, engine) = engine_with_events().await;
+        let mut appended_at = Vec::new();
+        for b in 0..60 {
+            appended_at.push(append(&engine, b).await);
+        }
+        let optimized = compactions(&engine).await;
+        assert_eq!(optimized.len(), 1, "one compaction after 50 appends");
+        let compacted_at = optimized[0].0;
+        // From before the compaction (whose files it removed) to after it: the rows of the
+        // appends in between, each once; the compacted file's copies are not read again.
+        assert_eq!(
+            stream(&engine, appended_at[39], appended_at[59])
+                .await
+                .unwrap(),
+            ids(40..60)
+        );
+        // Up to the compaction only: the appends before it; the compaction alone: nothing.
+        assert_eq!(
+            stream(&engine, appended_at[44], compacted_at)
+                .await
+                .unwrap(),
+            ids(45..50)
+        );
+        assert_eq!(
+            stream(&engine, appended_at[49], compacted_at)
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        // A commit that removed data is not an append: the stream refuses it, as on Databricks.
+        run(&engine, "DELETE FROM main.default.events WHERE n = 3").await;
+        let latest = engine
+            .table_version("main", "default", "events")
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = stream(&engine, appended_at[59], latest).await.unwrap_err();
+        assert_eq!(refused.error_class, "DELTA_SOURCE_TABLE_IGNORE_CHANGES");
+    }
+}

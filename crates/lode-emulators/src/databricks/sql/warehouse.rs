@@ -18,6 +18,8 @@ use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::datafusion::catalog::MemTable;
 use deltalake::datafusion::common::{DataFusionError, SchemaError};
 use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::datafusion::execution::session_state::SessionState;
 use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::Statement as DFStatement;
@@ -44,6 +46,7 @@ pub(crate) fn base_state(root: &std::path::Path) -> SessionState {
         .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
     let mut state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime_env())
         .with_default_features()
         .with_catalog_list(Arc::new(Lakehouse {
             root: root.to_path_buf(),
@@ -57,6 +60,23 @@ pub(crate) fn base_state(root: &std::path::Path) -> SessionState {
         panic!("registering the lake's SQL functions: {e}");
     }
     state
+}
+
+/// How much of the Parquet footers DataFusion has read the shared cache keeps. Its default,
+/// 50 MiB, is sized for warehouses of large, long-lived files; here a table that a stream
+/// appends to gains a file a second and auto compaction ([`super::compaction`]) soon replaces
+/// it, so the default would fill over an hour with the footers (about 12 KiB each) of files no
+/// query reads again. The live files of the tables a query reads are a few hundred at most.
+const PARQUET_FOOTERS_CACHED: usize = 8 * 1024 * 1024;
+
+/// The runtime every session shares (object stores, caches), with the footer cache above.
+fn runtime_env() -> Arc<RuntimeEnv> {
+    let caches = CacheManagerConfig::default().with_metadata_cache_limit(PARQUET_FOOTERS_CACHED);
+    RuntimeEnvBuilder::new()
+        .with_cache_manager(caches)
+        .build_arc()
+        // Building fails only on an invalid memory pool or disk manager setting; none is set.
+        .expect("the default runtime with a smaller footer cache builds")
 }
 
 impl SqlEngine {
