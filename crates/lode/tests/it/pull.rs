@@ -1,0 +1,594 @@
+//! `lode pull` (issue #17): edits made live, outside git (a view changed in the Designer, a UDT
+//! member added, Genie instructions edited in the UI), come back into the manifests as the
+//! smallest diff: only the changed lines of the changed objects; afterwards `lode plan` shows
+//! no change. A field changed both in git and live is a conflict that changes nothing without
+//! `--force`; `--check` exits 2 when live differs, for CI.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::{Repo, assert_contains};
+
+/// The demo view's folder on the local gateway.
+const LIVE_VIEW: &str =
+    "projects/mining_demo/com.inductiveautomation.perspective/views/Mining/Equipment/view.json";
+/// The default provider's UDT definitions on the local gateway.
+const LIVE_UDTS: &str = "config/resources/core/ignition/tag-type-definition/default/udts.json";
+
+/// The demo applied to the local environment, its manifests committed.
+fn applied_demo() -> Repo {
+    let repo = Repo::demo();
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    repo
+}
+
+/// `git diff -U0` as `file: +line` / `file: -line`, hunk headers left out.
+fn diff_lines(repo: &Repo) -> Vec<String> {
+    let mut file = String::new();
+    let mut lines = Vec::new();
+    for line in repo.git(&["diff", "-U0"]).lines() {
+        if let Some(name) = line.strip_prefix("+++ b/") {
+            file = name.to_string();
+        } else if line.starts_with("+++ ") || line.starts_with("--- ") {
+            continue;
+        } else if line.starts_with('+') || line.starts_with('-') {
+            lines.push(format!("{file}: {line}"));
+        }
+    }
+    lines
+}
+
+/// What `git status` shows besides lode's own `.lode/` folder.
+fn work_tree_changes(repo: &Repo) -> Vec<String> {
+    repo.git(&["status", "--porcelain"])
+        .lines()
+        .filter(|line| !line.ends_with(".lode/"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Rewrites a JSON file of the local gateway, as the Designer saves it.
+fn edit_live_json(repo: &Repo, relative: &str, change: impl FnOnce(&mut Value)) {
+    let path = repo.gateway().join(relative);
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    change(&mut value);
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+/// Replaces every string `from` in `value` by `to`; how many it replaced.
+fn replace_strings(value: &mut Value, from: &str, to: &str) -> usize {
+    match value {
+        Value::String(text) if text == from => {
+            *text = to.to_string();
+            1
+        }
+        Value::Array(items) => items.iter_mut().map(|v| replace_strings(v, from, to)).sum(),
+        Value::Object(map) => map
+            .values_mut()
+            .map(|v| replace_strings(v, from, to))
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// The one file under `dir` whose text contains `needle`.
+fn file_containing(dir: &Path, needle: &str) -> PathBuf {
+    fn walk(dir: &Path, needle: &str, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, needle, found);
+            } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)) {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, needle, &mut found);
+    assert_eq!(found.len(), 1, "{needle:?} in {found:?}");
+    found.remove(0)
+}
+
+/// The line of `relative` (a manifest) that contains `needle`, which must be one line.
+fn line_with(repo: &Repo, relative: &str, needle: &str) -> String {
+    let text = repo.read(relative);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+    assert_eq!(lines.len(), 1, "{needle:?} in {relative}: {lines:?}");
+    lines[0].to_string()
+}
+
+/// After a pull: the work tree differs from the commit by exactly `expected`, and the plan
+/// is empty.
+#[track_caller]
+fn assert_pulled_exactly(repo: &Repo, expected: &[String]) {
+    assert_eq!(diff_lines(repo), expected);
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn issue_17_pull_after_a_designer_view_edit() {
+    let repo = applied_demo();
+    edit_live_json(&repo, LIVE_VIEW, |view| {
+        assert_eq!(
+            replace_strings(
+                view,
+                "Mining Operations",
+                "Mining Operations (night shift)"
+            ),
+            1
+        );
+    });
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
+    let file = "ignition/views/equipment.view.json";
+    let before = line_with(&repo, file, "\"Mining Operations\"");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled perspective_view/Mining/Equipment: view");
+    assert_contains(&run.stdout, "wrote ignition/views/equipment.view.json");
+    let after = before.replace("Mining Operations", "Mining Operations (night shift)");
+    assert_pulled_exactly(
+        &repo,
+        &[format!("{file}: -{before}"), format!("{file}: +{after}")],
+    );
+    // Recorded as the base: nothing more to pull.
+    repo.lode_ok(&["pull", "--check"], 0);
+}
+
+/// A member added to the Conveyor UDT (the last document of `ignition/udts.yaml`), as the
+/// lines of one new list item after the last one.
+fn oil_temp_member() -> Value {
+    json!({
+        "name": "Oil_Temp_C",
+        "tagType": "AtomicTag",
+        "valueSource": "memory",
+        "dataType": "Float4",
+        "value": 45.0,
+        "engUnit": "°C",
+        "documentation": "Gearbox oil temperature"
+    })
+}
+
+fn add_member_to_conveyor(types: &mut Value) {
+    let conveyor = types
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "Conveyor")
+        .expect("the Conveyor UDT is live");
+    conveyor["tags"]
+        .as_array_mut()
+        .unwrap()
+        .push(oil_temp_member());
+}
+
+/// The lines `ignition/udts.yaml` gains for [`oil_temp_member`], after its last line.
+fn oil_temp_lines() -> Vec<String> {
+    [
+        "    - name: Oil_Temp_C",
+        "      tagType: AtomicTag",
+        "      valueSource: memory",
+        "      dataType: Float4",
+        "      value: 45.0",
+        "      engUnit: °C",
+        "      documentation: Gearbox oil temperature",
+    ]
+    .iter()
+    .map(|line| format!("ignition/udts.yaml: +{line}"))
+    .collect()
+}
+
+#[test]
+fn issue_17_pull_after_a_udt_member_is_added() {
+    let repo = applied_demo();
+    edit_live_json(&repo, LIVE_UDTS, add_member_to_conveyor);
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled udt/Conveyor: tags[Oil_Temp_C]");
+    assert_pulled_exactly(&repo, &oil_temp_lines());
+}
+
+#[test]
+fn issue_17_pull_after_a_udt_member_is_added_through_the_api() {
+    let repo = Repo::demo();
+    let env = ["--env", "local-api"];
+    repo.lode_ok(&[env[0], env[1], "apply", "--auto-approve"], 0);
+    let data = repo.path().join(".lode/local-api/ignition");
+    let types: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join(LIVE_UDTS)).unwrap(),
+    )
+    .unwrap();
+    let mut conveyor = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Conveyor")
+        .unwrap()
+        .clone();
+    conveyor["tags"]
+        .as_array_mut()
+        .unwrap()
+        .push(oil_temp_member());
+    {
+        // The gateway serves its folder from this process meanwhile, as a Designer session
+        // would edit it; the import is the API's one way to change a type.
+        let gateway = match lode_emulators::ignition::serve_folder(
+            lode_emulators::ignition::GatewayConfig {
+                data_dir: data.clone(),
+                token: lode::app::connect::LOCAL_GATEWAY_TOKEN.into(),
+                port: 0,
+                ..Default::default()
+            },
+            &lode_emulators::data_folder::Claim {
+                command: "the pull test".into(),
+                standing: true,
+                offer_to_others: true,
+                wait: std::time::Duration::ZERO,
+                on_wait: &|_| {},
+            },
+        )
+        .expect("the gateway serves the applied folder")
+        {
+            lode_emulators::data_folder::Serving::Own(gateway) => gateway,
+            lode_emulators::data_folder::Serving::Shared(holder) => {
+                panic!("the gateway folder is still served by {holder:?}")
+            }
+        };
+        let answer = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/data/api/v1/tags/import?provider=default&type=json&collisionPolicy=Overwrite",
+                gateway.url
+            ))
+            .header("X-Ignition-API-Token", lode::app::connect::LOCAL_GATEWAY_TOKEN)
+            .json(&json!({"tags": [{"name": "_types_", "tagType": "Folder", "tags": [conveyor]}]}))
+            .send()
+            .unwrap();
+        assert!(answer.status().is_success(), "{:?}", answer.text());
+        let run = repo.lode_ok(&[env[0], env[1], "pull"], 0);
+        assert_contains(&run.stdout, "Pulled udt/Conveyor: tags[Oil_Temp_C]");
+        assert_eq!(diff_lines(&repo), oil_temp_lines());
+        repo.lode_ok(&[env[0], env[1], "plan", "--detailed-exitcode"], 0);
+    }
+}
+
+#[test]
+fn issue_17_pull_after_a_gateway_script_edit() {
+    let repo = applied_demo();
+    let live = file_containing(&repo.gateway().join("projects"), "AMBIENT_C = 34.0");
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(&live, text.replace("AMBIENT_C = 34.0", "AMBIENT_C = 31.5")).unwrap();
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled gateway_script/physics_simulation: script");
+    let file = "ignition/scripts/physics_simulation.py";
+    let before = line_with(&repo, file, "AMBIENT_C = 34.0");
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +{}", before.replace("34.0", "31.5")),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_tag_property_edit() {
+    let repo = applied_demo();
+    let live = file_containing(
+        &repo.gateway().join("config/resources/core/ignition/tag-definition"),
+        "Fault_Enabled",
+    );
+    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
+    edit_live_json(&repo, &relative, |tags| {
+        let documentation = "Set to true to ramp up CR_002 vibration through its alarm setpoints (Fault Injection script)";
+        assert_eq!(
+            replace_strings(tags, documentation, "Ramps CR_002 vibration up when true"),
+            1
+        );
+    });
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Pulled tag/Mining/Simulation/Fault_Enabled: documentation",
+    );
+    let file = "ignition/tags.yaml";
+    let before = line_with(&repo, file, "Fault Injection script");
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +  documentation: Ramps CR_002 vibration up when true"),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_session_props_edit() {
+    let repo = applied_demo();
+    let live = file_containing(
+        &repo.gateway().join("projects/mining_demo"),
+        "Australia/Perth",
+    );
+    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
+    edit_live_json(&repo, &relative, |props| {
+        assert_eq!(
+            replace_strings(props, "Australia/Perth", "Australia/Adelaide"),
+            1
+        );
+    });
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled session_props/mining_demo: props");
+    let file = "ignition/perspective.yaml";
+    let before = line_with(&repo, file, "Australia/Perth");
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!(
+                "{file}: +{}",
+                before.replace("Australia/Perth", "Australia/Adelaide")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_page_config_edit() {
+    let repo = applied_demo();
+    let live = file_containing(
+        &repo.gateway().join("projects/mining_demo"),
+        "\"title\": \"Mining Operations\"",
+    );
+    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
+    edit_live_json(&repo, &relative, |config| {
+        assert_eq!(
+            replace_strings(config, "Mining Operations", "Pilbara North Operations"),
+            1
+        );
+    });
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled page_config/mining_demo: config");
+    let file = "ignition/perspective.yaml";
+    let before = line_with(&repo, file, "title: Mining Operations");
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!(
+                "{file}: +{}",
+                before.replace("Mining Operations", "Pilbara North Operations")
+            ),
+        ],
+    );
+}
+
+/// The untouched documents of a touched file, and every untouched file, keep their bytes:
+/// comments, flow and block styles, odd key order.
+#[test]
+fn issue_17_pull_keeps_untouched_documents_byte_for_byte() {
+    let repo = Repo::demo();
+    let udts = repo.read("ignition/udts.yaml");
+    // Comments, a flow mapping and a reordered spec in documents pull must not touch.
+    let udts = udts
+        .replacen(
+            "kind: udt\nname: HaulTruck\nspec:\n  provider: ${var.tag_provider}\n  parameters:\n",
+            "kind: udt # the trucks\nname: HaulTruck\nspec:\n  # parameters before provider, on purpose\n  parameters:\n",
+            1,
+        )
+        .replacen(
+            "    AssetId: {dataType: String, value: HT_000}\n",
+            "    AssetId: {dataType: String, value: HT_000}\n  provider:   ${var.tag_provider}   # spaced\n",
+            1,
+        );
+    repo.write("ignition/udts.yaml", &udts);
+    let tags = repo.read("ignition/tags.yaml").replacen(
+        "kind: tag\nname: Mining\nspec:\n  provider: ${var.tag_provider}\n  tagType: Folder\n",
+        "kind: tag\nname: Mining\nspec: {tagType: Folder, provider: \"${var.tag_provider}\"}  # flow\n",
+        1,
+    );
+    repo.write("ignition/tags.yaml", &tags);
+    repo.commit("hand-formatted udts and tags");
+    repo.lode_ok(&["apply", "--auto-approve"], 0);
+    let files_before = manifest_files(repo.path());
+    edit_live_json(&repo, LIVE_UDTS, add_member_to_conveyor);
+    repo.lode_ok(&["pull"], 0);
+    let files_after = manifest_files(repo.path());
+    for (path, bytes) in &files_before {
+        if path == "ignition/udts.yaml" {
+            continue;
+        }
+        assert!(files_after[path] == *bytes, "{path} changed");
+    }
+    // In the touched file, the bytes before the Conveyor's last line are the same too.
+    let after = String::from_utf8(files_after["ignition/udts.yaml"].clone()).unwrap();
+    assert!(after.starts_with(&udts), "the edited udts.yaml:\n{after}");
+    assert_eq!(diff_lines(&repo), oil_temp_lines());
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// Every file of the manifest root (not `.lode/` or `.git/`), with its bytes.
+fn manifest_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, files: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                files.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = std::collections::BTreeMap::new();
+    walk(root, root, &mut files);
+    files
+}
+
+#[test]
+fn issue_17_pull_check_exits_2_on_live_edits() {
+    let repo = applied_demo();
+    repo.lode_ok(&["pull", "--check"], 0);
+    edit_live_json(&repo, LIVE_UDTS, add_member_to_conveyor);
+    let files_before = manifest_files(repo.path());
+    let run = repo.lode_ok(&["pull", "--check"], 2);
+    assert_contains(&run.stdout, "Would pull udt/Conveyor: tags[Oil_Temp_C]");
+    let json = repo.lode_ok(&["pull", "--check", "--format", "json"], 2);
+    let document: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(document["pulled"][0]["address"], "udt/Conveyor");
+    assert_eq!(manifest_files(repo.path()), files_before);
+    assert!(work_tree_changes(&repo).is_empty());
+    // A usage error is never 2.
+    repo.lode_ok(&["pull", "--check", "--select"], 1);
+    repo.lode_ok(&["pull", "--check", "--select", "nonsense!"], 1);
+}
+
+/// The demo applied, with the local Databricks emulator served from this process on the
+/// folder's own port, so every `lode` command (and the test) reaches the same workspace.
+struct ServedWorkspace {
+    repo: Repo,
+    emulator: lode_emulators::databricks::RunningEmulator,
+}
+
+impl ServedWorkspace {
+    fn start() -> ServedWorkspace {
+        let repo = applied_demo();
+        let emulator = match lode_emulators::databricks::serve_folder(
+            lode_emulators::databricks::EmulatorConfig {
+                data_dir: repo.path().join(".lode/local/databricks"),
+                token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
+                oauth_client: None,
+                port: 0,
+                faults: None,
+            },
+            &lode_emulators::data_folder::Claim {
+                command: "the pull test".into(),
+                standing: true,
+                offer_to_others: true,
+                wait: std::time::Duration::ZERO,
+                on_wait: &|_| {},
+            },
+        )
+        .expect("the emulator starts on the applied data folder")
+        {
+            lode_emulators::data_folder::Serving::Own(emulator) => emulator,
+            lode_emulators::data_folder::Serving::Shared(holder) => {
+                panic!("the applied data folder is still served by {holder:?}")
+            }
+        };
+        ServedWorkspace { repo, emulator }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.emulator.url))
+            .bearer_auth(lode::app::connect::LOCAL_EMULATOR_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().unwrap();
+        let status = answer.status();
+        let text = answer.text().unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    fn genie_space_id(&self) -> String {
+        let spaces = self.call(reqwest::Method::GET, "/api/2.0/genie/spaces", None);
+        spaces["spaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"] == "Mining Operations Intelligence")
+            .expect("the demo's space")["space_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Edits the Genie space's instructions in the UI: one line of them replaced.
+    fn edit_instructions_live(&self, from: &str, to: &str) {
+        let id = self.genie_space_id();
+        let space = self.call(
+            reqwest::Method::GET,
+            &format!("/api/2.0/genie/spaces/{id}?include_serialized_space=true"),
+            None,
+        );
+        let serialized = space["serialized_space"].as_str().expect("a serialized space");
+        assert!(serialized.contains(from), "{serialized}");
+        let edited = serialized.replacen(from, to, 1);
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/2.0/genie/spaces/{id}"),
+            Some(json!({"serialized_space": edited})),
+        );
+    }
+}
+
+const GENIE_LINE: &str = "- Only include equipment with equipment_master.active = true in fleet-wide questions unless asked about parked equipment.";
+
+#[test]
+fn issue_17_pull_after_genie_instructions_edit() {
+    let served = ServedWorkspace::start();
+    let repo = &served.repo;
+    served.edit_instructions_live(
+        "unless asked about parked equipment.",
+        "unless asked about parked or stood-down equipment.",
+    );
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled genie_space/mining_ops: instructions");
+    let file = "databricks/genie.yaml";
+    let before = line_with(repo, file, GENIE_LINE);
+    assert_pulled_exactly(
+        repo,
+        &[
+            format!("{file}: -{before}"),
+            format!(
+                "{file}: +{}",
+                before.replace("parked equipment", "parked or stood-down equipment")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_refuses_a_conflict_and_changes_nothing() {
+    let served = ServedWorkspace::start();
+    let repo = &served.repo;
+    // In git (committed, not applied) and live, differently.
+    repo.edit(
+        "databricks/genie.yaml",
+        "unless asked about parked equipment.",
+        "unless asked about idle equipment.",
+    );
+    repo.commit("genie: idle equipment");
+    served.edit_instructions_live(
+        "unless asked about parked equipment.",
+        "unless asked about stood-down equipment.",
+    );
+    let git_before = repo.read("databricks/genie.yaml");
+    let run = repo.lode_ok(&["pull"], 1);
+    assert_contains(&run.stderr, "genie_space/mining_ops instructions: git ");
+    assert_contains(&run.stderr, "idle equipment");
+    assert_contains(&run.stderr, "stood-down equipment");
+    assert_contains(&run.stderr, "(databricks/genie.yaml:");
+    assert!(work_tree_changes(repo).is_empty(), "{:?}", work_tree_changes(repo));
+    assert_eq!(repo.read("databricks/genie.yaml"), git_before);
+    repo.lode_ok(&["pull", "--check"], 2);
+
+    let forced = repo.lode_ok(&["pull", "--force"], 0);
+    assert_contains(&forced.stdout, "Took live over git (--force): genie_space/mining_ops instructions");
+    let file = "databricks/genie.yaml";
+    let before = line_with(repo, file, "stood-down equipment");
+    assert_eq!(
+        diff_lines(repo),
+        [
+            format!(
+                "{file}: -{}",
+                before.replace("stood-down equipment", "idle equipment")
+            ),
+            format!("{file}: +{before}"),
+        ]
+    );
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
