@@ -178,6 +178,36 @@ fn payload_text_kind(kind: Kind, spec: &Value) -> TextKind {
     }
 }
 
+/// The value at `path` as the live system has it (its key order and number spelling, which
+/// the canonical form the comparison uses loses), when it is the same value; tags and UDTs
+/// without their `null`s, which mean "not set" there.
+fn as_live_has_it(
+    kind: Kind,
+    path: &SpecPath,
+    live_spec: &Value,
+    canonical_live: &Option<Value>,
+) -> Option<Value> {
+    let mut raw = path.get(live_spec)?.clone();
+    if matches!(kind, Kind::Tag | Kind::Udt) {
+        drop_nulls(&mut raw);
+    }
+    let mut wrapped = serde_json::Map::new();
+    wrapped.insert("value".into(), raw.clone());
+    let canonical = canonical_spec(kind, &Value::Object(wrapped));
+    (Some(&canonical["value"]) == canonical_live.as_ref()).then_some(raw)
+}
+
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 fn masked(redactor: &Redactor, value: &Option<Value>) -> Option<Value> {
     value.as_ref().map(|v| redactor.value(v))
 }
@@ -254,7 +284,7 @@ pub fn pull(
     };
     let mut planned: Vec<ResourceEdits> = Vec::new();
     for pull in &pulls {
-        if let Some(edits) = plan_resource(session, files, &context, pull, options, &mut outcome)? {
+        if let Some(edits) = plan_resource(session, files, &context, pull, &live, options, &mut outcome)? {
             planned.push(edits);
         }
     }
@@ -426,6 +456,7 @@ fn plan_resource<'c>(
     files: &ManifestFiles,
     context: &'c ReverseContext<'c>,
     pull: &ResourcePull,
+    live: &BTreeMap<Address, LiveObject>,
     options: &PullOptions,
     outcome: &mut PullOutcome,
 ) -> Result<Option<ResourceEdits<'c>>, PullError> {
@@ -450,6 +481,7 @@ fn plan_resource<'c>(
         .iter()
         .map(|t| (t.path.clone(), t.live.clone()))
         .collect();
+    let live_spec = live.get(address).map(|object| &object.spec);
     for conflict in &pull.conflicts {
         let segments = document_segments(&conflict.path);
         let (file, line) = match edit::locate(files, kind, origin, &segments)? {
@@ -505,6 +537,9 @@ fn plan_resource<'c>(
     };
     for (path, live_value) in takes {
         let segments = document_segments(&path);
+        let written = live_spec
+            .and_then(|spec| as_live_has_it(kind, &path, spec, &live_value))
+            .or_else(|| live_value.clone());
         match edit::locate(files, kind, origin, &segments)? {
             Location::Field {
                 file,
@@ -513,9 +548,9 @@ fn plan_resource<'c>(
                 ..
             } => {
                 debug_assert_eq!(file, origin.file);
-                let change = match (&live_value, unordered) {
+                let change = match (&written, unordered) {
                     (Some(Value::Array(items)), true) => Change::SetItems(items.clone()),
-                    _ => Change::Set(live_value.clone()),
+                    _ => Change::Set(written.clone()),
                 };
                 edits.document.push(DocumentEdit {
                     path: document_path,
@@ -523,7 +558,7 @@ fn plan_resource<'c>(
                 });
             }
             location @ (Location::TextPayload { .. } | Location::JsonPayload { .. }) => {
-                let Some(value) = live_value.clone() else {
+                let Some(value) = written.clone() else {
                     outcome.untouchable.push((
                         address.clone(),
                         path.to_string(),

@@ -99,29 +99,38 @@ pub fn run(global: &GlobalArgs, args: &PullArgs) -> Result<ExitCode, CommandErro
 
 fn shown(value: &Option<Value>) -> String {
     match value {
-        Some(Value::String(text)) if !text.contains('\n') => format!("{text:?}"),
-        Some(Value::String(text)) => format!("{:?}", first_line_of(text)),
+        Some(Value::String(text)) => format!("{text:?}"),
         Some(value) => value.to_string(),
         None => "(absent)".to_string(),
     }
 }
 
-/// A multi-line text, shortened to its first line for a one-line message.
-fn first_line_of(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    format!("{first} … ({} lines)", text.lines().count())
+/// Both sides of a conflict, each on one line: for a multi-line text, its first line that
+/// differs from the other side's, with its number.
+fn shown_pair(git: &Option<Value>, live: &Option<Value>) -> (String, String) {
+    if let (Some(Value::String(git)), Some(Value::String(live))) = (git, live)
+        && (git.contains('\n') || live.contains('\n'))
+    {
+        let git_lines: Vec<&str> = git.lines().collect();
+        let live_lines: Vec<&str> = live.lines().collect();
+        let first = (0..git_lines.len().max(live_lines.len()))
+            .find(|&i| git_lines.get(i) != live_lines.get(i))
+            .unwrap_or(0);
+        let line = |lines: &[&str]| match lines.get(first) {
+            Some(text) => format!("line {}: {text:?}", first + 1),
+            None => format!("line {}: (absent)", first + 1),
+        };
+        return (line(&git_lines), line(&live_lines));
+    }
+    (shown(git), shown(live))
 }
 
 /// `KIND/NAME FIELD: git <v> ≠ live <v> (file:line)`.
 fn conflict_line(conflict: &ShownConflict) -> String {
+    let (git, live) = shown_pair(&conflict.git, &conflict.live);
     format!(
-        "{} {}: git {} ≠ live {} ({}:{})",
-        conflict.address,
-        conflict.field,
-        shown(&conflict.git),
-        shown(&conflict.live),
-        conflict.file,
-        conflict.line
+        "{} {}: git {git} ≠ live {live} ({}:{})",
+        conflict.address, conflict.field, conflict.file, conflict.line
     )
 }
 

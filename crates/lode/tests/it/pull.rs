@@ -255,10 +255,10 @@ fn issue_17_pull_after_a_gateway_script_edit() {
     let live = file_containing(&repo.gateway().join("projects"), "AMBIENT_C = 34.0");
     let text = std::fs::read_to_string(&live).unwrap();
     std::fs::write(&live, text.replace("AMBIENT_C = 34.0", "AMBIENT_C = 31.5")).unwrap();
-    let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled gateway_script/physics_simulation: script");
     let file = "ignition/scripts/physics_simulation.py";
     let before = line_with(&repo, file, "AMBIENT_C = 34.0");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled gateway_script/physics_simulation: script");
     assert_pulled_exactly(
         &repo,
         &[
@@ -283,13 +283,13 @@ fn issue_17_pull_after_a_tag_property_edit() {
             1
         );
     });
+    let file = "ignition/tags.yaml";
+    let before = line_with(&repo, file, "Fault Injection script");
     let run = repo.lode_ok(&["pull"], 0);
     assert_contains(
         &run.stdout,
         "Pulled tag/Mining/Simulation/Fault_Enabled: documentation",
     );
-    let file = "ignition/tags.yaml";
-    let before = line_with(&repo, file, "Fault Injection script");
     assert_pulled_exactly(
         &repo,
         &[
@@ -313,10 +313,10 @@ fn issue_17_pull_after_a_session_props_edit() {
             1
         );
     });
-    let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled session_props/mining_demo: props");
     let file = "ignition/perspective.yaml";
     let before = line_with(&repo, file, "Australia/Perth");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled session_props/mining_demo: props");
     assert_pulled_exactly(
         &repo,
         &[
@@ -332,21 +332,18 @@ fn issue_17_pull_after_a_session_props_edit() {
 #[test]
 fn issue_17_pull_after_a_page_config_edit() {
     let repo = applied_demo();
-    let live = file_containing(
-        &repo.gateway().join("projects/mining_demo"),
-        "\"title\": \"Mining Operations\"",
-    );
-    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
-    edit_live_json(&repo, &relative, |config| {
+    let relative =
+        "projects/mining_demo/com.inductiveautomation.perspective/page-config/config.json";
+    edit_live_json(&repo, relative, |config| {
         assert_eq!(
             replace_strings(config, "Mining Operations", "Pilbara North Operations"),
             1
         );
     });
-    let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled page_config/mining_demo: config");
     let file = "ignition/perspective.yaml";
     let before = line_with(&repo, file, "title: Mining Operations");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled page_config/mining_demo: config");
     assert_pulled_exactly(
         &repo,
         &[
@@ -535,10 +532,10 @@ fn issue_17_pull_after_genie_instructions_edit() {
         "unless asked about parked equipment.",
         "unless asked about parked or stood-down equipment.",
     );
-    let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled genie_space/mining_ops: instructions");
     let file = "databricks/genie.yaml";
     let before = line_with(repo, file, GENIE_LINE);
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled genie_space/mining_ops: instructions");
     assert_pulled_exactly(
         repo,
         &[
