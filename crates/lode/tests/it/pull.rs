@@ -589,3 +589,147 @@ fn issue_17_pull_refuses_a_conflict_and_changes_nothing() {
     );
     repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+#[test]
+fn issue_17_pull_after_a_table_column_comment_edit() {
+    let repo = applied_demo();
+    repo.local_sql(
+        "ALTER TABLE equipment_types ALTER COLUMN display_name COMMENT 'Class name shown to operators'",
+    );
+    let file = "databricks/tables.yaml";
+    let before = line_with(&repo, file, "Human-readable class name");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Pulled table/equipment_types: columns[display_name].comment",
+    );
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!(
+                "{file}: +{}",
+                before.replace("Human-readable class name", "Class name shown to operators")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_pipeline_setting_edit() {
+    let served = ServedWorkspace::start();
+    let repo = &served.repo;
+    let listed = served.call(reqwest::Method::GET, "/api/2.0/pipelines", None);
+    let id = listed["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mining-telemetry")
+        .expect("the demo's pipeline")["pipeline_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pipeline = served.call(
+        reqwest::Method::GET,
+        &format!("/api/2.0/pipelines/{id}"),
+        None,
+    );
+    let mut spec = pipeline["spec"].clone();
+    spec["tags"]["project"] = json!("mining-demo-north");
+    served.call(
+        reqwest::Method::PUT,
+        &format!("/api/2.0/pipelines/{id}"),
+        Some(spec),
+    );
+    let file = "databricks/pipeline.yaml";
+    let before = line_with(repo, file, "project: mining-demo");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled pipeline/mining_telemetry: tags.project");
+    assert_pulled_exactly(
+        repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +{}", before.replace("mining-demo", "mining-demo-north")),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_monitor_schedule_edit() {
+    let served = ServedWorkspace::start();
+    let repo = &served.repo;
+    let path = "/api/2.1/unity-catalog/tables/main.mining_demo.ot_telemetry_gold/monitor";
+    let monitor = served.call(reqwest::Method::GET, path, None);
+    let mut request = serde_json::Map::new();
+    for field in [
+        "output_schema_name",
+        "assets_dir",
+        "time_series",
+        "slicing_exprs",
+        "schedule",
+    ] {
+        if let Some(value) = monitor.get(field) {
+            request.insert(field.to_string(), value.clone());
+        }
+    }
+    request["schedule"]["quartz_cron_expression"] = json!("0 30 * * * ?");
+    served.call(reqwest::Method::PUT, path, Some(Value::Object(request)));
+    let file = "databricks/monitor.yaml";
+    let before = line_with(repo, file, "quartz_cron_expression");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Pulled quality_monitor/gold_quality: schedule.quartz_cron_expression",
+    );
+    assert_pulled_exactly(
+        repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +{}", before.replace("0 0 * * * ?", "0 30 * * * ?")),
+        ],
+    );
+}
+
+#[test]
+fn issue_17_pull_after_a_workspace_file_edit() {
+    use base64::Engine as _;
+    let served = ServedWorkspace::start();
+    let repo = &served.repo;
+    let path = "/Workspace/Shared/mining_demo/chat/index.html";
+    let exported = served.call(
+        reqwest::Method::GET,
+        &format!("/api/2.0/workspace/export?path={path}&format=SOURCE"),
+        None,
+    );
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(exported["content"].as_str().unwrap())
+        .unwrap();
+    let content = String::from_utf8(content).unwrap();
+    let edited = content.replacen(
+        "<title>Ask Genie · Mining Operations</title>",
+        "<title>Ask Genie · Pilbara North</title>",
+        1,
+    );
+    assert_ne!(content, edited);
+    served.call(
+        reqwest::Method::POST,
+        "/api/2.0/workspace/import",
+        Some(json!({
+            "path": path,
+            "format": "AUTO",
+            "overwrite": true,
+            "content": base64::engine::general_purpose::STANDARD.encode(edited),
+        })),
+    );
+    let file = "databricks/chat/index.html";
+    let before = line_with(repo, file, "<title>");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled workspace_file/chat_page: content");
+    assert_pulled_exactly(
+        repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +{}", before.replace("Mining Operations", "Pilbara North")),
+        ],
+    );
+}
