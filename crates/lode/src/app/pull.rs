@@ -106,7 +106,9 @@ pub enum PullError {
     ChangedMeanwhile { file: String },
     #[error("the pulled manifests no longer load: {0}")]
     Reload(LoadManifestsError),
-    #[error("after the edits, {address} {field} reads {reads} instead of the live {live}; nothing was written")]
+    #[error(
+        "after the edits, {address} {field} reads {reads} instead of the live {live}; nothing was written"
+    )]
     Unfaithful {
         address: Address,
         field: String,
@@ -213,7 +215,11 @@ fn masked(redactor: &Redactor, value: &Option<Value>) -> Option<Value> {
 }
 
 /// The text of a file the manifests hold, for editing.
-fn file_text(files: &ManifestFiles, overlay: &BTreeMap<String, String>, file: &str) -> Result<String, PullError> {
+fn file_text(
+    files: &ManifestFiles,
+    overlay: &BTreeMap<String, String>,
+    file: &str,
+) -> Result<String, PullError> {
     if let Some(text) = overlay.get(file) {
         return Ok(text.clone());
     }
@@ -284,7 +290,9 @@ pub fn pull(
     };
     let mut planned: Vec<ResourceEdits> = Vec::new();
     for pull in &pulls {
-        if let Some(edits) = plan_resource(session, files, &context, pull, &live, options, &mut outcome)? {
+        if let Some(edits) =
+            plan_resource(session, files, &context, pull, &live, options, &mut outcome)?
+        {
             planned.push(edits);
         }
     }
@@ -406,8 +414,7 @@ pub fn pull(
         redactor: &session.redactor,
     };
     for address in &pulled {
-        let (Some(prior), Some(object)) = (state.resources.get(address), live.get(address))
-        else {
+        let (Some(prior), Some(object)) = (state.resources.get(address), live.get(address)) else {
             continue;
         };
         let object: LiveObject = object.clone();
@@ -442,9 +449,9 @@ pub fn pull(
         .collect();
     journal.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(error) = session.backend.append_journal(&journal) {
-        session
-            .reporter
-            .warn(&format!("the pull is recorded in state, but not in the journal: {error}"));
+        session.reporter.warn(&format!(
+            "the pull is recorded in state, but not in the journal: {error}"
+        ));
     }
     Ok(outcome)
 }
@@ -652,10 +659,7 @@ fn write_atomically(path: &Path, content: &[u8]) -> Result<(), PullError> {
         source,
     };
     let permissions = std::fs::metadata(path).map_err(failed)?.permissions();
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temporary = path.with_file_name(format!(".{name}.lode-pull.{}", std::process::id()));
     let result = (|| {
         use std::io::Write;
@@ -670,4 +674,65 @@ fn write_atomically(path: &Path, content: &[u8]) -> Result<(), PullError> {
         return Err(failed(source));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest root with one file, `ignition/a.yaml`.
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ignition")).unwrap();
+        std::fs::write(dir.path().join("ignition/a.yaml"), "a: 1\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn issue_17_pull_writes_only_known_files_inside_the_root() {
+        let dir = root();
+        let read = Some(&b"a: 1\n"[..]);
+        let path = writable_path(dir.path(), "ignition/a.yaml", read).unwrap();
+        write_atomically(&path, b"a: 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 2\n");
+        // Nothing else is left beside it.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("ignition"))
+                .unwrap()
+                .count(),
+            1
+        );
+        for outside in ["../a.yaml", "/etc/passwd", "ignition/../../a.yaml", ""] {
+            assert!(
+                matches!(
+                    writable_path(dir.path(), outside, read),
+                    Err(PullError::Unwritable { .. })
+                ),
+                "{outside}"
+            );
+        }
+        // A file the manifests do not hold is never created.
+        assert!(matches!(
+            writable_path(dir.path(), "ignition/new.yaml", None),
+            Err(PullError::Unwritable { .. })
+        ));
+    }
+
+    #[test]
+    fn issue_17_pull_refuses_links_and_files_changed_meanwhile() {
+        let dir = root();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("b.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("linked")).unwrap();
+        let read = Some(&b"a: 1\n"[..]);
+        assert!(matches!(
+            writable_path(dir.path(), "linked/b.yaml", read),
+            Err(PullError::Unwritable { .. })
+        ));
+        std::fs::write(dir.path().join("ignition/a.yaml"), "a: 3\n").unwrap();
+        assert!(matches!(
+            writable_path(dir.path(), "ignition/a.yaml", read),
+            Err(PullError::ChangedMeanwhile { .. })
+        ));
+    }
 }

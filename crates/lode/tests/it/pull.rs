@@ -64,10 +64,7 @@ fn replace_strings(value: &mut Value, from: &str, to: &str) -> usize {
             1
         }
         Value::Array(items) => items.iter_mut().map(|v| replace_strings(v, from, to)).sum(),
-        Value::Object(map) => map
-            .values_mut()
-            .map(|v| replace_strings(v, from, to))
-            .sum(),
+        Value::Object(map) => map.values_mut().map(|v| replace_strings(v, from, to)).sum(),
         _ => 0,
     }
 }
@@ -111,11 +108,7 @@ fn issue_17_pull_after_a_designer_view_edit() {
     let repo = applied_demo();
     edit_live_json(&repo, LIVE_VIEW, |view| {
         assert_eq!(
-            replace_strings(
-                view,
-                "Mining Operations",
-                "Mining Operations (night shift)"
-            ),
+            replace_strings(view, "Mining Operations", "Mining Operations (night shift)"),
             1
         );
     });
@@ -123,7 +116,10 @@ fn issue_17_pull_after_a_designer_view_edit() {
     let file = "ignition/views/equipment.view.json";
     let before = line_with(&repo, file, "\"Mining Operations\"");
     let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled perspective_view/Mining/Equipment: view");
+    assert_contains(
+        &run.stdout,
+        "Pulled perspective_view/Mining/Equipment: view",
+    );
     assert_contains(&run.stdout, "wrote ignition/views/equipment.view.json");
     let after = before.replace("Mining Operations", "Mining Operations (night shift)");
     assert_pulled_exactly(
@@ -192,10 +188,8 @@ fn issue_17_pull_after_a_udt_member_is_added_through_the_api() {
     let env = ["--env", "local-api"];
     repo.lode_ok(&[env[0], env[1], "apply", "--auto-approve"], 0);
     let data = repo.path().join(".lode/local-api/ignition");
-    let types: Value = serde_json::from_str(
-        &std::fs::read_to_string(data.join(LIVE_UDTS)).unwrap(),
-    )
-    .unwrap();
+    let types: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join(LIVE_UDTS)).unwrap()).unwrap();
     let mut conveyor = types
         .as_array()
         .unwrap()
@@ -237,7 +231,10 @@ fn issue_17_pull_after_a_udt_member_is_added_through_the_api() {
                 "{}/data/api/v1/tags/import?provider=default&type=json&collisionPolicy=Overwrite",
                 gateway.url
             ))
-            .header("X-Ignition-API-Token", lode::app::connect::LOCAL_GATEWAY_TOKEN)
+            .header(
+                "X-Ignition-API-Token",
+                lode::app::connect::LOCAL_GATEWAY_TOKEN,
+            )
             .json(&json!({"tags": [{"name": "_types_", "tagType": "Folder", "tags": [conveyor]}]}))
             .send()
             .unwrap();
@@ -258,7 +255,10 @@ fn issue_17_pull_after_a_gateway_script_edit() {
     let file = "ignition/scripts/physics_simulation.py";
     let before = line_with(&repo, file, "AMBIENT_C = 34.0");
     let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled gateway_script/physics_simulation: script");
+    assert_contains(
+        &run.stdout,
+        "Pulled gateway_script/physics_simulation: script",
+    );
     assert_pulled_exactly(
         &repo,
         &[
@@ -272,10 +272,17 @@ fn issue_17_pull_after_a_gateway_script_edit() {
 fn issue_17_pull_after_a_tag_property_edit() {
     let repo = applied_demo();
     let live = file_containing(
-        &repo.gateway().join("config/resources/core/ignition/tag-definition"),
+        &repo
+            .gateway()
+            .join("config/resources/core/ignition/tag-definition"),
         "Fault_Enabled",
     );
-    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
+    let relative = live
+        .strip_prefix(repo.gateway())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     edit_live_json(&repo, &relative, |tags| {
         let documentation = "Set to true to ramp up CR_002 vibration through its alarm setpoints (Fault Injection script)";
         assert_eq!(
@@ -306,7 +313,12 @@ fn issue_17_pull_after_a_session_props_edit() {
         &repo.gateway().join("projects/mining_demo"),
         "Australia/Perth",
     );
-    let relative = live.strip_prefix(repo.gateway()).unwrap().to_str().unwrap().to_string();
+    let relative = live
+        .strip_prefix(repo.gateway())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     edit_live_json(&repo, &relative, |props| {
         assert_eq!(
             replace_strings(props, "Australia/Perth", "Australia/Adelaide"),
@@ -412,7 +424,11 @@ fn manifest_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 walk(root, &path, files);
             } else {
-                let relative = path.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
                 files.insert(relative, std::fs::read(&path).unwrap());
             }
         }
@@ -511,7 +527,9 @@ impl ServedWorkspace {
             &format!("/api/2.0/genie/spaces/{id}?include_serialized_space=true"),
             None,
         );
-        let serialized = space["serialized_space"].as_str().expect("a serialized space");
+        let serialized = space["serialized_space"]
+            .as_str()
+            .expect("a serialized space");
         assert!(serialized.contains(from), "{serialized}");
         let edited = serialized.replacen(from, to, 1);
         self.call(
@@ -569,12 +587,19 @@ fn issue_17_pull_refuses_a_conflict_and_changes_nothing() {
     assert_contains(&run.stderr, "idle equipment");
     assert_contains(&run.stderr, "stood-down equipment");
     assert_contains(&run.stderr, "(databricks/genie.yaml:");
-    assert!(work_tree_changes(repo).is_empty(), "{:?}", work_tree_changes(repo));
+    assert!(
+        work_tree_changes(repo).is_empty(),
+        "{:?}",
+        work_tree_changes(repo)
+    );
     assert_eq!(repo.read("databricks/genie.yaml"), git_before);
     repo.lode_ok(&["pull", "--check"], 2);
 
     let forced = repo.lode_ok(&["pull", "--force"], 0);
-    assert_contains(&forced.stdout, "Took live over git (--force): genie_space/mining_ops instructions");
+    assert_contains(
+        &forced.stdout,
+        "Took live over git (--force): genie_space/mining_ops instructions",
+    );
     let file = "databricks/genie.yaml";
     let before = line_with(repo, file, "stood-down equipment");
     assert_eq!(
@@ -644,12 +669,18 @@ fn issue_17_pull_after_a_pipeline_setting_edit() {
     let file = "databricks/pipeline.yaml";
     let before = line_with(repo, file, "project: mining-demo");
     let run = repo.lode_ok(&["pull"], 0);
-    assert_contains(&run.stdout, "Pulled pipeline/mining_telemetry: tags.project");
+    assert_contains(
+        &run.stdout,
+        "Pulled pipeline/mining_telemetry: tags.project",
+    );
     assert_pulled_exactly(
         repo,
         &[
             format!("{file}: -{before}"),
-            format!("{file}: +{}", before.replace("mining-demo", "mining-demo-north")),
+            format!(
+                "{file}: +{}",
+                before.replace("mining-demo", "mining-demo-north")
+            ),
         ],
     );
 }
@@ -729,7 +760,111 @@ fn issue_17_pull_after_a_workspace_file_edit() {
         repo,
         &[
             format!("{file}: -{before}"),
-            format!("{file}: +{}", before.replace("Mining Operations", "Pilbara North")),
+            format!(
+                "{file}: +{}",
+                before.replace("Mining Operations", "Pilbara North")
+            ),
         ],
     );
+}
+
+/// The Zerobus connector's settings as the local gateway keeps them.
+const LIVE_ZEROBUS: &str = ".zerobus/config.json";
+
+/// A setting of the connector changed on the gateway's page is pulled; its secret, changed
+/// there too, is never written anywhere (the gateway masks it; `lode apply` owns it).
+#[test]
+fn issue_17_pull_after_a_zerobus_setting_edit() {
+    let repo = applied_demo();
+    let mut secrets = 0;
+    edit_live_json(&repo, LIVE_ZEROBUS, |config| {
+        let text = config.to_string();
+        assert!(text.contains("\"batchSize\":500"), "{text}");
+        fn walk(value: &mut Value, secrets: &mut usize) {
+            match value {
+                Value::Object(map) => {
+                    for (key, value) in map.iter_mut() {
+                        match key.as_str() {
+                            "batchSize" => *value = json!(250),
+                            "oauthClientSecret" => {
+                                *value = json!("attacker-chosen-secret-value");
+                                *secrets += 1;
+                            }
+                            _ => walk(value, secrets),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
+                _ => {}
+            }
+        }
+        walk(config, &mut secrets);
+    });
+    assert_eq!(secrets, 1, "the gateway keeps the connector's secret");
+    let file = "ignition/zerobus.yaml";
+    let before = line_with(&repo, file, "batchSize: 500");
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Pulled zerobus_connection/telemetry: batchSize",
+    );
+    assert_pulled_exactly(
+        &repo,
+        &[
+            format!("{file}: -{before}"),
+            format!("{file}: +{}", before.replace("500", "250")),
+        ],
+    );
+    for (path, bytes) in manifest_files(repo.path()) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("attacker-chosen-secret-value")
+                && !text.contains("local-emulator-zerobus-secret"),
+            "a secret was written to {path}"
+        );
+    }
+    assert!(!run.stdout.contains("attacker-chosen") && !run.stderr.contains("attacker-chosen"));
+}
+
+/// A live value that holds a secret the manifests read from the environment is written as
+/// that `${env.NAME}`, never as the value.
+#[test]
+fn issue_17_pull_writes_a_known_secret_as_its_env_name() {
+    let repo = applied_demo();
+    let secret = "local-emulator-zerobus-secret";
+    let live = file_containing(
+        &repo
+            .gateway()
+            .join("config/resources/core/ignition/tag-definition"),
+        "Fault_Enabled",
+    );
+    let relative = live
+        .strip_prefix(repo.gateway())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    edit_live_json(&repo, &relative, |tags| {
+        let documentation = "Set to true to ramp up CR_002 vibration through its alarm setpoints (Fault Injection script)";
+        assert_eq!(replace_strings(tags, documentation, secret), 1);
+    });
+    let run = repo.lode_ok(&["pull"], 0);
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    let tags = repo.read("ignition/tags.yaml");
+    assert!(!tags.contains(secret));
+    assert_contains(&tags, "  documentation: ${env.ZEROBUS_CLIENT_SECRET}\n");
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn issue_17_pull_select_limits_what_is_pulled() {
+    let repo = applied_demo();
+    edit_live_json(&repo, LIVE_UDTS, add_member_to_conveyor);
+    let other = repo.lode_ok(&["pull", "--select", "databricks"], 0);
+    assert_contains(&other.stdout, "Nothing to pull");
+    assert!(diff_lines(&repo).is_empty());
+    let nothing = repo.lode_ok(&["pull", "--select", "udt/Nowhere"], 1);
+    assert_contains(&nothing.stderr, "matches no declared resource");
+    repo.lode_ok(&["pull", "--select", "udt/Conveyor"], 0);
+    assert_pulled_exactly(&repo, &oil_temp_lines());
 }
