@@ -868,3 +868,30 @@ fn issue_17_pull_select_limits_what_is_pulled() {
     repo.lode_ok(&["pull", "--select", "udt/Conveyor"], 0);
     assert_pulled_exactly(&repo, &oil_temp_lines());
 }
+
+/// A git edit not applied yet is kept (the next apply writes it), while a live edit elsewhere
+/// is taken; the journal records the pull.
+#[test]
+fn issue_17_pull_keeps_a_git_edit_that_is_not_applied_yet() {
+    let repo = applied_demo();
+    repo.edit(
+        "ignition/tags.yaml",
+        "  value: false\n  documentation: Set to true",
+        "  value: false\n  documentation: When true, ramps up",
+    );
+    repo.commit("tags: a git edit, not applied");
+    edit_live_json(&repo, LIVE_UDTS, add_member_to_conveyor);
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Kept tag/Mining/Simulation/Fault_Enabled documentation: changed in git, not applied yet",
+    );
+    assert_contains(&run.stdout, "Pulled udt/Conveyor: tags[Oil_Temp_C]");
+    assert_eq!(diff_lines(&repo), oil_temp_lines());
+    let plan = repo.lode_ok(&["plan", "--detailed-exitcode"], 2);
+    assert_contains(&plan.stdout, "~ tag/Mining/Simulation/Fault_Enabled");
+    assert!(!plan.stdout.contains("udt/Conveyor"), "{}", plan.stdout);
+    let history = repo.lode_ok(&["history", "--last", "1"], 0);
+    assert_contains(&history.stdout, "pull");
+    assert_contains(&history.stdout, "udt/Conveyor: tags[Oil_Temp_C]");
+}
