@@ -895,3 +895,27 @@ fn issue_17_pull_keeps_a_git_edit_that_is_not_applied_yet() {
     assert_contains(&history.stdout, "pull");
     assert_contains(&history.stdout, "udt/Conveyor: tags[Oil_Temp_C]");
 }
+
+/// A value the manifests take from another resource (`${ref...}`) is never pulled: the
+/// reference is the truth and `lode apply` writes it again; pull says so and writes nothing.
+#[test]
+fn issue_17_pull_leaves_values_taken_from_other_resources() {
+    let repo = applied_demo();
+    let live = file_containing(
+        &repo.gateway().join("projects"),
+        "session.custom.genie_space_id =",
+    );
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(
+        &live,
+        text.replace("# Perspective session startup", "# Edited live"),
+    )
+    .unwrap();
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(
+        &run.stdout,
+        "Not pulled session_event/session_startup script: the manifests take it from another resource",
+    );
+    assert!(work_tree_changes(&repo).is_empty());
+    repo.lode_ok(&["pull", "--check"], 0);
+}
