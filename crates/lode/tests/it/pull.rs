@@ -919,3 +919,38 @@ fn issue_17_pull_leaves_values_taken_from_other_resources() {
     assert!(work_tree_changes(&repo).is_empty());
     repo.lode_ok(&["pull", "--check"], 0);
 }
+
+/// A member deleted live (in the middle of the list) goes away as its own lines only, and a
+/// property dropped live (a member's `engUnit`) as its one line.
+#[test]
+fn issue_17_pull_after_a_udt_member_and_a_property_are_removed_live() {
+    let repo = applied_demo();
+    edit_live_json(&repo, LIVE_UDTS, |types| {
+        let conveyor = types
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["name"] == "Conveyor")
+            .unwrap();
+        let members = conveyor["tags"].as_array_mut().unwrap();
+        let before = members.len();
+        members.retain(|m| m["name"] != "Motor_Temp_C");
+        assert_eq!(members.len(), before - 1);
+        let runtime = members
+            .iter_mut()
+            .find(|m| m["name"] == "Runtime_Hours")
+            .unwrap();
+        assert!(runtime.as_object_mut().unwrap().remove("engUnit").is_some());
+    });
+    let text = repo.read("ignition/udts.yaml");
+    let start = text.find("    - name: Motor_Temp_C\n").unwrap();
+    let end = start + text[start..].find("    - name: Runtime_Hours\n").unwrap();
+    let mut expected: Vec<String> = text[start..end]
+        .lines()
+        .map(|line| format!("ignition/udts.yaml: -{line}"))
+        .collect();
+    expected.push("ignition/udts.yaml: -      engUnit: h".to_string());
+    let run = repo.lode_ok(&["pull"], 0);
+    assert_contains(&run.stdout, "Pulled udt/Conveyor: ");
+    assert_pulled_exactly(&repo, &expected);
+}
