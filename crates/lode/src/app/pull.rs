@@ -115,6 +115,8 @@ pub enum PullError {
         reads: String,
         live: String,
     },
+    #[error("after the edits, {address} {what}, which live did not change; nothing was written")]
+    Spilled { address: Address, what: String },
     #[error("writing {path} failed: {source}")]
     Write {
         path: PathBuf,
@@ -371,6 +373,14 @@ pub fn pull(
         load_desired(&edited, &session.env_name, &reload_env).map_err(PullError::Reload)?;
     let pulled: BTreeSet<Address> = planned.iter().map(|e| e.address.clone()).collect();
     let (resolved, _, _) = resolve_references(&reloaded.desired, &live, &pulled);
+    let (resolved_before, _, _) = resolve_references(desired, &live, &pulled);
+    unchanged_besides_takes(
+        desired,
+        &reloaded.desired,
+        &planned,
+        &resolved_before,
+        &resolved,
+    )?;
     for edits in &planned {
         let kind = edits.address.kind;
         let now = resolved
@@ -454,6 +464,58 @@ pub fn pull(
         ));
     }
     Ok(outcome)
+}
+
+/// The edited manifests declare the same resources, the untouched ones as they were, and
+/// the pulled ones differ only at the paths taken: a live value can never reach past its own
+/// field (a crafted string that would close its scalar, add a key or another document).
+fn unchanged_besides_takes(
+    before: &crate::manifest::Desired,
+    after: &crate::manifest::Desired,
+    planned: &[ResourceEdits],
+    resolved_before: &BTreeMap<Address, Value>,
+    resolved_after: &BTreeMap<Address, Value>,
+) -> Result<(), PullError> {
+    let spilled = |address: &Address, what: String| PullError::Spilled {
+        address: address.clone(),
+        what,
+    };
+    for address in after.resources.keys() {
+        if !before.resources.contains_key(address) {
+            return Err(spilled(address, "is declared".into()));
+        }
+    }
+    let taken: BTreeMap<&Address, &ResourceEdits> =
+        planned.iter().map(|e| (&e.address, e)).collect();
+    for (address, was) in &before.resources {
+        let Some(now) = after.resources.get(address) else {
+            return Err(spilled(address, "is no longer declared".into()));
+        };
+        let Some(edits) = taken.get(address) else {
+            if was.spec != now.spec || was.depends_on != now.depends_on {
+                return Err(spilled(address, "changed".into()));
+            }
+            continue;
+        };
+        let kind = address.kind;
+        let canonical = |resolved: &BTreeMap<Address, Value>| {
+            resolved
+                .get(address)
+                .map(|spec| canonical_spec(kind, spec))
+                .unwrap_or(Value::Null)
+        };
+        let (old, new) = (canonical(resolved_before), canonical(resolved_after));
+        for difference in crate::engine::canonical::diff_paths(kind, &old, &new) {
+            let within_a_take = edits.checks.iter().any(|(path, _)| {
+                difference.path.0.len() >= path.0.len()
+                    && difference.path.0[..path.0.len()] == path.0[..]
+            });
+            if !within_a_take {
+                return Err(spilled(address, format!("changed at {}", difference.path)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decides what to do with one resource: reports what is kept, untouchable, skipped or in

@@ -219,7 +219,7 @@ impl From<PullError> for CommandError {
             PullError::Write { .. } => CommandError::user(error.to_string())
                 .with_class(ErrorClass::Config)
                 .hint("check the permissions of the manifest folder; files written before the failure are listed by `git status`"),
-            PullError::Reload(_) | PullError::Unfaithful { .. } => {
+            PullError::Reload(_) | PullError::Unfaithful { .. } | PullError::Spilled { .. } => {
                 CommandError::user(error.to_string())
                     .with_class(ErrorClass::Internal)
                     .hint("this is a bug in lode pull; edit the manifest by hand and report the live value and the manifest")

@@ -954,3 +954,63 @@ fn issue_17_pull_after_a_udt_member_and_a_property_are_removed_live() {
     assert_contains(&run.stdout, "Pulled udt/Conveyor: ");
     assert_pulled_exactly(&repo, &expected);
 }
+
+/// Live values are data, whatever they hold: a string crafted to end its scalar and open a new
+/// document (block context) or a new key (inside a flow mapping) is written as one quoted
+/// value, and nothing else in the manifests changes.
+#[test]
+fn issue_17_pull_writes_crafted_live_strings_as_plain_values() {
+    let repo = applied_demo();
+    let block_injection =
+        "Harmless\n---\nkind: tag\nname: Mining/Injected\nspec: {tagType: Folder}\n";
+    let flow_injection = "Ops}, \"/evil\": {viewPath: Evil, title: x";
+    let tags = file_containing(
+        &repo
+            .gateway()
+            .join("config/resources/core/ignition/tag-definition"),
+        "Fault_Enabled",
+    );
+    let tags = tags
+        .strip_prefix(repo.gateway())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    edit_live_json(&repo, &tags, |tags| {
+        let documentation = "Set to true to ramp up CR_002 vibration through its alarm setpoints (Fault Injection script)";
+        assert_eq!(replace_strings(tags, documentation, block_injection), 1);
+    });
+    edit_live_json(
+        &repo,
+        "projects/mining_demo/com.inductiveautomation.perspective/page-config/config.json",
+        |config| {
+            assert_eq!(
+                replace_strings(config, "Mining Operations", flow_injection),
+                1
+            )
+        },
+    );
+    let documentation_line = line_with(&repo, "ignition/tags.yaml", "Fault Injection script");
+    let title_line = line_with(
+        &repo,
+        "ignition/perspective.yaml",
+        "title: Mining Operations",
+    );
+    repo.lode_ok(&["pull"], 0);
+    let removed: Vec<String> = diff_lines(&repo)
+        .into_iter()
+        .filter(|line| line.contains(": -"))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            format!("ignition/perspective.yaml: -{title_line}"),
+            format!("ignition/tags.yaml: -{documentation_line}"),
+        ]
+    );
+    // What the manifests now say is exactly live: no new resource, nothing to change.
+    repo.lode_ok(&["plan", "--detailed-exitcode"], 0);
+    let listed = repo.lode_ok(&["state", "list"], 0).stdout;
+    assert!(!listed.contains("Injected"), "{listed}");
+    repo.lode_ok(&["pull", "--check"], 0);
+}
