@@ -594,6 +594,15 @@ fn issue_17_pull_refuses_a_conflict_and_changes_nothing() {
     );
     assert_eq!(repo.read("databricks/genie.yaml"), git_before);
     repo.lode_ok(&["pull", "--check"], 2);
+    let json = repo.lode_ok(&["pull", "--format", "json"], 1);
+    let document: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(
+        document["conflicts"][0]["address"],
+        "genie_space/mining_ops"
+    );
+    assert_eq!(document["conflicts"][0]["field"], "instructions");
+    assert!(document["files"].as_array().unwrap().is_empty());
+    assert!(work_tree_changes(repo).is_empty());
 
     let forced = repo.lode_ok(&["pull", "--force"], 0);
     assert_contains(
