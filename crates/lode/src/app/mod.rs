@@ -10,6 +10,7 @@ pub mod apply;
 pub mod connect;
 pub mod destroy;
 pub mod interrupt;
+pub mod pull;
 pub mod restore;
 pub mod saved_plan;
 pub mod session;

@@ -13,6 +13,7 @@ mod history;
 mod interrupt;
 mod plan;
 pub mod printer;
+mod pull;
 mod report;
 mod rollback;
 mod schema;
@@ -143,6 +144,7 @@ pub enum Command {
     #[command(subcommand)]
     Report(report::ReportCommand),
     Bench(bench::BenchArgs),
+    Pull(pull::PullArgs),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -182,6 +184,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Report(command) => report::run(&cli.global, command),
         Command::Bench(args) => bench::run(args),
+        Command::Pull(args) => pull::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -217,6 +220,7 @@ fn prints_json(command: &Command) -> bool {
         Command::History(args) => args.format == TextOrJson::Json,
         Command::Status(args) => args.format == TextOrJson::Json,
         Command::Snapshots(args) => args.format == TextOrJson::Json,
+        Command::Pull(args) => args.format == TextOrJson::Json,
         _ => false,
     }
 }

@@ -18,6 +18,7 @@ mod interrupt;
 mod invalid_manifests;
 mod live_stack;
 mod plan_formats;
+mod pull;
 mod reliability;
 mod renames;
 mod runbook;

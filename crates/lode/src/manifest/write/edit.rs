@@ -1587,6 +1587,19 @@ fn node_value(node: &Node, form: &dyn WrittenForm) -> Option<Value> {
     })
 }
 
+/// The line of `file` (text `text`) where the value at `path` of the document declared at
+/// `document_line` starts, or of the deepest part of the path that exists: where a conflict
+/// is shown.
+pub fn field_line(file: &str, text: &str, document_line: usize, path: &DocumentPath) -> usize {
+    match parse_document(file, text, document_line) {
+        Ok(document) => {
+            let (node, _) = deepest(&document.root, path);
+            line_of(&line_starts(text), node.start)
+        }
+        Err(_) => document_line,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Where a spec path is written.
 
