@@ -405,6 +405,9 @@ pub fn pull(
         }
     }
 
+    // From the first file written to the state saved, a Ctrl-C waits for the pull to finish:
+    // files edited with their base left behind in state would show as drift.
+    let _armed = crate::app::interrupt::arm();
     // Every file is checked before the first is written, so a refusal writes nothing.
     for file in overlay.keys() {
         writable_path(&files.root, file, files.text(file))?;

@@ -195,12 +195,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The commands that execute plans, where a first Ctrl-C finishes the running steps and
-/// records them instead of killing the process mid-step.
+/// The commands that execute plans or write manifests and state, where a first Ctrl-C
+/// finishes the running steps and records them instead of killing the process mid-step.
 fn changes_things(command: &Command) -> bool {
     matches!(
         command,
-        Command::Apply(_) | Command::Rollback(_) | Command::Restore(_) | Command::Destroy(_)
+        Command::Apply(_)
+            | Command::Rollback(_)
+            | Command::Restore(_)
+            | Command::Destroy(_)
+            | Command::Pull(_)
     )
 }
 
