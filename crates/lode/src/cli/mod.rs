@@ -10,6 +10,7 @@ mod emulator;
 mod force_unlock;
 mod graph;
 mod history;
+mod import;
 mod interrupt;
 mod plan;
 pub mod printer;
@@ -143,6 +144,7 @@ pub enum Command {
     #[command(subcommand)]
     Report(report::ReportCommand),
     Bench(bench::BenchArgs),
+    Import(import::ImportArgs),
 }
 
 /// The entry point: parse, run, classify errors, pick the exit code.
@@ -182,6 +184,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Report(command) => report::run(&cli.global, command),
         Command::Bench(args) => bench::run(args),
+        Command::Import(args) => import::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -217,6 +220,7 @@ fn prints_json(command: &Command) -> bool {
         Command::History(args) => args.format == TextOrJson::Json,
         Command::Status(args) => args.format == TextOrJson::Json,
         Command::Snapshots(args) => args.format == TextOrJson::Json,
+        Command::Import(args) => args.format == TextOrJson::Json,
         _ => false,
     }
 }
