@@ -1571,7 +1571,10 @@ fn targets(report: &Report) -> Vec<Target> {
                     text,
                     Verdict::of(
                         import.wall_s < 30.0
-                            && !report.notes.iter().any(|n| n.contains("after `lode import`")),
+                            && !report
+                                .notes
+                                .iter()
+                                .any(|n| n.contains("after `lode import`")),
                     ),
                 )
             } else {

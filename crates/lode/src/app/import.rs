@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::session::{RecoverError, Session};
 use crate::engine::apply::{EntryContext, applied_entry};
+use crate::engine::canonical::write_only_fields;
 use crate::engine::plan::{Action, PlanOptions, build_plan};
 use crate::manifest::environment::StateBackendKind;
 use crate::manifest::source::ReadSourceError;
@@ -23,8 +24,7 @@ use crate::manifest::write::{
 };
 use crate::manifest::{Address, Kind, LoadManifestsError, ManifestFiles, load_desired};
 use crate::provider::{
-    DiscoveryScope, Discovered, LiveObject, ProviderError, RefreshRequest, SELECTOR_FORMS,
-    Selector,
+    Discovered, DiscoveryScope, LiveObject, ProviderError, RefreshRequest, SELECTOR_FORMS, Selector,
 };
 use crate::redact::Redactor;
 use crate::state::{JournalEntry, State, StateError};
@@ -113,7 +113,10 @@ struct Candidate {
 }
 
 /// Imports what `options` selects into the manifest root and state of `session`.
-pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOutcome, ImportError> {
+pub fn import(
+    session: &mut Session,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, ImportError> {
     let started = std::time::Instant::now();
     let reporter = session.reporter.clone();
     let lock = if options.dry_run {
@@ -163,6 +166,9 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
     let picks = scope.picks(&discovered);
     for (found, picked) in discovered.into_iter().zip(picks) {
         unmatched.retain(|s| !s.matches(found.kind, &found.name_hint, &found.live.spec));
+        if created_with_its_catalog(&found) {
+            continue;
+        }
         if managed.declares(&found) {
             outcome.already_managed += 1;
             continue;
@@ -237,13 +243,15 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
         let rendered = render_import(&objects, &context, &files)?;
         let overlay = rendered.overlay(&files);
         let secret_values = rendered.secret_values();
+        // A secret's variable, once set (or defaulted by the environment), is what the next
+        // plan loads; until then, the live value it replaced (or a placeholder).
         let lookup = |name: &str| {
-            std::env::var(name)
-                .ok()
+            context
+                .env_value(name)
                 .or_else(|| secret_values.get(name).cloned())
         };
-        let loaded = load_desired(&overlay, &session.env_name, &lookup)
-            .map_err(ImportError::Rendered)?;
+        let loaded =
+            load_desired(&overlay, &session.env_name, &lookup).map_err(ImportError::Rendered)?;
         let addresses: BTreeSet<Address> = rendered.addresses.iter().flatten().cloned().collect();
         for address in &addresses {
             if !loaded.desired.resources.contains_key(address) {
@@ -263,7 +271,13 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
         }
         session.loaded = loaded;
         session.redactor = Redactor::new(&session.loaded.desired.secrets);
-        let live = session.refresh(&state, read)?;
+        let ids: BTreeMap<&Address, Option<String>> = rendered
+            .addresses
+            .iter()
+            .zip(&objects)
+            .filter_map(|(address, object)| Some((address.as_ref()?, object.id.clone())))
+            .collect();
+        let live = read_live(session, &state, &ids, read)?;
         let plan_options = PlanOptions {
             limitations: session.providers.limitations(),
             ..PlanOptions::default()
@@ -281,9 +295,19 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
             if !addresses.contains(&change.address) {
                 continue;
             }
-            let adoptable = change.action == Action::NoOp && change.adopt;
+            // A field the live system masks (the Zerobus secret) always differs on adoption:
+            // import records what the manifest says was written there (step 7 of the design).
+            let masked = write_only_fields(change.address.kind);
+            let only_masked = change.action == Action::Update
+                && change.adopt
+                && change
+                    .fields
+                    .iter()
+                    .all(|f| masked.contains(&f.path.as_str()));
+            let adoptable = (change.action == Action::NoOp || only_masked) && change.adopt;
             let starts_an_update = change.action == Action::Update
                 && change.fields.is_empty()
+                && !change.adopt
                 && change.blocked.is_none()
                 && live.contains_key(&change.address);
             if adoptable && change.blocked.is_none() {
@@ -373,18 +397,11 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
         reporter.warn(warning);
         outcome.warnings.push(warning.clone());
     }
-    for secret in &rendered.secrets {
-        let warning = if secret.set {
-            format!(
-                "{} {}: written as `${{env.{}}}`",
-                secret.address, secret.pointer, secret.env
-            )
-        } else {
-            format!(
-                "{} {}: written as `${{env.{}}}`, which is not set: set it before the next plan",
-                secret.address, secret.pointer, secret.env
-            )
-        };
+    for secret in rendered.secrets.iter().filter(|s| !s.set) {
+        let warning = format!(
+            "{} {}: written as `${{env.{}}}`, which is not set: set it before the next plan",
+            secret.address, secret.pointer, secret.env
+        );
         reporter.warn(&warning);
         outcome.warnings.push(warning);
     }
@@ -474,9 +491,46 @@ pub fn import(session: &mut Session, options: &ImportOptions) -> Result<ImportOu
         .map(|line| session.redactor.text(&line))
         .collect();
     if let Err(error) = session.backend.append_journal(&journal) {
-        reporter.warn(&format!("the journal could not record this import: {error}"));
+        reporter.warn(&format!(
+            "the journal could not record this import: {error}"
+        ));
     }
     Ok(outcome)
+}
+
+/// Reads what the plan compares: the imported objects located by their generated specs and
+/// their live ids (a Genie space is found by its id only), the rest as any plan reads them.
+fn read_live(
+    session: &Session,
+    state: &State,
+    imported: &BTreeMap<&Address, Option<String>>,
+    read: BTreeSet<Address>,
+) -> Result<BTreeMap<Address, LiveObject>, ProviderError> {
+    let (new, known): (Vec<Address>, Vec<Address>) = read
+        .into_iter()
+        .partition(|address| imported.contains_key(address));
+    let requests: Vec<RefreshRequest> = new
+        .into_iter()
+        .filter_map(|address| {
+            let spec = session.loaded.desired.resources.get(&address)?.spec.clone();
+            let id = imported.get(&address).cloned().flatten();
+            Some(RefreshRequest {
+                address,
+                spec,
+                id,
+                last_read: None,
+            })
+        })
+        .collect();
+    let mut live = if requests.is_empty() {
+        BTreeMap::new()
+    } else {
+        session.providers.refresh(requests)?
+    };
+    if !known.is_empty() {
+        live.extend(session.refresh(state, known)?);
+    }
+    Ok(live)
 }
 
 /// A value of a field diff, on one line and short.
@@ -500,6 +554,20 @@ fn imported_object(found: &Discovered) -> ImportedObject {
         id: found.live.id.clone(),
         outputs: found.live.outputs.clone(),
     }
+}
+
+/// The `default` schema Unity Catalog creates in every catalog, untouched since: the
+/// workspace's own, like `information_schema`, and no one's manifest.
+fn created_with_its_catalog(found: &Discovered) -> bool {
+    found.kind == Kind::Schema
+        && found.live.spec.get("name").and_then(Value::as_str) == Some("default")
+        && found.live.spec.get("comment").and_then(Value::as_str)
+            == Some("Default schema (auto-created)")
+        && found
+            .live
+            .spec
+            .get("properties")
+            .is_none_or(|p| p.as_object().is_none_or(|p| p.is_empty()))
 }
 
 /// Workspace folders never scanned: where lode keeps state, and declared monitors' dashboards.
@@ -654,9 +722,7 @@ fn read_rows(
     let mut positions = BTreeMap::new();
     for table in tables {
         let position = objects.iter().position(|o| {
-            o.kind == Kind::Table
-                && (o.name_hint == *table
-                    || full_table_name(&o.spec) == *table)
+            o.kind == Kind::Table && (o.name_hint == *table || full_table_name(&o.spec) == *table)
         });
         let Some(position) = position else {
             return Err(ImportError::WithRows {
@@ -719,7 +785,11 @@ fn checked_path(root: &Path, relative: &str) -> Result<PathBuf, ImportError> {
         why: why.to_string(),
     };
     let path = Path::new(relative);
-    if relative.is_empty() || path.components().any(|c| !matches!(c, Component::Normal(_))) {
+    if relative.is_empty()
+        || path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
         return Err(unsafe_path(
             "it is not a plain relative path under the manifest root",
         ));

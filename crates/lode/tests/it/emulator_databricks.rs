@@ -9,7 +9,7 @@
 //!
 //! Every wait is a bounded poll; nothing sleeps for a fixed long time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
