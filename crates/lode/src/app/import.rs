@@ -430,7 +430,7 @@ pub fn import(
     };
 
     // 5. Files first: an entry without its manifest would be deleted by the next plan.
-    write_files(&session.root, &rendered)?;
+    write_files(&session.root, &files, &rendered)?;
 
     // 6. Adopt: one state write for every entry.
     let lineage = state.lineage.clone();
@@ -811,38 +811,72 @@ fn checked_path(root: &Path, relative: &str) -> Result<PathBuf, ImportError> {
 }
 
 /// Writes every rendered file, each atomically (a temporary file renamed over it). Every path
-/// is checked before the first write, so a bad one writes nothing.
-fn write_files(root: &Path, rendered: &RenderedImport) -> Result<(), ImportError> {
+/// is checked before the first write, so a bad one writes nothing; a file appended to must
+/// still be what import read; and when a write fails, the files written before it are put
+/// back as they were, so an error leaves the manifest root untouched.
+fn write_files(
+    root: &Path,
+    before: &ManifestFiles,
+    rendered: &RenderedImport,
+) -> Result<(), ImportError> {
     let mut targets = Vec::new();
     for file in &rendered.files {
         let target = checked_path(root, &file.path)?;
-        if file.action == FileAction::Create && target.exists() {
-            return Err(ImportError::UnsafePath {
+        let unsafe_path = |why: &str| ImportError::UnsafePath {
+            path: file.path.clone(),
+            why: why.to_string(),
+        };
+        let original = match file.action {
+            FileAction::Create if target.exists() => {
+                return Err(unsafe_path(
+                    "it exists already (and import never overwrites a file)",
+                ));
+            }
+            FileAction::Create => None,
+            FileAction::Append => {
+                let read = before.files.get(&file.path);
+                if std::fs::read(&target).ok().as_ref() != read {
+                    return Err(unsafe_path(
+                        "it changed while import ran; run `lode import` again",
+                    ));
+                }
+                read.cloned()
+            }
+        };
+        targets.push((file, target, original));
+    }
+    let mut written: Vec<(&PathBuf, &Option<Vec<u8>>)> = Vec::new();
+    for (file, target, original) in &targets {
+        if let Err(source) = write_atomically(target, &file.content) {
+            for (target, original) in written.into_iter().rev() {
+                let _ = match original {
+                    Some(bytes) => write_atomically(target, bytes),
+                    None => std::fs::remove_file(target),
+                };
+            }
+            return Err(ImportError::Write {
                 path: file.path.clone(),
-                why: "it exists already (and import never overwrites a file)".into(),
+                source,
             });
         }
-        targets.push((file, target));
-    }
-    for (file, target) in targets {
-        let failed = |source| ImportError::Write {
-            path: file.path.clone(),
-            source,
-        };
-        let folder = target.parent().expect("a file has a folder");
-        std::fs::create_dir_all(folder).map_err(failed)?;
-        let name = target
-            .file_name()
-            .expect("a checked path ends in a name")
-            .to_string_lossy();
-        let temporary = folder.join(format!(".{name}.lode-import-{}", std::process::id()));
-        std::fs::write(&temporary, &file.content).map_err(failed)?;
-        if let Err(error) = std::fs::rename(&temporary, &target) {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(failed(error));
-        }
+        written.push((target, original));
     }
     Ok(())
+}
+
+/// Writes `content` to `target` through a temporary file in the same folder, renamed over it.
+fn write_atomically(target: &Path, content: &[u8]) -> std::io::Result<()> {
+    let folder = target.parent().expect("a checked path has a folder");
+    std::fs::create_dir_all(folder)?;
+    let name = target
+        .file_name()
+        .expect("a checked path ends in a name")
+        .to_string_lossy();
+    let temporary = folder.join(format!(".{name}.lode-import-{}", std::process::id()));
+    std::fs::write(&temporary, content)?;
+    std::fs::rename(&temporary, target).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 #[cfg(test)]
@@ -880,6 +914,40 @@ mod tests {
         assert_eq!(
             checked_path(&root, "ignition/tags.yaml").unwrap(),
             root.join("ignition/tags.yaml")
+        );
+    }
+
+    #[test]
+    fn issue_17_import_writes_nothing_when_a_file_changed_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ignition")).unwrap();
+        std::fs::write(root.join("ignition/tags.yaml"), "kind: tag\n# edited\n").unwrap();
+        let read = ManifestFiles::from_memory(
+            root.clone(),
+            [("ignition/tags.yaml".to_string(), b"kind: tag\n".to_vec())].into(),
+        );
+        let file = |path: &str, action| crate::manifest::write::RenderedFile {
+            path: path.to_string(),
+            action,
+            content: b"new\n".to_vec(),
+            addresses: Vec::new(),
+        };
+        let rendered = RenderedImport {
+            files: vec![
+                file("ignition/udts.yaml", FileAction::Create),
+                file("ignition/tags.yaml", FileAction::Append),
+            ],
+            ..RenderedImport::default()
+        };
+        assert!(matches!(
+            write_files(&root, &read, &rendered),
+            Err(ImportError::UnsafePath { .. })
+        ));
+        assert!(!root.join("ignition/udts.yaml").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("ignition/tags.yaml")).unwrap(),
+            "kind: tag\n# edited\n"
         );
     }
 

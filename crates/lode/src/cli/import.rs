@@ -169,7 +169,7 @@ impl From<ImportError> for CommandError {
             }
             ImportError::Write { .. } => {
                 CommandError::user(error.to_string()).with_class(ErrorClass::Config).hint(
-                    "files written before this one stay; nothing was adopted: fix the folder's permissions and run `lode import` again",
+                    "the files written before it were put back; nothing was adopted: fix the folder's permissions and run `lode import` again",
                 )
             }
             ImportError::UnsafePath { .. } => CommandError::user(format!(

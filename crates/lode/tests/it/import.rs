@@ -330,7 +330,11 @@ fn skips_one_tag(repo: &Repo, name: &str) {
     let address = format!("tag/{name}");
     repo.lode_ok(&["state", "rm", &address], 0);
     let report = import_json(repo, &[]);
-    assert_eq!(strings(&report["adopted"]), [address.clone()], "{report:#}");
+    assert_eq!(
+        strings(&report["adopted"]),
+        [address.as_str()],
+        "{report:#}"
+    );
     assert_eq!(written_paths(&report), ["ignition/tags.yaml"], "{report:#}");
     assert_eq!(report["files"][0]["action"], "append");
     assert_contains(&repo.read("ignition/tags.yaml"), &marker);
@@ -365,7 +369,8 @@ fn issue_17_import_dry_run_writes_nothing() {
 #[test]
 fn issue_17_import_select_kind_prefix_folder_project_and_schema() {
     let a = applied_demo();
-    let cases: [(&str, &dyn Fn(&str) -> bool); 5] = [
+    type Expected<'a> = &'a dyn Fn(&str) -> bool;
+    let cases: [(&str, Expected); 5] = [
         ("udt", &|a| a.starts_with("udt/")),
         ("tag/Mining/Equipment", &|a| {
             a.starts_with("tag/Mining/Equipment") || a.starts_with("udt/")
