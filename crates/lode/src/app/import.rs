@@ -727,7 +727,7 @@ fn read_rows(
         let Some(position) = position else {
             return Err(ImportError::WithRows {
                 table: table.clone(),
-                why: "no table of that name (or full name) is among the objects to import".into(),
+                why: "no table of that name (or full name) is among the objects to import (a table the manifests declare is not imported again)".into(),
             });
         };
         let object = &objects[position];
