@@ -599,3 +599,43 @@ fn issue_17_import_of_an_sdk_populated_workspace_plans_no_changes() {
     settings.bind(|| insta::assert_snapshot!(listing));
     drop(emulator);
 }
+
+/// Names come from a live system: a tag folder named to climb out of the manifest root (as a
+/// hostile or broken gateway could serve it) is written inside the root, like any other.
+#[test]
+fn issue_17_import_of_hostile_live_names_stays_in_the_manifest_root() {
+    let repo = Repo::empty();
+    repo.write("lode.yaml", "project: fixture\n");
+    repo.commit("an empty project");
+    copy_dir(&crate::fixtures::fixture_gateway(), &repo.gateway());
+    let tags = repo
+        .gateway()
+        .join("config/resources/core/ignition/tag-definition/example-tags/tags.json");
+    let mut root: Value = serde_json::from_str(&std::fs::read_to_string(&tags).unwrap()).unwrap();
+    let outside = repo.path().parent().unwrap().join("lode-import-escape");
+    for name in [
+        format!("../../../../../..{}", outside.display()),
+        "..".to_string(),
+    ] {
+        root.as_array_mut().unwrap().push(serde_json::json!({
+            "name": name,
+            "tagType": "Folder",
+            "tags": [{"name": "x", "tagType": "AtomicTag", "valueSource": "memory",
+                      "dataType": "Int4", "value": 1}],
+        }));
+    }
+    std::fs::write(&tags, root.to_string()).unwrap();
+
+    let report = import_json(&repo, &[]);
+    for path in written_paths(&report) {
+        assert!(
+            !path
+                .split('/')
+                .any(|segment| segment == ".." || segment.is_empty()),
+            "{path}"
+        );
+        assert!(repo.path().join(&path).is_file(), "{path} was not written");
+    }
+    assert!(!outside.exists(), "import wrote outside the manifest root");
+    assert!(!outside.with_extension("yaml").exists());
+}
