@@ -28,8 +28,8 @@ mod live;
 /// Measure what plans and applies cost on a generated estate: N tags (UDT instances of
 /// ten-member UDTs plus atomic tags) and 500 views, 200 gateway scripts, 100 seeded tables,
 /// 50 pipelines and 50 Genie spaces, against both emulators run in this process with a fixed
-/// latency per request. Prints, per scenario (validate, full_apply, noop_plan, change_plan,
-/// change_apply, rollback, manifests_at_revision), the wall time, the HTTP requests the
+/// latency per request. Prints, per scenario (validate, full_apply, noop_plan, import,
+/// change_plan, change_apply, rollback, manifests_at_revision), the wall time, the HTTP requests the
 /// emulators served, the peak memory of that lode run, a per-object baseline, and the
 /// targets of issue #7 with PASS or MISS. See docs/performance.md.
 #[derive(Debug, clap::Parser)]
@@ -1009,6 +1009,18 @@ impl Bench<'_> {
         expect: &[i32],
         baseline_requests: u64,
     ) -> Result<(Scenario, i32), CommandError> {
+        self.lode_in(&self.estate_dir, name, args, expect, baseline_requests)
+    }
+
+    /// `lode` run in the manifest root `dir` (the estate, or the import's fresh root).
+    fn lode_in(
+        &self,
+        dir: &Path,
+        name: &'static str,
+        args: &[&str],
+        expect: &[i32],
+        baseline_requests: u64,
+    ) -> Result<(Scenario, i32), CommandError> {
         eprintln!("bench: {name} (lode {})", args.join(" "));
         let stdout = std::fs::File::create(self.logs.join(format!("{name}.stdout")))
             .map_err(|e| config_error(&self.logs, e))?;
@@ -1021,9 +1033,9 @@ impl Bench<'_> {
             .arg("--env")
             .arg(ENV)
             .arg("--dir")
-            .arg(&self.estate_dir)
+            .arg(dir)
             .args(args)
-            .current_dir(&self.estate_dir)
+            .current_dir(dir)
             .env(DATABRICKS_TOKEN_ENV, DATABRICKS_TOKEN)
             .env(GATEWAY_TOKEN_ENV, GATEWAY_TOKEN)
             .env("NO_COLOR", "1")
@@ -1239,6 +1251,34 @@ fn run_scenarios(
         );
     }
     report.scenarios.push(noop);
+
+    // `lode import` of the applied estate into a fresh root holding only the estate's
+    // lode.yaml and environment file (and so a state of its own); its plan must be empty.
+    let fresh = bench.estate_dir.with_file_name("import");
+    std::fs::create_dir_all(&fresh).map_err(|e| config_error(&fresh, e))?;
+    let settings: BTreeMap<String, String> = estate
+        .files(environment, false)
+        .into_iter()
+        .filter(|(path, _)| {
+            path == "lode.yaml" || path == ".gitignore" || path.starts_with("environments/")
+        })
+        .collect();
+    write_files(&fresh, &settings)?;
+    let (import, _) = bench.lode_in(&fresh, "import", &["import"], &[0], resources)?;
+    report.scenarios.push(import);
+    let (_, code) = bench.lode_in(
+        &fresh,
+        "import_plan",
+        &["plan", "--detailed-exitcode"],
+        &[0, 2],
+        resources,
+    )?;
+    if code == 2 {
+        report.notes.push(
+            "the plan after `lode import` into a fresh root was not empty: see logs/import_plan.stdout"
+                .into(),
+        );
+    }
 
     write_files(&bench.estate_dir, &estate.files(environment, true))?;
     commit_all(repo, "bench: revision 2, 1 % of the resources changed")?;
@@ -1519,6 +1559,39 @@ fn targets(report: &Report) -> Vec<Target> {
     targets.push(Target {
         name: "plan_100k",
         goal: "100,000 tags planned (no-op and 1 % change plans) in < 10 s with peak RSS < 500 MB",
+        measured,
+        verdict,
+    });
+
+    let (measured, verdict) = match scenario(report, "import") {
+        Some(import) => {
+            let text = format!("{:.2} s, {} requests", import.wall_s, import.requests);
+            if report.tags == 10_000 && report.latency_ms == 20 {
+                (
+                    text,
+                    Verdict::of(
+                        import.wall_s < 30.0
+                            && !report
+                                .notes
+                                .iter()
+                                .any(|n| n.contains("after `lode import`")),
+                    ),
+                )
+            } else {
+                (
+                    format!(
+                        "{text} (at {} tags, {} ms; the target is for --tags 10000 --latency-ms 20)",
+                        report.tags, report.latency_ms
+                    ),
+                    Verdict::NotApplicable,
+                )
+            }
+        }
+        None => missing(),
+    };
+    targets.push(Target {
+        name: "import_10k",
+        goal: "`lode import` of the applied estate (10,000 tags + the other resources at 20 ms) into a fresh root: < 30 s, then a plan with no changes",
         measured,
         verdict,
     });

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod connect;
 pub mod destroy;
+pub mod import;
 pub mod interrupt;
 pub mod pull;
 pub mod restore;

@@ -10,6 +10,7 @@ mod emulator;
 mod force_unlock;
 mod graph;
 mod history;
+mod import;
 mod interrupt;
 mod plan;
 pub mod printer;
@@ -144,6 +145,7 @@ pub enum Command {
     #[command(subcommand)]
     Report(report::ReportCommand),
     Bench(bench::BenchArgs),
+    Import(import::ImportArgs),
     Pull(pull::PullArgs),
 }
 
@@ -184,6 +186,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Report(command) => report::run(&cli.global, command),
         Command::Bench(args) => bench::run(args),
+        Command::Import(args) => import::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
     };
     match result {
@@ -204,6 +207,7 @@ fn changes_things(command: &Command) -> bool {
             | Command::Rollback(_)
             | Command::Restore(_)
             | Command::Destroy(_)
+            | Command::Import(_)
             | Command::Pull(_)
     )
 }
@@ -224,6 +228,7 @@ fn prints_json(command: &Command) -> bool {
         Command::History(args) => args.format == TextOrJson::Json,
         Command::Status(args) => args.format == TextOrJson::Json,
         Command::Snapshots(args) => args.format == TextOrJson::Json,
+        Command::Import(args) => args.format == TextOrJson::Json,
         Command::Pull(args) => args.format == TextOrJson::Json,
         _ => false,
     }

@@ -9,7 +9,7 @@
 //!
 //! Every wait is a bounded poll; nothing sleeps for a fixed long time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -2892,20 +2892,10 @@ fn everything_survives_a_restart_on_the_same_data_folder() {
 // The official Python SDK
 // ---------------------------------------------------------------------------------------------
 
-/// The Python with `databricks-sdk` that `.ci/run` prepares, or `LODE_SDK_PYTHON`.
-fn sdk_python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("LODE_SDK_PYTHON") {
-        return Some(PathBuf::from(python));
-    }
-    let venv =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/emulator-sdk-venv/bin/python");
-    venv.exists().then_some(venv)
-}
-
 /// Runs `tests/it/emulator_sdk.py GROUP` against a fresh emulator; `None` when no SDK is set up
 /// (allowed outside CI only).
 fn run_sdk(group: &str) -> Option<std::process::Output> {
-    let Some(python) = sdk_python() else {
+    let Some(python) = crate::support::sdk_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must provide the databricks-sdk virtualenv (see .ci/run)"

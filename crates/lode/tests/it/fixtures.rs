@@ -20,7 +20,7 @@ const CONFIG: &str = "config/resources/core/ignition";
 const TAG_FILES: [&str; 2] = ["tags.json", "udts.json"];
 
 /// The gateway data directory written by a real Ignition 8.3 gateway (read only).
-fn fixture_gateway() -> PathBuf {
+pub fn fixture_gateway() -> PathBuf {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ignition-83-gateway");
     assert!(
@@ -32,7 +32,7 @@ fn fixture_gateway() -> PathBuf {
 }
 
 /// The manifests that describe the fixture gateway.
-fn fixture_manifests() -> PathBuf {
+pub fn fixture_manifests() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ignition-83-manifests")
 }
 

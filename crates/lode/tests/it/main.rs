@@ -14,6 +14,7 @@ mod fixtures;
 mod guards;
 mod ignition_api;
 mod ignition_files;
+mod import;
 mod interrupt;
 mod invalid_manifests;
 mod live_stack;

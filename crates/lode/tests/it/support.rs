@@ -206,6 +206,17 @@ impl Repo {
     }
 }
 
+/// The Python of the databricks-sdk virtualenv (`.ci/run` builds it; `LODE_SDK_PYTHON`
+/// overrides), if there is one.
+pub fn sdk_python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("LODE_SDK_PYTHON") {
+        return Some(PathBuf::from(python));
+    }
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/emulator-sdk-venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
 /// Every file under `dir` with its parsed content (JSON parsed, so formatting never matters),
 /// minus what the gateway rewrites on its own.
 pub fn gateway_tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
