@@ -211,11 +211,11 @@ pub fn import(
     let mut objects: Vec<ImportedObject> = Vec::new();
     for candidate in candidates.into_iter().filter(|c| c.picked) {
         let found = candidate.discovered;
-        if let Some(reason) = &found.unsupported {
+        if let Some(reason) = found.unsupported.clone().or_else(|| unwritable_name(&found)) {
             outcome.skipped.push(SkippedImport {
                 kind: found.kind,
                 name: found.name_hint.clone(),
-                reason: reason.clone(),
+                reason,
             });
             continue;
         }
@@ -429,7 +429,9 @@ pub fn import(
         unreachable!("a run that writes holds the lock")
     };
 
-    // 5. Files first: an entry without its manifest would be deleted by the next plan.
+    // 5. Files first: an entry without its manifest would be deleted by the next plan. From
+    // here to the state write, a Ctrl-C waits for import to finish.
+    let _armed = super::interrupt::arm();
     write_files(&session.root, &files, &rendered)?;
 
     // 6. Adopt: one state write for every entry.
@@ -847,10 +849,10 @@ fn write_files(
     }
     let mut written: Vec<(&PathBuf, &Option<Vec<u8>>)> = Vec::new();
     for (file, target, original) in &targets {
-        if let Err(source) = write_atomically(target, &file.content) {
+        if let Err(source) = super::replace_file_atomically(target, &file.content) {
             for (target, original) in written.into_iter().rev() {
                 let _ = match original {
-                    Some(bytes) => write_atomically(target, bytes),
+                    Some(bytes) => super::replace_file_atomically(target, bytes),
                     None => std::fs::remove_file(target),
                 };
             }
@@ -864,19 +866,22 @@ fn write_files(
     Ok(())
 }
 
-/// Writes `content` to `target` through a temporary file in the same folder, renamed over it.
-fn write_atomically(target: &Path, content: &[u8]) -> std::io::Result<()> {
-    let folder = target.parent().expect("a checked path has a folder");
-    std::fs::create_dir_all(folder)?;
-    let name = target
-        .file_name()
-        .expect("a checked path ends in a name")
-        .to_string_lossy();
-    let temporary = folder.join(format!(".{name}.lode-import-{}", std::process::id()));
-    std::fs::write(&temporary, content)?;
-    std::fs::rename(&temporary, target).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temporary);
-    })
+/// Why a live object's name cannot be written in a manifest, if it cannot: a path that
+/// leaves its folder (`..`), characters Ignition itself refuses. Such names come from the live
+/// system, so they are reported, never written: the manifests would not load, and the files
+/// transport must never write outside the gateway's data directory.
+fn unwritable_name(found: &Discovered) -> Option<String> {
+    let path_named = matches!(found.kind, Kind::Tag | Kind::Udt | Kind::PerspectiveView);
+    let name_problem = path_named
+        .then(|| crate::manifest::name_problem(found.kind, &found.name_hint))
+        .flatten();
+    let file_problem = (found.kind.system() == "ignition")
+        .then(|| crate::manifest::gateway_file_name_problem(&found.live.spec))
+        .flatten()
+        .map(|(_, message, _)| message);
+    name_problem
+        .or(file_problem)
+        .map(|why| format!("its name cannot be written in a manifest: {why}"))
 }
 
 #[cfg(test)]

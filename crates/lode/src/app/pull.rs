@@ -719,26 +719,10 @@ fn writable_path(root: &Path, file: &str, read: Option<&[u8]>) -> Result<PathBuf
 /// Replaces `path` with `content` atomically: a temporary file beside it, then a rename; the
 /// file keeps its permissions.
 fn write_atomically(path: &Path, content: &[u8]) -> Result<(), PullError> {
-    let failed = |source| PullError::Write {
+    super::replace_file_atomically(path, content).map_err(|source| PullError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let permissions = std::fs::metadata(path).map_err(failed)?.permissions();
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temporary = path.with_file_name(format!(".{name}.lode-pull.{}", std::process::id()));
-    let result = (|| {
-        use std::io::Write;
-        let mut out = std::fs::File::create(&temporary)?;
-        out.write_all(content)?;
-        out.sync_all()?;
-        std::fs::set_permissions(&temporary, permissions)?;
-        std::fs::rename(&temporary, path)
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(failed(source));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

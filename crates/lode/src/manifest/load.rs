@@ -677,6 +677,9 @@ fn typed<S: DeserializeOwned>(
     }
     let errors_before = context.errors.len();
     let spec = build(context, &name, document.spec)?;
+    if kind.system() == "ignition" {
+        check_gateway_file_names(context, &spec);
+    }
     if context.errors.len() > errors_before {
         return None;
     }
@@ -733,6 +736,51 @@ fn check_name(kind: Kind, name: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// The spec fields of Ignition kinds that become folder or file names in the gateway's data
+/// directory (the `files` transport writes there), with whether `/` separates folders in them.
+const GATEWAY_FILE_NAME_FIELDS: &[(&str, bool)] = &[
+    ("project", false),
+    ("parent", false),
+    ("provider", false),
+    ("resource_name", false),
+    ("view_path", true),
+];
+
+/// Refuses names that would leave the folder they are joined to (`..`, `.`, a `/` where no
+/// folder is meant): a manifest must never make lode write outside the gateway's data
+/// directory.
+fn check_gateway_file_names(context: &mut SpecContext, spec: &Value) {
+    if let Some((field, message, hint)) = gateway_file_name_problem(spec) {
+        context.error(&format!("{field}:"), message, hint);
+    }
+}
+
+/// The first field of an Ignition spec whose value cannot be a folder or file name of the
+/// gateway's data directory (see [`GATEWAY_FILE_NAME_FIELDS`]): `(field, message, hint)`.
+pub fn gateway_file_name_problem(spec: &Value) -> Option<(&'static str, String, &'static str)> {
+    GATEWAY_FILE_NAME_FIELDS.iter().find_map(|(field, is_path)| {
+        let value = spec.get(*field).and_then(Value::as_str)?;
+        let escapes = value.split('/').any(|s| s == "." || s == "..")
+            || (!is_path && (value.contains('/') || value.contains('\\')));
+        escapes.then(|| {
+            (
+                *field,
+                format!("`{field}: {value}` is not a valid name: it would name a file outside its folder"),
+                if *is_path {
+                    "write the path as folder names separated by `/`, without `.` or `..`"
+                } else {
+                    "use a plain name: no `/` or `\\`, and not `.` or `..`"
+                },
+            )
+        })
+    })
+}
+
+/// Why `name` cannot be the name of a `kind` resource in a manifest, if it cannot.
+pub fn name_problem(kind: Kind, name: &str) -> Option<String> {
+    check_name(kind, name).err().map(|(message, _)| message)
+}
+
 /// Characters Ignition does not allow in a tag, UDT or view path.
 const PATH_FORBIDDEN: &[char] = &['[', ']', '\\', '"', '*', '?', '<', '>', '|', ':'];
 
@@ -757,6 +805,12 @@ fn check_path(path: &str) -> Result<(), (String, String)> {
         return Err((
             format!("`{path}` contains {shown}, which Ignition does not allow in a path"),
             "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`".into(),
+        ));
+    }
+    if path.split('/').any(|segment| segment == "." || segment == "..") {
+        return Err((
+            format!("`{path}` has a `.` or `..` segment"),
+            "write the path as folder names separated by `/`, without `.` or `..`".into(),
         ));
     }
     if path.split('/').any(|segment| segment.trim() != segment) {

@@ -25,7 +25,9 @@ pub use checks::is_table_name;
 pub use databricks::normalize_workspace_path;
 pub use environment::{EnvironmentConfig, ProjectConfig};
 pub use kinds::Kind;
-pub use load::{Loaded, load_desired, locator, payload_path};
+pub use load::{
+    Loaded, gateway_file_name_problem, load_desired, locator, name_problem, payload_path,
+};
 pub use source::{ManifestFiles, SourceInfo};
 
 /// A resource's address: `kind/name`, e.g. `tag/Mining/Equipment/CR_002`.

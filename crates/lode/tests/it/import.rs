@@ -627,6 +627,20 @@ fn issue_17_import_of_hostile_live_names_stays_in_the_manifest_root() {
     std::fs::write(&tags, root.to_string()).unwrap();
 
     let report = import_json(&repo, &[]);
+    // The hostile names are reported, not written: the manifests would not load them.
+    let refused: Vec<&str> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be written in a manifest")
+        })
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(refused.iter().any(|n| n.starts_with("../")), "{report:#}");
     for path in written_paths(&report) {
         assert!(
             !path

@@ -962,6 +962,13 @@ issue_6! {
         => "ignition/tags.yaml:21:7";
     issue_6_tag_name_with_a_wildcard: |repo| repo.edit(TAGS, "name: Mining/Equipment/HT_001", "name: Mining/Equipment/HT_*")
         => "ignition/tags.yaml:21:7";
+    // Names that would make the files transport write outside the gateway's data directory.
+    issue_17_tag_name_with_a_parent_segment: |repo| repo.edit(TAGS, "name: Mining/Equipment/HT_001", "name: Mining/../../HT_001")
+        => "ignition/tags.yaml:21:7";
+    issue_17_script_resource_name_that_leaves_its_folder: |repo| repo.edit(SCRIPTS, "resource_name: Physics Simulation", "resource_name: ../../../Physics")
+        => "ignition/scripts.yaml:6:3";
+    issue_17_project_that_leaves_the_projects_folder: |repo| repo.edit(SCRIPTS, "  project: ${var.ignition_project}\n  resource_name: Physics Simulation", "  project: ../../outside\n  resource_name: Physics Simulation")
+        => "ignition/scripts.yaml:5:3";
     issue_6_tag_change_script_with_a_doubled_slash: |repo| tag_change_script(repo, "[default]Mining//Simulation/Fault_Enabled")
         => "ignition/scripts.yaml:32:8";
     issue_6_tag_change_script_with_an_unclosed_provider: |repo| tag_change_script(repo, "[default Mining/Simulation/Fault_Enabled")
