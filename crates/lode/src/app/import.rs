@@ -211,7 +211,11 @@ pub fn import(
     let mut objects: Vec<ImportedObject> = Vec::new();
     for candidate in candidates.into_iter().filter(|c| c.picked) {
         let found = candidate.discovered;
-        if let Some(reason) = found.unsupported.clone().or_else(|| unwritable_name(&found)) {
+        if let Some(reason) = found
+            .unsupported
+            .clone()
+            .or_else(|| unwritable_name(&found))
+        {
             outcome.skipped.push(SkippedImport {
                 kind: found.kind,
                 name: found.name_hint.clone(),

@@ -807,7 +807,10 @@ fn check_path(path: &str) -> Result<(), (String, String)> {
             "tag and view paths may use letters, digits, spaces, `_`, `-`, `.` and `/`".into(),
         ));
     }
-    if path.split('/').any(|segment| segment == "." || segment == "..") {
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
         return Err((
             format!("`{path}` has a `.` or `..` segment"),
             "write the path as folder names separated by `/`, without `.` or `..`".into(),
