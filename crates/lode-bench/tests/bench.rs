@@ -5,10 +5,11 @@
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "validate",
     "full_apply",
     "noop_plan",
+    "import",
     "change_plan",
     "change_apply",
     "rollback",
@@ -16,9 +17,10 @@ const SCENARIOS: [&str; 7] = [
 ];
 
 /// Scenarios that must talk to the live systems (the others read only files).
-const LIVE: [&str; 5] = [
+const LIVE: [&str; 6] = [
     "full_apply",
     "noop_plan",
+    "import",
     "change_plan",
     "change_apply",
     "rollback",
@@ -103,6 +105,8 @@ fn issue_7_bench_reports_every_scenario_as_json() {
     assert_eq!(by_name("validate")["baseline_requests"], 0);
     assert_eq!(by_name("full_apply")["baseline_requests"], 2 * resources);
     assert_eq!(by_name("noop_plan")["baseline_requests"], resources);
+    // Issue 17: an import reads every object once, as a per-object tool would.
+    assert_eq!(by_name("import")["baseline_requests"], resources);
     assert_eq!(by_name("change_plan")["baseline_requests"], resources);
     assert_eq!(
         by_name("change_apply")["baseline_requests"],
@@ -116,7 +120,7 @@ fn issue_7_bench_reports_every_scenario_as_json() {
 
     // The issue's targets, each judged or marked not applicable at this size.
     let targets = report["targets"].as_array().expect("a targets array");
-    assert_eq!(targets.len(), 4);
+    assert_eq!(targets.len(), 5);
     for target in targets {
         let status = target["status"].as_str().unwrap();
         assert!(["PASS", "MISS", "N/A"].contains(&status), "{target}");
@@ -131,6 +135,7 @@ fn issue_7_bench_reports_every_scenario_as_json() {
     };
     assert_eq!(status("noop_plan_10k"), "N/A");
     assert_eq!(status("plan_100k"), "N/A");
+    assert_eq!(status("import_10k"), "N/A");
     assert!(report["machine"]["nproc"].as_u64().unwrap() >= 1);
 
     // Requests by route add up to the emulators' own counters.
