@@ -737,12 +737,7 @@ fn read_rows(
             });
         };
         let object = &objects[position];
-        let keyed = object
-            .spec
-            .get("primary_key")
-            .and_then(Value::as_array)
-            .is_some_and(|key| !key.is_empty());
-        if !keyed {
+        if !crate::manifest::write::has_primary_key(&object.spec) {
             return Err(ImportError::WithRows {
                 table: table.clone(),
                 why: "the table has no primary key, and seed rows are matched by key".into(),

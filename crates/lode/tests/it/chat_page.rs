@@ -77,29 +77,7 @@ fn the_chat_page_answers_from_the_gold_table_in_a_real_browser() {
 
     // The apply's emulator ran inside `lode` and is gone; serve the same data folder from this
     // process, on the port the apply used, as `lode emulator serve` would.
-    let emulator = match lode_emulators::databricks::serve_folder(
-        lode_emulators::databricks::EmulatorConfig {
-            data_dir: repo.path().join(".lode/local/databricks"),
-            token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
-            oauth_client: None,
-            port: 0,
-            faults: None,
-        },
-        &lode_emulators::data_folder::Claim {
-            command: "the chat page test".into(),
-            standing: true,
-            offer_to_others: true,
-            wait: std::time::Duration::ZERO,
-            on_wait: &|_| {},
-        },
-    )
-    .expect("the emulator starts on the applied data folder")
-    {
-        lode_emulators::data_folder::Serving::Own(emulator) => emulator,
-        lode_emulators::data_folder::Serving::Shared(holder) => {
-            panic!("the applied data folder is still served by {holder:?}")
-        }
-    };
+    let emulator = crate::support::serve_local_workspace(repo.path(), "the chat page test");
 
     let space_id = genie_space_id(&emulator.url);
     // Only the space id is in the address: the page must reach the API with the session cookie

@@ -523,29 +523,7 @@ fn issue_17_import_of_an_sdk_populated_workspace_plans_no_changes() {
     };
     let repo = demo_settings_repo();
     std::fs::create_dir_all(repo.path().join(".lode/local/databricks")).unwrap();
-    let emulator = match lode_emulators::databricks::serve_folder(
-        lode_emulators::databricks::EmulatorConfig {
-            data_dir: repo.path().join(".lode/local/databricks"),
-            token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
-            oauth_client: None,
-            port: 0,
-            faults: None,
-        },
-        &lode_emulators::data_folder::Claim {
-            command: "the import test".into(),
-            standing: true,
-            offer_to_others: true,
-            wait: std::time::Duration::ZERO,
-            on_wait: &|_| {},
-        },
-    )
-    .expect("the emulator starts")
-    {
-        lode_emulators::data_folder::Serving::Own(emulator) => emulator,
-        lode_emulators::data_folder::Serving::Shared(holder) => {
-            panic!("the data folder is already served by {holder:?}")
-        }
-    };
+    let emulator = crate::support::serve_local_workspace(repo.path(), "the import test");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/emulator_sdk.py");
     let output = std::process::Command::new(python)
         .arg(script)

@@ -466,29 +466,7 @@ struct ServedWorkspace {
 impl ServedWorkspace {
     fn start() -> ServedWorkspace {
         let repo = applied_demo();
-        let emulator = match lode_emulators::databricks::serve_folder(
-            lode_emulators::databricks::EmulatorConfig {
-                data_dir: repo.path().join(".lode/local/databricks"),
-                token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
-                oauth_client: None,
-                port: 0,
-                faults: None,
-            },
-            &lode_emulators::data_folder::Claim {
-                command: "the pull test".into(),
-                standing: true,
-                offer_to_others: true,
-                wait: std::time::Duration::ZERO,
-                on_wait: &|_| {},
-            },
-        )
-        .expect("the emulator starts on the applied data folder")
-        {
-            lode_emulators::data_folder::Serving::Own(emulator) => emulator,
-            lode_emulators::data_folder::Serving::Shared(holder) => {
-                panic!("the applied data folder is still served by {holder:?}")
-            }
-        };
+        let emulator = crate::support::serve_local_workspace(repo.path(), "the pull test");
         ServedWorkspace { repo, emulator }
     }
 

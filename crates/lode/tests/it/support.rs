@@ -272,3 +272,35 @@ pub fn assert_contains(haystack: &str, needle: &str) {
         "expected {needle:?} in:\n{haystack}"
     );
 }
+
+/// Serves the `local` workspace emulator's data folder under `root` from this process, as a
+/// standing `lode emulator serve` would, so the `lode` commands a test runs use it. Stopped
+/// when the returned emulator is dropped. `who` names the test in the folder's claim.
+pub fn serve_local_workspace(
+    root: &Path,
+    who: &str,
+) -> lode_emulators::databricks::RunningEmulator {
+    let serving = lode_emulators::databricks::serve_folder(
+        lode_emulators::databricks::EmulatorConfig {
+            data_dir: root.join(".lode/local/databricks"),
+            token: lode::app::connect::LOCAL_EMULATOR_TOKEN.into(),
+            oauth_client: None,
+            port: 0,
+            faults: None,
+        },
+        &lode_emulators::data_folder::Claim {
+            command: who.into(),
+            standing: true,
+            offer_to_others: true,
+            wait: std::time::Duration::ZERO,
+            on_wait: &|_| {},
+        },
+    )
+    .expect("the workspace emulator starts on the data folder");
+    match serving {
+        lode_emulators::data_folder::Serving::Own(emulator) => emulator,
+        lode_emulators::data_folder::Serving::Shared(holder) => {
+            panic!("the data folder is already served by {holder:?}")
+        }
+    }
+}

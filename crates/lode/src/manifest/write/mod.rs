@@ -291,12 +291,7 @@ pub fn render_import(
                     (field, text)
                 }
                 Payload::Seed { rows } => {
-                    let keyed = object
-                        .spec
-                        .get("primary_key")
-                        .and_then(Value::as_array)
-                        .is_some_and(|key| !key.is_empty());
-                    if !keyed {
+                    if !has_primary_key(&object.spec) {
                         return Err(RenderImportError::Seed {
                             address: address.clone(),
                             why: "the table has no primary key, and seed rows are matched by key: declare a PRIMARY KEY constraint on it first".into(),
@@ -1065,6 +1060,14 @@ impl WrittenForm for PullForm<'_> {
         };
         interpolator.interpolate(raw).ok()
     }
+}
+
+/// Whether a table spec declares a primary key: seed rows are matched by it, so only such a
+/// table's rows can be written as a seed.
+pub fn has_primary_key(spec: &Value) -> bool {
+    spec.get("primary_key")
+        .and_then(Value::as_array)
+        .is_some_and(|key| !key.is_empty())
 }
 
 #[cfg(test)]
